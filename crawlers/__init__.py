@@ -1,0 +1,1 @@
+"""Scrapy spiders, site configs, embed/host resolvers, item pipelines into the DB."""

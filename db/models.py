@@ -1,0 +1,405 @@
+"""Typed SQLAlchemy 2.0 models: every entity of the flow, from catalogue to takedown.
+
+Each stage of the flow reads its input from these tables and writes its output back,
+so any stage can run alone, on a schedule, or on many workers. Status columns are
+``enum.Enum`` so the states a row can be in are named in one place.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Store the value (readable in SQL), as a plain VARCHAR with a CHECK-free type so a
+    # new state is an application change, not a PostgreSQL ALTER TYPE migration.
+    return Enum(
+        cls,
+        values_callable=lambda e: [m.value for m in e],
+        native_enum=False,
+        create_constraint=False,
+        length=32,
+    )
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+class Title(Base):
+    __tablename__ = "titles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(500))
+    year: Mapped[Optional[int]]
+    rights_owner: Mapped[Optional[str]] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    alt_titles: Mapped[list[AltTitle]] = relationship(
+        back_populates="title", cascade="all, delete-orphan", order_by="AltTitle.id"
+    )
+    offers: Mapped[list[Offer]] = relationship(
+        back_populates="title", cascade="all, delete-orphan", order_by="Offer.id"
+    )
+    references: Mapped[list[ReferenceVideo]] = relationship(
+        back_populates="title", cascade="all, delete-orphan", order_by="ReferenceVideo.id"
+    )
+
+    def all_names(self) -> list[str]:
+        return [self.title, *(a.name for a in self.alt_titles)]
+
+
+class AltTitle(Base):
+    __tablename__ = "alt_titles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title_id: Mapped[int] = mapped_column(ForeignKey("titles.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(500))
+    language: Mapped[Optional[str]] = mapped_column(String(16))
+
+    title: Mapped[Title] = relationship(back_populates="alt_titles")
+
+
+class OfferKind(enum.Enum):
+    VOD_RENTAL = "vod_rental"
+    VOD_PURCHASE = "vod_purchase"
+    SVOD = "svod"
+    CINEMA = "cinema"
+    OTHER = "other"
+
+
+class Offer(Base):
+    """A legitimate place to watch a title; every notice points the public to it."""
+
+    __tablename__ = "offers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title_id: Mapped[int] = mapped_column(ForeignKey("titles.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    provider: Mapped[Optional[str]] = mapped_column(String(200))
+    kind: Mapped[OfferKind] = mapped_column(_enum(OfferKind), default=OfferKind.VOD_RENTAL)
+    # ISO 3166-1 alpha-2 codes, or "*" for worldwide.
+    territory: Mapped[str] = mapped_column(String(200), default="*")
+
+    title: Mapped[Title] = relationship(back_populates="offers")
+
+
+class ReferenceVideo(Base):
+    """A catalogue video and its frame fingerprints.
+
+    Hashes are stored compactly as one blob per reference (packed little-endian
+    ``uint64`` hashes and ``float32`` timestamps), not one row per frame: a film has
+    thousands of frames and the index loads them all at once anyway.
+    """
+
+    __tablename__ = "reference_videos"
+    __table_args__ = (UniqueConstraint("sha256", "algorithm", name="uq_reference_sha_algo"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title_id: Mapped[int] = mapped_column(ForeignKey("titles.id", ondelete="CASCADE"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[Optional[str]] = mapped_column(String(2000))
+    duration_s: Mapped[float] = mapped_column(Float)
+    fps: Mapped[float] = mapped_column(Float)
+    width: Mapped[int]
+    height: Mapped[int]
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    algorithm: Mapped[str] = mapped_column(String(64))
+    frame_count: Mapped[int]
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)
+    times: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    title: Mapped[Title] = relationship(back_populates="references")
+
+
+# --------------------------------------------------------------------------- the web
+
+
+class SiteKind(enum.Enum):
+    LINK_SITE = "link_site"
+    SITE_SEARCH = "site_search"
+    SITEMAP = "sitemap"
+
+
+class Site(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[SiteKind] = mapped_column(_enum(SiteKind), default=SiteKind.LINK_SITE)
+    start_urls: Mapped[list[Any]] = mapped_column(default=list)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # A cron expression or an interval such as "6h"; None means "only on demand".
+    schedule: Mapped[Optional[str]] = mapped_column(String(100))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    candidates: Mapped[list[Candidate]] = relationship(back_populates="site")
+    crawl_runs: Mapped[list[CrawlRun]] = relationship(back_populates="site")
+
+
+class NoticeChannel(enum.Enum):
+    EMAIL = "email"
+    API = "api"
+    WEBFORM = "webform"
+    NONE = "none"
+
+
+class Host(Base):
+    """Who hosts or links the content, and how to reach their abuse desk."""
+
+    __tablename__ = "hosts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Registrable domains or glob patterns ("*.example.com").
+    domain_patterns: Mapped[list[Any]] = mapped_column(default=list)
+    abuse_contact: Mapped[Optional[str]] = mapped_column(String(500))
+    channel: Mapped[NoticeChannel] = mapped_column(_enum(NoticeChannel), default=NoticeChannel.EMAIL)
+    jurisdiction: Mapped[Optional[str]] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    kind: Mapped[Optional[str]] = mapped_column(String(32))
+    # A licensed partner is never notified, whatever a match says.
+    licensed_partner: Mapped[bool] = mapped_column(default=False)
+    needs_approval: Mapped[bool] = mapped_column(default=False)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    candidates: Mapped[list[Candidate]] = relationship(back_populates="host")
+
+
+class CrawlRun(Base):
+    __tablename__ = "crawl_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[Optional[datetime]]
+    status: Mapped[str] = mapped_column(String(32), default="running")
+    pages: Mapped[int] = mapped_column(default=0)
+    candidates_new: Mapped[int] = mapped_column(default=0)
+    candidates_seen: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[int] = mapped_column(default=0)
+    error_log: Mapped[list[Any]] = mapped_column(default=list)
+
+    site: Mapped[Site] = relationship(back_populates="crawl_runs")
+
+
+class CandidateStatus(enum.Enum):
+    PENDING = "pending"          # waiting to be fingerprinted
+    MATCHING = "matching"        # claimed by a worker
+    MATCHED = "matched"          # at least one match stored
+    NO_MATCH = "no_match"
+    FAILED = "failed"            # could not be fetched or decoded; see error
+    SKIPPED = "skipped"          # licensed partner or out of scope
+
+
+class Candidate(Base):
+    __tablename__ = "candidates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    canonical_url: Mapped[str] = mapped_column(String(2000), unique=True)
+    page_url: Mapped[str] = mapped_column(String(2000))
+    media_urls: Mapped[list[Any]] = mapped_column(default=list)
+    site_id: Mapped[Optional[int]] = mapped_column(ForeignKey("sites.id", ondelete="SET NULL"), index=True)
+    host_id: Mapped[Optional[int]] = mapped_column(ForeignKey("hosts.id", ondelete="SET NULL"), index=True)
+    title_text: Mapped[Optional[str]] = mapped_column(Text)
+    guessed_title_id: Mapped[Optional[int]] = mapped_column(ForeignKey("titles.id", ondelete="SET NULL"))
+    guess_score: Mapped[Optional[float]]
+    # Evidence of the captured page: sha256 of the body, fetch time, status, headers, IP,
+    # and where the compressed body is kept.
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[CandidateStatus] = mapped_column(
+        _enum(CandidateStatus), default=CandidateStatus.PENDING, index=True
+    )
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+    site: Mapped[Optional[Site]] = relationship(back_populates="candidates")
+    host: Mapped[Optional[Host]] = relationship(back_populates="candidates")
+    matches: Mapped[list[Match]] = relationship(back_populates="candidate", cascade="all, delete-orphan")
+
+
+class Decision(enum.Enum):
+    CONFIRMED = "confirmed"      # a notice may go out without a human
+    REVIEW = "review"            # a human decides
+
+
+class ReviewState(enum.Enum):
+    NONE = "none"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class Match(Base):
+    __tablename__ = "matches"
+    __table_args__ = (UniqueConstraint("candidate_id", "title_id", name="uq_match_candidate_title"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
+    title_id: Mapped[int] = mapped_column(ForeignKey("titles.id", ondelete="CASCADE"), index=True)
+    reference_id: Mapped[Optional[int]] = mapped_column(ForeignKey("reference_videos.id", ondelete="SET NULL"))
+    media_url: Mapped[Optional[str]] = mapped_column(String(2000))
+    score: Mapped[float]
+    matched_s: Mapped[float]
+    offset_s: Mapped[float]
+    speed: Mapped[float]
+    cand_start_s: Mapped[float]
+    cand_end_s: Mapped[float]
+    ref_start_s: Mapped[float]
+    ref_end_s: Mapped[float]
+    decision: Mapped[Decision] = mapped_column(_enum(Decision))
+    review: Mapped[ReviewState] = mapped_column(_enum(ReviewState), default=ReviewState.NONE)
+    reviewer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    reviewed_at: Mapped[Optional[datetime]]
+    review_reason: Mapped[Optional[str]] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    candidate: Mapped[Candidate] = relationship(back_populates="matches")
+    title: Mapped[Title] = relationship()
+    reviewer: Mapped[Optional[User]] = relationship()
+
+
+# --------------------------------------------------------------------------- notices
+
+
+class NoticeStatus(enum.Enum):
+    DRAFT = "draft"
+    AWAITING_APPROVAL = "awaiting_approval"
+    QUEUED = "queued"
+    SENDING = "sending"
+    IN_DOUBT = "in_doubt"        # the connection dropped after DATA: resend with same Message-ID
+    SENT = "sent"
+    FAILED = "failed"
+    DISCARDED = "discarded"
+
+
+class Notice(Base):
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"), index=True)
+    regime: Mapped[str] = mapped_column(String(32))
+    template: Mapped[str] = mapped_column(String(100))
+    language: Mapped[str] = mapped_column(String(8))
+    recipient: Mapped[Optional[str]] = mapped_column(String(500))
+    subject: Mapped[Optional[str]] = mapped_column(String(500))
+    body_text: Mapped[Optional[str]] = mapped_column(Text)
+    body_html: Mapped[Optional[str]] = mapped_column(Text)
+    acns_xml: Mapped[Optional[str]] = mapped_column(Text)
+    xarf_json: Mapped[Optional[str]] = mapped_column(Text)
+    status: Mapped[NoticeStatus] = mapped_column(_enum(NoticeStatus), default=NoticeStatus.DRAFT, index=True)
+    message_id: Mapped[Optional[str]] = mapped_column(String(300), unique=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    escalation_level: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[Optional[datetime]]
+    approved_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    host: Mapped[Host] = relationship()
+    items: Mapped[list[NoticeItem]] = relationship(back_populates="notice", cascade="all, delete-orphan")
+
+
+class ItemState(enum.Enum):
+    NOTIFIED = "notified"
+    REMOVED = "removed"
+    LIVE = "live"
+    ESCALATED = "escalated"
+
+
+class NoticeItem(Base):
+    __tablename__ = "notice_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
+    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    state: Mapped[ItemState] = mapped_column(_enum(ItemState), default=ItemState.NOTIFIED)
+    removed_at: Mapped[Optional[datetime]]
+
+    notice: Mapped[Notice] = relationship(back_populates="items")
+    match: Mapped[Match] = relationship()
+    checks: Mapped[list[Check]] = relationship(back_populates="item", cascade="all, delete-orphan")
+
+
+class Check(Base):
+    """One re-check of a notified URL: is the content still there?"""
+
+    __tablename__ = "checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("notice_items.id", ondelete="CASCADE"), index=True)
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    http_status: Mapped[Optional[int]]
+    live: Mapped[bool]
+    detail: Mapped[Optional[str]] = mapped_column(Text)
+
+    item: Mapped[NoticeItem] = relationship(back_populates="checks")
+
+
+# --------------------------------------------------------------------------- people
+
+
+class Role(enum.Enum):
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    email: Mapped[Optional[str]] = mapped_column(String(300))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[Role] = mapped_column(_enum(Role), default=Role.ANALYST)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditLog(Base):
+    """Who did what, when, with the state before and after."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(100))
+    object_type: Mapped[str] = mapped_column(String(50))
+    object_id: Mapped[Optional[int]]
+    before: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    after: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)

@@ -1,0 +1,322 @@
+"""Temporal matching and the decision rule.
+
+A copy of a film is not one similar frame: it is many query frames whose reference
+frames lie on one line ``ref_t = speed * query_t + offset``. For each reference with
+hits, we search the speed (a grid around 1.0, covering 24<->25 fps conversions) and
+offset (a histogram) that put the most distinct query frames on one line, refine the
+line by least squares on its inliers, and measure how much of the query it explains.
+
+The decision is made on that evidence only:
+
+* ``confirmed``: enough matched duration of distinctive frames, densely matched, on a
+  consistent line, and not shared with another title;
+* ``review``: weaker but real evidence, for a human;
+* nothing otherwise.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fingerprint.extract import VideoFingerprint
+from fingerprint.hashing import MIN_QUALITY
+from fingerprint.index import HashIndex
+
+# Two frames are "the same picture" within this Hamming distance (of 64 bits). pHash
+# distances between a frame and its re-encoded, rescaled, colour-shifted copy sit at
+# 0-10; unrelated natural frames at 20-40. 12 keeps the degraded copies in reach while
+# chance hits stay rare enough for the temporal check to reject.
+RADIUS = 12
+
+
+# Alignment: candidate speeds (query seconds to reference seconds), offset histogram bin,
+# and how far from the line an inlier may lie. The reference is sampled at least every
+# 0.5 s, so a true pair is within ~0.5 s of the line.
+SPEEDS = np.round(np.arange(0.95, 1.0501, 0.0025), 4)
+SPEEDS_BY_PRIOR = SPEEDS[np.argsort(np.abs(SPEEDS - 1.0), kind="stable")]
+OFFSET_BIN_S = 0.5
+INLIER_TOL_S = 0.75
+# Speed is fitted by least squares only on segments at least this long; shorter ones
+# keep the grid speed (closest to 1.0 among the best).
+SPEED_FIT_MIN_S = 8.0
+# Segments: at most MAX_SEGMENTS per reference, each of at least SEGMENT_MIN_FRAMES
+# matched query frames, with no gap longer than SEGMENT_MAX_GAP_S inside.
+MAX_SEGMENTS = 24
+SEGMENT_MIN_FRAMES = 3
+SEGMENT_MAX_GAP_S = 12.0
+
+# Decision thresholds.
+CONFIRM_MIN_MATCHED_S = 8.0   # seconds of the query explained by the line
+CONFIRM_MIN_FRAMES = 10.0     # distinctive matched frames (ambiguity-weighted)
+CONFIRM_MIN_SCORE = 0.5       # share of usable query frames in the span that match
+CONFIRM_MIN_REF_SPAN_S = 4.0  # the reference positions must move (not one still image)
+REVIEW_MIN_MATCHED_S = 2.0
+REVIEW_MIN_FRAMES = 3.0
+REVIEW_MIN_SCORE = 0.25
+
+
+@dataclass
+class MatchResult:
+    ref_id: int
+    title_id: int
+    decision: str
+    score: float
+    matched_s: float
+    offset_s: float
+    speed: float
+    cand_start_s: float
+    cand_end_s: float
+    ref_start_s: float
+    ref_end_s: float
+    frames: int
+    weight: float
+    mean_distance: float
+    segments: int = 1
+    pairs: list[tuple[float, float, int]] = field(default_factory=list, repr=False)
+
+    def as_json(self) -> dict[str, float | int | str]:
+        return {
+            "title_id": self.title_id,
+            "decision": self.decision,
+            "score": round(self.score, 4),
+            "matched_s": round(self.matched_s, 2),
+            "offset_s": round(self.offset_s, 2),
+            "speed": round(self.speed, 4),
+            "cand_start_s": round(self.cand_start_s, 2),
+            "cand_end_s": round(self.cand_end_s, 2),
+            "ref_start_s": round(self.ref_start_s, 2),
+            "ref_end_s": round(self.ref_end_s, 2),
+        }
+
+
+def _best_line(
+    qt: NDArray[np.float64], rt: NDArray[np.float64], w: NDArray[np.float64], qi: NDArray[np.int64]
+) -> tuple[float, float, float]:
+    """(votes, speed, offset) of the line collecting the most weight of distinct query
+    frames. Among speeds with equal votes the one closest to 1.0 wins: a short segment
+    cannot tell speeds apart, and most copies play at the original speed."""
+    best = (-1.0, 1.0, 0.0)
+    for s in SPEEDS_BY_PRIOR:
+        off = rt - s * qt
+        bins = np.floor(off / OFFSET_BIN_S).astype(np.int64)
+        # One vote per query frame per bin (its best pair); each pair also votes for
+        # the next bin, so a line falling on a bin edge is not split in two.
+        for shift in (0, 1):
+            key = (bins + shift) * (1 << 32) + qi
+            order = np.lexsort((-w, key))
+            uniq, first = np.unique(key[order], return_index=True)
+            b = uniq >> 32
+            votes = np.bincount(b - b.min(), weights=w[order][first])
+            k = int(votes.argmax())
+            if votes[k] > best[0] + 1e-9:
+                centre = float((k + b.min() - shift + 0.5) * OFFSET_BIN_S)
+                best = (float(votes[k]), float(s), centre)
+    return best
+
+
+def _inliers(qt, rt, d, qi, speed, offset):  # type: ignore[no-untyped-def]
+    resid = np.abs(rt - (speed * qt + offset))
+    ok = resid <= INLIER_TOL_S
+    if not ok.any():
+        return np.zeros(0, np.int64)
+    idx = np.nonzero(ok)[0]
+    # One pair per query frame: the nearest hash, then the closest to the line. (Closest
+    # to the line first would bias a refit towards the first guess of the speed.)
+    order = np.lexsort((resid[idx], d[idx], qi[idx]))
+    idx = idx[order]
+    _, first = np.unique(qi[idx], return_index=True)
+    return idx[first]
+
+
+@dataclass
+class Segment:
+    """One stretch of the query that plays one stretch of the reference."""
+
+    speed: float
+    offset: float
+    rows: NDArray[np.int64]  # inlier pair rows
+    start: float
+    end: float
+    matched_s: float
+
+
+def segments(
+    qt: NDArray[np.float64],
+    rt: NDArray[np.float64],
+    d: NDArray[np.float64],
+    qi: NDArray[np.int64],
+    w: NDArray[np.float64],
+    half: float,
+) -> list[Segment]:
+    """Lines ``rt = speed * qt + offset`` explaining the hit pairs, strongest first.
+
+    A re-edit (a trailer, a cut version, a copy with the intro removed) plays several
+    stretches of the film: each is found in turn, and its query frames are removed
+    before looking for the next.
+    """
+    out: list[Segment] = []
+    alive = np.ones(len(qt), dtype=bool)
+    for _ in range(MAX_SEGMENTS):
+        rows = np.nonzero(alive)[0]
+        if len(np.unique(qi[rows])) < SEGMENT_MIN_FRAMES:
+            break
+        # Votes: ambiguity weight times hash similarity, so the line through the
+        # closest hashes wins among lines of equal length.
+        votes = w[rows] * (RADIUS + 1 - d[rows]) / (RADIUS + 1)
+        _, speed, offset = _best_line(qt[rows], rt[rows], votes, qi[rows])
+        inl = rows[_inliers(qt[rows], rt[rows], d[rows], qi[rows], speed, offset)]
+        for _refit in range(2):
+            if len(inl) < 3 or np.ptp(qt[inl]) < SPEED_FIT_MIN_S:
+                break
+            a, b = np.polyfit(qt[inl], rt[inl], 1)
+            if not SPEEDS[0] <= a <= SPEEDS[-1]:
+                break
+            speed, offset = float(a), float(b)
+            inl = rows[_inliers(qt[rows], rt[rows], d[rows], qi[rows], speed, offset)]
+        if len(inl) < SEGMENT_MIN_FRAMES:
+            break
+        offset = float(np.median(rt[inl] - speed * qt[inl]))
+        # Keep the longest run of the line without a long gap: two separate stretches
+        # on the same line by chance are not one segment.
+        order = inl[np.argsort(qt[inl])]
+        gaps = np.nonzero(np.diff(qt[order]) > SEGMENT_MAX_GAP_S)[0]
+        runs = np.split(order, gaps + 1)
+        run = max(runs, key=len)
+        alive &= ~np.isin(qi, qi[run])
+        if len(run) < SEGMENT_MIN_FRAMES:
+            continue
+        start, end = float(qt[run].min()), float(qt[run].max())
+        out.append(Segment(speed, offset, run, start, end, min(_covered(qt[run], half), end - start + 2 * half)))
+    return sorted(out, key=lambda s: -s.matched_s)
+
+
+def _covered(times: NDArray[np.float64], half: float) -> float:
+    if len(times) == 0:
+        return 0.0
+    t = np.sort(times)
+    total = 0.0
+    lo, hi = t[0] - half, t[0] + half
+    for x in t[1:]:
+        if x - half <= hi:
+            hi = x + half
+        else:
+            total += hi - lo
+            lo, hi = x - half, x + half
+    return total + (hi - lo)
+
+
+def decide(score: float, matched_s: float, weight: float, ref_span: float) -> str | None:
+    if (
+        matched_s >= CONFIRM_MIN_MATCHED_S
+        and weight >= CONFIRM_MIN_FRAMES
+        and score >= CONFIRM_MIN_SCORE
+        and ref_span >= CONFIRM_MIN_REF_SPAN_S
+    ):
+        return "confirmed"
+    if matched_s >= REVIEW_MIN_MATCHED_S and weight >= REVIEW_MIN_FRAMES and score >= REVIEW_MIN_SCORE:
+        return "review"
+    return None
+
+
+def match(
+    query: VideoFingerprint,
+    index: HashIndex,
+    ref_titles: dict[int, int],
+    *,
+    radius: int = RADIUS,
+) -> list[MatchResult]:
+    """Match a query fingerprint against the index; best result per title, best first."""
+    usable = np.nonzero(query.quality >= MIN_QUALITY)[0]
+    if len(usable) == 0 or len(index) == 0:
+        return []
+    qtimes = query.times.astype(np.float64)
+    # Every hash variant of a usable frame (as is, mirrored, ...) is looked up; a hit by
+    # any variant is a hit of that frame.
+    variants = [query.hashes, *query.variants.values()]
+    q_all = np.concatenate([v[usable] for v in variants])
+    frame_of = np.tile(usable, len(variants))
+    hits = index.query(q_all, radius)
+    if len(hits) == 0:
+        return []
+    qi = frame_of[hits.query]
+    ent = hits.entry
+    dist = hits.distance.astype(np.float64)
+    ref = index.ref_ids[ent]
+    title = np.array([ref_titles.get(int(r), -1) for r in ref], dtype=np.int64)
+
+    # Distinctiveness: a query frame that hits several titles is shared content (a
+    # studio logo, credits on black) and counts 1/k towards each.
+    titles_per_frame: dict[int, set[int]] = defaultdict(set)
+    for f, t in zip(qi.tolist(), title.tolist()):
+        titles_per_frame[f].add(t)
+    weight = np.array([1.0 / len(titles_per_frame[f]) for f in qi.tolist()])
+
+    step = float(np.median(np.diff(qtimes[usable]))) if len(usable) > 1 else 1.0
+    half = min(max(step / 2, 0.05), 1.0)
+
+    results: list[MatchResult] = []
+    usable_t = qtimes[usable]
+    for r in np.unique(ref):
+        sel = np.nonzero(ref == r)[0]
+        qt, rt = qtimes[qi[sel]], index.times[ent[sel]].astype(np.float64)
+        segs = segments(qt, rt, dist[sel], qi[sel], weight[sel], half)
+        if not segs:
+            continue
+        rows = np.concatenate([sg.rows for sg in segs])
+        start = min(sg.start for sg in segs)
+        end = max(sg.end for sg in segs)
+        in_span = np.count_nonzero((usable_t >= start - 1e-6) & (usable_t <= end + 1e-6))
+        mean_d = float(dist[sel][rows].mean())
+        score = min(1.0, len(rows) / max(in_span, 1)) * (1.0 - mean_d / 64.0)
+        matched = float(sum(sg.matched_s for sg in segs))
+        w = float(weight[sel][rows].sum())
+        ref_span = float(sum(np.ptp(rt[sg.rows]) for sg in segs))
+        decision = decide(score, matched, w, ref_span)
+        if decision is None:
+            continue
+        top = segs[0]
+        results.append(
+            MatchResult(
+                ref_id=int(r),
+                title_id=ref_titles.get(int(r), -1),
+                decision=decision,
+                score=float(score),
+                matched_s=matched,
+                offset_s=top.offset,
+                speed=top.speed,
+                cand_start_s=top.start,
+                cand_end_s=top.end,
+                ref_start_s=top.speed * top.start + top.offset,
+                ref_end_s=top.speed * top.end + top.offset,
+                frames=len(rows),
+                weight=w,
+                mean_distance=mean_d,
+                segments=len(segs),
+                pairs=[(float(a), float(b), int(c)) for a, b, c in zip(qt[rows], rt[rows], dist[sel][rows])],
+            )
+        )
+    return _resolve(results)
+
+
+def _resolve(results: list[MatchResult]) -> list[MatchResult]:
+    """Best reference per title; a confirmation shared with another title is demoted."""
+    best: dict[int, MatchResult] = {}
+    for m in results:
+        cur = best.get(m.title_id)
+        if cur is None or (m.decision == "confirmed", m.weight) > (cur.decision == "confirmed", cur.weight):
+            best[m.title_id] = m
+    out = sorted(best.values(), key=lambda m: (m.decision != "confirmed", -m.weight))
+    for m in out:
+        if m.decision != "confirmed":
+            continue
+        for o in out:
+            if o is m or o.weight < 0.5 * m.weight:
+                continue
+            overlap = min(m.cand_end_s, o.cand_end_s) - max(m.cand_start_s, o.cand_start_s)
+            if overlap > 0.5 * min(m.cand_end_s - m.cand_start_s, o.cand_end_s - o.cand_start_s):
+                m.decision = "review"
+    return sorted(out, key=lambda m: (m.decision != "confirmed", -m.score))

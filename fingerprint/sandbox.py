@@ -1,0 +1,92 @@
+"""Run untrusted decoding in a child process with resource limits.
+
+A crafted or truncated video can crash FFmpeg inside the process (a SIGSEGV no
+``except`` catches) or make it hang or allocate without bound. The child gets limits
+on address space, CPU time and file size, and a wall-clock deadline; whatever happens
+to it, the parent gets either a result or a ``MediaError`` naming what went wrong.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import resource
+import signal
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from vigie.errors import MediaError
+
+T = TypeVar("T")
+
+MEMORY_LIMIT_BYTES = 4 << 30
+CPU_LIMIT_S = 600
+WALL_LIMIT_S = 900.0
+FILE_SIZE_LIMIT_BYTES = 64 << 20
+
+
+def _limit(kind: int, value: int) -> None:
+    soft, hard = resource.getrlimit(kind)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    resource.setrlimit(kind, (value, hard))
+
+
+def _child(conn: Any, fn: Callable[..., Any], args: tuple[Any, ...], limits: dict[str, int]) -> None:
+    try:
+        _limit(resource.RLIMIT_AS, limits["memory"])
+        _limit(resource.RLIMIT_CPU, limits["cpu"])
+        _limit(resource.RLIMIT_FSIZE, limits["fsize"])
+        _limit(resource.RLIMIT_CORE, 0)
+        result = fn(*args)
+        conn.send(("ok", result))
+    except MediaError as exc:
+        conn.send(("error", str(exc)))
+    except MemoryError:
+        conn.send(("error", "decoding needed more memory than allowed"))
+    except Exception as exc:  # noqa: BLE001 - anything in the child is a media failure
+        conn.send(("error", f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"))
+    finally:
+        conn.close()
+
+
+def run_sandboxed(
+    fn: Callable[..., T],
+    *args: Any,
+    label: str = "video",
+    memory: int = MEMORY_LIMIT_BYTES,
+    cpu_s: int = CPU_LIMIT_S,
+    wall_s: float = WALL_LIMIT_S,
+) -> T:
+    """Call ``fn(*args)`` in a forked child with limits; return its (picklable) result."""
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    limits = {"memory": memory, "cpu": cpu_s, "fsize": FILE_SIZE_LIMIT_BYTES}
+    proc = ctx.Process(target=_child, args=(child, fn, args, limits), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        if not parent.poll(wall_s):
+            proc.kill()
+            raise MediaError(f"decoding {label} took longer than {wall_s:.0f} s; stopped")
+        try:
+            status, payload = parent.recv()
+        except EOFError:
+            proc.join(5)
+            code = proc.exitcode
+            if code is not None and code < 0:
+                name = signal.Signals(-code).name
+                raise MediaError(f"decoder crashed on {label} ({name})") from None
+            raise MediaError(f"decoder died on {label} (exit {code})") from None
+    finally:
+        parent.close()
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+    if status == "ok":
+        return payload  # type: ignore[no-any-return]
+    raise MediaError(str(payload))
+
+
+def in_sandbox() -> bool:
+    return os.environ.get("VIGIE_NO_SANDBOX") != "1"

@@ -1,0 +1,2 @@
+"""Jinja2 notice templates per legal regime and language, rendering, validation,
+dispatch and verification."""

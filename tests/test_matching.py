@@ -1,0 +1,88 @@
+"""Temporal matching and the decision rule on generated media and on arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fingerprint.extract import VideoFingerprint, fingerprint_query, fingerprint_reference
+from fingerprint.decode import VideoInfo
+from fingerprint.index import HashIndex
+from fingerprint.matching import CONFIRM_MIN_MATCHED_S, decide, match
+from vigie import synth
+
+
+def _index(*paths: str) -> tuple[HashIndex, dict[int, int]]:
+    refs = []
+    for i, p in enumerate(paths, start=1):
+        fp = fingerprint_reference(p)
+        refs.append((i, fp.hashes, fp.times))
+    return HashIndex.build(refs), {i: i for i in range(1, len(paths) + 1)}
+
+
+def test_excerpt_found_with_offset(media: dict[str, str]) -> None:
+    index, titles = _index(media["film_a"], media["film_b"])
+    res = match(fingerprint_query(media["copy_a"]), index, titles)
+    assert res and res[0].title_id == 1 and res[0].decision == "confirmed"
+    assert abs(res[0].offset_s - 20.0) <= 1.0
+    assert abs(res[0].speed - 1.0) < 0.01
+    assert all(m.title_id != 2 for m in res)
+
+
+def test_unrelated_video_matches_nothing(media: dict[str, str]) -> None:
+    index, titles = _index(media["film_a"], media["film_b"])
+    assert match(fingerprint_query(media["other"]), index, titles) == []
+
+
+def test_speed_change_and_intro(media: dict[str, str], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    intro = [f for _, f in synth.film_frames(seed=77, duration_s=6, fps=25, size=(480, 270))]
+    copy = synth.make_copy(media["film_a"], str(tmp_path / "c.mp4"), start_s=10, duration_s=30,
+                           speed=25 / 24, fps=25, intro=intro)
+    index, titles = _index(media["film_a"])
+    res = match(fingerprint_query(copy), index, titles)
+    assert res and res[0].decision == "confirmed"
+    m = res[0]
+    assert abs(m.speed - 25 / 24) < 0.01
+    # The film starts 6 s into the copy, at 10 s of the reference.
+    assert abs(m.ref_start_s - (10 + (m.cand_start_s - 6) * m.speed)) <= 1.0
+    assert m.cand_start_s >= 5.0
+
+
+def test_mirrored_copy(media: dict[str, str], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    copy = synth.make_copy(media["film_a"], str(tmp_path / "m.mp4"), start_s=5, duration_s=25,
+                           transform=lambda f, t: f[:, ::-1])
+    index, titles = _index(media["film_a"])
+    res = match(fingerprint_query(copy), index, titles)
+    assert res and res[0].decision == "confirmed" and abs(res[0].offset_s - 5) <= 1.0
+
+
+def test_decision_rule() -> None:
+    assert decide(0.9, 60.0, 100.0, 60.0) == "confirmed"
+    assert decide(0.9, CONFIRM_MIN_MATCHED_S - 1, 100.0, 60.0) == "review"
+    assert decide(0.1, 60.0, 100.0, 60.0) is None
+    # One still picture repeated: long, dense, but the reference never moves.
+    assert decide(0.9, 60.0, 100.0, 0.5) == "review"
+
+
+def _fp(times: np.ndarray, hashes: np.ndarray) -> VideoFingerprint:
+    return VideoFingerprint(
+        times=times.astype(np.float32), hashes=hashes.astype(np.uint64),
+        quality=np.full(len(times), 80, np.float32), info=VideoInfo(float(times[-1]), 2.0, 64, 64),
+        frames_decoded=len(times),
+    )
+
+
+def test_shared_content_does_not_confirm() -> None:
+    # Two titles open with the same 20 s studio intro: a copy of the intro alone must not
+    # confirm either of them.
+    rng = np.random.default_rng(5)
+    intro = rng.integers(0, 2**63, 40, dtype=np.int64).astype(np.uint64)
+    body1 = rng.integers(0, 2**63, 200, dtype=np.int64).astype(np.uint64)
+    body2 = rng.integers(0, 2**63, 200, dtype=np.int64).astype(np.uint64)
+    t = np.arange(240) * 0.5
+    index = HashIndex.build([(1, np.concatenate([intro, body1]), t), (2, np.concatenate([intro, body2]), t)])
+    titles = {1: 1, 2: 2}
+    res = match(_fp(t[:40], intro), index, titles)
+    assert res and all(m.decision != "confirmed" for m in res)
+    # The film itself still confirms.
+    res = match(_fp(t[:120], np.concatenate([intro, body1])[:120]), index, titles)
+    assert res[0].title_id == 1 and res[0].decision == "confirmed"

@@ -1,0 +1,44 @@
+"""Bar detection: letterbox, pillarbox, watermarked bars, dark scenes left alone."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fingerprint.preprocess import FULL, detect_box
+
+
+def _frames(n: int = 30, h: int = 108, w: int = 192, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [(rng.random((h, w)) * 200 + 30).astype(np.uint8) for _ in range(n)]
+
+
+def test_no_bars_full_frame() -> None:
+    assert detect_box(_frames()) == FULL
+
+
+def test_letterbox_found() -> None:
+    frames = []
+    for f in _frames(h=80):
+        out = np.zeros((108, 192), np.uint8)
+        out[14:94] = f
+        frames.append(out)
+    box = detect_box(frames)
+    assert 14 <= box.y0 <= 16 and 92 <= box.y1 <= 94
+    assert box.x0 == 0 and box.x1 == 192
+
+
+def test_pillarbox_with_watermark_in_bar() -> None:
+    frames = []
+    for f in _frames(w=140):
+        out = np.zeros((108, 192), np.uint8)
+        out[:, 26:166] = f
+        out[40:50, 2:20] = 255  # a static logo in the left bar
+        frames.append(out)
+    box = detect_box(frames)
+    assert 26 <= box.x0 <= 28 and 164 <= box.x1 <= 166
+
+
+def test_dark_moving_scene_is_not_a_bar() -> None:
+    rng = np.random.default_rng(1)
+    frames = [(rng.random((108, 192)) * 20).astype(np.uint8) for _ in range(30)]
+    assert detect_box(frames) == FULL

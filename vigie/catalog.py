@@ -1,0 +1,162 @@
+"""The catalogue: titles, their legitimate offers, and reference fingerprints.
+
+Library functions over a session the caller opened; they flush but never commit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from db.models import AltTitle, Offer, OfferKind, ReferenceVideo, Title
+from fingerprint.extract import ALGORITHM, VideoFingerprint, fingerprint_reference, sha256_file
+from fingerprint.index import HashIndex
+from fingerprint.hashing import MIN_QUALITY
+from fingerprint.sandbox import run_sandboxed
+from vigie.errors import InvalidInput, MediaError, NotFound
+
+
+@dataclass(frozen=True)
+class AddResult:
+    title: Title
+    reference: ReferenceVideo
+    created: bool
+
+
+def validate_offer_url(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidInput(f"offer URL must be an http(s) URL: {url!r}")
+    return url.strip()
+
+
+def _validate_year(year: int | None) -> None:
+    if year is not None and not 1870 <= year <= 2200:
+        raise InvalidInput(f"year out of range: {year}")
+
+
+def add_title(
+    session: Session,
+    video: str,
+    *,
+    title: str,
+    year: int | None = None,
+    alt_titles: Sequence[str] = (),
+    offers: Sequence[str] = (),
+    rights_owner: str | None = None,
+) -> AddResult:
+    """Fingerprint ``video`` and store it as a reference of ``title``.
+
+    The same file (by SHA-256) is only ever stored once: adding it again returns the
+    existing reference with ``created=False`` and changes nothing. A title with the same
+    name and year gets the new reference added to it.
+    """
+    name = " ".join(title.split())
+    if not name:
+        raise InvalidInput("a title must not be empty")
+    _validate_year(year)
+    offer_urls = [validate_offer_url(u) for u in offers]
+    if not os.path.isfile(video):
+        raise MediaError(f"no such file: {video}")
+    digest = sha256_file(video)
+    existing = session.scalar(
+        select(ReferenceVideo).where(ReferenceVideo.sha256 == digest, ReferenceVideo.algorithm == ALGORITHM)
+    )
+    if existing is not None:
+        return AddResult(existing.title, existing, created=False)
+
+    fp: VideoFingerprint = run_sandboxed(fingerprint_reference, video, label=video)
+    if len(fp) == 0 or not np.any(fp.quality >= MIN_QUALITY):
+        raise MediaError(f"{video}: no usable frames (black, flat or empty video)")
+
+    row = session.scalar(select(Title).where(Title.title == name, Title.year == year))
+    if row is None:
+        row = Title(title=name, year=year, rights_owner=rights_owner)
+        session.add(row)
+    known = {a.name for a in row.alt_titles}
+    for alt in alt_titles:
+        alt = " ".join(alt.split())
+        if alt and alt not in known and alt != name:
+            row.alt_titles.append(AltTitle(name=alt))
+            known.add(alt)
+    known_offers = {o.url for o in row.offers}
+    for url in offer_urls:
+        if url not in known_offers:
+            row.offers.append(Offer(url=url, provider=urlsplit(url).hostname, kind=OfferKind.VOD_RENTAL))
+            known_offers.add(url)
+    ref = ReferenceVideo(
+        sha256=digest,
+        path=os.path.abspath(video),
+        duration_s=fp.info.duration_s,
+        fps=fp.info.fps,
+        width=fp.info.width,
+        height=fp.info.height,
+        size_bytes=os.path.getsize(video),
+        algorithm=fp.algorithm,
+        frame_count=len(fp),
+        hashes=fp.hashes.astype("<u8").tobytes(),
+        times=fp.times.astype("<f4").tobytes(),
+    )
+    row.references.append(ref)
+    session.flush()
+    return AddResult(row, ref, created=True)
+
+
+def get_title(session: Session, title_id: int) -> Title:
+    row = session.get(Title, title_id)
+    if row is None:
+        raise NotFound(f"no title with id {title_id}")
+    return row
+
+
+def list_titles(session: Session) -> list[Title]:
+    return list(
+        session.scalars(
+            select(Title)
+            .options(selectinload(Title.alt_titles), selectinload(Title.offers), selectinload(Title.references))
+            .order_by(Title.id)
+        )
+    )
+
+
+def title_json(t: Title) -> dict[str, object]:
+    return {
+        "id": t.id,
+        "title": t.title,
+        "year": t.year,
+        "alt_titles": [a.name for a in t.alt_titles],
+        "offers": [{"url": o.url, "provider": o.provider, "kind": o.kind.value, "territory": o.territory} for o in t.offers],
+        "references": [
+            {
+                "id": r.id,
+                "sha256": r.sha256,
+                "duration_s": round(r.duration_s, 3),
+                "fps": round(r.fps, 3),
+                "width": r.width,
+                "height": r.height,
+                "size_bytes": r.size_bytes,
+                "hashes": r.frame_count,
+                "algorithm": r.algorithm,
+            }
+            for r in t.references
+        ],
+    }
+
+
+def load_index(session: Session) -> tuple[HashIndex, dict[int, int]]:
+    """The index over every reference of the current algorithm, and ref id -> title id."""
+    rows = session.execute(
+        select(ReferenceVideo.id, ReferenceVideo.title_id, ReferenceVideo.hashes, ReferenceVideo.times).where(
+            ReferenceVideo.algorithm == ALGORITHM
+        )
+    ).all()
+    index = HashIndex.build(
+        (r.id, np.frombuffer(r.hashes, dtype="<u8"), np.frombuffer(r.times, dtype="<f4")) for r in rows
+    )
+    return index, {r.id: r.title_id for r in rows}

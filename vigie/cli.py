@@ -1,0 +1,205 @@
+"""The ``vigie`` command: parse, open a session, call the library, print.
+
+Domain errors (``vigie.errors``) become a one-line message on stderr and exit status 1;
+bad usage exits 2 (click's convention).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
+
+from vigie import __version__
+from vigie.config import Config, load_config
+from vigie.errors import DatabaseError, VigieError
+
+
+class VigieGroup(click.Group):
+    """Turns handled errors into ``Error: <one line>`` and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except VigieError as exc:
+            raise click.ClickException(_one_line(str(exc))) from None
+        except (OperationalError, ProgrammingError) as exc:
+            raise click.ClickException(_one_line(f"database error: {exc.orig}")) from None
+
+
+def _one_line(msg: str) -> str:
+    return " ".join(msg.split()) or "error"
+
+
+class State:
+    def __init__(self, db_url: str | None, config_path: str | None) -> None:
+        self.config: Config = load_config(config_path)
+        self.db_url = db_url or self.config.database_url
+
+    @contextmanager
+    def session(self, *, check: bool = True) -> Iterator[Session]:
+        """A session in a transaction, committed on success, rolled back on error."""
+        from db.session import check_schema, make_engine, sessionmaker_for
+
+        engine = make_engine(self.db_url)
+        try:
+            if check:
+                check_schema(engine)
+            with sessionmaker_for(engine).begin() as session:
+                yield session
+        finally:
+            engine.dispose()
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+@click.group(cls=VigieGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", "db_url", envvar="VIGIE_DATABASE_URL", metavar="URL",
+              help="Database URL (env VIGIE_DATABASE_URL; default: sqlite:///vigie.db).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="TOML configuration file (default: ./vigie.toml if present).")
+@click.version_option(__version__, prog_name="vigie")
+@click.pass_context
+def cli(ctx: click.Context, db_url: str | None, config_path: str | None) -> None:
+    """Vigie: find pirated copies of a film catalogue, prove them, get them taken down."""
+    try:
+        ctx.obj = State(db_url, config_path)
+    except VigieError as exc:
+        raise click.ClickException(_one_line(str(exc))) from None
+
+
+@cli.command()
+@pass_state
+def init(state: State) -> None:
+    """Create or upgrade the database schema (Alembic)."""
+    from db.session import current_revision, head_revision, make_engine, upgrade
+
+    engine = make_engine(state.db_url)
+    try:
+        before = current_revision(engine)
+        upgrade(engine)
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
+    url = engine.url.render_as_string(hide_password=True)
+    if before == after:
+        click.echo(f"database {url} is up to date (revision {after})")
+    else:
+        click.echo(f"database {url} upgraded from {before or 'empty'} to {after} (head {head_revision()})")
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+@cli.group()
+def catalog() -> None:
+    """The catalogue: titles, offers and reference fingerprints."""
+
+
+@catalog.command("add")
+@click.argument("video", type=click.Path(dir_okay=False))
+@click.option("--title", "-t", required=True, help="The title of the work.")
+@click.option("--year", type=int, help="Release year.")
+@click.option("--alt-title", "alt_titles", multiple=True, metavar="A",
+              help="An alternative title (translations, working titles); repeatable.")
+@click.option("--offer", "offers", multiple=True, metavar="URL",
+              help="Where the film can be watched legally; repeatable.")
+@click.option("--rights-owner", help="Who owns the rights (default: the configured notifier).")
+@click.option("--json", "as_json", is_flag=True, help="Print the title as JSON.")
+@pass_state
+def catalog_add(state: State, video: str, title: str, year: int | None, alt_titles: tuple[str, ...],
+                offers: tuple[str, ...], rights_owner: str | None, as_json: bool) -> None:
+    """Fingerprint VIDEO and add it to the catalogue as TITLE.
+
+    The same file (by SHA-256) is stored once; adding it again does nothing.
+    """
+    from vigie.catalog import add_title, title_json
+
+    with state.session() as s:
+        res = add_title(s, video, title=title, year=year, alt_titles=alt_titles, offers=offers,
+                        rights_owner=rights_owner or state.config.notifier.get("legal_name"))
+        if as_json:
+            click.echo(json.dumps({"created": res.created, **title_json(res.title)}, ensure_ascii=False))
+        elif res.created:
+            r = res.reference
+            click.echo(f"added title {res.title.id} {res.title.title!r}: reference {r.id}, "
+                       f"{r.duration_s:.1f} s, {r.width}x{r.height}, {r.frame_count} hashes")
+        else:
+            click.echo(f"already catalogued: {video} is reference {res.reference.id} "
+                       f"of title {res.title.id} {res.title.title!r}; nothing changed")
+
+
+@catalog.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_state
+def catalog_list(state: State, as_json: bool) -> None:
+    """List the catalogue."""
+    from vigie.catalog import list_titles, title_json
+
+    with state.session() as s:
+        rows = [title_json(t) for t in list_titles(s)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    if not rows:
+        click.echo("the catalogue is empty; add a film with `vigie catalog add VIDEO --title T`")
+        return
+    for t in rows:
+        year = f" ({t['year']})" if t["year"] else ""
+        refs = t["references"]
+        dur = sum(r["duration_s"] for r in refs)  # type: ignore[misc]
+        click.echo(f"{t['id']:>5}  {t['title']}{year}  refs={len(refs)} {dur:.0f}s  offers={len(t['offers'])}")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- identify
+
+
+@cli.command()
+@click.argument("video_or_url")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@pass_state
+def identify(state: State, video_or_url: str, as_json: bool) -> None:
+    """Match one video (a file or an http(s) URL) against the catalogue."""
+    from vigie.identify import identify as run
+
+    with state.session() as s:
+        out = run(s, video_or_url)
+    if as_json:
+        click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    click.echo(f"{out['video']}: {out['duration_s']:.1f} s, {out['frames_hashed']} frames hashed "
+               f"in {out['elapsed_s']:.2f} s")
+    if not out["matches"]:
+        click.echo("  no match in the catalogue")
+    for m in out["matches"]:
+        click.echo(f"  {m['decision'].upper():9} {m['title']!r} (title {m['title_id']}) score {m['score']:.2f}, "
+                   f"{m['matched_s']:.0f} s matched; copy {m['cand_start_s']:.1f}-{m['cand_end_s']:.1f} s = "
+                   f"film {m['ref_start_s']:.1f}-{m['ref_end_s']:.1f} s, speed {m['speed']:.3f}")
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@cli.command()
+@click.option("--workdir", type=click.Path(file_okay=False), default="demo-out", show_default=True,
+              help="Where the demo keeps its database and generated copies.")
+def demo(workdir: str) -> None:
+    """One full cycle on the bundled demo world, offline."""
+    from vigie.demo import run_demo
+
+    run_demo(workdir, echo=click.echo)
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="vigie")
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,77 @@
+"""Configuration: one TOML file, validated at start-up.
+
+``--config FILE``, else ``vigie.toml`` in the working directory, else built-in
+defaults. An unknown section or key, or a value of the wrong type, is an error naming
+the key: a typo must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+from vigie.errors import ConfigError
+
+DEFAULT_FILE = "vigie.toml"
+
+# section -> key -> expected type(s). The one place that says what a config may hold.
+SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
+    "database": {"url": (str,)},
+    "notifier": {
+        "legal_name": (str,),
+        "address": (str,),
+        "phone": (str,),
+        "email": (str,),
+        "signature": (str,),
+        "country": (str,),
+    },
+    "general": {"timezone": (str,)},
+}
+
+
+@dataclass
+class Config:
+    database_url: str | None = None
+    notifier: dict[str, str] = field(default_factory=dict)
+    timezone: str = "Europe/Paris"
+    path: str | None = None
+
+
+def _check(data: dict[str, Any], path: str) -> None:
+    for section, body in data.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"{path}: unknown section [{section}] (known: {', '.join(SCHEMA)})")
+        if not isinstance(body, dict):
+            raise ConfigError(f"{path}: [{section}] must be a table")
+        for key, value in body.items():
+            expected = SCHEMA[section].get(key)
+            if expected is None:
+                raise ConfigError(f"{path}: unknown key {section}.{key}")
+            if not isinstance(value, expected):
+                names = " or ".join(t.__name__ for t in expected)
+                raise ConfigError(f"{path}: {section}.{key} must be a {names}, not {type(value).__name__}")
+
+
+def load_config(path: str | None = None) -> Config:
+    explicit = path is not None
+    path = path or DEFAULT_FILE
+    if not os.path.exists(path):
+        if explicit:
+            raise ConfigError(f"config file not found: {path}")
+        return Config()
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    _check(data, path)
+    return Config(
+        database_url=data.get("database", {}).get("url"),
+        notifier=dict(data.get("notifier", {})),
+        timezone=data.get("general", {}).get("timezone", "Europe/Paris"),
+        path=path,
+    )

@@ -1,0 +1,42 @@
+"""Domain errors, all in one place.
+
+Library code raises these; only the CLI (``vigie.cli``) turns them into an exit status
+and a one-line message. Each class says who raises it.
+"""
+
+from __future__ import annotations
+
+
+class VigieError(Exception):
+    """Base of every handled error: the message is shown to the user as is."""
+
+
+class ConfigError(VigieError):
+    """Raised by ``vigie.config`` for a malformed or invalid configuration file."""
+
+
+class DatabaseError(VigieError):
+    """Raised by ``db.session`` when the database URL is bad or the server unreachable,
+    or when the schema is not at the version this code expects."""
+
+
+class MediaError(VigieError):
+    """Raised by ``fingerprint.decode`` / ``fingerprint.sandbox``: a missing, unreadable,
+    corrupt, truncated or hostile video, or one with no usable frames."""
+
+
+class FetchError(MediaError):
+    """Raised when a remote video cannot be fetched (dead link, refused address)."""
+
+
+class NotFound(VigieError):
+    """Raised by library lookups when an id or name does not exist (title, site, host)."""
+
+
+class Duplicate(VigieError):
+    """Raised when creating something that already exists under a unique name."""
+
+
+class InvalidInput(VigieError):
+    """Raised for a value that is well-formed for the CLI but wrong for the domain
+    (a bad URL for an offer, a negative year, ...)."""
