@@ -203,3 +203,12 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+
+
+def _register() -> None:
+    from vigie.commands import register_all
+
+    register_all(cli)
+
+
+_register()
