@@ -1,7 +1,8 @@
 """CLI verbs that live beside their stage, registered on the ``vigie`` group.
 
-Each module listed in ``MODULES`` defines ``register(cli: click.Group) -> None``. The
-list is explicit (no discovery) so ``vigie --help`` shows exactly what is built.
+Each module listed in ``MODULES`` defines ``COMMANDS: list[click.Command]`` (commands
+or groups). The list is explicit (no discovery) so ``vigie --help`` shows exactly what
+is built, and names are checked unique so one module cannot shadow another's verb.
 """
 
 from __future__ import annotations
@@ -15,12 +16,8 @@ MODULES: list[str] = [
 
 
 def register_all(cli: click.Group) -> None:
-    names: set[str] = set(cli.commands)
     for mod in MODULES:
-        before = set(cli.commands)
-        importlib.import_module(mod).register(cli)
-        added = set(cli.commands) - before
-        clash = added & names
-        if clash:
-            raise RuntimeError(f"{mod} registers verbs already defined: {sorted(clash)}")
-        names |= added
+        for command in importlib.import_module(mod).COMMANDS:
+            if command.name in cli.commands:
+                raise RuntimeError(f"{mod}: verb {command.name!r} is already defined")
+            cli.add_command(command)
