@@ -28,6 +28,30 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "country": (str,),
     },
     "general": {"timezone": (str,)},
+    # Outgoing mail for notices (notices.dispatch).
+    "smtp": {
+        "host": (str,),
+        "port": (int,),
+        "starttls": (bool,),
+        "ssl": (bool,),
+        "username": (str,),
+        "password": (str,),
+        "from": (str,),
+        "timeout": (int, float),
+    },
+    # Notice building, dispatch and verification (notices package); defaults in
+    # notices.settings.DEFAULTS.
+    "notices": {
+        "max_urls_per_notice": (int,),
+        "grace_hours": (int, float),
+        "max_attempts": (int,),
+        "retry_base_s": (int, float),
+        "rate_per_hour": (int,),
+        "lease_s": (int, float),
+        "http_timeout": (int, float),
+        "allow_private_addresses": (bool,),
+        "discover_contacts": (bool,),
+    },
 }
 
 
@@ -37,6 +61,8 @@ class Config:
     notifier: dict[str, str] = field(default_factory=dict)
     timezone: str = "Europe/Paris"
     path: str | None = None
+    smtp: dict[str, Any] = field(default_factory=dict)
+    notices: dict[str, Any] = field(default_factory=dict)
 
 
 def _check(data: dict[str, Any], path: str) -> None:
@@ -74,4 +100,6 @@ def load_config(path: str | None = None) -> Config:
         notifier=dict(data.get("notifier", {})),
         timezone=data.get("general", {}).get("timezone", "Europe/Paris"),
         path=path,
+        smtp=dict(data.get("smtp", {})),
+        notices=dict(data.get("notices", {})),
     )
