@@ -8,11 +8,12 @@ so any stage can run alone, on a schedule, or on many workers. Status columns ar
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Optional
 
 from sqlalchemy import (
     JSON,
+    Date,
     DateTime,
     Enum,
     Float,
@@ -327,6 +328,18 @@ class Notice(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[Optional[datetime]]
     approved_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # notice | reminder | upstream | delisting (notices.escalate); the first is the
+    # one whose items verification tracks, the others point back to it via parent_id.
+    kind: Mapped[str] = mapped_column(String(32), default="notice", server_default="notice")
+    parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("notices.id", ondelete="SET NULL"))
+    # configured | security.txt | guess (RFC 2142 abuse@domain): how we got the recipient.
+    recipient_source: Mapped[Optional[str]] = mapped_column(String(32))
+    approved_at: Mapped[Optional[datetime]]
+    # Outbox bookkeeping (notices.dispatch): not before this time (backoff, rate limit),
+    # when a sender claimed it, and when it started DATA (after which a crash is in doubt).
+    next_attempt_at: Mapped[Optional[datetime]]
+    claimed_at: Mapped[Optional[datetime]]
+    data_started_at: Mapped[Optional[datetime]]
 
     host: Mapped[Host] = relationship()
     items: Mapped[list[NoticeItem]] = relationship(back_populates="notice", cascade="all, delete-orphan")
@@ -348,6 +361,11 @@ class NoticeItem(Base):
     url: Mapped[str] = mapped_column(String(2000))
     state: Mapped[ItemState] = mapped_column(_enum(ItemState), default=ItemState.NOTIFIED)
     removed_at: Mapped[Optional[datetime]]
+    # Verification (notices.verify): when the next escalation step is due if the URL is
+    # still live, how far it has been escalated, and the last re-check.
+    due_at: Mapped[Optional[datetime]]
+    escalation_level: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_checked_at: Mapped[Optional[datetime]]
 
     notice: Mapped[Notice] = relationship(back_populates="items")
     match: Mapped[Match] = relationship()
@@ -403,3 +421,58 @@ class AuditLog(Base):
     object_id: Mapped[Optional[int]]
     before: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
     after: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+
+
+# --------------------------------------------------------------------------- reports & review
+
+
+class MatchFrame(Base):
+    """Small JPEG thumbnails of the reference and the candidate at the matched timecodes.
+
+    Kept in the database (a few kB each) so the daily report can embed them as
+    ``data:`` URIs and the review app can serve them from our own origin: the staff's
+    browser never loads anything from the pirate page. Written by
+    ``reports.thumbs.capture_match_frames`` right after the match stage stores a Match.
+    """
+
+    __tablename__ = "match_frames"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    match_id: Mapped[int] = mapped_column(
+        ForeignKey("matches.id", ondelete="CASCADE"), unique=True, index=True
+    )
+    ref_t: Mapped[float] = mapped_column(Float)
+    cand_t: Mapped[float] = mapped_column(Float)
+    ref_jpeg: Mapped[Optional[bytes]] = mapped_column(LargeBinary)
+    cand_jpeg: Mapped[Optional[bytes]] = mapped_column(LargeBinary)
+    # Why a thumbnail is missing (a corrupt candidate, a reference file moved away).
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    match: Mapped[Match] = relationship()
+
+
+class TitlePoster(Base):
+    """One still of a title, cut from our own reference, for its public "watch legally" page."""
+
+    __tablename__ = "title_posters"
+
+    title_id: Mapped[int] = mapped_column(ForeignKey("titles.id", ondelete="CASCADE"), primary_key=True)
+    t_s: Mapped[float] = mapped_column(Float)
+    jpeg: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Report(Base):
+    """One generated daily report, archived for the review app (the HTML is self-contained)."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date, unique=True)
+    generated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    html: Mapped[str] = mapped_column(Text)
+    # Paths of the files written (HTML and CSVs) and the headline figures.
+    files: Mapped[list[Any]] = mapped_column(default=list)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    mailed_to: Mapped[Optional[str]] = mapped_column(Text)
