@@ -52,6 +52,20 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "allow_private_addresses": (bool,),
         "discover_contacts": (bool,),
     },
+    # The daily report (reports.daily): who gets it by mail, where files go.
+    "report": {
+        "staff": (list,),
+        "out_dir": (str,),
+    },
+    # The review web app and public title pages (webapp).
+    "web": {
+        "host": (str,),
+        "port": (int,),
+        "secret_key": (str,),
+        "secure_cookies": (bool,),
+        "public_base_url": (str,),
+        "brand": (str,),
+    },
 }
 
 
@@ -63,6 +77,8 @@ class Config:
     path: str | None = None
     smtp: dict[str, Any] = field(default_factory=dict)
     notices: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+    web: dict[str, Any] = field(default_factory=dict)
 
 
 def _check(data: dict[str, Any], path: str) -> None:
@@ -102,4 +118,6 @@ def load_config(path: str | None = None) -> Config:
         path=path,
         smtp=dict(data.get("smtp", {})),
         notices=dict(data.get("notices", {})),
+        report=dict(data.get("report", {})),
+        web=dict(data.get("web", {})),
     )
