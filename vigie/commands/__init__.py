@@ -12,6 +12,7 @@ import importlib
 import click
 
 MODULES: list[str] = [
+    "vigie.commands.web",
 ]
 
 

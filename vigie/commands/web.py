@@ -1,0 +1,108 @@
+"""CLI verbs of the staff side: ``vigie report``, ``vigie serve``, ``vigie users``.
+
+Thin: parse, open a session, call ``reports.daily`` / ``webapp``, print.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from vigie.cli import State, pass_state
+
+
+@click.command("report")
+@click.option("--date", "day", metavar="YYYY-MM-DD",
+              help="The day to report (default: yesterday in the configured time zone).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Where to write the HTML and CSV files (default: [report].out_dir or ./reports).")
+@click.option("--mail/--no-mail", default=True, show_default=True,
+              help="Mail the report to [report].staff when [smtp] is configured.")
+@click.option("--public", "public_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Also export the public 'where to watch legally' pages as static HTML to DIR.")
+@pass_state
+def report(state: State, day: str | None, out_dir: str | None, mail: bool, public_dir: str | None) -> None:
+    """Write the daily match report (one HTML file and CSV files of the same rows)."""
+    from reports.daily import build_report, mail_configured, mail_report, parse_day
+
+    when = parse_day(day) if day else None
+    with state.session() as s:
+        out = build_report(s, state.config, when, out_dir)
+        click.echo(f"report for {out.day.isoformat()}: {out.html}")
+        figures = ", ".join(f"{v} {k}" for k, v in out.summary.items())
+        click.echo(f"  {figures}")
+        for p in out.csv.values():
+            click.echo(f"  {p}")
+        if mail and mail_configured(state.config):
+            to = mail_report(state.config, out, s)
+            click.echo(f"  mailed to {', '.join(to)}")
+        if public_dir:
+            from webapp.public import export_static
+
+            pages = export_static(s, state.config, public_dir)
+            click.echo(f"public pages: {len(pages)} files in {public_dir}")
+
+
+@click.command("serve")
+@click.option("--host", default=None, help="Address to listen on (default: [web].host or 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default: [web].port or 8080).")
+@pass_state
+def serve(state: State, host: str | None, port: int | None) -> None:
+    """Run the review web app (staff pages, JSON API, public title pages)."""
+    import uvicorn
+
+    from db.session import check_schema, make_engine
+    from webapp.app import create_app
+
+    engine = make_engine(state.db_url)
+    check_schema(engine)
+    app = create_app(engine, state.config)
+    host = host or state.config.web.get("host") or "127.0.0.1"
+    port = port or int(state.config.web.get("port") or 8080)
+    click.echo(f"serving on http://{host}:{port}/ (API schema at /openapi.json)")
+    # proxy_headers: behind a TLS-terminating proxy, cookies are marked Secure from
+    # X-Forwarded-Proto (only trusted from loopback, uvicorn's default).
+    uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
+
+
+@click.group("users")
+def users() -> None:
+    """Staff accounts of the review web app."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["analyst", "admin"]), default="analyst", show_default=True)
+@click.option("--email", help="The user's mail address.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (one line).")
+@pass_state
+def users_add(state: State, name: str, role: str, email: str | None, password_stdin: bool) -> None:
+    """Add a staff user NAME (the password is asked for, or read with --password-stdin)."""
+    from webapp.accounts import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    with state.session() as s:
+        user = create_user(s, name, password, role, email=email, actor="cli")
+        click.echo(f"added user {user.username} ({user.role.value}), id {user.id}")
+
+
+@users.command("list")
+@pass_state
+def users_list(state: State) -> None:
+    """List staff users."""
+    from webapp.accounts import list_users
+
+    with state.session() as s:
+        rows = list_users(s)
+        if not rows:
+            click.echo("no users; add one with `vigie users add NAME --role admin`")
+        for u in rows:
+            flag = "" if u.active else "  (disabled)"
+            click.echo(f"{u.id:>5}  {u.username:<24} {u.role.value:<8} {u.email or ''}{flag}")
+
+
+COMMANDS: list[click.Command] = [report, serve, users]

@@ -1,0 +1,210 @@
+"""What staff decide, as library functions: each one checks, changes and audits.
+
+The review app's pages, its JSON API and any script call these and nothing else, so
+every path writes the same ``audit_log`` row (who, what, when, state before and after).
+Nothing here commits: the caller's unit of work does.
+
+Review semantics other stages rely on:
+
+* ``approve_match`` sets ``Match.review = APPROVED``: a notice may go out for it as if
+  the machine had confirmed it.
+* ``reject_match`` sets ``Match.review = REJECTED`` with the reason and keeps the row:
+  the match stage never recreates or overwrites a rejected (candidate, title) pair, so
+  the pair never comes back as a match, and no notice is ever built from it.
+* ``approve_notice`` moves an AWAITING_APPROVAL notice to QUEUED for dispatch;
+  ``discard_notice`` moves it to DISCARDED (kept, never sent).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from db.models import (
+    AuditLog,
+    Host,
+    Match,
+    Notice,
+    NoticeChannel,
+    NoticeStatus,
+    Offer,
+    OfferKind,
+    ReviewState,
+    Site,
+    Title,
+    User,
+    utcnow,
+)
+from vigie.errors import InvalidInput, NotFound
+
+MAX_REASON = 2000
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def snapshot(obj: Any, fields: list[str]) -> dict[str, Any]:
+    return {f: _plain(getattr(obj, f)) for f in fields}
+
+
+def audit(
+    session: Session, actor: str, action: str, object_type: str, object_id: int | None,
+    before: dict[str, Any] | None, after: dict[str, Any] | None,
+) -> AuditLog:
+    row = AuditLog(actor=actor, action=action, object_type=object_type, object_id=object_id,
+                   before=before, after=after)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _get(session: Session, cls: type, obj_id: int, what: str) -> Any:
+    obj = session.get(cls, obj_id)
+    if obj is None:
+        raise NotFound(f"no {what} with id {obj_id}")
+    return obj
+
+
+# --------------------------------------------------------------------------- matches
+
+_MATCH_FIELDS = ["review", "reviewer_id", "reviewed_at", "review_reason"]
+
+
+def approve_match(session: Session, match_id: int, user: User, note: str | None = None) -> Match:
+    """Confirm a match (a notice may go out for it)."""
+    m: Match = _get(session, Match, match_id, "match")
+    before = snapshot(m, _MATCH_FIELDS)
+    m.review = ReviewState.APPROVED
+    m.reviewer_id, m.reviewed_at = user.id, utcnow()
+    m.review_reason = (note or "").strip()[:MAX_REASON] or None
+    session.flush()
+    audit(session, user.username, "match.approve", "match", m.id, before, snapshot(m, _MATCH_FIELDS))
+    return m
+
+
+def reject_match(session: Session, match_id: int, user: User, reason: str) -> Match:
+    """Reject a match with a reason; the (candidate, title) pair never comes back."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("a rejection needs a reason")
+    m: Match = _get(session, Match, match_id, "match")
+    before = snapshot(m, _MATCH_FIELDS)
+    m.review = ReviewState.REJECTED
+    m.reviewer_id, m.reviewed_at = user.id, utcnow()
+    m.review_reason = reason[:MAX_REASON]
+    session.flush()
+    audit(session, user.username, "match.reject", "match", m.id, before, snapshot(m, _MATCH_FIELDS))
+    return m
+
+
+# --------------------------------------------------------------------------- notices
+
+_NOTICE_FIELDS = ["status", "approved_by_id", "approved_at"]
+
+
+def _awaiting(session: Session, notice_id: int) -> Notice:
+    n: Notice = _get(session, Notice, notice_id, "notice")
+    if n.status is not NoticeStatus.AWAITING_APPROVAL:
+        raise InvalidInput(f"notice {notice_id} is {n.status.value}, not awaiting approval")
+    return n
+
+
+def approve_notice(session: Session, notice_id: int, user: User) -> Notice:
+    """Release a notice held for a human: it is queued for dispatch."""
+    n = _awaiting(session, notice_id)
+    before = snapshot(n, _NOTICE_FIELDS)
+    n.status, n.approved_by_id, n.approved_at = NoticeStatus.QUEUED, user.id, utcnow()
+    session.flush()
+    audit(session, user.username, "notice.approve", "notice", n.id, before, snapshot(n, _NOTICE_FIELDS))
+    return n
+
+
+def discard_notice(session: Session, notice_id: int, user: User, reason: str | None = None) -> Notice:
+    """Drop a held notice: it is kept as DISCARDED and never sent."""
+    n = _awaiting(session, notice_id)
+    before = snapshot(n, _NOTICE_FIELDS)
+    n.status = NoticeStatus.DISCARDED
+    n.last_error = f"discarded by {user.username}" + (f": {reason.strip()}" if reason and reason.strip() else "")
+    session.flush()
+    audit(session, user.username, "notice.discard", "notice", n.id, before,
+          {**snapshot(n, _NOTICE_FIELDS), "reason": (reason or "").strip() or None})
+    return n
+
+
+# --------------------------------------------------------------------------- admin: catalogue, sites, hosts
+
+_OFFER_FIELDS = ["title_id", "url", "provider", "kind", "territory"]
+
+
+def add_offer(session: Session, title_id: int, user: User, url: str, provider: str | None,
+              kind: str = "vod_rental", territory: str = "*") -> Offer:
+    from vigie.catalog import validate_offer_url
+
+    title: Title = _get(session, Title, title_id, "title")
+    try:
+        okind = OfferKind(kind)
+    except ValueError:
+        raise InvalidInput(f"unknown offer kind {kind!r}") from None
+    offer = Offer(title_id=title.id, url=validate_offer_url(url.strip()),
+                  provider=(provider or "").strip() or None, kind=okind,
+                  territory=(territory or "*").strip() or "*")
+    session.add(offer)
+    session.flush()
+    audit(session, user.username, "offer.add", "offer", offer.id, None, snapshot(offer, _OFFER_FIELDS))
+    return offer
+
+
+def remove_offer(session: Session, offer_id: int, user: User) -> None:
+    offer: Offer = _get(session, Offer, offer_id, "offer")
+    before = snapshot(offer, _OFFER_FIELDS)
+    session.delete(offer)
+    session.flush()
+    audit(session, user.username, "offer.remove", "offer", offer_id, before, None)
+
+
+_SITE_FIELDS = ["name", "enabled", "schedule"]
+
+
+def set_site(session: Session, site_id: int, user: User, *, enabled: bool | None = None,
+             schedule: str | None = None) -> Site:
+    site: Site = _get(session, Site, site_id, "site")
+    before = snapshot(site, _SITE_FIELDS)
+    if enabled is not None:
+        site.enabled = enabled
+    if schedule is not None:
+        site.schedule = schedule.strip() or None
+    session.flush()
+    audit(session, user.username, "site.update", "site", site.id, before, snapshot(site, _SITE_FIELDS))
+    return site
+
+
+_HOST_FIELDS = ["name", "abuse_contact", "channel", "licensed_partner", "needs_approval"]
+
+
+def set_host(session: Session, host_id: int, user: User, *, abuse_contact: str | None = None,
+             channel: str | None = None, licensed_partner: bool | None = None,
+             needs_approval: bool | None = None) -> Host:
+    host: Host = _get(session, Host, host_id, "host")
+    before = snapshot(host, _HOST_FIELDS)
+    if abuse_contact is not None:
+        host.abuse_contact = abuse_contact.strip() or None
+    if channel is not None:
+        try:
+            host.channel = NoticeChannel(channel)
+        except ValueError:
+            raise InvalidInput(f"unknown channel {channel!r}") from None
+    if licensed_partner is not None:
+        host.licensed_partner = licensed_partner
+    if needs_approval is not None:
+        host.needs_approval = needs_approval
+    session.flush()
+    audit(session, user.username, "host.update", "host", host.id, before, snapshot(host, _HOST_FIELDS))
+    return host
