@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from fingerprint import decode
 from fingerprint.hashing import MIN_QUALITY, hamming, phash_batch, quality, resize_for_hash
 from fingerprint.preprocess import FULL, BarStats, Box
+from vigie.errors import MediaError
 
 ALGORITHM = "phash64-v1"
 
@@ -32,8 +33,20 @@ ALGORITHM = "phash64-v1"
 DEDUP_BITS = 4
 REF_MAX_GAP_S = 0.5
 
-# Sparse query sampling rate (frames per second of video).
+# Reference sampling: frames per second of video that are scaled and hashed (all are
+# decoded). At 8 fps a shot change is caught within 125 ms, far inside the matcher's
+# time tolerance, and scaling + hashing cost a fraction of the decode.
+REF_FPS = 8.0
+
+# Query sampling. A query is sparse: keyframes only when the file has enough of them
+# (they cost a small share of a full decode), else QUERY_FPS frames per second of a full
+# decode. A long video (or a remote one past REMOTE_SEEK_MIN_S) is sampled by seeking to
+# SEEK_POINTS evenly spaced keyframes, so only a small share of its bytes is read.
 QUERY_FPS = 2.0
+MIN_KEYFRAME_RATE = 0.5      # keyframes per second needed to use keyframes only
+SEEK_MIN_S = 600.0
+REMOTE_SEEK_MIN_S = 120.0
+SEEK_POINTS = 240
 
 BATCH = 256
 
@@ -104,7 +117,7 @@ def fingerprint_reference(source: str) -> VideoFingerprint:
         pending.clear()
         pending_t.clear()
 
-    for fr in decode.iter_frames(source):
+    for fr in decode.iter_frames(source, sample_fps=REF_FPS):
         decoded += 1
         pending_t.append(fr.t)
         pending.append(resize_for_hash(box.crop(fr.gray)))
@@ -142,14 +155,32 @@ def fingerprint_frames(
     )
 
 
-def fingerprint_query(source: str, *, sample_fps: float = QUERY_FPS) -> VideoFingerprint:
-    """Sparse fingerprint of a video to identify."""
+def fingerprint_query(source: str, *, mode: str = "auto") -> VideoFingerprint:
+    """Sparse fingerprint of a video to identify.
+
+    ``mode``: "auto" (choose by length and keyframe density), "keyframes", "dense"
+    (QUERY_FPS frames per second of a full decode) or "seek".
+    """
     info = decode.probe(source)
-    times: list[float] = []
-    grays: list[NDArray[np.uint8]] = []
-    for fr in decode.iter_frames(source, sample_fps=sample_fps):
-        times.append(fr.t)
-        grays.append(fr.gray)
-    duration = info.duration_s or (times[-1] if times else 0.0)
+    remote = "://" in source
+    if mode == "auto":
+        long_after = REMOTE_SEEK_MIN_S if remote else SEEK_MIN_S
+        mode = "seek" if info.duration_s > long_after else "keyframes"
+    frames: list[decode.Frame]
+    if mode == "seek":
+        step = max(info.duration_s / SEEK_POINTS, 1.0)
+        targets = [i * step for i in range(int(info.duration_s / step) + 1)]
+        frames = list(decode.iter_seek_frames(source, targets))
+    elif mode == "keyframes":
+        try:
+            frames = list(decode.iter_frames(source, keyframes_only=True, sample_fps=QUERY_FPS))
+        except MediaError:
+            frames = []  # some streams flag no keyframes: decode them fully instead
+        span = max(info.duration_s, frames[-1].t if frames else 0.0, 1.0)
+        if len(frames) < MIN_KEYFRAME_RATE * span:
+            mode = "dense"
+    if mode == "dense":
+        frames = list(decode.iter_frames(source, sample_fps=QUERY_FPS, fast=True))
+    duration = info.duration_s or (frames[-1].t if frames else 0.0)
     info = decode.VideoInfo(duration, info.fps, info.width, info.height)
-    return fingerprint_frames(times, grays, info, len(times))
+    return fingerprint_frames([f.t for f in frames], [f.gray for f in frames], info, len(frames))

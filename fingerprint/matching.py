@@ -151,6 +151,7 @@ def segments(
     qi: NDArray[np.int64],
     w: NDArray[np.float64],
     half: float,
+    sample_step: float = 0.5,
 ) -> list[Segment]:
     """Lines ``rt = speed * qt + offset`` explaining the hit pairs, strongest first.
 
@@ -183,7 +184,7 @@ def segments(
         # Keep the longest run of the line without a long gap: two separate stretches
         # on the same line by chance are not one segment.
         order = inl[np.argsort(qt[inl])]
-        gaps = np.nonzero(np.diff(qt[order]) > SEGMENT_MAX_GAP_S)[0]
+        gaps = np.nonzero(np.diff(qt[order]) > max(SEGMENT_MAX_GAP_S, 3 * sample_step))[0]
         runs = np.split(order, gaps + 1)
         run = max(runs, key=len)
         alive &= ~np.isin(qi, qi[run])
@@ -256,14 +257,14 @@ def match(
     weight = np.array([1.0 / len(titles_per_frame[f]) for f in qi.tolist()])
 
     step = float(np.median(np.diff(qtimes[usable]))) if len(usable) > 1 else 1.0
-    half = min(max(step / 2, 0.05), 1.0)
+    half = min(max(step / 2, 0.05), SEGMENT_MAX_GAP_S / 2)
 
     results: list[MatchResult] = []
     usable_t = qtimes[usable]
     for r in np.unique(ref):
         sel = np.nonzero(ref == r)[0]
         qt, rt = qtimes[qi[sel]], index.times[ent[sel]].astype(np.float64)
-        segs = segments(qt, rt, dist[sel], qi[sel], weight[sel], half)
+        segs = segments(qt, rt, dist[sel], qi[sel], weight[sel], half, step)
         if not segs:
             continue
         rows = np.concatenate([sg.rows for sg in segs])

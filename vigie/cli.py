@@ -184,6 +184,38 @@ def identify(state: State, video_or_url: str, as_json: bool) -> None:
                    f"film {m['ref_start_s']:.1f}-{m['ref_end_s']:.1f} s, speed {m['speed']:.3f}")
 
 
+# --------------------------------------------------------------------------- match
+
+
+@cli.command("match")
+@click.option("--limit", type=int, help="Process at most this many candidates.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@pass_state
+def match_cmd(state: State, limit: int | None, as_json: bool) -> None:
+    """Fingerprint and match pending candidates."""
+    from db.session import check_schema, make_engine, sessionmaker_for
+    from vigie.match_stage import match_pending
+
+    engine = make_engine(state.db_url)
+    try:
+        check_schema(engine)
+
+        def show(cand: Any, outcome: str) -> None:
+            if not as_json:
+                click.echo(f"  candidate {cand.id} {cand.page_url}: {outcome}")
+
+        stats = match_pending(sessionmaker_for(engine), limit=limit, on_item=show)
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(stats.as_json()))
+        return
+    click.echo(f"{stats.candidates} candidates: {stats.confirmed} confirmed, {stats.review} for review, "
+               f"{stats.no_match} without match, {stats.failed} failed")
+    for err in stats.errors[:20]:
+        click.echo(f"  error: {err}", err=True)
+
+
 # --------------------------------------------------------------------------- demo
 
 

@@ -1,0 +1,178 @@
+"""The match stage: fingerprint pending candidates and store their matches.
+
+Input: Candidate rows in status ``pending`` (written by the crawlers) with their media
+URLs. Output: Match rows (one per candidate and title) and the candidate's new status.
+Each candidate is claimed before work (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a
+guarded status update on SQLite) and finished in its own transaction, so several
+workers can run this at once and a crash loses at most the candidate in hand, which
+stays ``matching`` until released (see ``release_claims``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import Candidate, CandidateStatus, Decision, Match, ReviewState
+from fingerprint.index import HashIndex
+from fingerprint.matching import MatchResult
+from vigie.catalog import load_index
+from vigie.errors import MediaError
+from vigie.identify import fingerprint_untrusted, identify_fingerprint
+
+log = logging.getLogger(__name__)
+
+# A candidate fails for good after this many attempts (a dead link stays dead).
+MAX_ATTEMPTS = 3
+
+
+@dataclass
+class MatchStats:
+    candidates: int = 0
+    matched: int = 0
+    confirmed: int = 0
+    review: int = 0
+    no_match: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+def _claim(Session: sessionmaker[Session], skip: set[int]) -> int | None:
+    """Claim one pending candidate; returns its id, or None when there is none."""
+    with Session.begin() as s:
+        q = select(Candidate.id).where(Candidate.status == CandidateStatus.PENDING)
+        if skip:
+            q = q.where(Candidate.id.not_in(skip))
+        q = q.order_by(Candidate.id).limit(1)
+        if s.bind is not None and s.bind.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        cid = s.scalar(q)
+        if cid is None:
+            return None
+        done = s.execute(
+            update(Candidate)
+            .where(Candidate.id == cid, Candidate.status == CandidateStatus.PENDING)
+            .values(status=CandidateStatus.MATCHING, attempts=Candidate.attempts + 1)
+        )
+        return cid if done.rowcount == 1 else -1
+
+
+def store_matches(s: Session, cand: Candidate, media_url: str, results: list[MatchResult]) -> list[Match]:
+    """Insert or refresh the candidate's matches; a pair staff rejected never comes back."""
+    out = []
+    for r in results:
+        row = s.scalar(select(Match).where(Match.candidate_id == cand.id, Match.title_id == r.title_id))
+        if row is not None and row.review == ReviewState.REJECTED:
+            continue
+        if row is None:
+            row = Match(candidate_id=cand.id, title_id=r.title_id)
+            s.add(row)
+        row.reference_id = r.ref_id
+        row.media_url = media_url
+        row.score, row.matched_s, row.offset_s, row.speed = r.score, r.matched_s, r.offset_s, r.speed
+        row.cand_start_s, row.cand_end_s = r.cand_start_s, r.cand_end_s
+        row.ref_start_s, row.ref_end_s = r.ref_start_s, r.ref_end_s
+        # A human's confirmation stands; otherwise the machine's decision is refreshed.
+        if row.review != ReviewState.APPROVED:
+            row.decision = Decision(r.decision)
+        row.details = {"frames": r.frames, "segments": r.segments, "mean_distance": round(r.mean_distance, 2)}
+        out.append(row)
+    s.flush()
+    return out
+
+
+def match_candidate(
+    s: Session, cand: Candidate, index: tuple[HashIndex, dict[int, int]],
+    fingerprint: Callable[[str], object] = fingerprint_untrusted,
+) -> list[Match]:
+    """Fingerprint each media URL of one candidate; store the matches of the best one."""
+    if not cand.media_urls:
+        raise MediaError("no media URL found on the page")
+    best: tuple[str, list[MatchResult]] | None = None
+    errors = []
+    for url in cand.media_urls:
+        try:
+            fp = fingerprint(url)
+        except MediaError as exc:
+            errors.append(str(exc))
+            continue
+        results = identify_fingerprint(fp, *index)  # type: ignore[arg-type]
+        if best is None or _strength(results) > _strength(best[1]):
+            best = (url, results)
+    if best is None:
+        raise MediaError("; ".join(errors)[:1000])
+    return store_matches(s, cand, best[0], best[1])
+
+
+def _strength(results: list[MatchResult]) -> tuple[int, float]:
+    if not results:
+        return (0, 0.0)
+    top = results[0]
+    return (2 if top.decision == "confirmed" else 1, top.weight)
+
+
+def match_pending(
+    Session: sessionmaker[Session],
+    *,
+    limit: int | None = None,
+    on_item: Callable[[Candidate, str], None] | None = None,
+) -> MatchStats:
+    """Process pending candidates until none is left (or ``limit`` were processed)."""
+    stats = MatchStats()
+    with Session() as s:
+        index = load_index(s)
+    tried: set[int] = set()
+    while limit is None or stats.candidates < limit:
+        cid = _claim(Session, tried)
+        if cid is None:
+            break
+        if cid < 0:
+            continue  # another worker took it between our select and update
+        tried.add(cid)
+        stats.candidates += 1
+        with Session.begin() as s:
+            cand = s.get(Candidate, cid)
+            assert cand is not None
+            try:
+                rows = match_candidate(s, cand, index)
+            except MediaError as exc:
+                cand.error = str(exc)[:2000]
+                cand.status = CandidateStatus.FAILED if cand.attempts >= MAX_ATTEMPTS else CandidateStatus.PENDING
+                if cand.status == CandidateStatus.FAILED:
+                    stats.failed += 1
+                stats.errors.append(f"candidate {cid}: {cand.error}")
+                outcome = "failed"
+            else:
+                cand.error = None
+                if rows:
+                    cand.status = CandidateStatus.MATCHED
+                    stats.matched += 1
+                    stats.confirmed += sum(r.decision == Decision.CONFIRMED for r in rows)
+                    stats.review += sum(r.decision == Decision.REVIEW for r in rows)
+                    outcome = ", ".join(f"{r.decision.value} title {r.title_id}" for r in rows)
+                else:
+                    cand.status = CandidateStatus.NO_MATCH
+                    stats.no_match += 1
+                    outcome = "no match"
+            if on_item:
+                on_item(cand, outcome)
+    return stats
+
+
+def release_claims(Session: sessionmaker[Session]) -> int:
+    """Put candidates left ``matching`` by a dead worker back to ``pending``.
+
+    Only safe when no other matcher is running (the single-machine scheduler calls it
+    at start-up, holding its lock)."""
+    with Session.begin() as s:
+        res = s.execute(
+            update(Candidate).where(Candidate.status == CandidateStatus.MATCHING).values(status=CandidateStatus.PENDING)
+        )
+        return int(res.rowcount or 0)
