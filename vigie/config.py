@@ -49,7 +49,7 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "rate_per_hour": (int,),
         "lease_s": (int, float),
         "http_timeout": (int, float),
-        "allow_private_addresses": (bool,),
+        "allow_loopback": (bool,),
         "discover_contacts": (bool,),
     },
     # The daily report (reports.daily): who gets it by mail, where files go.
