@@ -1,2 +1,14 @@
-"""Jinja2 notice templates per legal regime and language, rendering, validation,
-dispatch and verification."""
+"""Notices: from confirmed matches to takedowns verified.
+
+The flow, each step a library function over the database:
+
+* ``notices.build.queue_notices(session, config, now)`` renders and validates one notice
+  per host (regime and language of the host, legitimate offers of its territory,
+  evidence per URL, ACNS 2.0 XML and X-ARF v4 attachments) into the outbox;
+* ``notices.build.approve_notice(session, notice_id, ...)`` releases a notice held for
+  staff approval;
+* ``notices.dispatch.dispatch(sessionmaker, config, now=...)`` sends the outbox over the
+  host's channel (SMTP), exactly once as far as we control it;
+* ``notices.verify.verify(session, config, now=...)`` re-checks notified URLs and queues
+  reminders, upstream notices and delisting requests for the overdue ones.
+"""

@@ -1,0 +1,281 @@
+"""Building notices: confirmed matches → one validated notice per host per dispatch run.
+
+``queue_notices`` is the stage function: it picks every match that may be notified
+(decision confirmed and not rejected, or approved by staff) and not notified yet,
+groups them per host (at most ``max_urls_per_notice`` URLs per notice), renders the
+regime's templates in the host's language with the legitimate offers for the host's
+territory, validates every element the regime requires, and queues the notice in the
+outbox (``notices.dispatch`` sends it). The dispatch window is the interval between two
+runs of ``vigie notices send``; ``notices.dispatch`` also rate-limits per host.
+
+A false notice is the worst bug: licensed partners, and pages on the domain of one of
+the title's own offers, are refused here and again just before sending.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from db.models import (
+    AuditLog,
+    Candidate,
+    Decision,
+    Host,
+    Match,
+    Notice,
+    NoticeItem,
+    NoticeStatus,
+    ReviewState,
+    Title,
+)
+from notices import machine
+from notices.hosts import Contact, resolve_contact
+from notices.mail import clean_header_text, new_message_id
+from notices.regimes import Regime, language_for_host, regime_for_host
+from notices.render import build_context, render
+from notices.settings import setting
+from vigie.config import Config
+from vigie.errors import NoticeInvalid, NotFound
+
+# Channels that can carry a notice without a human; see notices.channels.CHANNELS.
+AUTOMATIC_CHANNELS = ("email",)
+
+SUBJECTS = {
+    ("notice", "en"): "{ref} {regime}: {n} infringing URL(s) on {host} - {titles}",
+    ("notice", "fr"): "{ref} {regime} : {n} URL contrefaisante(s) sur {host} - {titles}",
+    ("reminder", "en"): "{ref} REMINDER {regime}: {n} URL(s) still online on {host} - {titles}",
+    ("reminder", "fr"): "{ref} RELANCE {regime} : {n} URL toujours en ligne sur {host} - {titles}",
+    ("upstream", "en"): "{ref} {regime}: {n} URL(s) on {host}, a customer of yours - {titles}",
+    ("upstream", "fr"): "{ref} {regime} : {n} URL sur {host}, votre client - {titles}",
+    ("delisting", "en"): "{ref} Delisting request: {n} infringing URL(s) - {titles}",
+    ("delisting", "fr"): "{ref} Demande de déréférencement : {n} URL contrefaisante(s) - {titles}",
+}
+REGIME_SHORT = {"dmca": "DMCA notice", "dsa": "DSA art. 16 notice", "delisting": "Delisting request"}
+
+
+@dataclass
+class QueueResult:
+    notices: list[Notice] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)       # validation errors, named
+    partners_skipped: int = 0
+    flagged: list[str] = field(default_factory=list)       # queued for a human: no contact/channel
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def notifiable_matches(session: Session) -> list[Match]:
+    """Matches that may be notified and have never been: confirmed (unless staff rejected
+    it) or approved by staff, with no item in any first-level notice yet."""
+    notified = exists().where(and_(NoticeItem.match_id == Match.id, NoticeItem.notice_id == Notice.id,
+                                   Notice.kind == "notice"))
+    q = (
+        select(Match)
+        .join(Candidate, Match.candidate_id == Candidate.id)
+        .where(or_(and_(Match.decision == Decision.CONFIRMED, Match.review != ReviewState.REJECTED),
+                   Match.review == ReviewState.APPROVED))
+        .where(~notified)
+        .options(selectinload(Match.candidate).selectinload(Candidate.host),
+                 selectinload(Match.title).selectinload(Title.offers))
+        .order_by(Match.id)
+    )
+    return list(session.scalars(q))
+
+
+def partner_problem(match: Match) -> str | None:
+    """Why notifying this match would be a false notice, or None."""
+    c = match.candidate
+    if c.host is not None and c.host.licensed_partner:
+        return f"{c.page_url} is on licensed partner {c.host.name!r}"
+    page_host = (urlsplit(c.page_url).hostname or "").lower()
+    for o in match.title.offers:
+        if page_host and page_host == (urlsplit(o.url).hostname or "").lower():
+            return f"{c.page_url} is on the domain of the title's own offer {o.url}"
+    return None
+
+
+def _host_of(session: Session, cand: Candidate) -> Host:
+    if cand.host is not None:
+        return cand.host
+    from notices.hosts import add_host, host_for_url
+
+    host = host_for_url(session, cand.page_url)
+    if host is None:
+        # An unregistered host: register it under its domain so it is routed, gets a
+        # discovered or guessed contact, and shows up in `vigie hosts list`.
+        domain = (urlsplit(cand.page_url).hostname or "unknown").lower()
+        host, _ = add_host(session, domain, patterns=[domain] if "." in domain else [])
+    cand.host = host
+    return host
+
+
+def _sender_domain_address(config: Config) -> str:
+    from notices.hosts import valid_email
+
+    return valid_email(config.smtp.get("from")) or valid_email(config.notifier.get("email")) \
+        or "notices@vigie.invalid"
+
+
+def make_notice(
+    session: Session,
+    config: Config,
+    *,
+    host: Host,
+    matches: Sequence[Match],
+    kind: str,
+    regime: Regime,
+    language: str,
+    contact: Contact,
+    now: datetime,
+    parent: Notice | None = None,
+    first_sent: datetime | None = None,
+    about_host: Host | None = None,
+    needs_approval: bool | None = None,
+) -> Notice:
+    """Render, validate and add one notice (raises NoticeInvalid naming what is missing).
+
+    ``host`` is whom the notice is addressed to (the row it hangs on); ``about_host``
+    is the host the content is on when that differs (upstream and delisting notices).
+    """
+    message_id = new_message_id(_sender_domain_address(config))
+    reference = "VIGIE-" + message_id[7:19].upper()
+    subject_host = about_host or host
+    recipient_label = contact.address or "(no contact)"
+    ctx = build_context(
+        regime=regime.name, regime_title=regime.title, kind=kind, language=language,
+        host=subject_host, recipient_label=f"{host.name} <{recipient_label}>",
+        notifier=config.notifier, matches=matches, reference=reference, date=now,
+        first_sent=first_sent,
+    )
+    rendered = render(ctx)
+    regime.validate(ctx, rendered.text)
+    titles = ", ".join(w["title"] for w in ctx["works"])
+    subject = SUBJECTS[(kind, language)].format(
+        ref=f"[{reference}]", regime=REGIME_SHORT[regime.name], n=ctx["url_count"],
+        host=subject_host.name, titles=titles)
+
+    if needs_approval is None:
+        needs_approval = host.needs_approval
+    status, error = NoticeStatus.QUEUED, None
+    if host.channel.value not in AUTOMATIC_CHANNELS:
+        status, error = NoticeStatus.DRAFT, (f"host {host.name!r} uses channel {host.channel.value!r}, "
+                                             "which has no automatic sender: send it by hand")
+    elif contact.address is None:
+        status, error = NoticeStatus.DRAFT, f"host {host.name!r}: {contact.detail or 'no abuse contact'}"
+    elif needs_approval:
+        status = NoticeStatus.AWAITING_APPROVAL
+    notice = Notice(
+        host=host, regime=regime.name, template=f"{regime.name}.{language}", language=language,
+        recipient=contact.address, recipient_source=contact.source, subject=clean_header_text(subject),
+        body_text=rendered.text, body_html=rendered.html,
+        acns_xml=machine.acns_xml(ctx, service_provider_email=contact.address),
+        xarf_json=machine.xarf_json(ctx), status=status, message_id=message_id,
+        last_error=error, kind=kind, parent_id=parent.id if parent else None, created_at=now,
+    )
+    for m in matches:
+        notice.items.append(NoticeItem(match=m, url=m.candidate.page_url))
+    session.add(notice)
+    session.flush()
+    return notice
+
+
+def queue_notices(session: Session, config: Config, now: datetime | None = None) -> QueueResult:
+    """Queue a notice per host for every notifiable match (the stage function)."""
+    now = now or now_utc()
+    result = QueueResult()
+    per_host: dict[int, list[Match]] = defaultdict(list)
+    hosts: dict[int, Host] = {}
+    for m in notifiable_matches(session):
+        problem = partner_problem(m)
+        if problem:
+            result.partners_skipped += 1
+            continue
+        host = _host_of(session, m.candidate)
+        if host.licensed_partner:
+            result.partners_skipped += 1
+            continue
+        hosts[host.id] = host
+        per_host[host.id].append(m)
+
+    size = max(1, int(setting(config, "max_urls_per_notice")))
+    for host_id, matches in per_host.items():
+        host = hosts[host_id]
+        regime = regime_for_host(host)
+        language = language_for_host(host)
+        contact = resolve_contact(
+            host, origin=matches[0].candidate.page_url,
+            discover=bool(setting(config, "discover_contacts")),
+            timeout=float(setting(config, "http_timeout")),
+            allow_loopback=bool(setting(config, "allow_loopback")))
+        if contact.source in ("security.txt", "guess") and not host.abuse_contact:
+            host.settings = {**(host.settings or {}), "discovered_contact": contact.address,
+                             "contact_source": contact.source}
+        matches.sort(key=lambda m: (m.title_id, m.id))
+        for i in range(0, len(matches), size):
+            try:
+                n = make_notice(session, config, host=host, matches=matches[i:i + size],
+                                kind="notice", regime=regime, language=language,
+                                contact=contact, now=now)
+            except NoticeInvalid as exc:
+                result.refused.append(str(exc))
+                continue
+            result.notices.append(n)
+            if n.status is NoticeStatus.DRAFT:
+                result.flagged.append(f"notice {n.id}: {n.last_error}")
+    return result
+
+
+def _audit(session: Session, actor: str, action: str, notice: Notice, before: str) -> None:
+    session.add(AuditLog(actor=actor, action=action, object_type="notice", object_id=notice.id,
+                         before={"status": before}, after={"status": notice.status.value}))
+
+
+def approve_notice(session: Session, notice_id: int, *, user_id: int | None = None,
+                   actor: str = "staff", now: datetime | None = None) -> Notice:
+    """Staff approval of a notice waiting for it: it joins the outbox (QUEUED).
+
+    Re-checks licensed partners: a notice about a partner is discarded instead.
+    Called by the review web app and by ``vigie notices approve``.
+    """
+    notice = session.get(Notice, notice_id)
+    if notice is None:
+        raise NotFound(f"no notice {notice_id}")
+    if notice.status is not NoticeStatus.AWAITING_APPROVAL:
+        raise NoticeInvalid(f"notice {notice_id} is {notice.status.value}, not awaiting approval")
+    before = notice.status.value
+    problems = [p for it in notice.items if (p := partner_problem(it.match))]
+    if notice.host.licensed_partner:
+        problems.append(f"host {notice.host.name!r} is a licensed partner")
+    if problems:
+        notice.status = NoticeStatus.DISCARDED
+        notice.last_error = "refused at approval: " + "; ".join(problems)
+    else:
+        notice.status = NoticeStatus.QUEUED
+        notice.approved_by_id = user_id
+        notice.approved_at = now or now_utc()
+    _audit(session, actor, "notice.approve", notice, before)
+    session.flush()
+    return notice
+
+
+def reject_notice(session: Session, notice_id: int, *, actor: str = "staff", reason: str = "") -> Notice:
+    """Staff refusal: the notice is discarded (kept, never sent)."""
+    notice = session.get(Notice, notice_id)
+    if notice is None:
+        raise NotFound(f"no notice {notice_id}")
+    if notice.status not in (NoticeStatus.AWAITING_APPROVAL, NoticeStatus.DRAFT, NoticeStatus.QUEUED):
+        raise NoticeInvalid(f"notice {notice_id} is {notice.status.value}: too late to reject")
+    before = notice.status.value
+    notice.status = NoticeStatus.DISCARDED
+    notice.last_error = f"rejected by {actor}" + (f": {reason}" if reason else "")
+    _audit(session, actor, "notice.reject", notice, before)
+    session.flush()
+    return notice

@@ -1,0 +1,217 @@
+"""The host registry: who hosts what, how to reach their abuse desk, what they are owed.
+
+A Host row says which domains it covers, its abuse contact and channel, jurisdiction
+(also the territory used to pick legitimate offers), language, whether it is a
+licensed partner (never notified) and whether its notices need a staff approval.
+``Host.settings`` carries the per-host knobs: ``upstream_contact`` (escalation),
+``grace_hours``, ``rate_per_hour``, ``regime``. Contact discovery, when no contact
+is configured: the site's RFC 9116 ``/.well-known/security.txt`` ``Contact: mailto:``,
+else RFC 2142 ``abuse@domain``, marked as a guess. Used by ``vigie hosts`` and
+``notices.build``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import Host, NoticeChannel
+from notices.http import fetch
+from vigie.errors import InvalidInput, NotFound
+
+# Deliberately narrower than RFC 5322: an address we put in a header must be plain.
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?)+$")
+_DOMAIN = re.compile(r"^(?:\*\.)?[a-z0-9](?:[a-z0-9\-]{0,62}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]{0,62}[a-z0-9])?)*$")
+
+
+def valid_email(addr: str | None) -> str | None:
+    """The address if it is a plain, header-safe mailbox; None otherwise."""
+    if not addr:
+        return None
+    addr = addr.strip()
+    if len(addr) > 254 or not _EMAIL.match(addr):
+        return None
+    return addr
+
+
+def add_host(
+    session: Session,
+    name: str,
+    *,
+    patterns: Sequence[str] = (),
+    contact: str | None = None,
+    channel: str | None = None,
+    jurisdiction: str | None = None,
+    language: str | None = None,
+    kind: str | None = None,
+    licensed_partner: bool | None = None,
+    needs_approval: bool | None = None,
+    settings: dict[str, Any] | None = None,
+) -> tuple[Host, bool]:
+    """Create host ``name``, or update the fields given; returns (host, created)."""
+    name = " ".join(name.split())
+    if not name or len(name) > 200:
+        raise InvalidInput("a host name must be 1 to 200 characters")
+    pats = [p.strip().lower() for p in patterns if p.strip()]
+    for p in pats:
+        if not _DOMAIN.match(p):
+            raise InvalidInput(f"not a domain pattern: {p!r} (use example.com or *.example.com)")
+    if contact is not None and valid_email(contact) is None:
+        raise InvalidInput(f"abuse contact must be a plain email address: {contact!r}")
+    if jurisdiction is not None and not re.fullmatch(r"[A-Za-z]{2}", jurisdiction):
+        raise InvalidInput(f"jurisdiction must be an ISO 3166-1 alpha-2 code: {jurisdiction!r}")
+    try:
+        chan = NoticeChannel(channel) if channel is not None else None
+    except ValueError:
+        raise InvalidInput(f"unknown channel {channel!r} (known: "
+                           f"{', '.join(c.value for c in NoticeChannel)})") from None
+
+    host = session.scalar(select(Host).where(Host.name == name))
+    created = host is None
+    if host is None:
+        host = Host(name=name, domain_patterns=[], settings={})
+        session.add(host)
+    if pats:
+        host.domain_patterns = sorted(set(host.domain_patterns or []) | set(pats))
+    if contact is not None:
+        host.abuse_contact = contact.strip()
+    if chan is not None:
+        host.channel = chan
+    if jurisdiction is not None:
+        host.jurisdiction = jurisdiction.upper()
+    if language is not None:
+        host.language = language.lower()
+    if kind is not None:
+        host.kind = kind
+    if licensed_partner is not None:
+        host.licensed_partner = licensed_partner
+    if needs_approval is not None:
+        host.needs_approval = needs_approval
+    if settings:
+        upstream = settings.get("upstream_contact")
+        if upstream is not None and valid_email(upstream) is None:
+            raise InvalidInput(f"upstream contact must be a plain email address: {upstream!r}")
+        host.settings = {**(host.settings or {}), **settings}
+    session.flush()
+    return host, created
+
+
+def list_hosts(session: Session) -> list[Host]:
+    return list(session.scalars(select(Host).order_by(Host.name)))
+
+
+def get_host(session: Session, name: str) -> Host:
+    host = session.scalar(select(Host).where(Host.name == name))
+    if host is None:
+        raise NotFound(f"no host named {name!r}")
+    return host
+
+
+def host_matches(host: Host, domain: str) -> bool:
+    domain = domain.lower().rstrip(".")
+    for p in host.domain_patterns or []:
+        if domain == p or fnmatch.fnmatchcase(domain, p) or domain.endswith("." + p):
+            return True
+    return False
+
+
+def host_for_url(session: Session, url: str) -> Host | None:
+    """The registered host whose domain patterns cover ``url``'s host name."""
+    domain = urlsplit(url).hostname or ""
+    if not domain:
+        return None
+    return next((h for h in list_hosts(session) if host_matches(h, domain)), None)
+
+
+def host_json(h: Host) -> dict[str, Any]:
+    return {
+        "id": h.id, "name": h.name, "domain_patterns": list(h.domain_patterns or []),
+        "abuse_contact": h.abuse_contact, "channel": h.channel.value,
+        "jurisdiction": h.jurisdiction, "language": h.language, "kind": h.kind,
+        "licensed_partner": h.licensed_partner, "needs_approval": h.needs_approval,
+        "settings": dict(h.settings or {}),
+    }
+
+
+@dataclass(frozen=True)
+class Contact:
+    address: str | None
+    source: str            # configured | security.txt | guess | none
+    detail: str = ""
+
+
+def parse_security_txt(body: str) -> str | None:
+    """The first ``Contact: mailto:`` address of an RFC 9116 file that is a valid mailbox."""
+    for line in body.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep or key.strip().lower() != "contact":
+            continue
+        value = value.strip()
+        if value.lower().startswith("mailto:"):
+            addr = valid_email(value[7:].split("?", 1)[0])
+            if addr:
+                return addr
+    return None
+
+
+def resolve_contact(host: Host, *, origin: str | None, discover: bool, timeout: float,
+                    allow_loopback: bool) -> Contact:
+    """Configured contact → security.txt → abuse@domain (a guess), in that order."""
+    configured = valid_email(host.abuse_contact)
+    if configured:
+        return Contact(configured, "configured")
+    if host.abuse_contact:
+        return Contact(None, "none", f"configured contact {host.abuse_contact!r} is not a valid address")
+    cached = (host.settings or {}).get("discovered_contact")
+    if cached and valid_email(cached):
+        return Contact(cached, (host.settings or {}).get("contact_source", "guess"))
+    domain = None
+    if origin:
+        domain = urlsplit(origin).hostname
+    if not domain:
+        domain = next((p for p in host.domain_patterns or [] if "*" not in p), None)
+    if discover and origin:
+        parts = urlsplit(origin)
+        resp = fetch(f"{parts.scheme}://{parts.netloc}/.well-known/security.txt",
+                     timeout=timeout, allow_loopback=allow_loopback)
+        if resp.status == 200:
+            addr = parse_security_txt(resp.body.decode("utf-8", "replace"))
+            if addr:
+                return Contact(addr, "security.txt")
+    if domain and not _is_ip(domain):
+        addr = valid_email(f"abuse@{_registrable(domain)}")
+        if addr:
+            return Contact(addr, "guess", "RFC 2142 abuse@ address, not confirmed by the host")
+    return Contact(None, "none", "no abuse contact configured or discoverable")
+
+
+def _is_ip(name: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
+
+
+@functools.cache
+def _extractor() -> Any:
+    # tldextract ships a Public Suffix List snapshot; suffix_list_urls=() means no fetch.
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=())
+
+
+def _registrable(domain: str) -> str:
+    ext = _extractor()(domain)
+    return getattr(ext, "top_domain_under_public_suffix", None) or domain

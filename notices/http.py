@@ -1,0 +1,61 @@
+"""Fresh HTTP fetches for verification and contact discovery, after address checks.
+
+Every URL here came from a pirate page or a pirate host, so each one (and each redirect
+target) goes through ``vigie.netsafe`` first, caching is disabled, and the body read
+is bounded. Used by ``notices.verify`` and ``notices.hosts``.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from urllib.parse import urljoin
+
+from vigie.errors import UnsafeAddress
+
+MAX_BODY = 2_000_000
+MAX_REDIRECTS = 5
+USER_AGENT = "Vigie-verify/1.0 (+takedown verification)"
+
+
+@dataclass(frozen=True)
+class Response:
+    url: str
+    status: int | None      # None: no HTTP answer at all (connection refused, timeout, DNS)
+    body: bytes
+    error: str | None = None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return None  # we follow redirects ourselves, checking each target first
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def fetch(url: str, *, timeout: float, allow_loopback: bool) -> Response:
+    """GET ``url`` without cache, following redirects only to checked addresses."""
+    from vigie.netsafe import check_url
+
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
+            check_url(url, allow_loopback=allow_loopback)
+        except UnsafeAddress as exc:
+            return Response(url, None, b"", f"refused: {exc}")
+        req = urllib.request.Request(url, headers={
+            "User-Agent": USER_AGENT, "Cache-Control": "no-cache", "Pragma": "no-cache"})
+        try:
+            with _OPENER.open(req, timeout=timeout) as resp:
+                return Response(url, resp.status, resp.read(MAX_BODY))
+        except urllib.error.HTTPError as exc:
+            if exc.code in (301, 302, 303, 307, 308) and exc.headers.get("Location"):
+                url = urljoin(url, exc.headers["Location"])
+                continue
+            body = exc.read(MAX_BODY) if exc.fp else b""
+            return Response(url, exc.code, body)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            return Response(url, None, b"", f"{type(exc).__name__}: {reason}")
+    return Response(url, None, b"", f"more than {MAX_REDIRECTS} redirects")

@@ -1,0 +1,183 @@
+"""Rendering: the notice context, its text and HTML bodies, from Jinja2 templates.
+
+The context is built only from our own rows (the match, its candidate's evidence, the
+title and its offers, the configured notifier); anything that came from a crawled page
+(URLs) is data in it, escaped by the HTML templates' autoescape and never used in a mail
+header (``notices.mail``). Templates live in ``notices/templates/``, one pair (text,
+HTML) per regime and language, extending a per-language base that lays out the evidence
+and the legitimate offers. Called by ``notices.build``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from db.models import Host, Match, Offer, OfferKind
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+_ENV = Environment(
+    loader=FileSystemLoader(str(TEMPLATES)),
+    autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+KIND_LABELS: dict[str, dict[OfferKind, str]] = {
+    "en": {OfferKind.VOD_RENTAL: "VOD rental", OfferKind.VOD_PURCHASE: "VOD purchase",
+           OfferKind.SVOD: "subscription streaming", OfferKind.CINEMA: "in cinemas",
+           OfferKind.OTHER: "other"},
+    "fr": {OfferKind.VOD_RENTAL: "VOD location", OfferKind.VOD_PURCHASE: "VOD achat",
+           OfferKind.SVOD: "SVOD (abonnement)", OfferKind.CINEMA: "en salle",
+           OfferKind.OTHER: "autre"},
+}
+
+# Keys the crawlers may use for the page hash and fetch time in Candidate.evidence.
+_HASH_KEYS = ("sha256", "body_sha256", "page_sha256")
+_TIME_KEYS = ("fetched_at", "fetch_time", "captured_at")
+
+
+def aware(dt: datetime | None) -> datetime | None:
+    """SQLite gives back naive datetimes for timezone-aware columns: they are UTC."""
+    if dt is None:
+        return None
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+
+
+def fmt_time(dt: datetime | str | None) -> str:
+    if dt is None:
+        return "unknown"
+    if isinstance(dt, str):
+        return dt
+    return aware(dt).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")  # type: ignore[union-attr]
+
+
+def timecode(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    ms = int(round(max(seconds, 0.0) * 1000))
+    h, rem = divmod(ms, 3_600_000)
+    m, rem = divmod(rem, 60_000)
+    s, ms = divmod(rem, 1000)
+    return f"{h}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+def offers_for(offers: Iterable[Offer], territory: str | None) -> list[Offer]:
+    """The offers valid in ``territory`` (ISO 3166-1 alpha-2); all of them if unknown."""
+    if not territory:
+        return list(offers)
+    want = territory.upper()
+    out = []
+    for o in offers:
+        codes = {c.strip().upper() for c in (o.territory or "*").replace(";", ",").split(",")}
+        if "*" in codes or want in codes or not codes - {""}:
+            out.append(o)
+    return out
+
+
+def evidence_of(match: Match) -> tuple[str | None, str | None]:
+    ev = match.candidate.evidence or {}
+    digest = next((str(ev[k]) for k in _HASH_KEYS if ev.get(k)), None)
+    fetched = next((str(ev[k]) for k in _TIME_KEYS if ev.get(k)), None)
+    return digest, fetched
+
+
+def item_url(match: Match) -> str:
+    return match.candidate.page_url
+
+
+def build_context(
+    *,
+    regime: str,
+    regime_title: str,
+    kind: str,
+    language: str,
+    host: Host,
+    recipient_label: str,
+    notifier: Mapping[str, str],
+    matches: Sequence[Match],
+    reference: str,
+    date: datetime,
+    first_sent: datetime | None = None,
+) -> dict[str, Any]:
+    """Everything a template, the validator and the ACNS/X-ARF builders need."""
+    works: dict[int, dict[str, Any]] = {}
+    labels = KIND_LABELS.get(language, KIND_LABELS["en"])
+    for m in sorted(matches, key=lambda m: (m.title_id, m.id)):
+        t = m.title
+        w = works.get(t.id)
+        if w is None:
+            w = works[t.id] = {
+                "title_id": t.id,
+                "title": t.title,
+                "year": t.year,
+                "rights_owner": t.rights_owner or notifier.get("legal_name"),
+                "offers": [
+                    {"provider": o.provider or _domain(o.url), "url": o.url, "kind": o.kind.value,
+                     "kind_label": labels[o.kind]}
+                    for o in offers_for(t.offers, host.jurisdiction)
+                ],
+                "items": [],
+            }
+        digest, fetched = evidence_of(m)
+        c = m.candidate
+        w["items"].append({
+            "match_id": m.id,
+            "url": item_url(m),
+            "media_urls": [u for u in (c.media_urls or []) if isinstance(u, str) and u != c.page_url],
+            "found_at": fmt_time(c.first_seen),
+            "found_at_iso": aware(c.first_seen).isoformat() if c.first_seen else None,  # type: ignore[union-attr]
+            "score": round(float(m.score), 3),
+            "matched_s": round(float(m.matched_s), 1),
+            "ref_start_s": m.ref_start_s,
+            "ref_end_s": m.ref_end_s,
+            "ref_start_tc": timecode(m.ref_start_s),
+            "ref_end_tc": timecode(m.ref_end_s),
+            "cand_start_tc": timecode(m.cand_start_s),
+            "cand_end_tc": timecode(m.cand_end_s),
+            "evidence_sha256": digest,
+            "fetched_at": fetched or "unknown",
+        })
+    return {
+        "regime": regime,
+        "regime_title": regime_title,
+        "kind": kind,
+        "language": language,
+        "reference": reference,
+        "date": fmt_time(date),
+        "date_iso": aware(date).isoformat(),  # type: ignore[union-attr]
+        "first_sent": fmt_time(first_sent) if first_sent else "",
+        "recipient_label": recipient_label,
+        "host": {"name": host.name, "jurisdiction": host.jurisdiction, "kind": host.kind},
+        "notifier": {k: notifier.get(k, "") for k in
+                     ("legal_name", "address", "phone", "email", "signature", "country")},
+        "works": list(works.values()),
+        "url_count": sum(len(w["items"]) for w in works.values()),
+    }
+
+
+def _domain(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).hostname or url
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    html: str
+
+
+def render(ctx: Mapping[str, Any]) -> Rendered:
+    base = f"{ctx['regime']}.{ctx['language']}"
+    text = _ENV.get_template(f"{base}.txt.j2").render(ctx)
+    html = _ENV.get_template(f"{base}.html.j2").render(ctx)
+    return Rendered(text=text, html=html)

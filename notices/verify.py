@@ -1,0 +1,198 @@
+"""Verification: did the notified content really go away? Escalate when it did not.
+
+``verify`` re-fetches every URL of every sent first-level notice (fresh, no cache,
+addresses checked) and records a Check row each time. Removed means 404/410, a page
+that says the content was removed, or every media URL of the page gone (404/410);
+a 200 with the content still there is live; anything else (5xx, 403, no answer) is
+recorded as inconclusive and changes nothing, since only positive evidence of removal
+counts. Time-to-takedown is removed_at - the notice's sent_at.
+
+An item still live after its deadline (``grace_hours``, per host) is escalated: first a
+reminder to the host (threaded on the first notice), then a notice to the host's
+upstream provider (``Host.settings["upstream_contact"]``) and a delisting request to
+every registered search engine (hosts of kind ``search_engine``). Content that comes
+back after removal is a re-upload: it is notified again at once.
+Escalation notices go through the same outbox (``notices.dispatch``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.models import Check, Host, ItemState, Match, Notice, NoticeItem, NoticeStatus
+from notices.build import make_notice, now_utc, partner_problem
+from notices.hosts import Contact, resolve_contact
+from notices.http import Response, fetch
+from notices.regimes import DELISTING, language_for_host, regime_for_host
+from notices.render import aware
+from notices.settings import setting
+from vigie.config import Config
+from vigie.errors import NoticeInvalid
+
+Fetcher = Callable[[str], Response]
+
+# Pages hosts show in place of removed content (English and French wordings).
+REMOVED_PAGE = re.compile(
+    r"(has been|was) (removed|deleted|taken down)|no longer available|video (is )?unavailable"
+    r"|copyright (claim|infringement notice)|a été (supprimée?|retirée?)|n'est plus disponible"
+    r"|contenu (supprimé|retiré)", re.I)
+REMOVED_STATUSES = (404, 410, 451)
+
+
+@dataclass
+class VerifyResult:
+    checked: int = 0
+    removed: list[tuple[str, float]] = field(default_factory=list)   # (url, hours to takedown)
+    live: list[str] = field(default_factory=list)
+    inconclusive: list[str] = field(default_factory=list)
+    reuploads: list[str] = field(default_factory=list)
+    escalations: list[int] = field(default_factory=list)             # notice ids queued
+    errors: list[str] = field(default_factory=list)
+
+
+def classify(resp: Response, media: list[Response]) -> tuple[bool | None, str]:
+    """(live?, why): True live, False removed, None inconclusive."""
+    if resp.status in REMOVED_STATUSES:
+        return False, f"HTTP {resp.status}"
+    if resp.status is None:
+        return None, resp.error or "no answer"
+    if resp.status != 200:
+        return None, f"HTTP {resp.status}"
+    text = resp.body.decode("utf-8", "replace")
+    if REMOVED_PAGE.search(text):
+        return False, "the page says the content was removed"
+    if media and all(m.status in REMOVED_STATUSES for m in media):
+        return False, "the page is up but its media is gone (" + \
+            ", ".join(f"HTTP {m.status}" for m in media) + ")"
+    return True, "HTTP 200, content still there"
+
+
+def _items_to_check(session: Session) -> list[NoticeItem]:
+    # The latest first-level item per match: older ones were superseded by a re-upload notice.
+    latest = (select(func.max(NoticeItem.id)).join(Notice, NoticeItem.notice_id == Notice.id)
+              .where(Notice.kind == "notice", Notice.status == NoticeStatus.SENT)
+              .group_by(NoticeItem.match_id))
+    return list(session.scalars(select(NoticeItem).where(NoticeItem.id.in_(latest))
+                                .order_by(NoticeItem.id)))
+
+
+def verify(session: Session, config: Config, *, now: datetime | None = None,
+           fetcher: Fetcher | None = None) -> VerifyResult:
+    """Re-check notified URLs, record each check, escalate overdue ones (stage function)."""
+    now = now or now_utc()
+    timeout = float(setting(config, "http_timeout"))
+    loopback = bool(setting(config, "allow_loopback"))
+    get: Fetcher = fetcher or (lambda url: fetch(url, timeout=timeout, allow_loopback=loopback))
+    result = VerifyResult()
+    overdue: dict[tuple[int, int], list[NoticeItem]] = defaultdict(list)
+    reupload: dict[int, list[Match]] = defaultdict(list)
+
+    for item in _items_to_check(session):
+        cand = item.match.candidate
+        resp = get(item.url)
+        media = [get(u) for u in (cand.media_urls or []) if isinstance(u, str) and u != item.url] \
+            if resp.status == 200 else []
+        live, why = classify(resp, media)
+        session.add(Check(item=item, checked_at=now, http_status=resp.status,
+                          live=bool(live) if live is not None else True,
+                          detail=why if live is not None else f"inconclusive: {why}"))
+        item.last_checked_at = now
+        result.checked += 1
+        if live is None:
+            result.inconclusive.append(item.url)
+            continue
+        if not live:
+            if item.state is not ItemState.REMOVED:
+                item.state = ItemState.REMOVED
+                item.removed_at = now
+                sent = aware(item.notice.sent_at) or now
+                result.removed.append((item.url, (now - sent).total_seconds() / 3600))
+            continue
+        result.live.append(item.url)
+        if item.state is ItemState.REMOVED:
+            # Back after removal: a re-upload, notified again at once.
+            item.state = ItemState.LIVE
+            reupload[item.notice.host_id].append(item.match)
+            result.reuploads.append(item.url)
+            continue
+        if item.state is ItemState.NOTIFIED:
+            item.state = ItemState.LIVE
+        if item.due_at is not None and aware(item.due_at) <= now and item.escalation_level < 2:  # type: ignore[operator]
+            overdue[(item.notice_id, item.escalation_level)].append(item)
+
+    for host_id, matches in reupload.items():
+        host = session.get(Host, host_id)
+        assert host is not None
+        _queue(session, config, result, host=host, matches=matches, kind="notice", now=now,
+               regime=regime_for_host(host), language=language_for_host(host),
+               contact=_contact(host, matches, config))
+
+    for (notice_id, level), items in overdue.items():
+        parent = session.get(Notice, notice_id)
+        assert parent is not None
+        _escalate(session, config, result, parent, level, items, now)
+    session.flush()
+    return result
+
+
+def _contact(host: Host, matches: list[Match], config: Config) -> Contact:
+    return resolve_contact(host, origin=matches[0].candidate.page_url,
+                           discover=bool(setting(config, "discover_contacts")),
+                           timeout=float(setting(config, "http_timeout")),
+                           allow_loopback=bool(setting(config, "allow_loopback")))
+
+
+def _queue(session: Session, config: Config, result: VerifyResult, **kw: object) -> Notice | None:
+    try:
+        n = make_notice(session, config, **kw)  # type: ignore[arg-type]
+    except NoticeInvalid as exc:
+        result.errors.append(str(exc))
+        return None
+    result.escalations.append(n.id)
+    return n
+
+
+def _escalate(session: Session, config: Config, result: VerifyResult, parent: Notice, level: int,
+              items: list[NoticeItem], now: datetime) -> None:
+    host = parent.host
+    matches = [it.match for it in items if partner_problem(it.match) is None]
+    if not matches:
+        return
+    grace = float((host.settings or {}).get("grace_hours", setting(config, "grace_hours")))
+    first_sent = aware(parent.sent_at)
+    regime = regime_for_host(host)
+    if level == 0:
+        contact = Contact(parent.recipient, parent.recipient_source or "configured")
+        _queue(session, config, result, host=host, matches=matches, kind="reminder", regime=regime,
+               language=parent.language, contact=contact, now=now, parent=parent,
+               first_sent=first_sent)
+        for it in items:
+            it.escalation_level = 1
+            it.due_at = now + timedelta(hours=grace)
+        return
+    upstream = (host.settings or {}).get("upstream_contact")
+    if upstream:
+        _queue(session, config, result, host=host, matches=matches, kind="upstream", regime=regime,
+               language=parent.language, contact=Contact(str(upstream), "configured"), now=now,
+               parent=parent, first_sent=first_sent)
+    else:
+        result.errors.append(f"host {host.name!r} has no upstream_contact: upstream step skipped")
+    engines = session.scalars(select(Host).where(Host.kind == "search_engine",
+                                                 Host.licensed_partner.is_(False))).all()
+    for engine in engines:
+        _queue(session, config, result, host=engine, matches=matches, kind="delisting",
+               regime=DELISTING, language=language_for_host(engine),
+               contact=_contact(engine, matches, config) if engine.abuse_contact is None
+               else Contact(engine.abuse_contact, "configured"),
+               now=now, parent=parent, first_sent=first_sent, about_host=host)
+    for it in items:
+        it.escalation_level = 2
+        it.state = ItemState.ESCALATED
+        it.due_at = None

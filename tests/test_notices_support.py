@@ -1,0 +1,208 @@
+"""Shared pieces of the notices tests (no tests here): seeded rows, a real SMTP server
+(aiosmtpd) and a real HTTP server on free loopback ports, and a test configuration."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from db.models import Candidate, CandidateStatus, Decision, Host, Match, Offer, OfferKind, Title
+from vigie.config import Config
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+NOTIFIER = {
+    "legal_name": "Films du Nord SAS",
+    "address": "12 rue de la Paix, 75002 Paris, France",
+    "phone": "+33 1 23 45 67 89",
+    "email": "rights@filmsdunord.example",
+    "signature": "Claire Martin, head of rights protection",
+    "country": "FR",
+}
+
+
+def free_port() -> int:
+    # aiosmtpd's port=0 does not report the bound port: find a free one first.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_config(smtp_port: int | None = None, **notices: Any) -> Config:
+    return Config(
+        notifier=dict(NOTIFIER),
+        smtp={"host": "127.0.0.1", "port": smtp_port or 1, "from": "notices@filmsdunord.example",
+              "timeout": 5},
+        notices={"allow_loopback": True, "discover_contacts": False, "retry_base_s": 60,
+                 "http_timeout": 3, **notices},
+    )
+
+
+# --------------------------------------------------------------------------- SMTP
+
+
+@dataclass
+class Received:
+    sender: str
+    rcpts: list[str]
+    raw: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return message_from_bytes(self.raw, policy=policy.default)  # type: ignore[return-value]
+
+
+@dataclass
+class Recorder:
+    """aiosmtpd handler: records every message; ``script`` can make a step misbehave."""
+
+    received: list[Received] = field(default_factory=list)
+    # Replies to force, consumed in order, per SMTP step: {"RCPT": ["451 ...", ...]}.
+    replies: dict[str, list[str]] = field(default_factory=dict)
+    # After recording the Nth message (1-based), close the connection without replying.
+    drop_after_data: set[int] = field(default_factory=set)
+    # Block in DATA (after recording) / in RCPT for these message numbers until released.
+    block_data: set[int] = field(default_factory=set)
+    block_rcpt: set[int] = field(default_factory=set)
+    release: threading.Event = field(default_factory=threading.Event)
+    blocked: threading.Event = field(default_factory=threading.Event)
+    rcpt_count: int = 0
+
+    def _forced(self, step: str) -> str | None:
+        queue = self.replies.get(step)
+        return queue.pop(0) if queue else None
+
+    async def _wait(self) -> None:
+        self.blocked.set()
+        while not self.release.is_set():
+            await asyncio.sleep(0.02)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        self.rcpt_count += 1
+        if self.rcpt_count in self.block_rcpt:
+            await self._wait()
+        forced = self._forced("RCPT")
+        if forced:
+            return forced
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        forced = self._forced("DATA")
+        if forced:
+            return forced
+        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        n = len(self.received)
+        if n in self.block_data:
+            await self._wait()
+        if n in self.drop_after_data:
+            session.transport.close()
+            return "250 never seen"
+        return "250 Message accepted"
+
+    def message_ids(self) -> list[str]:
+        return [str(r.message["Message-ID"]) for r in self.received]
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Recorder, int]]:
+    handler = Recorder()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        handler.release.set()
+        controller.stop()
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+class Pages:
+    """path -> (status, body); missing paths are 404."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, tuple[int, bytes]] = {}
+        self.hits: list[str] = []
+
+    def set(self, path: str, status: int, body: str = "") -> None:
+        self.routes[path] = (status, body.encode())
+
+
+@pytest.fixture
+def web() -> Iterator[tuple[Pages, str]]:
+    pages = Pages()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            pages.hits.append(self.path)
+            status, body = pages.routes.get(self.path, (404, b"not found"))
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield pages, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def add_title(s, name: str = "Le Voyage", *, offers: list[tuple[str, str]] | None = None) -> Title:  # type: ignore[no-untyped-def]
+    t = Title(title=name, year=2024, rights_owner="Films du Nord SAS")
+    for url, territory in offers if offers is not None else [
+            ("https://vod.filmsdunord.example/le-voyage", "FR,BE"),
+            ("https://us-stream.example/the-journey", "US")]:
+        t.offers.append(Offer(url=url, provider=url.split("/")[2], kind=OfferKind.VOD_RENTAL,
+                              territory=territory))
+    s.add(t)
+    s.flush()
+    return t
+
+
+def add_host(s, name: str = "videohost", **kw: Any) -> Host:  # type: ignore[no-untyped-def]
+    defaults: dict[str, Any] = {"domain_patterns": [f"{name}.example"],
+                                "abuse_contact": f"abuse@{name}.example",
+                                "jurisdiction": "FR", "language": "fr", "kind": "video_host",
+                                "settings": {}}
+    h = Host(name=name, **{**defaults, **kw})
+    s.add(h)
+    s.flush()
+    return h
+
+
+def add_match(s, title: Title, host: Host | None, url: str, *,  # type: ignore[no-untyped-def]
+              decision: Decision = Decision.CONFIRMED, media: list[str] | None = None,
+              seen: datetime = T0 - timedelta(hours=3)) -> Match:
+    c = Candidate(canonical_url=url, page_url=url, media_urls=media or [], host=host,
+                  title_text="pirate page", status=CandidateStatus.MATCHED, first_seen=seen, last_seen=seen,
+                  evidence={"sha256": "ab" * 32, "fetched_at": seen.isoformat(), "status": 200})
+    m = Match(candidate=c, title=title, score=0.97, matched_s=412.0, offset_s=1200.0, speed=1.0,
+              cand_start_s=0.0, cand_end_s=420.0, ref_start_s=1200.0, ref_end_s=1620.0, decision=decision)
+    s.add(m)
+    s.flush()
+    return m
