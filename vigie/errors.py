@@ -40,3 +40,14 @@ class Duplicate(VigieError):
 class InvalidInput(VigieError):
     """Raised for a value that is well-formed for the CLI but wrong for the domain
     (a bad URL for an offer, a negative year, ...)."""
+
+
+class NoticeInvalid(VigieError):
+    """Raised by ``notices.build`` / ``notices.regimes`` when a notice lacks an element its
+    legal regime requires (the message names it), and by ``notices.build.approve_notice``
+    for a notice that is not awaiting approval."""
+
+
+class DispatchError(VigieError):
+    """Raised by ``notices.dispatch`` when notices cannot be sent at all (no sender address
+    configured, no channel for a host); per-notice SMTP failures are recorded instead."""

@@ -12,7 +12,9 @@ import importlib
 import click
 
 MODULES: list[str] = [
+    "vigie.commands.crawl",
     "vigie.commands.web",
+    "vigie.commands.notices",
 ]
 
 
