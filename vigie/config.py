@@ -57,6 +57,13 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "staff": (list,),
         "out_dir": (str,),
     },
+    # The crawl stage (crawlers.run): where page captures go, the robot's name, limits.
+    "crawl": {
+        "evidence_dir": (str,),
+        "allow_loopback": (bool,),
+        "user_agent": (str,),
+        "timeout_s": (int, float),
+    },
     # The review web app and public title pages (webapp).
     "web": {
         "host": (str,),
@@ -79,6 +86,7 @@ class Config:
     notices: dict[str, Any] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
     web: dict[str, Any] = field(default_factory=dict)
+    crawl: dict[str, Any] = field(default_factory=dict)
 
 
 def _check(data: dict[str, Any], path: str) -> None:
@@ -120,4 +128,5 @@ def load_config(path: str | None = None) -> Config:
         notices=dict(data.get("notices", {})),
         report=dict(data.get("report", {})),
         web=dict(data.get("web", {})),
+        crawl=dict(data.get("crawl", {})),
     )

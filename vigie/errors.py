@@ -51,3 +51,12 @@ class NoticeInvalid(VigieError):
 class DispatchError(VigieError):
     """Raised by ``notices.dispatch`` when notices cannot be sent at all (no sender address
     configured, no channel for a host); per-notice SMTP failures are recorded instead."""
+
+class UnsafeAddress(VigieError):
+    """Raised by ``vigie.netsafe`` (and so by the crawlers, ``identify`` and ``verify``)
+    for a URL that must not be fetched: not http(s), unresolvable, or resolving to a
+    private, loopback, link-local, CGNAT or otherwise non-public address."""
+
+class CrawlError(VigieError):
+    """Raised by ``crawlers`` for a site that cannot be crawled at all: unknown site kind,
+    invalid site settings, or a crawler process that could not be started."""

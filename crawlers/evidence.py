@@ -1,0 +1,44 @@
+"""Where captured page bodies are kept: compressed, addressed by their SHA-256.
+
+Crawl stage; a notice later cites the capture (hash, time, status, server address) and
+staff can open the page exactly as it was. With an evidence directory the gzip file
+lives at ``DIR/ab/abcdef....html.gz`` (content-addressed, so an unchanged page costs
+nothing on re-crawl); without one the compressed body goes into the evidence JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import os
+from pathlib import Path
+from typing import Any
+
+
+def store_body(evidence: dict[str, Any], evidence_dir: str | None) -> dict[str, Any]:
+    """Move ``body_gz`` out of the captured evidence into its store; returns the JSON to keep."""
+    out = dict(evidence)
+    body_gz: bytes = out.pop("body_gz")
+    sha = out["sha256"]
+    if evidence_dir:
+        path = Path(evidence_dir) / sha[:2] / f"{sha}.html.gz"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_bytes(body_gz)
+            os.replace(tmp, path)  # atomic: a reader never sees half a file
+        out["body_path"] = str(path.resolve())
+    else:
+        out["body_gz_b64"] = base64.b64encode(body_gz).decode("ascii")
+    return out
+
+
+def load_body(evidence: dict[str, Any]) -> bytes:
+    """The page body as fetched, from wherever ``store_body`` put it."""
+    if evidence.get("body_path"):
+        data = gzip.decompress(Path(evidence["body_path"]).read_bytes())
+    elif evidence.get("body_gz_b64"):
+        data = gzip.decompress(base64.b64decode(evidence["body_gz_b64"]))
+    else:
+        raise FileNotFoundError("this evidence has no stored body")
+    return data

@@ -1,0 +1,49 @@
+"""Downloader middleware that refuses unsafe addresses before any request leaves.
+
+Crawl stage. Every request the spiders make (start URLs, links found on pages, embeds,
+redirects, robots.txt) passes here first and goes through ``vigie.netsafe``: only
+http(s), and only hosts that resolve to public addresses, unless the crawl allows
+loopback (the demo web and the tests). Answers are cached per host and port for the
+crawl, so a page with a hundred links to one host resolves it once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy import Request, Spider
+from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
+
+from vigie.errors import UnsafeAddress
+from vigie.netsafe import check_url
+
+
+class UnsafeRequest(IgnoreRequest):
+    """A request refused by the address check; its message says why."""
+
+
+class NetSafeMiddleware:
+    def __init__(self, allow_loopback: bool) -> None:
+        self.allow_loopback = allow_loopback
+        self._cache: dict[tuple[str, str, int | None], str | None] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> NetSafeMiddleware:
+        return cls(crawler.settings.getbool("VIGIE_ALLOW_LOOPBACK"))
+
+    def process_request(self, request: Request, spider: Spider | None = None) -> Any:
+        from scrapy.utils.httpobj import urlparse_cached
+
+        parts = urlparse_cached(request)
+        key = (parts.scheme, parts.hostname or "", parts.port)
+        if key not in self._cache:
+            try:
+                check_url(request.url, allow_loopback=self.allow_loopback)
+                self._cache[key] = None
+            except UnsafeAddress as exc:
+                self._cache[key] = str(exc)
+        problem = self._cache[key]
+        if problem:
+            raise UnsafeRequest(problem)
+        return None

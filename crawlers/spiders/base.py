@@ -1,0 +1,238 @@
+"""The base of every site-kind spider: film pages in, candidate items out.
+
+Crawl stage. A site kind only decides how to reach film pages (listings, a search
+form, a sitemap); what happens on a film page is the same everywhere and lives here:
+capture the evidence, read the title text, run the media resolvers, follow embedded
+players to a bounded depth (one request after another, carrying the item along, so
+the item is complete when it leaves), then hand the item to the database pipeline.
+A failure anywhere is recorded against its URL and the crawl goes on.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+import scrapy
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response, TextResponse
+from twisted.python.failure import Failure
+
+from crawlers.resolvers import resolve_page
+
+# Titles longer than this are cut (and flagged): a 10,000-character title is an attack
+# or an accident, and nothing downstream needs more than a few hundred characters.
+MAX_TITLE_CHARS = 500
+# A crawl keeps at most this many error entries; the count is kept in full.
+MAX_ERROR_LOG = 200
+# Every site kind understands these keys in ``Site.settings`` (with these types).
+COMMON_SETTINGS: dict[str, tuple[type, ...]] = {
+    "allowed_domains": (list,),
+    "obey_robots": (bool,),
+    "download_delay": (int, float),
+    "concurrency": (int,),
+    "timeout_s": (int, float),
+    "retries": (int,),
+    "max_size_bytes": (int,),
+    "max_redirects": (int,),
+    "depth_limit": (int,),
+    "max_pages": (int,),
+    "embed_depth": (int,),
+    "title_css": (str,),
+    "film_link_pattern": (str,),
+    "film_link_css": (str,),
+    "user_agent": (str,),
+}
+
+_SPACES = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def clean_title(raw: str | None) -> tuple[str | None, bool]:
+    """Title text with every control character and run of whitespace made one space
+    (no CR/LF can ever reach a mail header from here), cut to ``MAX_TITLE_CHARS``.
+    Markup stays as text: escaping is the job of whoever renders it."""
+    if raw is None:
+        return None, False
+    text = _SPACES.sub(" ", raw).strip()
+    if not text:
+        return None, False
+    if len(text) > MAX_TITLE_CHARS:
+        return text[:MAX_TITLE_CHARS], True
+    return text, False
+
+
+def capture(response: Response) -> dict[str, Any]:
+    """The evidence of one fetched page (the pipeline stores ``body_gz``)."""
+    body = response.body
+    headers = {
+        k.decode("latin-1"): b", ".join(v).decode("latin-1")[:2000]
+        for k, v in list(response.headers.items())[:100]
+    }
+    ip = getattr(response, "ip_address", None)
+    return {
+        "url": response.url,
+        "fetched_at": datetime.now(timezone.utc).isoformat(),
+        "status": response.status,
+        "headers": headers,
+        "ip_address": str(ip) if ip is not None else None,
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "size": len(body),
+        "body_gz": gzip.compress(body, mtime=0),
+    }
+
+
+class CandidateSpider(scrapy.Spider):
+    """Base of the site-kind spiders; a subclass sets ``name`` (the site kind), its own
+    ``SETTINGS``/``REQUIRED`` keys, and yields ``film_request``s from ``start``."""
+
+    name: ClassVar[str] = ""  # type: ignore[misc]
+    SETTINGS: ClassVar[dict[str, tuple[type, ...]]] = {}
+    REQUIRED: ClassVar[tuple[str, ...]] = ()
+    DEFAULT_EMBED_DEPTH: ClassVar[int] = 2
+    DEFAULT_MAX_PAGES: ClassVar[int] = 50
+
+    def __init__(self, site: dict[str, Any], queries: list[str] | None = None,
+                 progress: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.site = site
+        self.conf: dict[str, Any] = dict(site.get("settings") or {})
+        self.start_urls = list(site.get("start_urls") or [])
+        self.queries = list(queries or [])
+        self.progress = progress
+        self.allowed_domains = self.conf.get("allowed_domains") or _hostnames(self.start_urls)
+        self.error_count = 0
+        self.error_log: list[dict[str, str]] = []
+        self.robots_skipped: list[str] = []
+        self.embed_depth = int(self.conf.get("embed_depth", self.DEFAULT_EMBED_DEPTH))
+        self.max_pages = int(self.conf.get("max_pages", self.DEFAULT_MAX_PAGES))
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def emit(self, event: str, **data: Any) -> None:
+        """One progress line for the parent process (JSON on stdout)."""
+        if self.progress:
+            sys.stdout.write(json.dumps({"event": event, **data}, ensure_ascii=True) + "\n")
+            sys.stdout.flush()
+
+    def record_error(self, url: str, message: str) -> None:
+        self.error_count += 1
+        message = _SPACES.sub(" ", message)[:500]
+        if len(self.error_log) < MAX_ERROR_LOG:
+            self.error_log.append({"url": url[:2000], "error": message})
+        self.emit("error", url=url[:2000], error=message)
+
+    def describe(self, failure: Failure) -> str | None:
+        """A one-line reason for a failed request, or None when it is no error
+        (robots.txt said no: that is politeness working)."""
+        exc = failure.value
+        if isinstance(exc, IgnoreRequest) and "robots.txt" in str(exc):
+            return None
+        response = getattr(exc, "response", None)
+        if response is not None:
+            return f"HTTP {response.status}"
+        text = str(exc) or type(exc).__name__
+        return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+
+    def on_error(self, failure: Failure) -> None:
+        url = failure.request.url if hasattr(failure, "request") else "?"
+        reason = self.describe(failure)
+        if reason is None:
+            self.robots_skipped.append(url)
+            return
+        self.record_error(url, reason)
+
+    # ------------------------------------------------------------------ film pages
+
+    def film_request(self, url: str, **kw: Any) -> scrapy.Request:
+        return scrapy.Request(url, callback=self.parse_film, errback=self.on_error, **kw)
+
+    def page_links(self, response: Response, pattern_key: str = "film_link_pattern",
+                   css_key: str = "film_link_css") -> list[str]:
+        """Links on a listing page that lead to film pages, per the site's settings."""
+        from scrapy.linkextractors import LinkExtractor
+
+        pattern = self.conf.get(pattern_key)
+        css = self.conf.get(css_key)
+        extractor = LinkExtractor(allow=pattern or (), restrict_css=css or (), unique=True)
+        return [link.url for link in extractor.extract_links(response)]
+
+    def title_of(self, response: TextResponse) -> str | None:
+        css = self.conf.get("title_css")
+        candidates = (
+            [" ".join(response.css(css).getall())] if css else
+            [" ".join(response.xpath("//h1[1]//text()").getall()),
+             response.css('meta[property="og:title"]::attr(content)').get(),
+             " ".join(response.xpath("//title//text()").getall())]
+        )
+        return next((c for c in candidates if c and c.strip()), None)
+
+    def parse_film(self, response: Response) -> Iterator[Any]:
+        self.emit("page", url=response.url, status=response.status)
+        if not isinstance(response, TextResponse):
+            self.record_error(response.url, f"not an HTML page ({response.headers.get('Content-Type', b'?').decode('latin-1')})")
+            return
+        title, truncated = clean_title(self.title_of(response))
+        media, embeds = resolve_page(response.selector, response.url)
+        item: dict[str, Any] = {
+            "site_id": self.site.get("id"),
+            "page_url": response.url,
+            "title_text": title,
+            "title_truncated": truncated,
+            "media_urls": media,
+            "embeds": [],
+            "problems": [],
+            "evidence": capture(response),
+        }
+        yield from self._next_embed(item, [(e, 1) for e in embeds], set(embeds))
+
+    def _next_embed(self, item: dict[str, Any], queue: list[tuple[str, int]], seen: set[str]) -> Iterator[Any]:
+        if not queue:
+            yield item
+            return
+        url, depth = queue.pop(0)
+        yield scrapy.Request(
+            url, callback=self.parse_embed, errback=self.embed_failed, dont_filter=True,
+            # Embeds live on video hosts, outside the site's allowed domains.
+            meta={"item": item, "queue": queue, "seen": seen, "embed_depth": depth, "allow_offsite": True},
+        )
+
+    def parse_embed(self, response: Response) -> Iterator[Any]:
+        meta = response.meta
+        item, queue, seen, depth = meta["item"], meta["queue"], meta["seen"], meta["embed_depth"]
+        entry: dict[str, Any] = {"url": response.url, "status": response.status}
+        if isinstance(response, TextResponse):
+            media, embeds = resolve_page(response.selector, response.url)
+            for m in media:
+                if m not in item["media_urls"]:
+                    item["media_urls"].append(m)
+            entry["media"] = media
+            if depth < self.embed_depth:
+                for e in embeds:
+                    if e not in seen:
+                        seen.add(e)
+                        queue.append((e, depth + 1))
+        else:
+            # A player URL that serves the video itself.
+            item["media_urls"].append(response.url)
+        item["embeds"].append(entry)
+        yield from self._next_embed(item, queue, seen)
+
+    def embed_failed(self, failure: Failure) -> Iterator[Any]:
+        meta = failure.request.meta
+        item = meta["item"]
+        reason = self.describe(failure) or "forbidden by robots.txt"
+        item["embeds"].append({"url": failure.request.url, "error": reason})
+        item["problems"].append(f"embed {failure.request.url[:300]}: {reason}")
+        yield from self._next_embed(item, meta["queue"], meta["seen"])
+
+
+def _hostnames(urls: list[str]) -> list[str]:
+    from urllib.parse import urlsplit
+
+    return sorted({h for u in urls if (h := urlsplit(u).hostname)})

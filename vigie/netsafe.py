@@ -1,0 +1,100 @@
+"""Address checks for URLs found on hostile pages, before anything fetches them.
+
+Every stage that fetches a URL it did not choose itself (the crawlers following links
+and embeds, ``identify`` and ``verify`` fetching media) asks this module first: only
+http(s), and a host whose every resolved address is public. Private, loopback,
+link-local (cloud metadata at 169.254.169.254 and fd00:ec2::254 included), CGNAT,
+multicast, reserved and unspecified addresses are refused, IPv6 too, and IPv4 hidden
+inside IPv6 (``::ffff:10.0.0.1``, 6to4, NAT64) is unwrapped first. ``allow_loopback``
+lets the demo web and the tests, which live on 127.0.0.1, through; nothing else can.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from vigie.errors import UnsafeAddress
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+ALLOWED_SCHEMES = ("http", "https")
+
+# Ranges that ``is_global`` does not already exclude on every Python we support, or that
+# we want named for the message. 100.64.0.0/10 is carrier-grade NAT (RFC 6598).
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _unwrap(ip: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 address stands for, if it stands for one."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped
+        if ip.sixtofour is not None:
+            return ip.sixtofour
+        if ip in _NAT64:
+            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        # IPv4-compatible (deprecated ::a.b.c.d), still honoured by some stacks.
+        if int(ip) >> 32 == 0 and int(ip) > 1:
+            return ipaddress.IPv4Address(int(ip))
+    return ip
+
+
+def address_problem(address: str | IPAddress, *, allow_loopback: bool = False) -> str | None:
+    """Why this address must not be fetched, or None when it may be."""
+    try:
+        ip = ipaddress.ip_address(address) if isinstance(address, str) else address
+    except ValueError:
+        return f"not an IP address: {address!r}"
+    ip = _unwrap(ip)
+    if ip.is_loopback:
+        return None if allow_loopback else "loopback address"
+    if ip.is_unspecified:
+        return "unspecified address"
+    if ip.is_link_local:
+        return "link-local address (cloud metadata lives here)"
+    if ip.is_multicast:
+        return "multicast address"
+    if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
+        return "carrier-grade NAT address"
+    if ip.is_private:
+        return "private address"
+    if ip.is_reserved or not ip.is_global:
+        return "reserved or non-global address"
+    return None
+
+
+def resolve(host: str, port: int | None = None) -> list[str]:
+    """Every address ``host`` resolves to (an IP literal resolves to itself)."""
+    try:
+        infos = socket.getaddrinfo(host, port or 80, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnsafeAddress(f"cannot resolve host {host!r}: {exc}") from None
+    return sorted({str(info[4][0]).split("%", 1)[0] for info in infos})
+
+
+def check_url(url: str, *, allow_loopback: bool = False) -> list[str]:
+    """Check that ``url`` is http(s) and its host resolves only to fetchable addresses.
+
+    Returns the resolved addresses; raises ``UnsafeAddress`` naming the reason.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UnsafeAddress(f"malformed URL {url[:200]!r}: {exc}") from None
+    if parts.scheme.lower() not in ALLOWED_SCHEMES:
+        raise UnsafeAddress(f"refused URL scheme {parts.scheme!r} (only http and https): {url[:200]!r}")
+    host = parts.hostname
+    if not host:
+        raise UnsafeAddress(f"URL has no host: {url[:200]!r}")
+    addresses = resolve(host, port)
+    if not addresses:
+        raise UnsafeAddress(f"host {host!r} resolves to no address")
+    for addr in addresses:
+        problem = address_problem(addr, allow_loopback=allow_loopback)
+        if problem:
+            raise UnsafeAddress(f"refused {url[:200]!r}: {host} is {addr}, a {problem}")
+    return addresses
