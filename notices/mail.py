@@ -80,4 +80,9 @@ def build_message(notice: Notice, *, sender: str, parent_message_id: str | None 
     if notice.xarf_json:
         msg.add_attachment(notice.xarf_json.encode("utf-8"), maintype="application", subtype="json",
                            filename=f"xarf-{notice.id}.json")
+    # Fixed MIME boundaries (the email package draws random ones): a resend of an
+    # in-doubt notice must be the same bytes, not just the same Message-ID.
+    token = re.sub(r"[^A-Za-z0-9]", "", notice.message_id)[:40]
+    for i, part in enumerate(p for p in msg.walk() if p.is_multipart()):
+        part.set_boundary(f"=_vigie_{token}_{i}")
     return msg

@@ -107,7 +107,7 @@ class Recorder:
         if n in self.block_data:
             await self._wait()
         if n in self.drop_after_data:
-            session.transport.close()
+            server.transport.close()
             return "250 never seen"
         return "250 Message accepted"
 
