@@ -1,0 +1,731 @@
+"""The review web app (``vigie serve``): server-rendered pages and a JSON API.
+
+Staff read the review queue (reference and candidate frames side by side), confirm or
+reject matches, approve or discard held notices, and (admins) look after titles and
+offers, sites, hosts and users; the daily reports are archived here too. The pages and
+the JSON API (schema at ``/openapi.json``) call the same library functions
+(``webapp.actions``), which write the audit log. Public "where to watch legally" pages
+live under ``/public`` without login.
+
+Nothing a pirate page holds is ever loaded by the staff's browser: thumbnails are
+served from our database, links to pirate pages are plain text or ``noreferrer``
+anchors the analyst has to click, and the CSP (``webapp.security``) forbids anything else.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, selectinload
+from starlette.exceptions import HTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from db.models import (
+    AuditLog,
+    Candidate,
+    Decision,
+    Host,
+    Match,
+    MatchFrame,
+    Notice,
+    NoticeStatus,
+    OfferKind,
+    ReferenceVideo,
+    Report,
+    ReviewState,
+    Role,
+    Site,
+    Title,
+    TitlePoster,
+    User,
+)
+from db.session import sessionmaker_for
+from reports.daily import as_utc, one_line, safe_url, zone
+from vigie.config import Config
+from vigie.errors import Duplicate, NotFound, VigieError
+from webapp import actions
+from webapp.accounts import authenticate, create_user, list_users
+from webapp.public import brand, list_public_titles, offers_view, title_context
+from webapp.security import CSRF_FIELD, CSRF_HEADER, NOTICE_CSP, REPORT_CSP, SecurityHeaders, csrf_ok, csrf_token
+
+SESSION_COOKIE = "vigie_session"
+SESSION_MAX_AGE = 12 * 3600
+STATIC = Path(__file__).parent / "static"
+
+
+def template_env() -> Environment:
+    env = Environment(loader=PackageLoader("webapp", "templates"),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["hms"] = lambda s: "" if s is None else f"{int(s) // 3600}:{int(s) % 3600 // 60:02d}:{int(s) % 60:02d}"
+    env.filters["one_line"] = one_line
+    env.filters["safe_url"] = safe_url
+    return env
+
+
+class Problem(Exception):
+    """An HTTP error shown as a page (or JSON under /api)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# --------------------------------------------------------------------------- API models
+
+
+class LoginIn(BaseModel):
+    username: str
+    password: str
+
+
+class SessionOut(BaseModel):
+    username: str
+    role: str
+    csrf_token: str
+
+
+class MatchOut(BaseModel):
+    id: int
+    title_id: int
+    title: str
+    score: float
+    matched_s: float
+    decision: str
+    review: str
+    review_reason: str | None
+    candidate_id: int
+    page_url: str
+    page_title: str
+    site: str | None
+    host: str | None
+    cand_t: float | None
+    ref_t: float | None
+    frames: dict[str, str]
+
+
+class RejectIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ApproveIn(BaseModel):
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class DiscardIn(BaseModel):
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class NoticeOut(BaseModel):
+    id: int
+    host: str
+    status: str
+    regime: str
+    language: str
+    recipient: str | None
+    subject: str | None
+    body_text: str | None
+    urls: list[str]
+    created_at: str | None
+
+
+class OfferOut(BaseModel):
+    id: int
+    url: str
+    provider: str | None
+    kind: str
+    territory: str
+
+
+class TitleOut(BaseModel):
+    id: int
+    title: str
+    year: int | None
+    offers: list[OfferOut]
+
+
+class SiteOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    enabled: bool
+    schedule: str | None
+    start_urls: list[str]
+
+
+class HostOut(BaseModel):
+    id: int
+    name: str
+    abuse_contact: str | None
+    channel: str
+    licensed_partner: bool
+    needs_approval: bool
+
+
+class ReportOut(BaseModel):
+    day: str
+    generated_at: str
+    summary: dict[str, Any]
+    url: str
+
+
+# --------------------------------------------------------------------------- views of rows
+
+
+def match_out(m: Match, frame: MatchFrame | None) -> MatchOut:
+    c: Candidate = m.candidate
+    frames = {}
+    if frame is not None and frame.ref_jpeg:
+        frames["reference"] = f"/frames/{m.id}/ref.jpg"
+    if frame is not None and frame.cand_jpeg:
+        frames["candidate"] = f"/frames/{m.id}/cand.jpg"
+    return MatchOut(id=m.id, title_id=m.title_id, title=m.title.title, score=m.score, matched_s=m.matched_s,
+                    decision=m.decision.value, review=m.review.value, review_reason=m.review_reason,
+                    candidate_id=c.id, page_url=c.page_url, page_title=c.title_text or "",
+                    site=c.site.name if c.site else None, host=c.host.name if c.host else None,
+                    cand_t=frame.cand_t if frame else None, ref_t=frame.ref_t if frame else None,
+                    frames=frames)
+
+
+def notice_out(n: Notice) -> NoticeOut:
+    return NoticeOut(id=n.id, host=n.host.name, status=n.status.value, regime=n.regime, language=n.language,
+                     recipient=n.recipient, subject=n.subject, body_text=n.body_text,
+                     urls=[i.url for i in n.items],
+                     created_at=as_utc(n.created_at).isoformat() if n.created_at else None)  # type: ignore[union-attr]
+
+
+def title_out(t: Title) -> TitleOut:
+    return TitleOut(id=t.id, title=t.title, year=t.year,
+                    offers=[OfferOut(id=o.id, url=o.url, provider=o.provider, kind=o.kind.value,
+                                     territory=o.territory) for o in t.offers])
+
+
+MATCH_FILTERS = {
+    "review": lambda q: q.where(Match.decision == Decision.REVIEW, Match.review == ReviewState.NONE),
+    "approved": lambda q: q.where(Match.review == ReviewState.APPROVED),
+    "rejected": lambda q: q.where(Match.review == ReviewState.REJECTED),
+    "confirmed": lambda q: q.where(Match.decision == Decision.CONFIRMED, Match.review != ReviewState.REJECTED),
+    "all": lambda q: q,
+}
+
+
+def query_matches(s: Session, state: str, limit: int = 200) -> list[tuple[Match, MatchFrame | None]]:
+    if state not in MATCH_FILTERS:
+        raise Problem(422, f"unknown match state {state!r} (known: {', '.join(MATCH_FILTERS)})")
+    q = select(Match).options(selectinload(Match.candidate).selectinload(Candidate.site),
+                              selectinload(Match.candidate).selectinload(Candidate.host),
+                              selectinload(Match.title).selectinload(Title.offers))
+    q = MATCH_FILTERS[state](q).order_by(Match.score.desc(), Match.id).limit(limit)
+    rows = list(s.scalars(q))
+    frames = {f.match_id: f for f in s.scalars(select(MatchFrame).where(MatchFrame.match_id.in_([m.id for m in rows])))} \
+        if rows else {}
+    return [(m, frames.get(m.id)) for m in rows]
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
+               secure_cookies: bool | None = None) -> FastAPI:
+    """Build the app over ``engine``. Cookies are Secure when ``[web].secure_cookies`` says
+    so, or by default when ``[web].public_base_url`` is https."""
+    Sessions = sessionmaker_for(engine)
+    key = secret_key or config.web.get("secret_key") or secrets.token_urlsafe(48)
+    if secure_cookies is None:
+        secure_cookies = bool(config.web.get("secure_cookies",
+                                             str(config.web.get("public_base_url", "")).startswith("https://")))
+    env = template_env()
+    tz = zone(config)
+
+    app = FastAPI(title="Vigie review API", version="1", docs_url=None, redoc_url=None,
+                  description="Review matches, approve notices and manage the catalogue. "
+                              "Log in with POST /api/login; send the session's csrf_token as "
+                              "X-CSRF-Token on every POST.")
+    # Order: the session must exist before handlers; headers wrap everything.
+    app.add_middleware(SessionMiddleware, secret_key=key, session_cookie=SESSION_COOKIE,
+                       max_age=SESSION_MAX_AGE, same_site="lax", https_only=secure_cookies)
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @contextmanager
+    def tx() -> Iterator[Session]:
+        with Sessions.begin() as s:
+            yield s
+
+    def local(dt: Any) -> str:
+        dt = as_utc(dt)
+        return dt.astimezone(tz).strftime("%Y-%m-%d %H:%M") if dt else ""
+
+    env.filters["local"] = local
+
+    def user_of(request: Request, s: Session) -> User | None:
+        uid = request.session.get("uid")
+        if not isinstance(uid, int):
+            return None
+        user = s.get(User, uid)
+        # A password change or deactivation ends existing sessions.
+        if user is None or not user.active or request.session.get("pwh") != user.password_hash[-16:]:
+            return None
+        return user
+
+    def is_api(request: Request) -> bool:
+        return request.url.path.startswith("/api/")
+
+    def need_user(request: Request, s: Session, role: Role | None = None) -> User:
+        user = user_of(request, s)
+        if user is None:
+            if is_api(request):
+                raise Problem(401, "not logged in")
+            raise Problem(303, "/login?next=" + quote(request.url.path))
+        if role is Role.ADMIN and user.role is not Role.ADMIN:
+            raise Problem(403, "this page is for administrators")
+        return user
+
+    async def checked_form(request: Request) -> dict[str, str]:
+        form = await request.form()
+        data = {k: v for k, v in form.items() if isinstance(v, str)}
+        if not csrf_ok(request.session, data.get(CSRF_FIELD)):
+            raise Problem(403, "CSRF token missing or wrong: reload the page and try again")
+        return data
+
+    def check_api_csrf(request: Request) -> None:
+        if not csrf_ok(request.session, request.headers.get(CSRF_HEADER)):
+            raise Problem(403, "CSRF token missing or wrong: send the X-CSRF-Token header")
+
+    def render(request: Request, name: str, user: User | None = None, status: int = 200,
+               **ctx: Any) -> HTMLResponse:
+        flash = request.session.pop("flash", None)
+        html = env.get_template(name).render(
+            request=request, user=user, csrf=csrf_token(request.session), csrf_field=CSRF_FIELD,
+            flash=flash, **ctx)
+        return HTMLResponse(html, status_code=status)
+
+    def back(request: Request, url: str, message: str) -> RedirectResponse:
+        request.session["flash"] = message
+        return RedirectResponse(url, status_code=303)
+
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, exc: Problem) -> Response:
+        if exc.status == 303:
+            return RedirectResponse(exc.message, status_code=303)
+        if is_api(request):
+            return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        with tx() as s:
+            user = user_of(request, s)
+        return render(request, "error.html", user, status=exc.status, message=exc.message, code=exc.status)
+
+    @app.exception_handler(VigieError)
+    async def on_domain_error(request: Request, exc: VigieError) -> Response:
+        status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Duplicate) else 422
+        return await on_problem(request, Problem(status, one_line(str(exc), 500)))
+
+    # ------------------------------------------------------------------ login
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_page(request: Request, next: str = "/review") -> HTMLResponse:
+        return render(request, "login.html", next=next if next.startswith("/") and not next.startswith("//") else "/review")
+
+    @app.post("/login", include_in_schema=False)
+    async def login_form(request: Request) -> Response:
+        form = await checked_form(request)
+        with tx() as s:
+            user = authenticate(s, form.get("username", ""), form.get("password", ""))
+            if user is None:
+                return render(request, "login.html", status=401, error="wrong user name or password",
+                              next=form.get("next", "/review"))
+            _start_session(request, user)
+            actions.audit(s, user.username, "user.login", "user", user.id, None, None)
+        nxt = form.get("next", "/review")
+        return RedirectResponse(nxt if nxt.startswith("/") and not nxt.startswith("//") else "/review", 303)
+
+    def _start_session(request: Request, user: User) -> None:
+        # A fresh session at login: nothing set before it (fixation) survives.
+        request.session.clear()
+        request.session.update(uid=user.id, pwh=user.password_hash[-16:], csrf=secrets.token_urlsafe(32))
+
+    @app.post("/logout", include_in_schema=False)
+    async def logout_form(request: Request) -> Response:
+        await checked_form(request)
+        with tx() as s:
+            user = user_of(request, s)
+            if user:
+                actions.audit(s, user.username, "user.logout", "user", user.id, None, None)
+        request.session.clear()
+        return RedirectResponse("/login", 303)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/review", 303)
+
+    # ------------------------------------------------------------------ review
+
+    @app.get("/review", response_class=HTMLResponse, include_in_schema=False)
+    def review_page(request: Request, state: str = "review") -> HTMLResponse:
+        with tx() as s:
+            user = need_user(request, s)
+            rows = query_matches(s, state)
+            refs = {r.id: r for r in s.scalars(select(ReferenceVideo).where(
+                ReferenceVideo.id.in_({m.reference_id for m, _ in rows if m.reference_id})))} if rows else {}
+            cards = [{"m": m, "f": f, "ref": refs.get(m.reference_id or -1),
+                      "page_link": safe_url(m.candidate.page_url),
+                      "offers": offers_view(m.title)} for m, f in rows]
+            return render(request, "review.html", user, cards=cards, state=state, states=list(MATCH_FILTERS))
+
+    @app.post("/review/{match_id}/confirm", include_in_schema=False)
+    async def confirm_form(request: Request, match_id: int) -> Response:
+        form = await checked_form(request)
+        with tx() as s:
+            user = need_user(request, s)
+            m = actions.approve_match(s, match_id, user, form.get("note"))
+            msg = f"match #{m.id} confirmed"
+        return back(request, "/review", msg)
+
+    @app.post("/review/{match_id}/reject", include_in_schema=False)
+    async def reject_form(request: Request, match_id: int) -> Response:
+        form = await checked_form(request)
+        with tx() as s:
+            user = need_user(request, s)
+            m = actions.reject_match(s, match_id, user, form.get("reason", ""))
+            msg = f"match #{m.id} rejected: this page will not come back as {m.title.title}"
+        return back(request, "/review", msg)
+
+    @app.get("/frames/{match_id}/{which}.jpg", include_in_schema=False)
+    def frame(request: Request, match_id: int, which: str) -> Response:
+        with tx() as s:
+            need_user(request, s)
+            f = s.scalar(select(MatchFrame).where(MatchFrame.match_id == match_id))
+            data = None if f is None else f.ref_jpeg if which == "ref" else f.cand_jpeg if which == "cand" else None
+            if not data:
+                raise Problem(404, "no such frame")
+            return Response(data, media_type="image/jpeg", headers={"cache-control": "private, max-age=3600"})
+
+    @app.get("/media/reference/{ref_id}", include_in_schema=False)
+    def reference_media(request: Request, ref_id: int) -> Response:
+        # Our own master, played from the matched timecode (the candidate is never played
+        # from the pirate site: that would load their content in the staff's browser).
+        with tx() as s:
+            need_user(request, s)
+            ref = s.get(ReferenceVideo, ref_id)
+            if ref is None or not ref.path or not Path(ref.path).is_file():
+                raise Problem(404, "reference file not available")
+            return FileResponse(ref.path, media_type="video/mp4")
+
+    # ------------------------------------------------------------------ notices
+
+    def held_notices(s: Session) -> list[Notice]:
+        return list(s.scalars(select(Notice).where(Notice.status == NoticeStatus.AWAITING_APPROVAL)
+                              .options(selectinload(Notice.host), selectinload(Notice.items))
+                              .order_by(Notice.created_at, Notice.id)))
+
+    @app.get("/notices", response_class=HTMLResponse, include_in_schema=False)
+    def notices_page(request: Request) -> HTMLResponse:
+        with tx() as s:
+            user = need_user(request, s)
+            return render(request, "notices.html", user, notices=held_notices(s))
+
+    @app.get("/notices/{notice_id}", response_class=HTMLResponse, include_in_schema=False)
+    def notice_page(request: Request, notice_id: int) -> HTMLResponse:
+        with tx() as s:
+            user = need_user(request, s)
+            n = s.get(Notice, notice_id)
+            if n is None:
+                raise Problem(404, f"no notice with id {notice_id}")
+            return render(request, "notice.html", user, n=n)
+
+    @app.get("/notices/{notice_id}/html", include_in_schema=False)
+    def notice_html(request: Request, notice_id: int) -> Response:
+        with tx() as s:
+            need_user(request, s)
+            n = s.get(Notice, notice_id)
+            if n is None or not n.body_html:
+                raise Problem(404, "no HTML body for this notice")
+            return HTMLResponse(n.body_html, headers={"content-security-policy": NOTICE_CSP,
+                                                      "x-frame-options": "SAMEORIGIN"})
+
+    @app.post("/notices/{notice_id}/approve", include_in_schema=False)
+    async def approve_notice_form(request: Request, notice_id: int) -> Response:
+        await checked_form(request)
+        with tx() as s:
+            user = need_user(request, s)
+            actions.approve_notice(s, notice_id, user)
+        return back(request, "/notices", f"notice #{notice_id} approved: queued for sending")
+
+    @app.post("/notices/{notice_id}/discard", include_in_schema=False)
+    async def discard_notice_form(request: Request, notice_id: int) -> Response:
+        form = await checked_form(request)
+        with tx() as s:
+            user = need_user(request, s)
+            actions.discard_notice(s, notice_id, user, form.get("reason"))
+        return back(request, "/notices", f"notice #{notice_id} discarded")
+
+    # ------------------------------------------------------------------ reports archive
+
+    @app.get("/reports", response_class=HTMLResponse, include_in_schema=False)
+    def reports_page(request: Request) -> HTMLResponse:
+        with tx() as s:
+            user = need_user(request, s)
+            rows = list(s.scalars(select(Report).order_by(Report.day.desc()).limit(400)))
+            return render(request, "reports.html", user, reports=rows)
+
+    @app.get("/reports/{day}", include_in_schema=False)
+    def report_view(request: Request, day: str) -> Response:
+        with tx() as s:
+            need_user(request, s)
+            try:
+                d = date.fromisoformat(day)
+            except ValueError:
+                raise Problem(404, "no such report") from None
+            row = s.scalar(select(Report).where(Report.day == d))
+            if row is None:
+                raise Problem(404, f"no report for {day}")
+            return HTMLResponse(row.html, headers={"content-security-policy": REPORT_CSP})
+
+    # ------------------------------------------------------------------ admin pages
+
+    @app.get("/titles", response_class=HTMLResponse, include_in_schema=False)
+    def titles_page(request: Request) -> HTMLResponse:
+        with tx() as s:
+            user = need_user(request, s, Role.ADMIN)
+            return render(request, "titles.html", user, titles=list_public_titles(s),
+                          kinds=[k.value for k in OfferKind])
+
+    @app.post("/titles/{title_id}/offers", include_in_schema=False)
+    async def add_offer_form(request: Request, title_id: int) -> Response:
+        form = await checked_form(request)
+        with tx() as s:
+            user = need_user(request, s, Role.ADMIN)
+            actions.add_offer(s, title_id, user, form.get("url", ""), form.get("provider"),
+                              form.get("kind", "vod_rental"), form.get("territory", "*"))
+        return back(request, "/titles", "offer added")
+
+    @app.post("/offers/{offer_id}/remove", include_in_schema=False)
+    async def remove_offer_form(request: Request, offer_id: int) -> Response:
+        await checked_form(request)
+        with tx() as s:
+            user = need_user(request, s, Role.ADMIN)
+            actions.remove_offer(s, offer_id, user)
+        return back(request, "/titles", "offer removed")
+
+    @app.get("/sites", response_class=HTMLResponse, include_in_schema=False)
+    def sites_page(request: Request) -> HTMLResponse:
+        with tx() as s:
+            user = need_user(request, s, Role.ADMIN)
+            return render(request, "sites.html", user, sites=list(s.scalars(select(Site).order_by(Site.name))))
+
+    @app.post("/sites/{site_id}", include_in_schema=False)
+    async def site_form(request: Request, site_id: int) -> Response:
+        form = await checked_form(request)
+        with tx() as s:
+            user = need_user(request, s, Role.ADMIN)
+            actions.set_site(s, site_id, user, enabled=form.get("enabled") == "on",
+                             schedule=form.get("schedule", ""))
+        return back(request, "/sites", "site saved")
+
+    @app.get("/hosts", response_class=HTMLResponse, include_in_schema=False)
+    def hosts_page(request: Request) -> HTMLResponse:
+        with tx() as s:
+            user = need_user(request, s, Role.ADMIN)
+            return render(request, "hosts.html", user, hosts=list(s.scalars(select(Host).order_by(Host.name))),
+                          channels=["email", "api", "webform", "none"])
+
+    @app.post("/hosts/{host_id}", include_in_schema=False)
+    async def host_form(request: Request, host_id: int) -> Response:
+        form = await checked_form(request)
+        with tx() as s:
+            user = need_user(request, s, Role.ADMIN)
+            actions.set_host(s, host_id, user, abuse_contact=form.get("abuse_contact", ""),
+                             channel=form.get("channel"), licensed_partner=form.get("licensed_partner") == "on",
+                             needs_approval=form.get("needs_approval") == "on")
+        return back(request, "/hosts", "host saved")
+
+    @app.get("/users", response_class=HTMLResponse, include_in_schema=False)
+    def users_page(request: Request) -> HTMLResponse:
+        with tx() as s:
+            user = need_user(request, s, Role.ADMIN)
+            return render(request, "users.html", user, users=list_users(s))
+
+    @app.post("/users", include_in_schema=False)
+    async def add_user_form(request: Request) -> Response:
+        form = await checked_form(request)
+        with tx() as s:
+            user = need_user(request, s, Role.ADMIN)
+            new = create_user(s, form.get("username", "").strip(), form.get("password", ""),
+                              form.get("role", "analyst"), email=form.get("email") or None, actor=user.username)
+            msg = f"user {new.username} added"
+        return back(request, "/users", msg)
+
+    @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
+    def audit_page(request: Request) -> HTMLResponse:
+        with tx() as s:
+            user = need_user(request, s, Role.ADMIN)
+            rows = list(s.scalars(select(AuditLog).order_by(AuditLog.id.desc()).limit(300)))
+            return render(request, "audit.html", user, rows=rows)
+
+    # ------------------------------------------------------------------ public pages
+
+    @app.get("/public/", response_class=HTMLResponse, include_in_schema=False)
+    @app.get("/public", response_class=HTMLResponse, include_in_schema=False)
+    def public_index(request: Request) -> HTMLResponse:
+        with tx() as s:
+            titles = list_public_titles(s)
+            html = env.get_template("public_index.html").render(
+                titles=[(t, f"/public/titles/{t.id}", len(offers_view(t))) for t in titles],
+                index_url="/public/", static=False, **brand(config))
+        return HTMLResponse(html)
+
+    @app.get("/public/titles/{title_id}", response_class=HTMLResponse, include_in_schema=False)
+    def public_title(request: Request, title_id: int) -> HTMLResponse:
+        with tx() as s:
+            t = s.get(Title, title_id)
+            if t is None:
+                raise Problem(404, "no such title")
+            ctx = title_context(s, config, t)
+            html = env.get_template("public_title.html").render(
+                poster_url=f"/public/titles/{t.id}/poster.jpg" if ctx["has_poster"] else None,
+                index_url="/public/", static=False, **ctx)
+        return HTMLResponse(html)
+
+    @app.get("/public/titles/{title_id}/poster.jpg", include_in_schema=False)
+    def public_poster(title_id: int) -> Response:
+        with tx() as s:
+            p = s.get(TitlePoster, title_id)
+            if p is None:
+                raise Problem(404, "no poster")
+            return Response(p.jpeg, media_type="image/jpeg", headers={"cache-control": "public, max-age=86400"})
+
+    # ------------------------------------------------------------------ JSON API
+
+    @app.post("/api/login", response_model=SessionOut, tags=["session"])
+    def api_login(request: Request, body: LoginIn) -> SessionOut:
+        """Log in; the session cookie is set and the CSRF token returned."""
+        with tx() as s:
+            user = authenticate(s, body.username, body.password)
+            if user is None:
+                raise Problem(401, "wrong user name or password")
+            _start_session(request, user)
+            actions.audit(s, user.username, "user.login", "user", user.id, None, None)
+            return SessionOut(username=user.username, role=user.role.value, csrf_token=request.session["csrf"])
+
+    @app.get("/api/session", response_model=SessionOut, tags=["session"])
+    def api_session(request: Request) -> SessionOut:
+        with tx() as s:
+            user = need_user(request, s)
+            return SessionOut(username=user.username, role=user.role.value,
+                              csrf_token=csrf_token(request.session))
+
+    @app.post("/api/logout", tags=["session"])
+    def api_logout(request: Request) -> dict[str, bool]:
+        check_api_csrf(request)
+        request.session.clear()
+        return {"ok": True}
+
+    @app.get("/api/matches", response_model=list[MatchOut], tags=["review"])
+    def api_matches(request: Request, state: str = "review", limit: int = 200) -> list[MatchOut]:
+        """Matches by state: review (waiting for a human), approved, rejected, confirmed, all."""
+        with tx() as s:
+            need_user(request, s)
+            return [match_out(m, f) for m, f in query_matches(s, state, max(1, min(limit, 1000)))]
+
+    @app.post("/api/matches/{match_id}/approve", response_model=MatchOut, tags=["review"])
+    def api_approve_match(request: Request, match_id: int, body: ApproveIn | None = None) -> MatchOut:
+        check_api_csrf(request)
+        with tx() as s:
+            user = need_user(request, s)
+            m = actions.approve_match(s, match_id, user, body.note if body else None)
+            return match_out(m, s.scalar(select(MatchFrame).where(MatchFrame.match_id == m.id)))
+
+    @app.post("/api/matches/{match_id}/reject", response_model=MatchOut, tags=["review"])
+    def api_reject_match(request: Request, match_id: int, body: RejectIn) -> MatchOut:
+        """Reject with a reason: the candidate/title pair never comes back as a match."""
+        check_api_csrf(request)
+        with tx() as s:
+            user = need_user(request, s)
+            m = actions.reject_match(s, match_id, user, body.reason)
+            return match_out(m, s.scalar(select(MatchFrame).where(MatchFrame.match_id == m.id)))
+
+    @app.get("/api/notices", response_model=list[NoticeOut], tags=["notices"])
+    def api_notices(request: Request, status: str = "awaiting_approval") -> list[NoticeOut]:
+        try:
+            st = NoticeStatus(status)
+        except ValueError:
+            raise Problem(422, f"unknown notice status {status!r}") from None
+        with tx() as s:
+            need_user(request, s)
+            rows = s.scalars(select(Notice).where(Notice.status == st).options(
+                selectinload(Notice.host), selectinload(Notice.items)).order_by(Notice.id).limit(500))
+            return [notice_out(n) for n in rows]
+
+    @app.get("/api/notices/{notice_id}", response_model=NoticeOut, tags=["notices"])
+    def api_notice(request: Request, notice_id: int) -> NoticeOut:
+        with tx() as s:
+            need_user(request, s)
+            n = s.get(Notice, notice_id)
+            if n is None:
+                raise Problem(404, f"no notice with id {notice_id}")
+            return notice_out(n)
+
+    @app.post("/api/notices/{notice_id}/approve", response_model=NoticeOut, tags=["notices"])
+    def api_approve_notice(request: Request, notice_id: int) -> NoticeOut:
+        check_api_csrf(request)
+        with tx() as s:
+            user = need_user(request, s)
+            return notice_out(actions.approve_notice(s, notice_id, user))
+
+    @app.post("/api/notices/{notice_id}/discard", response_model=NoticeOut, tags=["notices"])
+    def api_discard_notice(request: Request, notice_id: int, body: DiscardIn | None = None) -> NoticeOut:
+        check_api_csrf(request)
+        with tx() as s:
+            user = need_user(request, s)
+            return notice_out(actions.discard_notice(s, notice_id, user, body.reason if body else None))
+
+    @app.get("/api/titles", response_model=list[TitleOut], tags=["admin"])
+    def api_titles(request: Request) -> list[TitleOut]:
+        with tx() as s:
+            need_user(request, s, Role.ADMIN)
+            return [title_out(t) for t in list_public_titles(s)]
+
+    @app.get("/api/sites", response_model=list[SiteOut], tags=["admin"])
+    def api_sites(request: Request) -> list[SiteOut]:
+        with tx() as s:
+            need_user(request, s, Role.ADMIN)
+            return [SiteOut(id=x.id, name=x.name, kind=x.kind.value, enabled=x.enabled, schedule=x.schedule,
+                            start_urls=[str(u) for u in x.start_urls])
+                    for x in s.scalars(select(Site).order_by(Site.name))]
+
+    @app.get("/api/hosts", response_model=list[HostOut], tags=["admin"])
+    def api_hosts(request: Request) -> list[HostOut]:
+        with tx() as s:
+            need_user(request, s, Role.ADMIN)
+            return [HostOut(id=h.id, name=h.name, abuse_contact=h.abuse_contact, channel=h.channel.value,
+                            licensed_partner=h.licensed_partner, needs_approval=h.needs_approval)
+                    for h in s.scalars(select(Host).order_by(Host.name))]
+
+    @app.get("/api/reports", response_model=list[ReportOut], tags=["reports"])
+    def api_reports(request: Request) -> list[ReportOut]:
+        with tx() as s:
+            need_user(request, s)
+            return [ReportOut(day=r.day.isoformat(), generated_at=local(r.generated_at), summary=r.summary,
+                              url=f"/reports/{r.day.isoformat()}")
+                    for r in s.scalars(select(Report).order_by(Report.day.desc()).limit(400))]
+
+    @app.exception_handler(HTTPException)
+    async def on_http(request: Request, exc: HTTPException) -> Response:
+        return await on_problem(request, Problem(exc.status_code, str(exc.detail)))
+
+    return app
+
+
+__all__ = ["create_app", "template_env"]

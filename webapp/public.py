@@ -1,0 +1,95 @@
+"""The legitimate offer, in public: "where to watch <title> legally" pages.
+
+The producer wants viewers to learn that its films are its own and where to watch them.
+``vigie serve`` publishes, without login, an index of the titles and a page per title
+(producer's name and brand, a poster frame cut from our own reference, every
+legitimate offer with its provider and kind); ``vigie report --public DIR`` writes the
+same pages as static HTML. When ``[web].public_base_url`` is set, ``title_url`` gives
+the address notices link to beside the offers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from db.models import OfferKind, Title
+from reports.daily import ReportError, safe_url
+from reports.thumbs import title_poster
+from vigie.config import Config
+
+KIND_LABELS = {
+    OfferKind.VOD_RENTAL: "rent on demand",
+    OfferKind.VOD_PURCHASE: "buy to own",
+    OfferKind.SVOD: "subscription streaming",
+    OfferKind.CINEMA: "in cinemas",
+    OfferKind.OTHER: "other",
+}
+
+
+def title_url(config: Config, title_id: int) -> str | None:
+    """The public page of a title, for notices; None when no public base URL is set."""
+    base = (config.web.get("public_base_url") or "").rstrip("/")
+    return f"{base}/public/titles/{title_id}" if base else None
+
+
+def brand(config: Config) -> dict[str, str]:
+    name = config.notifier.get("legal_name") or "the rights holder"
+    return {"producer": name, "brand": config.web.get("brand") or name}
+
+
+def list_public_titles(session: Session) -> list[Title]:
+    return list(session.scalars(select(Title).options(selectinload(Title.offers))
+                                .order_by(Title.title, Title.id)))
+
+
+def offers_view(title: Title) -> list[dict[str, Any]]:
+    return [{"provider": o.provider or "", "kind": KIND_LABELS.get(o.kind, o.kind.value),
+             "territory": o.territory, "url": safe_url(o.url)} for o in title.offers if safe_url(o.url)]
+
+
+def title_context(session: Session, config: Config, title: Title) -> dict[str, Any]:
+    poster = title_poster(session, title)
+    return {"title": title, "offers": offers_view(title), "has_poster": poster is not None,
+            "poster": poster, **brand(config)}
+
+
+def export_static(session: Session, config: Config, out_dir: str | Path) -> list[Path]:
+    """Write ``index.html``, ``title-<id>.html`` and ``poster-<id>.jpg`` to ``out_dir``."""
+    from webapp.app import template_env
+
+    env: Environment = template_env()
+    out = Path(out_dir)
+    written: list[Path] = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        titles = list_public_titles(session)
+        links = {t.id: f"title-{t.id}.html" for t in titles}
+        index = env.get_template("public_index.html").render(
+            titles=[(t, links[t.id], len(offers_view(t))) for t in titles], index_url="index.html",
+            static=True, **brand(config))
+        css = out / "app.css"
+        css.write_bytes((Path(__file__).parent / "static" / "app.css").read_bytes())
+        written.append(css)
+        (out / "index.html").write_text(index, encoding="utf-8")
+        written.append(out / "index.html")
+        for t in titles:
+            ctx = title_context(session, config, t)
+            poster_url = None
+            if ctx["poster"] is not None:
+                poster_path = out / f"poster-{t.id}.jpg"
+                poster_path.write_bytes(ctx["poster"].jpeg)
+                written.append(poster_path)
+                poster_url = poster_path.name
+            page = env.get_template("public_title.html").render(
+                poster_url=poster_url, index_url="index.html", static=True, **ctx)
+            (out / links[t.id]).write_text(page, encoding="utf-8")
+            written.append(out / links[t.id])
+    except OSError as exc:
+        raise ReportError(f"cannot write the public pages to {out}: {exc.strerror or exc}") from None
+    return written
+

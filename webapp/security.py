@@ -1,0 +1,78 @@
+"""Security plumbing of the review app: response headers, CSRF tokens, who is logged in.
+
+The staff browse pages that quote pirate sites, so the app assumes every string from a
+crawled page is hostile. Jinja autoescaping handles the text; a strict
+Content-Security-Policy makes sure that even a missed escape cannot load or run
+anything: no script at all, images only from our origin (thumbnails) or ``data:``,
+no frames except our own sandboxed notice preview. Sessions are signed cookies
+(HttpOnly, SameSite=Lax, Secure behind TLS); every state-changing request carries a
+per-session CSRF token (a hidden form field, or the ``X-CSRF-Token`` header for the
+JSON API).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CSP = ("default-src 'none'; img-src 'self' data:; style-src 'self'; media-src 'self'; "
+       "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+# The archived daily report is self-contained and carries inline styles; it runs sandboxed.
+REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; sandbox"
+# A rendered notice, shown inside our notice page: no network, no script, no forms.
+NOTICE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox"
+
+HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
+    "permissions-policy": "camera=(), microphone=(), geolocation=()",
+}
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+
+class SecurityHeaders:
+    """Adds the CSP and friends to every response that does not set its own CSP."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.decode("latin-1").lower() for k, _ in headers}
+                if "content-security-policy" not in names:
+                    headers.append((b"content-security-policy", CSP.encode()))
+                if "x-frame-options" not in names:
+                    headers.append((b"x-frame-options", b"DENY"))
+                for k, v in HEADERS.items():
+                    if k not in names:
+                        headers.append((k.encode(), v.encode()))
+                if scope.get("path", "").startswith(("/review", "/notices", "/api", "/audit", "/users")):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def csrf_token(session: dict[str, Any]) -> str:
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return str(token)
+
+
+def csrf_ok(session: dict[str, Any], presented: str | None) -> bool:
+    expected = session.get("csrf")
+    return bool(expected and presented and secrets.compare_digest(str(expected), str(presented)))
