@@ -267,7 +267,7 @@ def _notice_row(n: Notice, tz: ZoneInfo) -> dict[str, Any]:
     return {
         "notice_id": n.id, "host": one_line(n.host.name), "status": n.status.value,
         "kind": getattr(n, "kind", "notice"), "regime": n.regime, "recipient": one_line(n.recipient),
-        "items": len(n.items), "created_at": local(n.created_at), "sent_at": local(n.sent_at),
+        "urls": len(n.items), "created_at": local(n.created_at), "sent_at": local(n.sent_at),
         "attempts": n.attempts, "error": one_line(n.last_error),
     }
 
@@ -522,7 +522,7 @@ _HEADERS: dict[str, list[str]] = {
     "matches": ["section", "match_id", "found_at", "title_id", "title", "score", "matched_s", "decision",
                 "review", "site", "host", "page_url", "media_url", "page_title", "candidate_t",
                 "reference_t", "offers", "reupload"],
-    "notices": ["section", "notice_id", "host", "status", "kind", "regime", "recipient", "items",
+    "notices": ["section", "notice_id", "host", "status", "kind", "regime", "recipient", "urls",
                 "created_at", "sent_at", "attempts", "error"],
     "takedowns": ["item_id", "notice_id", "host", "url", "status", "sent_at", "due_at", "removed_at",
                   "hours_to_takedown"],

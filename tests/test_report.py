@@ -238,6 +238,8 @@ def test_report_sections_csv_and_escaping(Session, tmp_path: Path) -> None:  # t
     assert review[ids["review_formula"]]["page_title"].startswith("'=HYPERLINK")
     notices = _read_csv(out.csv["notices"])
     assert sorted(r["section"] for r in notices) == ["awaiting_approval", "failed", "sent"]
+    assert [r["urls"] for r in notices if r["section"] == "sent"] == ["1"]
+    assert "method" not in html and "0x7f" not in html
     takedowns = {r["status"]: r for r in _read_csv(out.csv["takedowns"])}
     assert set(takedowns) == {"removed", "overdue"}
     assert takedowns["removed"]["hours_to_takedown"] == "6.0"
