@@ -40,8 +40,10 @@ class DatabasePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DatabasePipeline:
-        return cls(crawler.settings.get("VIGIE_DB_URL"), crawler.settings.get("VIGIE_EVIDENCE_DIR") or None,
-                   crawler.stats)
+        pipeline = cls(crawler.settings.get("VIGIE_DB_URL"), crawler.settings.get("VIGIE_EVIDENCE_DIR") or None,
+                       crawler.stats)
+        pipeline.crawler = crawler
+        return pipeline
 
     def open_spider(self, spider: Any = None) -> None:
         from db.session import make_engine, sessionmaker_for
@@ -79,6 +81,7 @@ class DatabasePipeline:
             self.seen += 1
         if self.stats is not None:
             self.stats.inc_value("vigie/candidates_new" if created else "vigie/candidates_seen")
+        spider = spider or getattr(getattr(self, "crawler", None), "spider", None)
         if spider is not None and hasattr(spider, "emit"):
             spider.emit("candidate", url=page_url, new=created, title=(item.get("title_text") or "")[:200],
                         media=len(item["media_urls"]))
