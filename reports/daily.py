@@ -52,7 +52,7 @@ from db.models import (
 )
 from reports import charts
 from vigie.config import Config
-from vigie.errors import ConfigError, InvalidInput, VigieError
+from vigie.errors import ConfigError, InvalidInput, ReportError
 
 HISTORY_DAYS = 30
 # Used when neither the item's due date nor [notices].grace_hours says otherwise.
@@ -60,10 +60,6 @@ DEFAULT_GRACE_HOURS = 48.0
 # A site whose last crawl is older than this many schedule intervals is "not crawled
 # on schedule": one missed run is noise (a long crawl, a restart), two are a problem.
 LATE_FACTOR = 2.0
-
-
-class ReportError(VigieError):
-    """Raised by ``reports.daily`` when the report cannot be written or mailed."""
 
 
 # --------------------------------------------------------------------------- helpers

@@ -12,7 +12,8 @@ Review semantics other stages rely on:
   the match stage never recreates or overwrites a rejected (candidate, title) pair, so
   the pair never comes back as a match, and no notice is ever built from it.
 * ``approve_notice`` moves an AWAITING_APPROVAL notice to QUEUED for dispatch;
-  ``discard_notice`` moves it to DISCARDED (kept, never sent).
+  ``discard_notice`` moves it to DISCARDED (kept, never sent). Both delegate to
+  ``notices.build`` so the partner re-check and audit happen in one place.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from db.models import (
     Match,
     Notice,
     NoticeChannel,
-    NoticeStatus,
     Offer,
     OfferKind,
     ReviewState,
@@ -106,37 +106,23 @@ def reject_match(session: Session, match_id: int, user: User, reason: str) -> Ma
 
 
 # --------------------------------------------------------------------------- notices
-
-_NOTICE_FIELDS = ["status", "approved_by_id", "approved_at"]
-
-
-def _awaiting(session: Session, notice_id: int) -> Notice:
-    n: Notice = _get(session, Notice, notice_id, "notice")
-    if n.status is not NoticeStatus.AWAITING_APPROVAL:
-        raise InvalidInput(f"notice {notice_id} is {n.status.value}, not awaiting approval")
-    return n
+# One path for notice decisions: the notices package's own functions, which re-check
+# licensed partners at approval time and write the audit row.
 
 
 def approve_notice(session: Session, notice_id: int, user: User) -> Notice:
-    """Release a notice held for a human: it is queued for dispatch."""
-    n = _awaiting(session, notice_id)
-    before = snapshot(n, _NOTICE_FIELDS)
-    n.status, n.approved_by_id, n.approved_at = NoticeStatus.QUEUED, user.id, utcnow()
-    session.flush()
-    audit(session, user.username, "notice.approve", "notice", n.id, before, snapshot(n, _NOTICE_FIELDS))
-    return n
+    """Release a notice held for a human: it is queued for dispatch (or discarded if it
+    turns out to concern a licensed partner)."""
+    from notices.build import approve_notice as approve
+
+    return approve(session, notice_id, user_id=user.id, actor=user.username)
 
 
 def discard_notice(session: Session, notice_id: int, user: User, reason: str | None = None) -> Notice:
     """Drop a held notice: it is kept as DISCARDED and never sent."""
-    n = _awaiting(session, notice_id)
-    before = snapshot(n, _NOTICE_FIELDS)
-    n.status = NoticeStatus.DISCARDED
-    n.last_error = f"discarded by {user.username}" + (f": {reason.strip()}" if reason and reason.strip() else "")
-    session.flush()
-    audit(session, user.username, "notice.discard", "notice", n.id, before,
-          {**snapshot(n, _NOTICE_FIELDS), "reason": (reason or "").strip() or None})
-    return n
+    from notices.build import reject_notice
+
+    return reject_notice(session, notice_id, actor=user.username, reason=(reason or "").strip()[:MAX_REASON])
 
 
 # --------------------------------------------------------------------------- admin: catalogue, sites, hosts
