@@ -60,3 +60,8 @@ class UnsafeAddress(VigieError):
 class CrawlError(VigieError):
     """Raised by ``crawlers`` for a site that cannot be crawled at all: unknown site kind,
     invalid site settings, or a crawler process that could not be started."""
+
+
+class ReportError(VigieError):
+    """Raised by ``reports.daily`` and ``webapp.public`` when the report or the public pages
+    cannot be written to their directory, or the report cannot be mailed."""
