@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from db.models import Candidate, CandidateStatus, Decision, Match, ReviewState
-from tests.rangeserver import RangeServer
+from vigie.rangeserver import RangeServer
 from vigie.catalog import add_title
 from vigie.match_stage import match_pending
 

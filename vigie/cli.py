@@ -216,6 +216,35 @@ def match_cmd(state: State, limit: int | None, as_json: bool) -> None:
         click.echo(f"  error: {err}", err=True)
 
 
+# --------------------------------------------------------------------------- bench
+
+BENCH_SECTIONS = ("ingest", "identify", "index", "accuracy", "peer")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON object (progress goes to stderr).")
+@click.option("--film", type=click.Path(exists=True, dir_okay=False),
+              help="A film for the ingest and identify figures (default: a generated 720p film).")
+@click.option("--corpus", type=click.Path(exists=True, file_okay=False),
+              help="A corpus directory for the accuracy and peer runs (e.g. ../shared/corpus).")
+@click.option("--only", "only", multiple=True, type=click.Choice(BENCH_SECTIONS),
+              help="Run only these sections (repeatable; default: all that apply).")
+@click.option("--workdir", default="bench-out", show_default=True, type=click.Path(file_okay=False),
+              help="Where generated films and queries are cached.")
+@click.option("--limit", type=int, help="Accuracy: only the first N transforms (a quick run).")
+def bench(as_json: bool, film: str | None, corpus: str | None, only: tuple[str, ...], workdir: str,
+          limit: int | None) -> None:
+    """Speed and accuracy figures, each against a baseline measured in the same run."""
+    from vigie.bench import run_bench
+
+    def progress(msg: str) -> None:
+        click.echo(msg, err=True)
+
+    out = run_bench(film=film, corpus=corpus, workdir=workdir, sections=list(only or BENCH_SECTIONS),
+                    echo=progress, limit=limit)
+    click.echo(json.dumps(out, indent=None if as_json else 1))
+
+
 # --------------------------------------------------------------------------- demo
 
 
