@@ -112,6 +112,14 @@ def one_line(text: str | None, limit: int = 300) -> str:
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 
+def hms(seconds: float | None) -> str:
+    """A timecode, H:MM:SS."""
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
 def data_uri(jpeg: bytes | None) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii") if jpeg else None
 
@@ -477,7 +485,7 @@ def _env() -> Environment:
     env = Environment(loader=PackageLoader("reports", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters["hms"] = lambda s: "" if s is None else f"{int(s) // 3600}:{int(s) % 3600 // 60:02d}:{int(s) % 60:02d}"
+    env.filters["hms"] = hms
     env.filters["pct"] = lambda v: "–" if v is None else f"{v:.0%}"
     env.filters["hours"] = lambda v: "–" if v is None else f"{v:.1f} h"
     return env

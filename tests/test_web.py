@@ -343,3 +343,15 @@ def test_cli_users(db_url: str, engine: Any) -> None:  # noqa: ARG001 - engine u
         assert authenticate(s, "dana", "a very long password") is not None
         assert authenticate(s, "dana", "wrong") is None
         assert authenticate(s, "nobody", "a very long password") is None
+
+
+def test_approving_a_notice_to_a_licensed_partner_discards_it(client: Any, world: dict[str, Any], Session) -> None:  # type: ignore[no-untyped-def]
+    from db.models import Host
+
+    with Session.begin() as s:
+        s.get(Host, world["locker"]).licensed_partner = True  # became a partner since the notice was held
+    h = login_api(client, ANALYST)
+    r = client.post(f"/api/notices/{world['n_held']}/approve", headers=h)
+    assert r.status_code == 200 and r.json()["status"] == "discarded"
+    with Session() as s:
+        assert "licensed partner" in (s.get(Notice, world["n_held"]).last_error or "")

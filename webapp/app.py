@@ -52,7 +52,7 @@ from db.models import (
     User,
 )
 from db.session import sessionmaker_for
-from reports.daily import as_utc, one_line, safe_url, zone
+from reports.daily import as_utc, hms, one_line, safe_url, zone
 from vigie.config import Config
 from vigie.errors import Duplicate, NotFound, VigieError
 from webapp import actions
@@ -69,7 +69,7 @@ def template_env() -> Environment:
     env = Environment(loader=PackageLoader("webapp", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters["hms"] = lambda s: "" if s is None else f"{int(s) // 3600}:{int(s) % 3600 // 60:02d}:{int(s) % 60:02d}"
+    env.filters["hms"] = hms
     env.filters["one_line"] = one_line
     env.filters["safe_url"] = safe_url
     return env
