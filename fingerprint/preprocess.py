@@ -20,6 +20,11 @@ from numpy.typing import NDArray
 # which the medians ignore. A dark scene inside the picture moves, so it is kept.
 BAR_LEVEL = 28.0
 BAR_SPREAD = 8.0
+# Blurred bars (the film itself, blown up and blurred behind the picture) are neither
+# dark nor still, but they carry almost no detail: a row or column at the edge whose
+# median detail (mean gradient) is under BLUR_DETAIL_SHARE of the picture centre's is a
+# bar too. Real pictures are never that flat at an edge in most frames of a video.
+BLUR_DETAIL_SHARE = 0.2
 # Never crop more than this share of a dimension: beyond it the "bars" are really a
 # dark picture.
 MAX_BAR_SHARE = 0.6
@@ -72,16 +77,23 @@ class BarStats:
         stack = np.stack(self.frames).astype(np.float32)
         level = np.median(stack, axis=0)
         spread = stack.std(axis=0)
-        y0, y1 = _span(np.median(level, axis=1), np.median(spread, axis=1))
-        x0, x1 = _span(np.median(level, axis=0), np.median(spread, axis=0))
+        gx = np.zeros_like(stack)
+        gy = np.zeros_like(stack)
+        gx[:, :, 1:] = np.abs(np.diff(stack, axis=2))
+        gy[:, 1:, :] = np.abs(np.diff(stack, axis=1))
+        detail = np.median(gx + gy, axis=0)
+        y0, y1 = _span(np.median(level, axis=1), np.median(spread, axis=1), detail.mean(axis=1))
+        x0, x1 = _span(np.median(level, axis=0), np.median(spread, axis=0), detail.mean(axis=0))
         if y0 == 0 and y1 == h and x0 == 0 and x1 == w:
             return FULL
         return Box(y0, y1, x0, x1)
 
 
-def _span(means: NDArray[np.floating], spreads: NDArray[np.floating]) -> tuple[int, int]:
+def _span(means: NDArray[np.floating], spreads: NDArray[np.floating], detail: NDArray[np.floating]) -> tuple[int, int]:
     n = len(means)
-    bar = (means < BAR_LEVEL) & (spreads < BAR_SPREAD)
+    centre = float(np.median(detail[n // 4 : n - n // 4])) if n >= 4 else float(np.median(detail))
+    flat = detail < BLUR_DETAIL_SHARE * centre if centre > 1.0 else np.zeros(n, dtype=bool)
+    bar = ((means < BAR_LEVEL) & (spreads < BAR_SPREAD)) | flat
     lo = 0
     while lo < n and bar[lo]:
         lo += 1

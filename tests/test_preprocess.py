@@ -42,3 +42,16 @@ def test_dark_moving_scene_is_not_a_bar() -> None:
     rng = np.random.default_rng(1)
     frames = [(rng.random((108, 192)) * 20).astype(np.uint8) for _ in range(30)]
     assert detect_box(frames) == FULL
+
+
+def test_blurred_bars_found() -> None:
+    import cv2
+
+    frames = []
+    for f in _frames(w=120, seed=3):
+        f = cv2.GaussianBlur(f, (3, 3), 0)
+        bg = cv2.GaussianBlur(cv2.resize(f, (192, 108)), (0, 0), 12)
+        bg[:, 36:156] = f
+        frames.append(bg)
+    box = detect_box(frames)
+    assert 34 <= box.x0 <= 39 and 153 <= box.x1 <= 158, box
