@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from db.models import Candidate, CandidateStatus, Decision, Match, ReviewState
+from db.models import Candidate, CandidateStatus, Decision, Match, MatchFrame, ReviewState
 from vigie.rangeserver import RangeServer
 from vigie.catalog import add_title
 from vigie.match_stage import match_pending
@@ -36,7 +36,7 @@ def test_pending_candidates_matched_over_http(Session, media, tmp_path: Path) ->
                 Candidate(canonical_url="https://pirate.example/d", page_url="https://pirate.example/d",
                           media_urls=[]),
             ])
-        stats = match_pending(Session)
+        stats = match_pending(Session, allow_loopback=True)
     assert stats.candidates == 4 and stats.confirmed == 1 and stats.no_match == 1
     with Session() as s:
         by_url = {c.page_url: c for c in s.scalars(select(Candidate))}
@@ -54,16 +54,38 @@ def test_pending_candidates_matched_over_http(Session, media, tmp_path: Path) ->
 
 def test_rerun_is_idempotent_and_rejections_stick(Session, media) -> None:  # type: ignore[no-untyped-def]
     _setup(Session, media)
-    with Session.begin() as s:
-        s.add(Candidate(canonical_url="u1", page_url="https://p.example/1", media_urls=[media["copy_a"]]))
-    match_pending(Session)
-    with Session.begin() as s:
-        m = s.scalar(select(Match))
-        m.review = ReviewState.REJECTED
-        m.review_reason = "trailer published by the studio itself"
-        cand = s.scalar(select(Candidate))
-        cand.status = CandidateStatus.PENDING
-    match_pending(Session)
+    with RangeServer(str(Path(media["copy_a"]).parent)) as srv:
+        with Session.begin() as s:
+            s.add(Candidate(canonical_url="u1", page_url="https://p.example/1", media_urls=[srv.url("copy_a.mp4")]))
+        match_pending(Session, allow_loopback=True)
+        with Session() as s:
+            m = s.scalar(select(Match))
+            frames = s.scalar(select(MatchFrame).where(MatchFrame.match_id == m.id))
+            assert frames is not None and frames.ref_jpeg and frames.cand_jpeg, frames and frames.error
+        with Session.begin() as s:
+            m = s.scalar(select(Match))
+            m.review = ReviewState.REJECTED
+            m.review_reason = "trailer published by the studio itself"
+            cand = s.scalar(select(Candidate))
+            cand.status = CandidateStatus.PENDING
+        match_pending(Session, allow_loopback=True)
     with Session() as s:
         assert s.scalar(select(func.count()).select_from(Match)) == 1
         assert s.scalar(select(Match)).review == ReviewState.REJECTED
+
+
+def test_media_urls_are_checked_before_fetching(Session, media) -> None:  # type: ignore[no-untyped-def]
+    _setup(Session, media)
+    with Session.begin() as s:
+        s.add_all([
+            Candidate(canonical_url="x1", page_url="https://p.example/x1", media_urls=[media["copy_a"]]),
+            Candidate(canonical_url="x2", page_url="https://p.example/x2", media_urls=["http://127.0.0.1:9/a.mp4"]),
+            Candidate(canonical_url="x3", page_url="https://p.example/x3", media_urls=["http://169.254.169.254/latest"]),
+        ])
+    stats = match_pending(Session)
+    assert stats.matched == 0
+    with Session() as s:
+        errors = {c.canonical_url: c.error for c in s.scalars(select(Candidate))}
+    assert "scheme" in errors["x1"]
+    assert "loopback" in errors["x2"]
+    assert "link-local" in errors["x3"] or "metadata" in errors["x3"]

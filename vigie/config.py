@@ -57,6 +57,11 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "staff": (list,),
         "out_dir": (str,),
     },
+    # The match stage and identify (vigie.match_stage, vigie.identify): media URLs found
+    # on pages are fetched only at public addresses unless allow_loopback (demo, tests).
+    "match": {
+        "allow_loopback": (bool,),
+    },
     # The crawl stage (crawlers.run): where page captures go, the robot's name, limits.
     "crawl": {
         "evidence_dir": (str,),
@@ -87,6 +92,7 @@ class Config:
     report: dict[str, Any] = field(default_factory=dict)
     web: dict[str, Any] = field(default_factory=dict)
     crawl: dict[str, Any] = field(default_factory=dict)
+    match: dict[str, Any] = field(default_factory=dict)
 
 
 def _check(data: dict[str, Any], path: str) -> None:
@@ -129,4 +135,5 @@ def load_config(path: str | None = None) -> Config:
         report=dict(data.get("report", {})),
         web=dict(data.get("web", {})),
         crawl=dict(data.get("crawl", {})),
+        match=dict(data.get("match", {})),
     )

@@ -17,6 +17,7 @@ from fingerprint.index import HashIndex
 from fingerprint.matching import MatchResult, match
 from fingerprint.sandbox import in_sandbox, run_sandboxed
 from vigie.catalog import load_index
+from vigie.netsafe import check_url
 
 
 def fingerprint_untrusted(source: str) -> VideoFingerprint:
@@ -32,8 +33,12 @@ def identify_fingerprint(
     return match(fp, index, ref_titles)
 
 
-def identify(session: Session, source: str, *, index: tuple[HashIndex, dict[int, int]] | None = None) -> dict[str, Any]:
+def identify(session: Session, source: str, *, index: tuple[HashIndex, dict[int, int]] | None = None,
+             allow_loopback: bool = False) -> dict[str, Any]:
     started = time.perf_counter()
+    if "://" in source:
+        # Only http(s) to public addresses (loopback for the demo and tests only).
+        check_url(source, allow_loopback=allow_loopback)
     fp = fingerprint_untrusted(source)
     idx, ref_titles = index or load_index(session)
     results = identify_fingerprint(fp, idx, ref_titles)

@@ -20,9 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.models import Candidate, CandidateStatus, Decision, Match, ReviewState
 from fingerprint.index import HashIndex
 from fingerprint.matching import MatchResult
+from reports.thumbs import capture_match_frames
 from vigie.catalog import load_index
-from vigie.errors import MediaError
+from vigie.errors import MediaError, UnsafeAddress
 from vigie.identify import fingerprint_untrusted, identify_fingerprint
+from vigie.netsafe import check_url
 
 log = logging.getLogger(__name__)
 
@@ -91,16 +93,21 @@ def store_matches(s: Session, cand: Candidate, media_url: str, results: list[Mat
 def match_candidate(
     s: Session, cand: Candidate, index: tuple[HashIndex, dict[int, int]],
     fingerprint: Callable[[str], object] = fingerprint_untrusted,
+    *, allow_loopback: bool = False,
 ) -> list[Match]:
-    """Fingerprint each media URL of one candidate; store the matches of the best one."""
+    """Fingerprint each media URL of one candidate; store the matches of the best one.
+
+    Media URLs come from pirate pages: each is checked (http(s) only, public addresses
+    only unless ``allow_loopback``) before anything fetches it."""
     if not cand.media_urls:
         raise MediaError("no media URL found on the page")
     best: tuple[str, list[MatchResult]] | None = None
     errors = []
     for url in cand.media_urls:
         try:
+            check_url(url, allow_loopback=allow_loopback)
             fp = fingerprint(url)
-        except MediaError as exc:
+        except (MediaError, UnsafeAddress) as exc:
             errors.append(str(exc))
             continue
         results = identify_fingerprint(fp, *index)  # type: ignore[arg-type]
@@ -123,8 +130,13 @@ def match_pending(
     *,
     limit: int | None = None,
     on_item: Callable[[Candidate, str], None] | None = None,
+    allow_loopback: bool = False,
+    thumbnails: bool = True,
 ) -> MatchStats:
-    """Process pending candidates until none is left (or ``limit`` were processed)."""
+    """Process pending candidates until none is left (or ``limit`` were processed).
+
+    With ``thumbnails``, each stored match gets its side-by-side frames (reference and
+    candidate at the matched timecode) for the report and the review app."""
     stats = MatchStats()
     with Session() as s:
         index = load_index(s)
@@ -141,7 +153,10 @@ def match_pending(
             cand = s.get(Candidate, cid)
             assert cand is not None
             try:
-                rows = match_candidate(s, cand, index)
+                rows = match_candidate(s, cand, index, allow_loopback=allow_loopback)
+                if thumbnails:
+                    for row in rows:
+                        capture_match_frames(s, row, None, row.media_url)
             except MediaError as exc:
                 cand.error = str(exc)[:2000]
                 cand.status = CandidateStatus.FAILED if cand.attempts >= MAX_ATTEMPTS else CandidateStatus.PENDING

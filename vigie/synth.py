@@ -72,10 +72,10 @@ class VideoWriter:
     """Encode RGB frames to a file as they come (container chosen by the extension)."""
 
     def __init__(self, path: str, fps: float, *, codec: str = "libx264", bit_rate: int | None = None,
-                 crf: int = 23) -> None:
+                 crf: int = 23, preset: str = "veryfast") -> None:
         self.out = av.open(path, "w")
         self.rate = Fraction(fps).limit_denominator(1001)
-        self.codec, self.bit_rate, self.crf = codec, bit_rate, crf
+        self.codec, self.bit_rate, self.crf, self.preset = codec, bit_rate, crf, preset
         self.stream: av.video.stream.VideoStream | None = None
 
     def write(self, img: NDArray[np.uint8]) -> None:
@@ -87,7 +87,7 @@ class VideoWriter:
             if self.bit_rate:
                 self.stream.bit_rate = self.bit_rate
             if self.codec == "libx264":
-                self.stream.options = {"preset": "veryfast"} if self.bit_rate else {"crf": str(self.crf), "preset": "veryfast"}
+                self.stream.options = {"preset": self.preset} if self.bit_rate else {"crf": str(self.crf), "preset": self.preset}
         st = self.stream
         img = np.ascontiguousarray(img[: st.height, : st.width])
         for packet in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
@@ -130,6 +130,7 @@ def make_copy(
     bit_rate: int | None = 300_000,
     intro: list[NDArray[np.uint8]] | None = None,
     outro: list[NDArray[np.uint8]] | None = None,
+    preset: str = "veryfast",
 ) -> str:
     """A pirate-style copy of ``src``: an excerpt, transformed, re-timed, re-encoded.
 
@@ -144,7 +145,7 @@ def make_copy(
         s.thread_type = "AUTO"
         src_fps = float(s.average_rate or 25)
         out_fps = fps or src_fps
-        writer = VideoWriter(dst, out_fps, bit_rate=bit_rate)
+        writer = VideoWriter(dst, out_fps, bit_rate=bit_rate, preset=preset)
         size: tuple[int, int] | None = None
         k = 0  # next output frame; it shows the source at k * speed / out_fps
 
