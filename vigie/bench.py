@@ -290,25 +290,48 @@ def _summarise(per: dict[str, dict[str, Any]], neg: dict[str, int]) -> dict[str,
     }
 
 
+# ThreatExchange's vPDQ defaults: frames of quality >= 50, frames within PDQ distance
+# 31 match, and a video matches when >= 80 % of its (unique) query frames match
+# (VPDQ_QUERY_MATCH_THRESHOLD_PERCENT; compared-side threshold 0 %).
+VPDQ_QUALITY = 50
+VPDQ_DISTANCE = 31
+VPDQ_QUERY_PERCENT = 80.0
+
+
+def _vpdq_array(features: list[Any]) -> np.ndarray:
+    hexes = sorted({f.hash_to_hex() if hasattr(f, "hash_to_hex") else str(f.hash) for f in features
+                    if f.quality >= VPDQ_QUALITY})
+    if not hexes:
+        return np.zeros((0, 32), np.uint8)
+    return np.frombuffer(bytes.fromhex("".join(hexes)), np.uint8).reshape(-1, 32)
+
+
 def vpdq_matcher(refs: list[Path]) -> Matcher | None:
-    """Meta's vPDQ with ThreatExchange's defaults (distance <= 31, quality >= 50)."""
+    """Meta's vPDQ (PyPI ``vpdq`` hashing) with ThreatExchange's matching rule."""
     try:
         import vpdq  # type: ignore[import-not-found]
     except ImportError:
         return None
-    ref_hashes = [(i, vpdq.computeHash(str(p))) for i, p in enumerate(refs, start=1)]
+
+    def hashes(path: str) -> np.ndarray:
+        feats = vpdq.computeHash(path, seconds_per_hash=1.0)
+        return _vpdq_array([type("F", (), {"quality": f.quality, "hash": vpdq.hash_to_hex(f.hash)})()
+                            for f in feats])
+
+    ref_hashes = [(i, hashes(str(p))) for i, p in enumerate(refs, start=1)]
 
     def run(path: str) -> list[tuple[int, str, float, float, float]]:
-        q = vpdq.computeHash(path)
+        q = hashes(path)
         out = []
+        if len(q) == 0:
+            return out
         for i, r in ref_hashes:
-            res = vpdq.matchHash(q, r, 50, 31)  # ThreatExchange: quality 50, distance 31
-            q_pct, r_pct = res.query_match_percent, res.compared_match_percent
-            # ThreatExchange's vPDQ signal type confirms at 80 % / 0 % by default.
-            if q_pct >= 80.0:
+            if len(r) == 0:
+                continue
+            d = np.bitwise_count(q[:, None, :] ^ r[None, :, :]).sum(axis=2)
+            q_pct = 100.0 * float(np.count_nonzero((d <= VPDQ_DISTANCE).any(axis=1))) / len(q)
+            if q_pct >= VPDQ_QUERY_PERCENT:
                 out.append((i, "confirmed", float("nan"), 0.0, 1.0))
-            elif q_pct >= 40.0:
-                out.append((i, "review", float("nan"), 0.0, 1.0))
         return out
 
     return run
