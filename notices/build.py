@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from crawlers.urls import host_key
 from db.models import (
     AuditLog,
     Candidate,
@@ -95,9 +96,11 @@ def partner_problem(match: Match) -> str | None:
     c = match.candidate
     if c.host is not None and c.host.licensed_partner:
         return f"{c.page_url} is on licensed partner {c.host.name!r}"
-    page_host = (urlsplit(c.page_url).hostname or "").lower()
+    # Same registrable domain (or, for an IP address, same address and port) as one of
+    # the title's own offers: our own shop, never a pirate.
+    page_key = host_key(c.page_url)
     for o in match.title.offers:
-        if page_host and page_host == (urlsplit(o.url).hostname or "").lower():
+        if page_key and page_key == host_key(o.url):
             return f"{c.page_url} is on the domain of the title's own offer {o.url}"
     return None
 

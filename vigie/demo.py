@@ -1,25 +1,31 @@
-"""``vigie demo``: one cycle on the bundled demo world, offline.
+"""``vigie demo``: one full cycle on the bundled demo world, offline.
 
-The demo world is a small catalogue of real, freely licensed footage shipped in
-``vigie/demo_media`` (see its README for attribution) and pirate-style copies made
-from it on the spot: re-encoded, cropped, re-timed, mirrored, with a foreign intro.
+The demo world is real and local: a catalogue of freely licensed footage shipped in
+``vigie/demo_media`` (see its README for attribution), the demo web (``demoweb``: a
+pirate link site, a video host and a licensed VOD site on loopback, serving
+pirate-style copies made on the spot) and the hosts' abuse mailboxes (an SMTP server
+on loopback). The cycle is the production one, stage by stage: catalogue, crawl,
+match, notices, dispatch, verify (with a host that complies and one that does not),
+the daily report.
 """
 
 from __future__ import annotations
 
-import os
+import shutil
+import socket
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
-import cv2
-import numpy as np
-from numpy.typing import NDArray
+from sqlalchemy import func, select
 
+from db.models import Candidate, CandidateStatus, Decision, Match, Notice, NoticeItem, NoticeStatus
 from db.session import make_engine, sessionmaker_for, upgrade
-from vigie import synth
-from vigie.catalog import add_title, load_index
-from vigie.identify import identify
+from vigie.catalog import add_title
+from vigie.config import Config
 
 MEDIA = Path(__file__).parent / "demo_media"
 
@@ -29,94 +35,181 @@ CATALOGUE = [
         "title": "Big Buck Bunny",
         "year": 2008,
         "alt_titles": ["Le Grand Lapin"],
-        "offers": ["https://vod.vigie-demo.example/films/big-buck-bunny"],
     },
     {
         "file": "calais_1906.mp4",
         "title": "Grand Prix de l'ACF, Calais 1906",
         "year": 1906,
         "alt_titles": ["French Grand Prix 1906"],
-        "offers": ["https://vod.vigie-demo.example/films/calais-1906"],
     },
 ]
 
-
-def _crop_bright(img: NDArray[np.uint8], _t: float) -> NDArray[np.uint8]:
-    h, w = img.shape[:2]
-    dy, dx = int(h * 0.08), int(w * 0.06)
-    out = img[dy : h - dy, dx : w - dx].astype(np.float32) * 1.15 + 12
-    return np.clip(out, 0, 255).astype(np.uint8)
-
-
-def _mirror_letterbox(img: NDArray[np.uint8], _t: float) -> NDArray[np.uint8]:
-    h, w = img.shape[:2]
-    bar = h // 6
-    out = np.zeros((h + 2 * bar, w, 3), np.uint8)
-    out[bar : bar + h] = img[:, ::-1]
-    cv2.putText(out, "FREE-MOVIEZ.example", (8, h + 2 * bar - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
-    return out
+NOTIFIER = {
+    "legal_name": "Films du Phare SAS (demo)",
+    "address": "12 rue de la Vigie, 29200 Brest, France",
+    "phone": "+33 2 98 00 00 00",
+    "email": "rights@films-du-phare.example",
+    "signature": "Camille Martin, head of rights protection, Films du Phare SAS",
+    "country": "FR",
+}
 
 
-def _copies(workdir: Path) -> list[tuple[str, str, Callable[[], str]]]:
-    bbb = str(MEDIA / "big_buck_bunny_excerpt.mp4")
-    intro = [f for _, f in synth.film_frames(seed=404, duration_s=8, fps=25, size=(320, 180))]
-    return [
-        ("cropped, brightened, 24->25 fps, with a foreign intro", "Big Buck Bunny",
-         lambda: synth.make_copy(bbb, str(workdir / "copy_cropped_25fps.mp4"), start_s=20, duration_s=60,
-                                 transform=_crop_bright, speed=25 / 24, fps=25, bit_rate=200_000, intro=intro)),
-        ("mirrored, letterboxed, watermarked", "Big Buck Bunny",
-         lambda: synth.make_copy(bbb, str(workdir / "copy_mirrored.mp4"), start_s=70, duration_s=40,
-                                 transform=_mirror_letterbox, bit_rate=150_000)),
-        ("an unrelated video (must match nothing)", "",
-         lambda: synth.make_film(str(workdir / "unrelated.mp4"), seed=7, duration_s=30, size=(320, 180))),
-    ]
+class Mailboxes:
+    """The hosts' abuse mailboxes: a real SMTP server on loopback that keeps every mail."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[Any] = []
+
+        class Handler:
+            async def handle_DATA(inner, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+                self.messages.append(envelope)
+                return "250 OK"
+
+        # aiosmtpd cannot bind port 0 itself (issues 276, 388): find a free port first.
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
 
 
 def run_demo(workdir: str, echo: Callable[[str], None] = print) -> None:
+    import demoweb
+    from crawlers.run import crawl
+    from notices.build import queue_notices
+    from notices.dispatch import dispatch
+    from notices.verify import verify
+    from reports.daily import build_report
+    from vigie.match_stage import match_pending
+
     out = Path(workdir)
     out.mkdir(parents=True, exist_ok=True)
     db = out / "demo.db"
-    if db.exists():
-        db.unlink()
-    engine = make_engine(f"sqlite:///{db}")
+    db.unlink(missing_ok=True)
+    shutil.rmtree(out / "evidence", ignore_errors=True)
+    db_url = f"sqlite:///{db.resolve()}"
+    engine = make_engine(db_url)
     upgrade(engine)
     Session = sessionmaker_for(engine)
     echo(f"Vigie demo: database {db}")
 
+    echo("\n0. Starting the demo world on loopback (first run: making the pirate copies)...")
+    started = time.perf_counter()
+    web = demoweb.serve(out / "web")
+    mail = Mailboxes()
+    echo(f"   pirate link site {web.base_url}, video host {web.host.base}, licensed VOD {web.vod.base}, "
+         f"abuse mailboxes smtp://127.0.0.1:{mail.port} ({time.perf_counter() - started:.1f} s)")
+    config = Config(
+        notifier=dict(NOTIFIER),
+        smtp={"host": "127.0.0.1", "port": mail.port, "from": "notices@films-du-phare.example", "timeout": 10.0},
+        notices={"allow_loopback": True, "discover_contacts": False, "grace_hours": 48.0},
+        match={"allow_loopback": True},
+        crawl={"allow_loopback": True},
+    )
+    try:
+        _cycle(Session, db_url, config, web, mail, out, echo,
+               crawl=crawl, match_pending=match_pending, queue_notices=queue_notices,
+               dispatch=dispatch, verify=verify, build_report=build_report)
+    finally:
+        web.stop()
+        mail.stop()
+        engine.dispose()
+
+
+def _cycle(Session: Any, db_url: str, config: Config, web: Any, mail: Mailboxes, out: Path,
+           echo: Callable[[str], None], **stage: Any) -> None:
+    offers = web.offers()
     echo("\n1. Catalogue: fingerprinting the reference films")
     for item in CATALOGUE:
-        started = time.perf_counter()
+        t0 = time.perf_counter()
         with Session.begin() as s:
             res = add_title(s, str(MEDIA / item["file"]), title=item["title"], year=item["year"],
-                            alt_titles=item["alt_titles"], offers=item["offers"])
+                            alt_titles=item["alt_titles"], offers=[offers[item["title"]]],
+                            rights_owner=NOTIFIER["legal_name"])
             r = res.reference
             echo(f"   title {res.title.id}: {res.title.title} ({item['year']}), {r.duration_s:.0f} s, "
-                 f"{r.frame_count} frame hashes in {time.perf_counter() - started:.1f} s")
+                 f"{r.frame_count} frame hashes in {time.perf_counter() - t0:.1f} s; "
+                 f"legal offer {offers[item['title']]}")
 
-    echo("\n2. Pirate-style copies, made now from the references")
-    copies = []
-    for label, expected, make in _copies(out):
-        path = make()
-        copies.append((label, expected, path))
-        echo(f"   {os.path.basename(path)}: {label}")
-
-    echo("\n3. Identify each copy against the catalogue")
-    ok = 0
+    echo("\n2. Crawl: the pirate link site (listing, search, sitemap and feed)")
     with Session.begin() as s:
-        index = load_index(s)
-        for label, expected, path in copies:
-            res = identify(s, path, index=index)
-            best = res["matches"][0] if res["matches"] else None
-            got = best["title"] if best and best["decision"] == "confirmed" else ""
-            ok += got == expected
-            verdict = "as expected" if got == expected else "UNEXPECTED"
-            if best:
-                echo(f"   {os.path.basename(path)}: {best['decision'].upper()} {best['title']!r} "
-                     f"score {best['score']:.2f}, {best['matched_s']:.0f} s matched, copy at "
-                     f"{best['cand_start_s']:.0f} s = film at {best['ref_start_s']:.0f} s, speed "
-                     f"{best['speed']:.3f} ({res['elapsed_s']:.2f} s) - {verdict}")
-            else:
-                echo(f"   {os.path.basename(path)}: no match ({res['elapsed_s']:.2f} s) - {verdict}")
-    engine.dispose()
-    echo(f"\nSummary: {ok} of {len(copies)} copies identified as expected. "
-         f"Work files are in {out}/.")
+        web.register(s)
+    for res in stage["crawl"](db_url, None, allow_loopback=True, evidence_dir=str(out / "evidence")):
+        echo(f"   {res.site}: {res.status}, {res.pages} pages, {res.candidates_new} new candidates, "
+             f"{res.candidates_seen} seen again, {res.errors} errors ({res.elapsed_s:.1f} s)")
+    with Session() as s:
+        counts = dict(s.execute(select(Candidate.status, func.count()).group_by(Candidate.status)).all())
+    echo("   candidates: " + ", ".join(f"{n} {st.value}" for st, n in sorted(counts.items(), key=lambda x: x[0].value)))
+
+    echo("\n3. Match: fingerprinting each candidate's video against the catalogue")
+    lines: list[str] = []
+    def show(c: Candidate, outcome: str) -> None:
+        if outcome == "failed":
+            outcome = f"not matched yet ({_short(c.error, 90)}); retried on the next run"
+        lines.append(f"   {_short(c.title_text)}: {outcome}")
+
+    stats = stage["match_pending"](Session, allow_loopback=True, on_item=show)
+    for line in lines:
+        echo(line)
+    echo(f"   {stats.candidates} candidates: {stats.confirmed} confirmed, {stats.review} for review, "
+         f"{stats.no_match} unrelated, {stats.failed} failed")
+
+    now = datetime.now(timezone.utc)
+    echo("\n4. Notices: one per host, with the evidence and the legal offer, to the abuse mailboxes")
+    with Session.begin() as s:
+        q = stage["queue_notices"](s, config, now)
+        for n in q.notices:
+            echo(f"   notice {n.id} to {n.host.name} <{n.recipient}>: {n.regime} in {n.language}, "
+                 f"{len(n.items)} URL(s), {n.status.value}")
+        for why in q.refused + q.flagged:
+            echo(f"   held: {why}")
+        if q.partners_skipped:
+            echo(f"   {q.partners_skipped} match(es) on the licensed partner's site: never notified")
+    d = stage["dispatch"](Session, config, now=now)
+    echo(f"   dispatched: {len(d.sent)} sent, {len(d.retry)} to retry, {len(d.failed)} failed; "
+         f"mailboxes received {len(mail.messages)} mail(s)")
+    for env in mail.messages:
+        echo(f"     -> {', '.join(env.rcpt_tos)}: {len(env.content)} bytes")
+
+    echo("\n5. Takedowns: the video host complies, the link site does not")
+    with Session() as s:
+        items = s.execute(select(NoticeItem.url, Notice.host_id).join(Notice)).all()
+        host_name = {n.host_id: n.host.name for n in s.scalars(select(Notice))}
+    for url, host_id in items:
+        if host_name.get(host_id) == "StreamHub":
+            web.take_down(url)
+            echo(f"   {host_name[host_id]} removed {url}")
+    with Session.begin() as s:
+        v = stage["verify"](s, config, now=now + timedelta(hours=5))
+    echo(f"   verify after 5 h: {v.checked} checked, {len(v.removed)} removed, {len(v.live)} still live")
+    with Session.begin() as s:
+        v = stage["verify"](s, config, now=now + timedelta(hours=49))
+    echo(f"   verify after 49 h: {len(v.live)} still live past the deadline, "
+         f"{len(v.escalations)} escalation notice(s) queued")
+    d = stage["dispatch"](Session, config, now=now + timedelta(hours=49))
+    echo(f"   escalations dispatched: {len(d.sent)}; mailboxes hold {len(mail.messages)} mail(s) in all")
+
+    echo("\n6. Daily report for the analysts")
+    with Session.begin() as s:
+        day = datetime.now(ZoneInfo(config.timezone)).date()
+        rep = stage["build_report"](s, config, day, out / "reports")
+    echo(f"   {rep.html}")
+
+    with Session() as s:
+        confirmed = s.scalar(select(func.count()).select_from(Match).where(Match.decision == Decision.CONFIRMED))
+        review = s.scalar(select(func.count()).select_from(Match).where(Match.decision == Decision.REVIEW))
+        sent = s.scalar(select(func.count()).select_from(Notice).where(Notice.status == NoticeStatus.SENT))
+        failed = s.scalar(select(func.count()).select_from(Candidate).where(Candidate.status == CandidateStatus.FAILED))
+    echo(f"\nSummary: {confirmed} confirmed matches, {review} for review, {sent} notices sent, "
+         f"{len(mail.messages)} mails delivered, {failed} candidates failed (with their reasons). "
+         f"Work files are in {out}/; open the report above in a browser.")
+
+
+def _short(text: str | None, n: int = 60) -> str:
+    text = " ".join((text or "(no title)").split())
+    return repr(text if len(text) <= n else text[: n - 1] + "…")
