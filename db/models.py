@@ -476,3 +476,46 @@ class Report(Base):
     files: Mapped[list[Any]] = mapped_column(default=list)
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
     mailed_to: Mapped[Optional[str]] = mapped_column(Text)
+
+
+# --------------------------------------------------------------------------- operations
+
+
+class JobRun(Base):
+    """One run of a scheduled job (``scheduler``): what ran, how long, what it did.
+
+    ``vigie status`` shows the last run of each job from here; the structured log line
+    carries the same figures for log shippers."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_job_started", "job", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "match", "notices", "verify", "report", "resync" or "crawl:<site name>".
+    job: Mapped[str] = mapped_column(String(250))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[Optional[datetime]]
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | ok | error
+    duration_s: Mapped[Optional[float]] = mapped_column(Float)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    pid: Mapped[Optional[int]]
+    host: Mapped[Optional[str]] = mapped_column(String(255))
+
+
+class SchedulerLock(Base):
+    """Who runs the scheduler on this database (``vigie.runlock``).
+
+    On SQLite the row *is* the lock: taken by a conditional insert/update, kept alive by
+    a heartbeat, taken over when the heartbeat is older than ``[schedule].lock_stale_after``.
+    On PostgreSQL the lock is a session advisory lock (released by the server when the
+    holder dies) and the row only says who holds it."""
+
+    __tablename__ = "scheduler_locks"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    pid: Mapped[int]
+    host: Mapped[str] = mapped_column(String(255))
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)

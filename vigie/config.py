@@ -8,6 +8,7 @@ the key: a typo must not silently fall back to a default.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,6 +70,18 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "user_agent": (str,),
         "timeout_s": (int, float),
     },
+    # The scheduler (scheduler.py, `vigie run`): intervals as "30s", "5m", "1h", "1d" (or
+    # seconds as a number), the daily report's local time, when a dead scheduler's lock
+    # may be taken over, and an optional log file for the one-line-per-job log.
+    "schedule": {
+        "match_every": (str, int, float),
+        "dispatch_every": (str, int, float),
+        "verify_every": (str, int, float),
+        "resync_every": (str, int, float),
+        "report_at": (str,),
+        "lock_stale_after": (str, int, float),
+        "log_file": (str,),
+    },
     # The review web app and public title pages (webapp).
     "web": {
         "host": (str,),
@@ -92,6 +105,7 @@ class Config:
     report: dict[str, Any] = field(default_factory=dict)
     web: dict[str, Any] = field(default_factory=dict)
     crawl: dict[str, Any] = field(default_factory=dict)
+    schedule: dict[str, Any] = field(default_factory=dict)
     match: dict[str, Any] = field(default_factory=dict)
 
 
@@ -108,6 +122,42 @@ def _check(data: dict[str, Any], path: str) -> None:
             if not isinstance(value, expected):
                 names = " or ".join(t.__name__ for t in expected)
                 raise ConfigError(f"{path}: {section}.{key} must be a {names}, not {type(value).__name__}")
+
+
+_INTERVAL = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_interval(value: str | int | float) -> float:
+    """Seconds in an interval written "30s", "5m", "1.5h", "1d", "2w" (or a number of
+    seconds); ValueError if it is not one, or not positive."""
+    if isinstance(value, bool):
+        raise ValueError(f"not an interval: {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        m = _INTERVAL.fullmatch(value)
+        if not m:
+            raise ValueError(f"not an interval like 30s, 5m, 6h or 1d: {value!r}")
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"an interval must be positive: {value!r}")
+    return seconds
+
+
+def _check_schedule(body: dict[str, Any], path: str) -> dict[str, Any]:
+    # Types are checked by _check; here the values, so `vigie run` never starts with an
+    # interval it cannot honour.
+    for key, value in body.items():
+        if key.endswith("_every") or key == "lock_stale_after":
+            try:
+                parse_interval(value)
+            except ValueError as exc:
+                raise ConfigError(f"{path}: schedule.{key}: {exc}") from None
+    at = body.get("report_at")
+    if at is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", at):
+        raise ConfigError(f"{path}: schedule.report_at must be a local time HH:MM, not {at!r}")
+    return body
 
 
 def load_config(path: str | None = None) -> Config:
@@ -135,5 +185,6 @@ def load_config(path: str | None = None) -> Config:
         report=dict(data.get("report", {})),
         web=dict(data.get("web", {})),
         crawl=dict(data.get("crawl", {})),
+        schedule=_check_schedule(dict(data.get("schedule", {})), path),
         match=dict(data.get("match", {})),
     )

@@ -65,3 +65,9 @@ class CrawlError(VigieError):
 class ReportError(VigieError):
     """Raised by ``reports.daily`` and ``webapp.public`` when the report or the public pages
     cannot be written to their directory, or the report cannot be mailed."""
+
+
+class SchedulerError(VigieError):
+    """Raised by ``vigie.runlock`` when another ``vigie run`` holds this database's scheduler
+    lock, and by ``scheduler`` for a schedule it cannot read or a ``--once`` run in which
+    some job failed (each job's own error is logged and recorded in ``job_runs``)."""

@@ -1,0 +1,153 @@
+"""Operations verbs: ``vigie run`` (the scheduler), ``vigie status``, ``vigie config check``.
+
+``run`` holds the database's scheduler lock (``vigie.runlock``) for its whole life,
+frees candidates a dead matcher left claimed, then runs ``scheduler.build``'s jobs on an
+APScheduler ``BackgroundScheduler`` until SIGTERM/SIGINT, when it stops taking new runs,
+waits for the ones in progress (``shutdown(wait=True)``) and releases the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+import click
+
+from vigie.cli import State, pass_state
+from vigie.errors import ConfigError, SchedulerError
+
+
+@click.command("run")
+@click.option("--once", is_flag=True,
+              help="Run every stage once in flow order (crawl, match, notices, verify, report) and exit.")
+@pass_state
+def run(state: State, once: bool) -> None:
+    """The scheduler: every stage on its schedule, until SIGTERM or Ctrl-C."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from db.session import check_schema, make_engine, resolve_url, sessionmaker_for
+    from scheduler import Jobs, build, run_once, seconds
+    from vigie.match_stage import release_claims
+    from vigie.ops import log_event, setup_job_log
+    from vigie.runlock import RunLock, describe
+
+    config = state.config
+    engine = make_engine(state.db_url)
+    stop = threading.Event()
+    lost = threading.Event()
+    handlers = setup_job_log(config.schedule.get("log_file"))
+    try:
+        check_schema(engine)
+        lock = RunLock(engine, stale_after_s=seconds(config, "lock_stale_after"),
+                       on_lost=lambda: (lost.set(), stop.set()))
+        lock.acquire()
+        previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            Session = sessionmaker_for(engine)
+            log_event("started", pid=os.getpid(), mode="once" if once else "scheduler",
+                      released_claims=release_claims(Session),
+                      took_over=describe(lock.took_over) if lock.took_over else None)
+            jobs = Jobs(db_url=resolve_url(state.db_url), Session=Session, config=config, stop=stop)
+            if once:
+                failed = run_once(jobs)
+            else:
+                sched = BackgroundScheduler(timezone=jobs.tz)
+                build(sched, jobs)
+                sched.start()
+                while not stop.wait(1.0):
+                    pass
+                log_event("stopping", pid=os.getpid())
+                sched.shutdown(wait=True)
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+            lock.release()
+        log_event("stopped", pid=os.getpid())
+    finally:
+        engine.dispose()
+        from vigie.ops import job_log
+
+        for h in handlers:
+            job_log.removeHandler(h)
+            h.close()
+    if lost.is_set():
+        raise SchedulerError("the scheduler lock was taken over by another process; stopped")
+    if once and stop.is_set():
+        raise SchedulerError("stopped by a signal before every stage ran")
+    if once and failed:
+        raise SchedulerError(f"{len(failed)} job(s) failed: " + "; ".join(failed))
+
+
+def _stopper(stop: threading.Event) -> Any:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    return handler
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_state
+def status(state: State, as_json: bool) -> None:
+    """Last run of each job, queue sizes, and anything overdue."""
+    from scheduler import seconds
+    from vigie.ops import collect_status
+
+    with state.session() as s:
+        st = collect_status(s, state.config, stale_after_s=seconds(state.config, "lock_stale_after"))
+    if as_json:
+        click.echo(json.dumps(st.as_json(), ensure_ascii=False))
+        return
+    sch = st.scheduler
+    if sch is None:
+        click.echo("scheduler: not running")
+    else:
+        state_word = "STALE" if sch["stale"] else "running"
+        click.echo(f"scheduler: {state_word}, pid {sch['pid']} on {sch['host']} since {sch['since']}, "
+                   f"heartbeat {sch['heartbeat_s_ago']:.0f} s ago")
+    click.echo("jobs:" if st.jobs else "jobs: none has run yet")
+    for j in st.jobs:
+        figures = " ".join(f"{k}={v}" for k, v in (j["counts"] or {}).items())
+        dur = f"{j['duration_s']:.1f} s" if j["duration_s"] is not None else "-"
+        click.echo(f"  {j['job']:<24} {j['status']:<7} {j['started_at']}  {dur:>8}  {figures}")
+        if j["error"]:
+            click.echo(f"  {'':<24} error: {j['error']}")
+    click.echo("queues: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in st.queues.items()))
+    click.echo("overdue:" if st.overdue else "overdue: nothing")
+    for line in st.overdue:
+        click.echo(f"  {line}")
+
+
+@click.group("config")
+def config_group() -> None:
+    """The configuration file."""
+
+
+@config_group.command("check")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@pass_state
+def config_check(state: State, file: str | None) -> None:
+    """Validate FILE (default: --config, else ./vigie.toml): keys, types and values."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from reports.daily import staff_list
+    from vigie.config import DEFAULT_FILE, load_config
+
+    path = file or state.config.path or DEFAULT_FILE
+    config = load_config(path)  # explicit: a missing file is an error here
+    try:
+        ZoneInfo(config.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{path}: general.timezone: unknown time zone {config.timezone!r}") from None
+    try:
+        staff_list(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    click.echo(f"{path}: ok")
+
+
+COMMANDS: list[click.Command] = [run, status, config_group]

@@ -1,0 +1,172 @@
+"""Operations: recording scheduled job runs, the structured job log, and ``vigie status``.
+
+Every job the scheduler (``scheduler.py``) runs goes through :func:`run_job`: a
+``job_runs`` row is written before the work starts (so a job killed mid-way still shows
+as ``running`` with its start time) and completed after, and one JSON line per run goes
+to the ``vigie.jobs`` logger (stderr, and ``[schedule].log_file`` when set).
+:func:`collect_status` reads those rows back with the queue sizes and what is overdue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import (
+    Candidate,
+    CandidateStatus,
+    CrawlRun,
+    Decision,
+    JobRun,
+    Match,
+    Notice,
+    NoticeStatus,
+    ReviewState,
+    Site,
+)
+from vigie.config import Config
+
+job_log = logging.getLogger("vigie.jobs")
+
+# Counts a job function returns: figures only (lists are reported by their length).
+Counts = dict[str, Any]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    return dt if dt is None or dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def setup_job_log(log_file: str | None = None) -> list[logging.Handler]:
+    """Send job lines to stderr (and ``log_file``): the message alone, it is already JSON."""
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if log_file:
+        from logging.handlers import WatchedFileHandler
+
+        # Watched: logrotate may move the file away under a long-running scheduler.
+        handlers.append(WatchedFileHandler(log_file, encoding="utf-8"))
+    for h in handlers:
+        h.setFormatter(logging.Formatter("%(message)s"))
+        job_log.addHandler(h)
+    job_log.setLevel(logging.INFO)
+    job_log.propagate = False
+    return handlers
+
+
+def log_event(event: str, **fields: Any) -> None:
+    job_log.info(json.dumps({"ts": _now().isoformat(timespec="seconds"), "event": event, **fields},
+                            default=str, ensure_ascii=False))
+
+
+def run_job(Session: sessionmaker[Session], job: str, fn: Callable[[], Counts]) -> JobRun:
+    """Run ``fn`` as job ``job``: record it in ``job_runs`` and log one line.
+
+    An exception in ``fn`` is recorded and logged, not raised: one failing stage must not
+    stop the scheduler (the next run tries again)."""
+    with Session.begin() as s:
+        row = JobRun(job=job, status="running", started_at=_now(), pid=os.getpid(),
+                     host=socket.gethostname()[:255], counts={})
+        s.add(row)
+        s.flush()
+        run_id = row.id
+    t0 = time.monotonic()
+    status, error, counts = "ok", None, {}
+    try:
+        counts = fn() or {}
+    except Exception as exc:  # noqa: BLE001 - recorded below; the scheduler goes on
+        status, error = "error", " ".join(f"{type(exc).__name__}: {exc}".split())[:2000]
+    duration = round(time.monotonic() - t0, 3)
+    with Session.begin() as s:
+        row = s.get(JobRun, run_id)
+        assert row is not None
+        row.status, row.error, row.counts = status, error, counts
+        row.finished_at, row.duration_s = _now(), duration
+    log_event("job", job=job, status=status, duration_s=duration, counts=counts, error=error)
+    return row
+
+
+# --------------------------------------------------------------------------- status
+
+
+@dataclass
+class Status:
+    scheduler: dict[str, Any] | None
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    queues: dict[str, int] = field(default_factory=dict)
+    overdue: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def last_runs(s: Session) -> list[JobRun]:
+    latest = select(func.max(JobRun.id)).group_by(JobRun.job)
+    return list(s.scalars(select(JobRun).where(JobRun.id.in_(latest)).order_by(JobRun.job)))
+
+
+def queue_sizes(s: Session) -> dict[str, int]:
+    def count(q: Any) -> int:
+        return int(s.scalar(q) or 0)
+
+    cands = dict(s.execute(select(Candidate.status, func.count()).group_by(Candidate.status)).tuples().all())
+    notices = dict(s.execute(select(Notice.status, func.count()).group_by(Notice.status)).tuples().all())
+    return {
+        "candidates_pending": cands.get(CandidateStatus.PENDING, 0),
+        "candidates_matching": cands.get(CandidateStatus.MATCHING, 0),
+        "matches_for_review": count(select(func.count()).select_from(Match).where(
+            Match.decision == Decision.REVIEW, Match.review == ReviewState.NONE)),
+        "notices_queued": notices.get(NoticeStatus.QUEUED, 0),
+        "notices_awaiting_approval": notices.get(NoticeStatus.AWAITING_APPROVAL, 0),
+        "notices_in_doubt": notices.get(NoticeStatus.IN_DOUBT, 0),
+        "notices_failed": notices.get(NoticeStatus.FAILED, 0),
+    }
+
+
+def overdue_sites(s: Session, config: Config, now: datetime) -> list[str]:
+    """Enabled sites with a schedule whose last crawl is older than twice that schedule."""
+    from reports.daily import _late, zone  # the report's own rule, so both agree
+
+    last = dict(s.execute(select(CrawlRun.site_id, func.max(CrawlRun.started_at))
+                          .group_by(CrawlRun.site_id)).tuples().all())
+    out = []
+    for site in s.scalars(select(Site).where(Site.enabled, Site.schedule.is_not(None)).order_by(Site.name)):
+        why = _late(site.schedule or "", _aware(last.get(site.id)), now, zone(config))
+        if why:
+            out.append(f"site {site.name}: {why}")
+    return out
+
+
+def collect_status(s: Session, config: Config, *, stale_after_s: float, now: datetime | None = None) -> Status:
+    from db.models import SchedulerLock
+    from vigie.runlock import LOCK_NAME, is_stale
+
+    now = now or _now()
+    lock = s.get(SchedulerLock, LOCK_NAME)
+    sched = None
+    if lock is not None:
+        beat = _aware(lock.heartbeat_at)
+        sched = {"pid": lock.pid, "host": lock.host, "since": _aware(lock.acquired_at).isoformat(),  # type: ignore[union-attr]
+                 "heartbeat_s_ago": round((now - beat).total_seconds(), 1),  # type: ignore[operator]
+                 "stale": is_stale(lock, stale_after_s, now)}
+    jobs = [{"job": r.job, "status": r.status, "started_at": _aware(r.started_at).isoformat(),  # type: ignore[union-attr]
+             "duration_s": r.duration_s, "counts": r.counts, "error": r.error} for r in last_runs(s)]
+    overdue = overdue_sites(s, config, now)
+    if sched is None:
+        overdue.insert(0, "scheduler: not running (start it with `vigie run`)")
+    elif sched["stale"]:
+        overdue.insert(0, f"scheduler: pid {lock.pid} on {lock.host} stopped sending heartbeats "  # type: ignore[union-attr]
+                          f"{sched['heartbeat_s_ago']:.0f} s ago")
+    return Status(scheduler=sched, jobs=jobs, queues=queue_sizes(s), overdue=overdue)
