@@ -160,7 +160,7 @@ class Jobs:
         """Enabled sites with a schedule: name -> (schedule, start of the last crawl)."""
         with self.Session() as s:
             last = dict(s.execute(select(CrawlRun.site_id, func.max(CrawlRun.started_at))
-                                  .group_by(CrawlRun.site_id)).tuples().all())
+                                  .group_by(CrawlRun.site_id)).all())
             return {site.name: (site.schedule or "", last.get(site.id))
                     for site in s.scalars(select(Site).where(Site.enabled, Site.schedule.is_not(None)))}
 

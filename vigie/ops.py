@@ -121,8 +121,8 @@ def queue_sizes(s: Session) -> dict[str, int]:
     def count(q: Any) -> int:
         return int(s.scalar(q) or 0)
 
-    cands = dict(s.execute(select(Candidate.status, func.count()).group_by(Candidate.status)).tuples().all())
-    notices = dict(s.execute(select(Notice.status, func.count()).group_by(Notice.status)).tuples().all())
+    cands = dict(s.execute(select(Candidate.status, func.count()).group_by(Candidate.status)).all())
+    notices = dict(s.execute(select(Notice.status, func.count()).group_by(Notice.status)).all())
     return {
         "candidates_pending": cands.get(CandidateStatus.PENDING, 0),
         "candidates_matching": cands.get(CandidateStatus.MATCHING, 0),
@@ -140,7 +140,7 @@ def overdue_sites(s: Session, config: Config, now: datetime) -> list[str]:
     from reports.daily import _late, zone  # the report's own rule, so both agree
 
     last = dict(s.execute(select(CrawlRun.site_id, func.max(CrawlRun.started_at))
-                          .group_by(CrawlRun.site_id)).tuples().all())
+                          .group_by(CrawlRun.site_id)).all())
     out = []
     for site in s.scalars(select(Site).where(Site.enabled, Site.schedule.is_not(None)).order_by(Site.name)):
         why = _late(site.schedule or "", _aware(last.get(site.id)), now, zone(config))
