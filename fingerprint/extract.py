@@ -24,7 +24,25 @@ from fingerprint.hashing import MIN_QUALITY, hamming, phash_batch, quality, resi
 from fingerprint.preprocess import FULL, BarStats, Box
 from vigie.errors import MediaError
 
-ALGORITHM = "phash64-v1"
+# v2: two hashes per reference frame, the whole picture and its core (see CORE).
+ALGORITHM = "phash64x2-v2"
+
+# The core of a picture: the centre region [CORE, 1 - CORE] on both axes. Any crop of up
+# to CORE per side leaves it whole, and logos, subtitles and watermarks mostly sit
+# outside it. References store its hash beside the whole picture's; a query looks for
+# it under a few hypotheses of how it was cropped (CROP_AXIS_OPTIONS).
+CORE = 0.15
+
+# How one axis of a copy may have been cropped: (kept from, kept to) as shares of the
+# original. Symmetric crops of 0-15 % and one-sided ones; the grid step (5-7.5 %) is
+# within what pHash tolerates as misalignment. Option 0 is "not cropped".
+CROP_AXIS_OPTIONS: tuple[tuple[float, float], ...] = (
+    (0.0, 1.0), (0.05, 0.95), (0.10, 0.90), (0.15, 0.85),
+    (0.15, 1.0), (0.0, 0.85), (0.075, 1.0), (0.0, 0.925),
+)
+CROP_HYPOTHESES: tuple[tuple[tuple[float, float], tuple[float, float]], ...] = tuple(
+    (x, y) for y in CROP_AXIS_OPTIONS for x in CROP_AXIS_OPTIONS
+)
 
 # Reference de-duplication: keep a frame when its hash is more than DEDUP_BITS away from
 # the last kept frame, or REF_MAX_GAP_S seconds passed. 4 of 64 bits is the noise level
@@ -63,6 +81,9 @@ class VideoFingerprint:
     box: Box = FULL
     # Extra hashes per frame for the query side (e.g. "mirror"), aligned with ``times``.
     variants: dict[str, NDArray[np.uint64]] = field(default_factory=dict)
+    # Core hashes, aligned with ``times``: for a reference, one per frame; for a query,
+    # one per crop hypothesis and orientation, shape (len(CROP_HYPOTHESES), 2, n).
+    core: NDArray[np.uint64] = field(default_factory=lambda: np.zeros(0, np.uint64))
     algorithm: str = ALGORITHM
 
     def __len__(self) -> int:
@@ -90,10 +111,12 @@ def fingerprint_reference(source: str) -> VideoFingerprint:
     info = decode.probe(source)
     times: list[float] = []
     hashes: list[np.uint64] = []
+    cores: list[np.uint64] = []
     quals: list[float] = []
     decoded = 0
     pending_t: list[float] = []
     pending: list[NDArray[np.float32]] = []
+    pending_core: list[NDArray[np.float32]] = []
     last_h: np.uint64 | None = None
     last_t = -1e9
 
@@ -103,8 +126,9 @@ def fingerprint_reference(source: str) -> VideoFingerprint:
             return
         batch = np.stack(pending)
         hs = phash_batch(batch)
+        cs = phash_batch(np.stack(pending_core))
         qs = quality(batch)
-        for t, h, q in zip(pending_t, hs, qs):
+        for t, h, c, q in zip(pending_t, hs, cs, qs):
             # Frames without detail are never evidence (see hashing.MIN_QUALITY):
             # they are not stored, which also keeps them out of the index.
             if q < MIN_QUALITY:
@@ -112,15 +136,19 @@ def fingerprint_reference(source: str) -> VideoFingerprint:
             if last_h is None or hamming(h, last_h) > DEDUP_BITS or t - last_t >= REF_MAX_GAP_S:
                 times.append(t)
                 hashes.append(h)
+                cores.append(c)
                 quals.append(float(q))
                 last_h, last_t = h, t
         pending.clear()
+        pending_core.clear()
         pending_t.clear()
 
     for fr in decode.iter_frames(source, sample_fps=REF_FPS):
         decoded += 1
         pending_t.append(fr.t)
-        pending.append(resize_for_hash(box.crop(fr.gray)))
+        picture = box.crop(fr.gray)
+        pending.append(resize_for_hash(picture))
+        pending_core.append(resize_for_hash(region(picture, (CORE, 1 - CORE), (CORE, 1 - CORE))))
         if len(pending) >= BATCH:
             flush()
     flush()
@@ -132,7 +160,44 @@ def fingerprint_reference(source: str) -> VideoFingerprint:
         info=decode.VideoInfo(duration, info.fps, info.width, info.height),
         frames_decoded=decoded,
         box=box,
+        core=np.asarray(cores, dtype=np.uint64),
     )
+
+
+def index_entries(ref_id: int, fp: VideoFingerprint) -> list[tuple[int, NDArray[np.uint64], NDArray[np.float32], int]]:
+    """A reference fingerprint as ``HashIndex.build`` entries: whole pictures, cores."""
+    return [(ref_id, fp.hashes, fp.times, 0), (ref_id, fp.core, fp.times, 1)]
+
+
+def region(img: NDArray[np.uint8], xs: tuple[float, float], ys: tuple[float, float]) -> NDArray[np.uint8]:
+    """The part of ``img`` between shares xs of its width and ys of its height."""
+    h, w = img.shape[:2]
+    x0, x1 = int(round(xs[0] * w)), max(int(round(xs[1] * w)), int(round(xs[0] * w)) + 1)
+    y0, y1 = int(round(ys[0] * h)), max(int(round(ys[1] * h)), int(round(ys[0] * h)) + 1)
+    return img[y0:y1, x0:x1]
+
+
+def core_in_copy(kept: tuple[float, float]) -> tuple[float, float]:
+    """Where the original's core [CORE, 1 - CORE] lies in a copy that kept ``kept``."""
+    lo, hi = kept
+    span = hi - lo
+    return (max(0.0, (CORE - lo) / span), min(1.0, (1 - CORE - lo) / span))
+
+
+def query_cores(pictures: list[NDArray[np.uint8]]) -> NDArray[np.uint64]:
+    """Core hashes of each picture under each crop hypothesis, as is and mirrored."""
+    out = np.zeros((len(CROP_HYPOTHESES), 2, len(pictures)), np.uint64)
+    if not pictures:
+        return out
+    for k, (xs, ys) in enumerate(CROP_HYPOTHESES):
+        cx, cy = core_in_copy(xs), core_in_copy(ys)
+        # Mirrored: the copy was flipped, so the original's left is the copy's right.
+        mx = (1 - cx[1], 1 - cx[0])
+        small = np.stack([resize_for_hash(region(p, cx, cy)) for p in pictures])
+        small_m = np.stack([resize_for_hash(region(p, mx, cy))[:, ::-1] for p in pictures])
+        out[k, 0] = phash_batch(small)
+        out[k, 1] = phash_batch(small_m)
+    return out
 
 
 def fingerprint_frames(
@@ -143,7 +208,8 @@ def fingerprint_frames(
     for g in grays:
         stats.add(g)
     box = stats.box()
-    small = np.stack([resize_for_hash(box.crop(g)) for g in grays]) if grays else np.zeros((0, 32, 32), np.float32)
+    pictures = [box.crop(g) for g in grays]
+    small = np.stack([resize_for_hash(p) for p in pictures]) if grays else np.zeros((0, 32, 32), np.float32)
     return VideoFingerprint(
         times=np.asarray(times, dtype=np.float32),
         hashes=phash_batch(small) if len(small) else np.zeros(0, np.uint64),
@@ -152,6 +218,7 @@ def fingerprint_frames(
         frames_decoded=decoded,
         box=box,
         variants={"mirror": phash_batch(small[:, :, ::-1]) if len(small) else np.zeros(0, np.uint64)},
+        core=query_cores(pictures),
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -62,6 +63,7 @@ class HashIndex:
         hashes: NDArray[np.uint64],
         ref_ids: NDArray[np.int32],
         times: NDArray[np.float32],
+        kinds: NDArray[np.uint8] | None = None,
         *,
         engine: str | None = None,
     ) -> None:
@@ -70,6 +72,10 @@ class HashIndex:
         self.hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
         self.ref_ids = np.ascontiguousarray(ref_ids, dtype=np.int32)
         self.times = np.ascontiguousarray(times, dtype=np.float32)
+        # What each hash is of (0: the whole picture, 1: its core); a query hash only
+        # meets entries of its own kind.
+        self.kinds = (np.zeros(len(self.hashes), np.uint8) if kinds is None
+                      else np.ascontiguousarray(kinds, dtype=np.uint8))
         self.engine = engine or ("mih" if len(self.hashes) >= MIH_MIN_ENTRIES else "scan")
         self._tables: list[tuple[NDArray[np.int64], NDArray[np.int32]]] = []
         if self.engine == "mih":
@@ -91,15 +97,17 @@ class HashIndex:
             self._tables.append((starts, order))
 
     @classmethod
-    def build(cls, refs: Iterable[tuple[int, NDArray[np.uint64], NDArray[np.float32]]]) -> HashIndex:
-        hs, ids, ts = [], [], []
-        for ref_id, hashes, times in refs:
+    def build(cls, refs: Iterable[tuple[Any, ...]]) -> HashIndex:
+        """From (ref_id, hashes, times[, kind]) tuples, one per reference and kind."""
+        hs, ids, ts, ks = [], [], [], []
+        for ref_id, hashes, times, *kind in refs:
             hs.append(np.asarray(hashes, dtype=np.uint64))
             ts.append(np.asarray(times, dtype=np.float32))
             ids.append(np.full(len(hashes), ref_id, dtype=np.int32))
+            ks.append(np.full(len(hashes), kind[0] if kind else 0, dtype=np.uint8))
         if not hs:
             return cls(np.zeros(0, np.uint64), np.zeros(0, np.int32), np.zeros(0, np.float32))
-        return cls(np.concatenate(hs), np.concatenate(ids), np.concatenate(ts))
+        return cls(np.concatenate(hs), np.concatenate(ids), np.concatenate(ts), np.concatenate(ks))
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -107,17 +115,20 @@ class HashIndex:
     @property
     def nbytes(self) -> int:
         tables = sum(st.nbytes + order.nbytes for st, order in self._tables)
-        return self.hashes.nbytes + self.ref_ids.nbytes + self.times.nbytes + tables
+        return self.hashes.nbytes + self.ref_ids.nbytes + self.times.nbytes + self.kinds.nbytes + tables
 
-    def query(self, queries: NDArray[np.uint64], radius: int) -> Hits:
-        """Every (query, entry) pair with Hamming distance <= radius."""
+    def query(self, queries: NDArray[np.uint64], radius: int, kinds: NDArray[np.uint8] | None = None) -> Hits:
+        """Every (query, entry) pair with Hamming distance <= radius (and, when ``kinds``
+        gives each query's kind, only entries of that kind)."""
         queries = np.asarray(queries, dtype=np.uint64)
         if len(self.hashes) == 0 or len(queries) == 0:
             empty = np.zeros(0, np.int64)
             return Hits(empty, empty, np.zeros(0, np.uint8))
-        if self.engine == "mih":
-            return self._query_mih(queries, radius)
-        return self._query_scan(queries, radius)
+        hits = self._query_mih(queries, radius) if self.engine == "mih" else self._query_scan(queries, radius)
+        if kinds is None:
+            return hits
+        ok = self.kinds[hits.entry] == np.asarray(kinds, dtype=np.uint8)[hits.query]
+        return Hits(hits.query[ok], hits.entry[ok], hits.distance[ok])
 
     def _query_scan(self, queries: NDArray[np.uint64], radius: int) -> Hits:
         qs, es, ds = [], [], []

@@ -49,6 +49,11 @@ MAX_SEGMENTS = 24
 SEGMENT_MIN_FRAMES = 3
 SEGMENT_MAX_GAP_S = 12.0
 
+# Crop search: probe frames tried under every crop hypothesis, and how many of them
+# must hit for a hypothesis to be used.
+CROP_PROBE_FRAMES = 16
+CROP_PROBE_MIN_FRAMES = 3
+
 # Decision thresholds.
 CONFIRM_MIN_MATCHED_S = 8.0   # seconds of the query explained by the line
 CONFIRM_MIN_FRAMES = 10.0     # distinctive matched frames (ambiguity-weighted)
@@ -223,6 +228,9 @@ def decide(score: float, matched_s: float, weight: float, ref_span: float) -> st
     return None
 
 
+Lookup = tuple[NDArray[np.uint64], int]  # hashes aligned with the query frames, kind
+
+
 def match(
     query: VideoFingerprint,
     index: HashIndex,
@@ -230,17 +238,66 @@ def match(
     *,
     radius: int = RADIUS,
 ) -> list[MatchResult]:
-    """Match a query fingerprint against the index; best result per title, best first."""
+    """Match a query fingerprint against the index; best result per title, best first.
+
+    First pass: the whole picture (as is and mirrored) and its uncropped core. When that
+    confirms nothing, the copy may have been cropped: the crop hypothesis whose core
+    hashes hit the most probe frames is added and the match is run again.
+    """
     usable = np.nonzero(query.quality >= MIN_QUALITY)[0]
     if len(usable) == 0 or len(index) == 0:
         return []
+    lookups: list[Lookup] = [(query.hashes, 0), *((v, 0) for v in query.variants.values())]
+    has_core = query.core.ndim == 3 and query.core.shape[2] == len(query.times)
+    if has_core:
+        lookups += [(query.core[0, 0], 1), (query.core[0, 1], 1)]
+    results = _match_lookups(query, usable, lookups, index, ref_titles, radius)
+    if not has_core or any(m.decision == "confirmed" for m in results):
+        return results
+    k = best_crop_hypothesis(query, usable, index, radius)
+    if k is None or k == 0:
+        return results
+    more = _match_lookups(query, usable, [*lookups, (query.core[k, 0], 1), (query.core[k, 1], 1)],
+                          index, ref_titles, radius)
+    best = {m.title_id: m for m in results}
+    for m in more:
+        cur = best.get(m.title_id)
+        if cur is None or (m.decision == "confirmed", m.weight) > (cur.decision == "confirmed", cur.weight):
+            best[m.title_id] = m
+    return _resolve(list(best.values()))
+
+
+def best_crop_hypothesis(query: VideoFingerprint, usable: NDArray[np.int64], index: HashIndex,
+                         radius: int) -> int | None:
+    """The crop hypothesis whose core hashes hit the index on the most probe frames."""
+    probe = usable[np.linspace(0, len(usable) - 1, min(CROP_PROBE_FRAMES, len(usable))).astype(int)]
+    n_hyp = query.core.shape[0]
+    flat = query.core[:, :, probe].reshape(-1)
+    hits = index.query(flat, radius, kinds=np.ones(len(flat), np.uint8))
+    if len(hits) == 0:
+        return None
+    hyp = hits.query // (2 * len(probe))
+    frame = hits.query % len(probe)
+    counts = np.array([len(np.unique(frame[hyp == k])) for k in range(n_hyp)])
+    k = int(counts.argmax())
+    return k if counts[k] >= CROP_PROBE_MIN_FRAMES else None
+
+
+def _match_lookups(
+    query: VideoFingerprint,
+    usable: NDArray[np.int64],
+    lookups: list[Lookup],
+    index: HashIndex,
+    ref_titles: dict[int, int],
+    radius: int,
+) -> list[MatchResult]:
     qtimes = query.times.astype(np.float64)
-    # Every hash variant of a usable frame (as is, mirrored, ...) is looked up; a hit by
-    # any variant is a hit of that frame.
-    variants = [query.hashes, *query.variants.values()]
-    q_all = np.concatenate([v[usable] for v in variants])
-    frame_of = np.tile(usable, len(variants))
-    hits = index.query(q_all, radius)
+    # Every hash of a usable frame (the picture as is, mirrored, its core, ...) is looked
+    # up among entries of its kind; a hit by any of them is a hit of that frame.
+    q_all = np.concatenate([h[usable] for h, _ in lookups])
+    kinds = np.concatenate([np.full(len(usable), k, np.uint8) for _, k in lookups])
+    frame_of = np.tile(usable, len(lookups))
+    hits = index.query(q_all, radius, kinds=kinds)
     if len(hits) == 0:
         return []
     qi = frame_of[hits.query]

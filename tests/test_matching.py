@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fingerprint.extract import VideoFingerprint, fingerprint_query, fingerprint_reference
+from fingerprint.extract import VideoFingerprint, fingerprint_query, fingerprint_reference, index_entries
 from fingerprint.decode import VideoInfo
 from fingerprint.index import HashIndex
 from fingerprint.matching import CONFIRM_MIN_MATCHED_S, decide, match
@@ -14,8 +14,7 @@ from vigie import synth
 def _index(*paths: str) -> tuple[HashIndex, dict[int, int]]:
     refs = []
     for i, p in enumerate(paths, start=1):
-        fp = fingerprint_reference(p)
-        refs.append((i, fp.hashes, fp.times))
+        refs.extend(index_entries(i, fingerprint_reference(p)))
     return HashIndex.build(refs), {i: i for i in range(1, len(paths) + 1)}
 
 
@@ -86,3 +85,17 @@ def test_shared_content_does_not_confirm() -> None:
     # The film itself still confirms.
     res = match(_fp(t[:120], np.concatenate([intro, body1])[:120]), index, titles)
     assert res[0].title_id == 1 and res[0].decision == "confirmed"
+
+
+def test_cropped_copies(media: dict[str, str], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # 10 % off every side, and 15 % off one side only: the whole-picture hash no longer
+    # agrees, the core under the right crop hypothesis does.
+    from vigie.transforms import crop
+
+    index, titles = _index(media["film_a"], media["film_b"])
+    for name, fn in {"all_sides": crop(0.1, 0.1, 0.1, 0.1), "one_side": crop(0.0, 0.0, 0.15, 0.0)}.items():
+        copy = synth.make_copy(media["film_a"], str(tmp_path / f"{name}.mp4"), start_s=12, duration_s=25,
+                               transform=fn, bit_rate=400_000)
+        res = match(fingerprint_query(copy), index, titles)
+        assert res and res[0].title_id == 1 and res[0].decision == "confirmed", (name, res)
+        assert abs(res[0].offset_s - 12) <= 1.0, name

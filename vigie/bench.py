@@ -19,7 +19,7 @@ from typing import Any
 import av
 import numpy as np
 
-from fingerprint.extract import VideoFingerprint, fingerprint_query, fingerprint_reference
+from fingerprint.extract import VideoFingerprint, fingerprint_query, fingerprint_reference, index_entries
 from fingerprint.index import HashIndex
 from fingerprint.matching import RADIUS, match
 from vigie import synth
@@ -70,7 +70,7 @@ def bench_ingest(film: str) -> dict[str, Any]:
 
 def bench_identify(film: str, workdir: Path) -> dict[str, Any]:
     ref = fingerprint_reference(film)
-    index = HashIndex.build([(1, ref.hashes, ref.times)])
+    index = HashIndex.build(index_entries(1, ref))
     duration = ref.info.duration_s
     start = min(30.0, max(0.0, duration - 60))
     excerpt = str(workdir / "bench_excerpt_60s.mp4")
@@ -182,7 +182,7 @@ def vigie_matcher(refs: list[Path]) -> tuple[Matcher, dict[str, float]]:
     fps = []
     for i, p in enumerate(refs, start=1):
         fps.append((i, fingerprint_reference(str(p))))
-    index = HashIndex.build((i, fp.hashes, fp.times) for i, fp in fps)
+    index = HashIndex.build(e for i, fp in fps for e in index_entries(i, fp))
     titles = {i: i for i, _ in fps}
 
     def run(path: str) -> list[tuple[int, str, float, float, float]]:

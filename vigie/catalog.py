@@ -11,7 +11,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import numpy as np
-from sqlalchemy import select
+from collections.abc import Iterator
+from typing import Any
+
+from numpy.typing import NDArray
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from db.models import AltTitle, Offer, OfferKind, ReferenceVideo, Title
@@ -100,7 +104,8 @@ def add_title(
         size_bytes=os.path.getsize(video),
         algorithm=fp.algorithm,
         frame_count=len(fp),
-        hashes=fp.hashes.astype("<u8").tobytes(),
+        # The whole-picture hashes, then the core hashes (see extract.ALGORITHM).
+        hashes=np.concatenate([fp.hashes, fp.core]).astype("<u8").tobytes(),
         times=fp.times.astype("<f4").tobytes(),
     )
     row.references.append(ref)
@@ -156,7 +161,19 @@ def load_index(session: Session) -> tuple[HashIndex, dict[int, int]]:
             ReferenceVideo.algorithm == ALGORITHM
         )
     ).all()
-    index = HashIndex.build(
-        (r.id, np.frombuffer(r.hashes, dtype="<u8"), np.frombuffer(r.times, dtype="<f4")) for r in rows
-    )
+    def parts(r: Any) -> Iterator[tuple[int, NDArray[np.uint64], NDArray[np.float32], int]]:
+        times = np.frombuffer(r.times, dtype="<f4")
+        hashes = np.frombuffer(r.hashes, dtype="<u8").astype(np.uint64)
+        n = len(times)
+        yield r.id, hashes[:n], times, 0
+        yield r.id, hashes[n : 2 * n], times, 1
+
+    index = HashIndex.build(part for r in rows for part in parts(r))
     return index, {r.id: r.title_id for r in rows}
+
+
+def stale_references(session: Session) -> int:
+    """References fingerprinted by an older algorithm: the index ignores them until their
+    file is added again (``vigie catalog add`` fingerprints it with the current one)."""
+    return int(session.scalar(select(func.count()).select_from(ReferenceVideo)
+                              .where(ReferenceVideo.algorithm != ALGORITHM)) or 0)
