@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from fingerprint import decode
 from fingerprint.hashing import MIN_QUALITY, hamming, phash_batch, quality, resize_for_hash
-from fingerprint.preprocess import FULL, BarStats, Box
+from fingerprint.preprocess import FULL, BarStats, Box, inner_picture
 from vigie.errors import MediaError
 
 # v2: two hashes per reference frame, the whole picture and its core (see CORE).
@@ -84,6 +84,9 @@ class VideoFingerprint:
     # Core hashes, aligned with ``times``: for a reference, one per frame; for a query,
     # one per crop hypothesis and orientation, shape (len(CROP_HYPOTHESES), 2, n).
     core: NDArray[np.uint64] = field(default_factory=lambda: np.zeros(0, np.uint64))
+    # Query only: hashes tried when nothing else confirms, e.g. of a picture found inside
+    # the frame (picture-in-picture): name -> (hashes aligned with ``times``, kind).
+    fallback: dict[str, tuple[NDArray[np.uint64], int]] = field(default_factory=dict)
     algorithm: str = ALGORITHM
 
     def __len__(self) -> int:
@@ -210,6 +213,18 @@ def fingerprint_frames(
     box = stats.box()
     pictures = [box.crop(g) for g in grays]
     small = np.stack([resize_for_hash(p) for p in pictures]) if grays else np.zeros((0, 32, 32), np.float32)
+    fallback: dict[str, tuple[NDArray[np.uint64], int]] = {}
+    inner = inner_picture(pictures)
+    if inner is not None:
+        insides = [inner.crop(p) for p in pictures]
+        whole = np.stack([resize_for_hash(p) for p in insides])
+        core = np.stack([resize_for_hash(region(p, (CORE, 1 - CORE), (CORE, 1 - CORE))) for p in insides])
+        fallback = {
+            "inner": (phash_batch(whole), 0),
+            "inner_mirror": (phash_batch(whole[:, :, ::-1]), 0),
+            "inner_core": (phash_batch(core), 1),
+            "inner_core_mirror": (phash_batch(core[:, :, ::-1]), 1),
+        }
     return VideoFingerprint(
         times=np.asarray(times, dtype=np.float32),
         hashes=phash_batch(small) if len(small) else np.zeros(0, np.uint64),
@@ -219,6 +234,7 @@ def fingerprint_frames(
         box=box,
         variants={"mirror": phash_batch(small[:, :, ::-1]) if len(small) else np.zeros(0, np.uint64)},
         core=query_cores(pictures),
+        fallback=fallback,
     )
 
 

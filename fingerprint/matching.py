@@ -241,8 +241,9 @@ def match(
     """Match a query fingerprint against the index; best result per title, best first.
 
     First pass: the whole picture (as is and mirrored) and its uncropped core. When that
-    confirms nothing, the copy may have been cropped: the crop hypothesis whose core
-    hashes hit the most probe frames is added and the match is run again.
+    confirms nothing, the copy may have been cropped or shown inside another video: the
+    crop hypothesis whose core hashes hit the most probe frames, and the hashes of an
+    inner picture if one was found, are added and the match is run again.
     """
     usable = np.nonzero(query.quality >= MIN_QUALITY)[0]
     if len(usable) == 0 or len(index) == 0:
@@ -252,13 +253,17 @@ def match(
     if has_core:
         lookups += [(query.core[0, 0], 1), (query.core[0, 1], 1)]
     results = _match_lookups(query, usable, lookups, index, ref_titles, radius)
-    if not has_core or any(m.decision == "confirmed" for m in results):
+    if any(m.decision == "confirmed" for m in results):
         return results
-    k = best_crop_hypothesis(query, usable, index, radius)
-    if k is None or k == 0:
+    extra: list[Lookup] = []
+    if has_core:
+        k = best_crop_hypothesis(query, usable, index, radius)
+        if k:
+            extra += [(query.core[k, 0], 1), (query.core[k, 1], 1)]
+    extra += list(query.fallback.values())
+    if not extra:
         return results
-    more = _match_lookups(query, usable, [*lookups, (query.core[k, 0], 1), (query.core[k, 1], 1)],
-                          index, ref_titles, radius)
+    more = _match_lookups(query, usable, [*lookups, *extra], index, ref_titles, radius)
     best = {m.title_id: m for m in results}
     for m in more:
         cur = best.get(m.title_id)

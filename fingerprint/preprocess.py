@@ -114,3 +114,68 @@ def detect_box(frames: list[NDArray[np.uint8]]) -> Box:
     for f in frames:
         stats.add(f)
     return stats.box()
+
+
+# Picture-in-picture: the film shown smaller inside another video. Its border is a
+# straight edge that stays put while everything moves, so it stands out in the
+# per-pixel median (over time) of the gradient. A side counts when its median edge
+# strength is PIP_EDGE_RATIO times the frame's typical edge strength; the inner
+# picture must cover at least PIP_MIN_SHARE of each dimension (the issue's "half size
+# or more", with margin) and have a film-like aspect ratio.
+PIP_EDGE_RATIO = 3.0
+PIP_MIN_SHARE = 0.4
+PIP_ASPECT = (1.0, 2.6)
+PIP_CANDIDATES = 6
+
+
+def _peaks(profile: NDArray[np.floating], floor: float) -> list[int]:
+    """Indices of the strongest local maxima above ``floor`` (at most PIP_CANDIDATES)."""
+    idx = [i for i in range(len(profile))
+           if profile[i] >= floor
+           and (i == 0 or profile[i] >= profile[i - 1])
+           and (i == len(profile) - 1 or profile[i] >= profile[i + 1])]
+    return sorted(idx, key=lambda i: -profile[i])[:PIP_CANDIDATES]
+
+
+def inner_picture(frames: list[NDArray[np.uint8]]) -> Box | None:
+    """The box of a picture shown inside the frame (picture-in-picture), or None."""
+    if len(frames) < 3:
+        return None
+    shape = frames[0].shape
+    stack = np.stack([f for f in frames if f.shape == shape][:MAX_STAT_FRAMES]).astype(np.float32)
+    h, w = shape
+    gx = np.median(np.abs(np.diff(stack, axis=2)), axis=0)  # (h, w-1): edge between c and c+1
+    gy = np.median(np.abs(np.diff(stack, axis=1)), axis=0)  # (h-1, w)
+    typical = max(float(np.median(gx)), float(np.median(gy)), 1.0)
+    floor = PIP_EDGE_RATIO * typical
+    cols = _peaks(gx.mean(axis=0), floor / 2)
+    rows = _peaks(gy.mean(axis=1), floor / 2)
+    xs = sorted({-1, w - 1, *cols})  # -1 / w-1: the picture touches the frame's edge
+    ys = sorted({-1, h - 1, *rows})
+    best: tuple[float, Box] | None = None
+    for i, x0 in enumerate(xs):
+        for x1 in xs[i + 1 :]:
+            if x1 - x0 < PIP_MIN_SHARE * w:
+                continue
+            for j, y0 in enumerate(ys):
+                for y1 in ys[j + 1 :]:
+                    if y1 - y0 < PIP_MIN_SHARE * h or (x0 == -1 and x1 == w - 1 and y0 == -1 and y1 == h - 1):
+                        continue
+                    aspect = (x1 - x0) / (y1 - y0) * (16 / 9) / (w / h)
+                    if not PIP_ASPECT[0] <= aspect <= PIP_ASPECT[1]:
+                        continue
+                    sides = []
+                    if x0 >= 0:
+                        sides.append(float(gx[y0 + 1 : y1 + 1, x0].mean()))
+                    if x1 < w - 1:
+                        sides.append(float(gx[y0 + 1 : y1 + 1, x1].mean()))
+                    if y0 >= 0:
+                        sides.append(float(gy[y0, x0 + 1 : x1 + 1].mean()))
+                    if y1 < h - 1:
+                        sides.append(float(gy[y1, x0 + 1 : x1 + 1].mean()))
+                    if len(sides) < 2 or min(sides) < floor:
+                        continue
+                    score = min(sides) * len(sides)
+                    if best is None or score > best[0]:
+                        best = (score, Box(y0 + 1, y1 + 1, x0 + 1, x1 + 1))
+    return best[1] if best else None

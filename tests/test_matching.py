@@ -99,3 +99,14 @@ def test_cropped_copies(media: dict[str, str], tmp_path) -> None:  # type: ignor
         res = match(fingerprint_query(copy), index, titles)
         assert res and res[0].title_id == 1 and res[0].decision == "confirmed", (name, res)
         assert abs(res[0].offset_s - 12) <= 1.0, name
+
+
+def test_picture_in_picture(media: dict[str, str], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from vigie.transforms import picture_in_picture
+
+    index, titles = _index(media["film_a"], media["film_b"])
+    copy = synth.make_copy(media["film_a"], str(tmp_path / "pip.mp4"), start_s=30, duration_s=25,
+                           transform=picture_in_picture(0.6), bit_rate=400_000)
+    res = match(fingerprint_query(copy), index, titles)
+    assert res and res[0].title_id == 1 and res[0].decision == "confirmed", res
+    assert abs(res[0].offset_s - 30) <= 1.0

@@ -55,3 +55,28 @@ def test_blurred_bars_found() -> None:
         frames.append(bg)
     box = detect_box(frames)
     assert 34 <= box.x0 <= 39 and 153 <= box.x1 <= 158, box
+
+
+def test_inner_picture_found_and_not_invented() -> None:
+    from fingerprint.preprocess import inner_picture
+
+    import cv2
+
+    rng = np.random.default_rng(4)
+    frames, plain = [], []
+
+    def smooth(h: int, w: int, lo: float, hi: float) -> np.ndarray:
+        small = rng.random((max(2, h // 12), max(2, w // 12))).astype(np.float32)
+        return (cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1) * (hi - lo) + lo).astype(np.uint8)
+
+    for _ in range(20):
+        bg = smooth(108, 192, 0, 255)
+        film = smooth(60, 110, 40, 220)
+        out = bg.copy()
+        out[10:70, 70:180] = film
+        frames.append(out)
+        plain.append(bg)
+    box = inner_picture(frames)
+    assert box is not None and abs(box.y0 - 10) <= 1 and abs(box.y1 - 70) <= 1
+    assert abs(box.x0 - 70) <= 1 and abs(box.x1 - 180) <= 1
+    assert inner_picture(plain) is None
