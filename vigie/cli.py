@@ -171,9 +171,15 @@ def identify(state: State, video_or_url: str, as_json: bool, allow_loopback: boo
     """Match one video (a file or an http(s) URL) against the catalogue."""
     from vigie.identify import identify as run
 
+    from vigie.catalog import stale_references
+
     loopback = state.config.match.get("allow_loopback", False) if allow_loopback is None else allow_loopback
     with state.session() as s:
+        stale = stale_references(s)
         out = run(s, video_or_url, allow_loopback=bool(loopback))
+    if stale:
+        click.echo(f"warning: {stale} reference(s) were fingerprinted by an older algorithm and are not "
+                   "matched; add their files again with `vigie catalog add`", err=True)
     if as_json:
         click.echo(json.dumps(out, ensure_ascii=False))
         return
