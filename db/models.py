@@ -352,6 +352,14 @@ class ItemState(enum.Enum):
     ESCALATED = "escalated"
 
 
+class ItemRole(enum.Enum):
+    """What a notified URL is to the host it is sent to (notices.build): a takedown
+    involves the host storing the video and every site whose page links to or embeds it."""
+
+    HOSTING = "hosting"    # the host stores the video: the URL is its media URL (or its own page of it)
+    LINKING = "linking"    # a page on this host links to or embeds a video stored by another host
+
+
 class NoticeItem(Base):
     __tablename__ = "notice_items"
 
@@ -359,6 +367,7 @@ class NoticeItem(Base):
     notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
     match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"), index=True)
     url: Mapped[str] = mapped_column(String(2000))
+    role: Mapped[ItemRole] = mapped_column(_enum(ItemRole), default=ItemRole.HOSTING, server_default="hosting")
     state: Mapped[ItemState] = mapped_column(_enum(ItemState), default=ItemState.NOTIFIED)
     removed_at: Mapped[Optional[datetime]]
     # Verification (notices.verify): when the next escalation step is due if the URL is

@@ -1,15 +1,20 @@
 """Building notices: confirmed matches → one validated notice per host per dispatch run.
 
 ``queue_notices`` is the stage function: it picks every match that may be notified
-(decision confirmed and not rejected, or approved by staff) and not notified yet,
-groups them per host (at most ``max_urls_per_notice`` URLs per notice), renders the
-regime's templates in the host's language with the legitimate offers for the host's
-territory, validates every element the regime requires, and queues the notice in the
-outbox (``notices.dispatch`` sends it). The dispatch window is the interval between two
+(decision confirmed and not rejected, or approved by staff) and not notified yet, and
+turns each into the URLs its parties must remove: the media URL, sent to the host that
+stores the video (``hosting``), and the page URL, sent to the site whose page links to
+or embeds it (``linking``); one ``hosting`` page URL when both are the same host. A URL
+already notified to its host is not notified again here (verification follows it up,
+escalates it when due, and re-notifies a re-upload). It groups the URLs per host (at
+most ``max_urls_per_notice`` per notice), renders the regime's templates in the host's
+language with the legitimate offers for the host's territory, validates every element
+the regime requires, and queues the notice in the outbox (``notices.dispatch`` sends it). The dispatch window is the interval between two
 runs of ``vigie notices send``; ``notices.dispatch`` also rate-limits per host.
 
-A false notice is the worst bug: licensed partners, and pages on the domain of one of
-the title's own offers, are refused here and again just before sending.
+A false notice is the worst bug: a match whose page or video is on a licensed partner, or
+on the domain of one of the title's own offers, is refused on both sides, here and again
+just before sending.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from sqlalchemy import and_, exists, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from crawlers.urls import host_key
 from db.models import (
@@ -29,6 +34,7 @@ from db.models import (
     Candidate,
     Decision,
     Host,
+    ItemRole,
     Match,
     Notice,
     NoticeItem,
@@ -40,7 +46,7 @@ from notices import machine
 from notices.hosts import Contact, resolve_contact
 from notices.mail import clean_header_text, new_message_id
 from notices.regimes import Regime, language_for_host, regime_for_host
-from notices.render import build_context, render
+from notices.render import Target, build_context, render
 from notices.settings import setting
 from vigie.config import Config
 from vigie.errors import NoticeInvalid, NotFound
@@ -74,16 +80,21 @@ def now_utc() -> datetime:
 
 
 def notifiable_matches(session: Session) -> list[Match]:
-    """Matches that may be notified and have never been: confirmed (unless staff rejected
-    it) or approved by staff, with no item in any first-level notice yet."""
-    notified = exists().where(and_(NoticeItem.match_id == Match.id, NoticeItem.notice_id == Notice.id,
-                                   Notice.kind == "notice"))
+    """Matches that may be notified and are not fully notified yet: confirmed (unless staff
+    rejected it) or approved by staff, whose page URL or video is in no first-level notice.
+
+    The video counts as notified once a ``hosting`` item carries its media URL, or the page
+    URL when page and video are on one host (the page is then the host's own)."""
+    first_level = and_(NoticeItem.notice_id == Notice.id, Notice.kind == "notice")
+    page_notified = exists().where(first_level, NoticeItem.url == Candidate.page_url)
+    video_notified = exists().where(first_level, NoticeItem.role == ItemRole.HOSTING,
+                                    or_(NoticeItem.url == Match.media_url, NoticeItem.url == Candidate.page_url))
     q = (
         select(Match)
         .join(Candidate, Match.candidate_id == Candidate.id)
         .where(or_(and_(Match.decision == Decision.CONFIRMED, Match.review != ReviewState.REJECTED),
                    Match.review == ReviewState.APPROVED))
-        .where(~notified)
+        .where(~and_(page_notified, video_notified))
         .options(selectinload(Match.candidate).selectinload(Candidate.host),
                  selectinload(Match.title).selectinload(Title.offers))
         .order_by(Match.id)
@@ -91,33 +102,86 @@ def notifiable_matches(session: Session) -> list[Match]:
     return list(session.scalars(q))
 
 
+def _registered_host(session: Session, url: str) -> Host | None:
+    # The crawl stage's lookup (most specific pattern, ip:port aware); imported here since
+    # crawlers.sites loads the spiders (Scrapy), which building a notice does not need.
+    from crawlers.sites import find_host
+
+    return find_host(session, url)
+
+
+def _sides(match: Match) -> list[str]:
+    """The URLs a match involves: the page, and the video when it is elsewhere."""
+    c = match.candidate
+    media = match.media_url
+    return [c.page_url] + ([media] if media and media != c.page_url else [])
+
+
 def partner_problem(match: Match) -> str | None:
-    """Why notifying this match would be a false notice, or None."""
+    """Why notifying this match would be a false notice, or None.
+
+    Both sides are checked and either one refuses the whole match: a page on a partner's
+    site is the partner's business, and a link site embedding a partner's player points to
+    a licensed copy, so neither the page nor the video host is notified."""
     c = match.candidate
     if c.host is not None and c.host.licensed_partner:
         return f"{c.page_url} is on licensed partner {c.host.name!r}"
-    # Same registrable domain (or, for an IP address, same address and port) as one of
-    # the title's own offers: our own shop, never a pirate.
-    page_key = host_key(c.page_url)
-    for o in match.title.offers:
-        if page_key and page_key == host_key(o.url):
-            return f"{c.page_url} is on the domain of the title's own offer {o.url}"
+    session = object_session(match)
+    for url in _sides(match):
+        host = _registered_host(session, url) if session is not None else None
+        if host is not None and host.licensed_partner:
+            return f"{url} is on licensed partner {host.name!r}"
+        # Same registrable domain (or, for an IP address, same address and port) as one
+        # of the title's own offers: our own shop, never a pirate.
+        key = host_key(url)
+        for o in match.title.offers:
+            if key and key == host_key(o.url):
+                return f"{url} is on the domain of the title's own offer {o.url}"
     return None
 
 
-def _host_of(session: Session, cand: Candidate) -> Host:
-    if cand.host is not None:
-        return cand.host
-    from notices.hosts import add_host, host_for_url
-
-    host = host_for_url(session, cand.page_url)
+def _host_at(session: Session, url: str, cache: dict[str, Host]) -> Host:
+    """The registered host covering ``url`` (most specific pattern), else a new one."""
+    key = host_key(url)
+    if key in cache:
+        return cache[key]
+    host = _registered_host(session, url)
     if host is None:
+        from notices.hosts import add_host
+
         # An unregistered host: register it under its domain so it is routed, gets a
         # discovered or guessed contact, and shows up in `vigie hosts list`.
-        domain = (urlsplit(cand.page_url).hostname or "unknown").lower()
+        domain = (urlsplit(url).hostname or "unknown").lower()
         host, _ = add_host(session, domain, patterns=[domain] if "." in domain else [])
-    cand.host = host
+    cache[key] = host
     return host
+
+
+def targets_for(session: Session, match: Match, cache: dict[str, Host] | None = None) -> list[tuple[Host, Target]]:
+    """Who must remove what for one match: (host, target) pairs.
+
+    The video host gets the media URL (``hosting``) and the linking site the page URL
+    (``linking``); one ``hosting`` page URL when both are on the same host or the match
+    has no media URL."""
+    cache = {} if cache is None else cache
+    c = match.candidate
+    page_host = _host_at(session, c.page_url, cache)
+    sides = _sides(match)
+    out = [(page_host, Target.page(match))]
+    if len(sides) == 2:
+        video_host = _host_at(session, sides[1], cache)
+        if video_host.id != page_host.id:
+            out = [(video_host, Target(match, sides[1], ItemRole.HOSTING)),
+                   (page_host, Target(match, c.page_url, ItemRole.LINKING))]
+    if c.host is None:
+        c.host = out[0][0]
+    return out
+
+
+def _already_notified(session: Session, host: Host, url: str) -> bool:
+    return session.scalar(select(exists().where(
+        NoticeItem.notice_id == Notice.id, Notice.kind == "notice", Notice.host_id == host.id,
+        NoticeItem.url == url))) or False
 
 
 def _sender_domain_address(config: Config) -> str:
@@ -132,7 +196,8 @@ def make_notice(
     config: Config,
     *,
     host: Host,
-    matches: Sequence[Match],
+    matches: Sequence[Match] = (),
+    targets: Sequence[Target] = (),
     kind: str,
     regime: Regime,
     language: str,
@@ -147,7 +212,9 @@ def make_notice(
 
     ``host`` is whom the notice is addressed to (the row it hangs on); ``about_host``
     is the host the content is on when that differs (upstream and delisting notices).
+    ``targets`` are its URLs; each of ``matches`` adds its page URL as the host's own.
     """
+    targets = [*targets, *(Target.page(m) for m in matches)]
     message_id = new_message_id(_sender_domain_address(config))
     reference = "VIGIE-" + message_id[7:19].upper()
     subject_host = about_host or host
@@ -155,7 +222,7 @@ def make_notice(
     ctx = build_context(
         regime=regime.name, regime_title=regime.title, kind=kind, language=language,
         host=subject_host, recipient_label=f"{host.name} <{recipient_label}>",
-        notifier=config.notifier, matches=matches, reference=reference, date=now,
+        notifier=config.notifier, targets=targets, reference=reference, date=now,
         first_sent=first_sent,
     )
     rendered = render(ctx)
@@ -183,48 +250,55 @@ def make_notice(
         xarf_json=machine.xarf_json(ctx), status=status, message_id=message_id,
         last_error=error, kind=kind, parent_id=parent.id if parent else None, created_at=now,
     )
-    for m in matches:
-        notice.items.append(NoticeItem(match=m, url=m.candidate.page_url))
+    for tg in targets:
+        notice.items.append(NoticeItem(match=tg.match, url=tg.url, role=tg.role))
     session.add(notice)
     session.flush()
     return notice
 
 
 def queue_notices(session: Session, config: Config, now: datetime | None = None) -> QueueResult:
-    """Queue a notice per host for every notifiable match (the stage function)."""
+    """Queue a notice per host for every URL of the notifiable matches (the stage function)."""
     now = now or now_utc()
     result = QueueResult()
-    per_host: dict[int, list[Match]] = defaultdict(list)
+    per_host: dict[int, list[Target]] = defaultdict(list)
     hosts: dict[int, Host] = {}
+    cache: dict[str, Host] = {}
+    taken: set[tuple[int, str]] = set()
     for m in notifiable_matches(session):
-        problem = partner_problem(m)
-        if problem:
+        if partner_problem(m):
             result.partners_skipped += 1
             continue
-        host = _host_of(session, m.candidate)
-        if host.licensed_partner:
+        pairs = targets_for(session, m, cache)
+        if any(host.licensed_partner for host, _ in pairs):
             result.partners_skipped += 1
             continue
-        hosts[host.id] = host
-        per_host[host.id].append(m)
+        for host, target in pairs:
+            # One item per URL and host: two pages embedding the same video name it once,
+            # and a URL already notified is verification's to follow up, not ours.
+            if (host.id, target.url) in taken or _already_notified(session, host, target.url):
+                continue
+            taken.add((host.id, target.url))
+            hosts[host.id] = host
+            per_host[host.id].append(target)
 
     size = max(1, int(setting(config, "max_urls_per_notice")))
-    for host_id, matches in per_host.items():
+    for host_id, targets in per_host.items():
         host = hosts[host_id]
         regime = regime_for_host(host)
         language = language_for_host(host)
         contact = resolve_contact(
-            host, origin=matches[0].candidate.page_url,
+            host, origin=targets[0].url,
             discover=bool(setting(config, "discover_contacts")),
             timeout=float(setting(config, "http_timeout")),
             allow_loopback=bool(setting(config, "allow_loopback")))
         if contact.source in ("security.txt", "guess") and not host.abuse_contact:
             host.settings = {**(host.settings or {}), "discovered_contact": contact.address,
                              "contact_source": contact.source}
-        matches.sort(key=lambda m: (m.title_id, m.id))
-        for i in range(0, len(matches), size):
+        targets.sort(key=lambda tg: (tg.match.title_id, tg.match.id))
+        for i in range(0, len(targets), size):
             try:
-                n = make_notice(session, config, host=host, matches=matches[i:i + size],
+                n = make_notice(session, config, host=host, targets=targets[i:i + size],
                                 kind="notice", regime=regime, language=language,
                                 contact=contact, now=now)
             except NoticeInvalid as exc:

@@ -5,7 +5,9 @@ title and its offers, the configured notifier); anything that came from a crawle
 (URLs) is data in it, escaped by the HTML templates' autoescape and never used in a mail
 header (``notices.mail``). Templates live in ``notices/templates/``, one pair (text,
 HTML) per regime and language, extending a per-language base that lays out the evidence
-and the legitimate offers. Called by ``notices.build``.
+and the legitimate offers. Each URL says what it is to the host (``ItemRole``): the video
+stored on its service, or a page of its site linking to or embedding a video stored
+elsewhere. Called by ``notices.build``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from db.models import Host, Match, Offer, OfferKind
+from db.models import Host, ItemRole, Match, Offer, OfferKind
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -90,8 +92,23 @@ def evidence_of(match: Match) -> tuple[str | None, str | None]:
     return digest, fetched
 
 
-def item_url(match: Match) -> str:
-    return match.candidate.page_url
+@dataclass(frozen=True)
+class Target:
+    """One URL of a notice: the match that proves it, the URL, and what it is to the host.
+
+    A pirated film on a link site is two takedowns: the host storing the video (its media
+    URL) and the site whose page links to or embeds it (the page URL). When both are the
+    same host, one ``HOSTING`` target with the page URL carries the media URLs as evidence.
+    """
+
+    match: Match
+    url: str
+    role: ItemRole = ItemRole.HOSTING
+
+    @classmethod
+    def page(cls, match: Match) -> Target:
+        """The candidate's page as the host's own content (one host for page and video)."""
+        return cls(match, match.candidate.page_url, ItemRole.HOSTING)
 
 
 def build_context(
@@ -103,7 +120,7 @@ def build_context(
     host: Host,
     recipient_label: str,
     notifier: Mapping[str, str],
-    matches: Sequence[Match],
+    targets: Sequence[Target],
     reference: str,
     date: datetime,
     first_sent: datetime | None = None,
@@ -111,7 +128,8 @@ def build_context(
     """Everything a template, the validator and the ACNS/X-ARF builders need."""
     works: dict[int, dict[str, Any]] = {}
     labels = KIND_LABELS.get(language, KIND_LABELS["en"])
-    for m in sorted(matches, key=lambda m: (m.title_id, m.id)):
+    for tg in sorted(targets, key=lambda tg: (tg.match.title_id, tg.match.id, tg.role.value)):
+        m = tg.match
         t = m.title
         w = works.get(t.id)
         if w is None:
@@ -129,10 +147,16 @@ def build_context(
             }
         digest, fetched = evidence_of(m)
         c = m.candidate
+        is_page = tg.url == c.page_url
         w["items"].append({
             "match_id": m.id,
-            "url": item_url(m),
-            "media_urls": [u for u in (c.media_urls or []) if isinstance(u, str) and u != c.page_url],
+            "url": tg.url,
+            "role": tg.role.value,
+            # A page (ours to remove or not) lists the media it carries; a media URL says
+            # on which page we found it, since the page is what the evidence hash is of.
+            "media_urls": [u for u in (c.media_urls or []) if isinstance(u, str) and u != c.page_url]
+            if is_page else [],
+            "found_on": None if is_page else c.page_url,
             "found_at": fmt_time(c.first_seen),
             "found_at_iso": aware(c.first_seen).isoformat() if c.first_seen else None,  # type: ignore[union-attr]
             "score": round(float(m.score), 3),

@@ -2,7 +2,10 @@
 
 ``verify`` re-fetches every URL of every sent first-level notice (fresh, no cache,
 addresses checked) and records a Check row each time. Removed means 404/410, a page
-that says the content was removed, or every media URL of the page gone (404/410);
+that says the content was removed, or, for a host's own page of the video, every media
+URL of the page gone (404/410). A media URL sent to the host storing the video is
+removed when it answers 404/410; a linking site's page is removed only when the page
+itself goes (its duty is its page, which it can point to the next upload at any time);
 a 200 with the content still there is live; anything else (5xx, 403, no answer) is
 recorded as inconclusive and changes nothing, since only positive evidence of removal
 counts. Time-to-takedown is removed_at - the notice's sent_at.
@@ -26,12 +29,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import Check, Host, ItemState, Match, Notice, NoticeItem, NoticeStatus
+from db.models import Check, Host, ItemRole, ItemState, Notice, NoticeItem, NoticeStatus
 from notices.build import make_notice, now_utc, partner_problem
 from notices.hosts import Contact, resolve_contact
 from notices.http import Response, fetch
 from notices.regimes import DELISTING, language_for_host, regime_for_host
-from notices.render import aware
+from notices.render import Target, aware
 from notices.settings import setting
 from vigie.config import Config
 from vigie.errors import NoticeInvalid
@@ -75,10 +78,11 @@ def classify(resp: Response, media: list[Response]) -> tuple[bool | None, str]:
 
 
 def _items_to_check(session: Session) -> list[NoticeItem]:
-    # The latest first-level item per match: older ones were superseded by a re-upload notice.
+    # The latest first-level item per match and URL (a match has one per party): older
+    # ones were superseded by a re-upload notice.
     latest = (select(func.max(NoticeItem.id)).join(Notice, NoticeItem.notice_id == Notice.id)
               .where(Notice.kind == "notice", Notice.status == NoticeStatus.SENT)
-              .group_by(NoticeItem.match_id))
+              .group_by(NoticeItem.match_id, NoticeItem.url))
     return list(session.scalars(select(NoticeItem).where(NoticeItem.id.in_(latest))
                                 .order_by(NoticeItem.id)))
 
@@ -92,13 +96,16 @@ def verify(session: Session, config: Config, *, now: datetime | None = None,
     get: Fetcher = fetcher or (lambda url: fetch(url, timeout=timeout, allow_loopback=loopback))
     result = VerifyResult()
     overdue: dict[tuple[int, int], list[NoticeItem]] = defaultdict(list)
-    reupload: dict[int, list[Match]] = defaultdict(list)
+    reupload: dict[int, list[Target]] = defaultdict(list)
 
     for item in _items_to_check(session):
         cand = item.match.candidate
         resp = get(item.url)
+        # Only a host's own page of the video is judged by its media too: a media URL is
+        # judged by its own answer, and a linking page by the page alone.
+        own_page = item.role is ItemRole.HOSTING and item.url == cand.page_url
         media = [get(u) for u in (cand.media_urls or []) if isinstance(u, str) and u != item.url] \
-            if resp.status == 200 else []
+            if resp.status == 200 and own_page else []
         live, why = classify(resp, media)
         session.add(Check(item=item, checked_at=now, http_status=resp.status,
                           live=bool(live) if live is not None else True,
@@ -119,7 +126,7 @@ def verify(session: Session, config: Config, *, now: datetime | None = None,
         if item.state is ItemState.REMOVED:
             # Back after removal: a re-upload, notified again at once.
             item.state = ItemState.LIVE
-            reupload[item.notice.host_id].append(item.match)
+            reupload[item.notice.host_id].append(Target(item.match, item.url, item.role))
             result.reuploads.append(item.url)
             continue
         if item.state is ItemState.NOTIFIED:
@@ -127,12 +134,12 @@ def verify(session: Session, config: Config, *, now: datetime | None = None,
         if item.due_at is not None and aware(item.due_at) <= now and item.escalation_level < 2:  # type: ignore[operator]
             overdue[(item.notice_id, item.escalation_level)].append(item)
 
-    for host_id, matches in reupload.items():
+    for host_id, targets in reupload.items():
         host = session.get(Host, host_id)
         assert host is not None
-        _queue(session, config, result, host=host, matches=matches, kind="notice", now=now,
+        _queue(session, config, result, host=host, targets=targets, kind="notice", now=now,
                regime=regime_for_host(host), language=language_for_host(host),
-               contact=_contact(host, matches, config))
+               contact=_contact(host, targets, config))
 
     for (notice_id, level), items in overdue.items():
         parent = session.get(Notice, notice_id)
@@ -142,8 +149,8 @@ def verify(session: Session, config: Config, *, now: datetime | None = None,
     return result
 
 
-def _contact(host: Host, matches: list[Match], config: Config) -> Contact:
-    return resolve_contact(host, origin=matches[0].candidate.page_url,
+def _contact(host: Host, targets: list[Target], config: Config) -> Contact:
+    return resolve_contact(host, origin=targets[0].url,
                            discover=bool(setting(config, "discover_contacts")),
                            timeout=float(setting(config, "http_timeout")),
                            allow_loopback=bool(setting(config, "allow_loopback")))
@@ -162,15 +169,15 @@ def _queue(session: Session, config: Config, result: VerifyResult, **kw: object)
 def _escalate(session: Session, config: Config, result: VerifyResult, parent: Notice, level: int,
               items: list[NoticeItem], now: datetime) -> None:
     host = parent.host
-    matches = [it.match for it in items if partner_problem(it.match) is None]
-    if not matches:
+    targets = [Target(it.match, it.url, it.role) for it in items if partner_problem(it.match) is None]
+    if not targets:
         return
     grace = float((host.settings or {}).get("grace_hours", setting(config, "grace_hours")))
     first_sent = aware(parent.sent_at)
     regime = regime_for_host(host)
     if level == 0:
         contact = Contact(parent.recipient, parent.recipient_source or "configured")
-        _queue(session, config, result, host=host, matches=matches, kind="reminder", regime=regime,
+        _queue(session, config, result, host=host, targets=targets, kind="reminder", regime=regime,
                language=parent.language, contact=contact, now=now, parent=parent,
                first_sent=first_sent)
         for it in items:
@@ -179,7 +186,7 @@ def _escalate(session: Session, config: Config, result: VerifyResult, parent: No
         return
     upstream = (host.settings or {}).get("upstream_contact")
     if upstream:
-        _queue(session, config, result, host=host, matches=matches, kind="upstream", regime=regime,
+        _queue(session, config, result, host=host, targets=targets, kind="upstream", regime=regime,
                language=parent.language, contact=Contact(str(upstream), "configured"), now=now,
                parent=parent, first_sent=first_sent)
     else:
@@ -187,9 +194,9 @@ def _escalate(session: Session, config: Config, result: VerifyResult, parent: No
     engines = session.scalars(select(Host).where(Host.kind == "search_engine",
                                                  Host.licensed_partner.is_(False))).all()
     for engine in engines:
-        _queue(session, config, result, host=engine, matches=matches, kind="delisting",
+        _queue(session, config, result, host=engine, targets=targets, kind="delisting",
                regime=DELISTING, language=language_for_host(engine),
-               contact=_contact(engine, matches, config) if engine.abuse_contact is None
+               contact=_contact(engine, targets, config) if engine.abuse_contact is None
                else Contact(engine.abuse_contact, "configured"),
                now=now, parent=parent, first_sent=first_sent, about_host=host)
     for it in items:

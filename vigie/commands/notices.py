@@ -90,7 +90,7 @@ def notice_json(n: Any) -> dict[str, Any]:
         ttd = None
         if it.removed_at and n.sent_at:
             ttd = round((aware(it.removed_at) - aware(n.sent_at)).total_seconds() / 3600, 2)
-        items.append({"url": it.url, "match_id": it.match_id, "state": it.state.value,
+        items.append({"url": it.url, "role": it.role.value, "match_id": it.match_id, "state": it.state.value,
                       "removed_at": iso(it.removed_at), "hours_to_takedown": ttd,
                       "escalation_level": it.escalation_level, "due_at": iso(it.due_at),
                       "checks": len(it.checks)})
