@@ -89,3 +89,33 @@ def test_media_urls_are_checked_before_fetching(Session, media) -> None:  # type
     assert "scheme" in errors["x1"]
     assert "loopback" in errors["x2"]
     assert "link-local" in errors["x3"] or "metadata" in errors["x3"]
+
+
+def test_two_matchers_at_once_never_share_a_candidate(db_url: str, Session, media, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Real concurrent processes on the same database: every candidate is claimed by
+    # exactly one of them (attempts stays 1) and matched once.
+    import subprocess
+    import sys
+
+    _setup(Session, media)
+    shutil.copy(media["copy_a"], tmp_path / "copy.mp4")
+    vigie = str(Path(sys.executable).parent / "vigie")
+    cfg = tmp_path / "vigie.toml"
+    cfg.write_text("[match]\nallow_loopback = true\n")
+    with RangeServer(str(tmp_path)) as srv:
+        with Session.begin() as s:
+            for i in range(8):
+                s.add(Candidate(canonical_url=f"https://p.example/{i}", page_url=f"https://p.example/{i}",
+                                media_urls=[srv.url("copy.mp4") + f"?v={i}"]))
+        procs = [subprocess.Popen([vigie, "--db", db_url, "--config", str(cfg), "match", "--json"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    import json
+
+    counts = [json.loads(o[0])["candidates"] for o in outs]
+    assert sum(counts) == 8
+    with Session() as s:
+        cands = list(s.scalars(select(Candidate)))
+        assert all(c.attempts == 1 and c.status == CandidateStatus.MATCHED for c in cands)
+        assert s.scalar(select(func.count()).select_from(Match)) == 8
