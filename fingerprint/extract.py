@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from fingerprint import decode
 from fingerprint.hashing import MIN_QUALITY, hamming, phash_batch, quality, resize_for_hash
-from fingerprint.preprocess import FULL, BarStats, Box, inner_picture
+from fingerprint.preprocess import FULL, BarStats, Box, detect_box, inner_picture
 from vigie.errors import MediaError
 
 # v2: two hashes per reference frame, the whole picture and its core (see CORE).
@@ -217,6 +217,9 @@ def fingerprint_frames(
     inner = inner_picture(pictures)
     if inner is not None:
         insides = [inner.crop(p) for p in pictures]
+        # The inner picture may carry bars of its own (a 4:3 film pillarboxed in it).
+        inner_bars = detect_box(insides)
+        insides = [inner_bars.crop(p) for p in insides]
         whole = np.stack([resize_for_hash(p) for p in insides])
         core = np.stack([resize_for_hash(region(p, (CORE, 1 - CORE), (CORE, 1 - CORE))) for p in insides])
         fallback = {
