@@ -180,3 +180,43 @@ class HashIndex:
         key = qi * len(self.hashes) + ent
         _, first_idx = np.unique(key, return_index=True)
         return Hits(qi[first_idx], ent[first_idx], dist[first_idx].astype(np.uint8))
+
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: str) -> None:
+        """Write the index (tables included) as a directory of .npy files, atomically."""
+        import os
+        import shutil
+
+        arrays = {"hashes": self.hashes, "ref_ids": self.ref_ids, "times": self.times, "kinds": self.kinds,
+                  "engine": np.frombuffer(self.engine.encode(), np.uint8)}
+        for j, (starts, order) in enumerate(self._tables):
+            arrays[f"starts{j}"] = starts
+            arrays[f"order{j}"] = order
+        tmp = f"{path}.tmp{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        for name, arr in arrays.items():
+            np.save(os.path.join(tmp, f"{name}.npy"), np.ascontiguousarray(arr))
+        shutil.rmtree(path, ignore_errors=True)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str) -> HashIndex:
+        """Read an index written by ``save``, memory-mapped: start-up costs no rebuild and
+        pages are read only as queries touch them."""
+        import os
+
+        def arr(name: str) -> NDArray[Any]:
+            return np.load(os.path.join(path, f"{name}.npy"), mmap_mode="r")
+
+        index = cls.__new__(cls)
+        index.hashes, index.ref_ids, index.times, index.kinds = arr("hashes"), arr("ref_ids"), arr("times"), arr("kinds")
+        index.engine = bytes(np.asarray(arr("engine"))).decode()
+        index._tables = []
+        j = 0
+        while os.path.exists(os.path.join(path, f"starts{j}.npy")):
+            index._tables.append((arr(f"starts{j}"), arr(f"order{j}")))
+            j += 1
+        return index

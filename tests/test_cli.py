@@ -127,3 +127,23 @@ def test_help_lists_only_working_verbs() -> None:
     assert r.exit_code == 0
     for verb in ("init", "catalog", "identify", "demo"):
         assert verb in r.output
+
+
+def test_index_cache_follows_the_catalogue(tmp_path: Path, media: dict[str, str]) -> None:
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    cfg = tmp_path / "vigie.toml"
+    cache = tmp_path / "idx"
+    cfg.write_text(f"[match]\nindex_dir = '{cache}'\n")
+    base = ["--db", db, "--config", str(cfg)]
+    assert CliRunner().invoke(cli, [*base, "init"]).exit_code == 0
+    assert CliRunner().invoke(cli, [*base, "catalog", "add", media["film_b"], "--title", "B"]).exit_code == 0
+    r = CliRunner().invoke(cli, [*base, "identify", media["copy_a"], "--json"])
+    assert json.loads(r.output)["matches"] == []
+    first = sorted(os.listdir(cache))
+    assert len(first) == 1
+    # A new title makes a new index version; the copy of it is found through the cache.
+    assert CliRunner().invoke(cli, [*base, "catalog", "add", media["film_a"], "--title", "A"]).exit_code == 0
+    r = CliRunner().invoke(cli, [*base, "identify", media["copy_a"], "--json"])
+    assert json.loads(r.output)["matches"][0]["title"] == "A"
+    second = sorted(os.listdir(cache))
+    assert len(second) == 1 and second != first

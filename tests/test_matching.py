@@ -110,3 +110,19 @@ def test_picture_in_picture(media: dict[str, str], tmp_path) -> None:  # type: i
     res = match(fingerprint_query(copy), index, titles)
     assert res and res[0].title_id == 1 and res[0].decision == "confirmed", res
     assert abs(res[0].offset_s - 30) <= 1.0
+
+
+def test_index_saved_and_memory_mapped(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(9)
+    for n in (1000, 300_000):  # the scan engine and the multi-index engine
+        h = rng.integers(0, 2**64, n, dtype=np.uint64)
+        idx = HashIndex(h, np.arange(n, dtype=np.int32) % 7, np.arange(n, dtype=np.float32),
+                        (np.arange(n) % 2).astype(np.uint8))
+        idx.save(str(tmp_path / f"i{n}"))
+        loaded = HashIndex.load(str(tmp_path / f"i{n}"))
+        assert loaded.engine == idx.engine and len(loaded) == n
+        q = h[:40] ^ np.uint64(0b1011)
+        kinds = np.ones(40, np.uint8)
+        a, b = idx.query(q, 12, kinds), loaded.query(q, 12, kinds)
+        assert sorted(zip(a.query.tolist(), a.entry.tolist())) == sorted(zip(b.query.tolist(), b.entry.tolist()))
+        assert len(a) > 0

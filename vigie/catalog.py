@@ -5,7 +5,9 @@ Library functions over a session the caller opened; they flush but never commit.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -154,8 +156,35 @@ def title_json(t: Title) -> dict[str, object]:
     }
 
 
-def load_index(session: Session) -> tuple[HashIndex, dict[int, int]]:
-    """The index over every reference of the current algorithm, and ref id -> title id."""
+def catalogue_version(session: Session) -> str:
+    """A key that changes whenever a reference is added or removed (cheap: no blobs read)."""
+    rows = session.execute(
+        select(ReferenceVideo.id, ReferenceVideo.frame_count).where(ReferenceVideo.algorithm == ALGORITHM)
+        .order_by(ReferenceVideo.id)
+    ).all()
+    digest = hashlib.sha256(ALGORITHM.encode())
+    for r in rows:
+        digest.update(f"{r.id}:{r.frame_count};".encode())
+    return digest.hexdigest()[:24]
+
+
+def load_index(session: Session, cache_dir: str | None = None) -> tuple[HashIndex, dict[int, int]]:
+    """The index over every reference of the current algorithm, and ref id -> title id.
+
+    With ``cache_dir``, the built index is kept there as a file named after the
+    catalogue's version; later loads memory-map it instead of rebuilding (a 10 M-hash
+    index takes seconds to build, milliseconds to map). A new version is written when
+    the catalogue changes; the files of older versions are removed.
+    """
+    titles = dict(session.execute(
+        select(ReferenceVideo.id, ReferenceVideo.title_id).where(ReferenceVideo.algorithm == ALGORITHM)).all())
+    if cache_dir:
+        path = os.path.join(cache_dir, f"index-{catalogue_version(session)}")
+        if os.path.exists(path):
+            try:
+                return HashIndex.load(path), titles
+            except (OSError, ValueError, KeyError):
+                pass  # a damaged cache file is rebuilt below
     rows = session.execute(
         select(ReferenceVideo.id, ReferenceVideo.title_id, ReferenceVideo.hashes, ReferenceVideo.times).where(
             ReferenceVideo.algorithm == ALGORITHM
@@ -169,6 +198,12 @@ def load_index(session: Session) -> tuple[HashIndex, dict[int, int]]:
         yield r.id, hashes[n : 2 * n], times, 1
 
     index = HashIndex.build(part for r in rows for part in parts(r))
+    if cache_dir:
+        os.makedirs(cache_dir, exist_ok=True)
+        for old in os.listdir(cache_dir):
+            if old.startswith("index-") and old != os.path.basename(path):
+                shutil.rmtree(os.path.join(cache_dir, old), ignore_errors=True)
+        index.save(path)
     return index, {r.id: r.title_id for r in rows}
 
 

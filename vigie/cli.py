@@ -176,7 +176,7 @@ def identify(state: State, video_or_url: str, as_json: bool, allow_loopback: boo
     loopback = state.config.match.get("allow_loopback", False) if allow_loopback is None else allow_loopback
     with state.session() as s:
         stale = stale_references(s)
-        out = run(s, video_or_url, allow_loopback=bool(loopback))
+        out = run(s, video_or_url, allow_loopback=bool(loopback), index_dir=state.config.match.get("index_dir"))
     if stale:
         click.echo(f"warning: {stale} reference(s) were fingerprinted by an older algorithm and are not "
                    "matched; add their files again with `vigie catalog add`", err=True)
@@ -216,7 +216,8 @@ def match_cmd(state: State, limit: int | None, as_json: bool, allow_loopback: bo
                 click.echo(f"  candidate {cand.id} {cand.page_url}: {outcome}")
 
         loopback = state.config.match.get("allow_loopback", False) if allow_loopback is None else allow_loopback
-        stats = match_pending(sessionmaker_for(engine), limit=limit, on_item=show, allow_loopback=bool(loopback))
+        stats = match_pending(sessionmaker_for(engine), limit=limit, on_item=show, allow_loopback=bool(loopback),
+                              index_dir=state.config.match.get("index_dir"))
     finally:
         engine.dispose()
     if as_json:

@@ -62,6 +62,8 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     # on pages are fetched only at public addresses unless allow_loopback (demo, tests).
     "match": {
         "allow_loopback": (bool,),
+        # Keep the built hash index here (memory-mapped at start-up instead of rebuilt).
+        "index_dir": (str,),
     },
     # The crawl stage (crawlers.run): where page captures go, the robot's name, limits.
     "crawl": {

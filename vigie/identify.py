@@ -34,13 +34,13 @@ def identify_fingerprint(
 
 
 def identify(session: Session, source: str, *, index: tuple[HashIndex, dict[int, int]] | None = None,
-             allow_loopback: bool = False) -> dict[str, Any]:
+             allow_loopback: bool = False, index_dir: str | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     if "://" in source:
         # Only http(s) to public addresses (loopback for the demo and tests only).
         check_url(source, allow_loopback=allow_loopback)
     fp = fingerprint_untrusted(source)
-    idx, ref_titles = index or load_index(session)
+    idx, ref_titles = index or load_index(session, index_dir)
     results = identify_fingerprint(fp, idx, ref_titles)
     names = {t.id: t.title for t in session.query(Title).filter(Title.id.in_({m.title_id for m in results}))}
     matches = []

@@ -132,6 +132,7 @@ def match_pending(
     on_item: Callable[[Candidate, str], None] | None = None,
     allow_loopback: bool = False,
     thumbnails: bool = True,
+    index_dir: str | None = None,
 ) -> MatchStats:
     """Process pending candidates until none is left (or ``limit`` were processed).
 
@@ -139,7 +140,7 @@ def match_pending(
     candidate at the matched timecode) for the report and the review app."""
     stats = MatchStats()
     with Session() as s:
-        index = load_index(s)
+        index = load_index(s, index_dir)
     tried: set[int] = set()
     while limit is None or stats.candidates < limit:
         cid = _claim(Session, tried)
