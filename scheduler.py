@@ -81,6 +81,9 @@ class Jobs:
     Session: sessionmaker[Session]
     config: Config
     stop: threading.Event = field(default_factory=threading.Event)
+    # Sites whose crawl a dead scheduler left unfinished: crawled again at once, whatever
+    # their crawl runs say (an orphaned crawler may have closed its run without storing).
+    recrawl: set[str] = field(default_factory=set)
 
     @property
     def tz(self) -> Any:
@@ -157,9 +160,13 @@ class Jobs:
     # ----------------------------------------------------------------- sites
 
     def sites(self) -> dict[str, tuple[str, datetime | None]]:
-        """Enabled sites with a schedule: name -> (schedule, start of the last crawl)."""
+        """Enabled sites with a schedule: name -> (schedule, start of the last finished crawl).
+
+        A run never finished was cut short (its scheduler was killed): it does not count,
+        so the site is crawled again at once rather than an interval later."""
         with self.Session() as s:
             last = dict(s.execute(select(CrawlRun.site_id, func.max(CrawlRun.started_at))
+                                  .where(CrawlRun.finished_at.is_not(None))
                                   .group_by(CrawlRun.site_id)).all())
             return {site.name: (site.schedule or "", last.get(site.id))
                     for site in s.scalars(select(Site).where(Site.enabled, Site.schedule.is_not(None)))}
@@ -203,7 +210,10 @@ def resync_sites(scheduler: BaseScheduler, jobs: Jobs, known: dict[str, str]) ->
             # Resume the site's rhythm from its last crawl: a restart must neither re-crawl
             # every site at once nor push a crawl that is due back by a whole interval.
             due = (last.replace(tzinfo=last.tzinfo or timezone.utc) + trigger.interval) if last else now
-            first = max(now, due)
+            first = now if name in jobs.recrawl else max(now, due)
+        elif name in jobs.recrawl:
+            first = now
+        jobs.recrawl.discard(name)
         grace = trigger.interval.total_seconds() / 2 if isinstance(trigger, IntervalTrigger) else 3600
         kw = {"next_run_time": first} if first is not None else {}
         _add(scheduler, jobs, f"crawl:{name}", lambda n=name: jobs.crawl(n), trigger, grace, **kw)

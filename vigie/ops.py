@@ -98,6 +98,18 @@ def run_job(Session: sessionmaker[Session], job: str, fn: Callable[[], Counts]) 
     return row
 
 
+def close_interrupted(Session: sessionmaker[Session]) -> list[str]:
+    """Mark ``interrupted`` the job runs a dead scheduler left ``running``; their job names.
+
+    Only called holding the scheduler lock: every writer of ``job_runs`` holds it, so a
+    run still ``running`` then belongs to a process that is gone."""
+    with Session.begin() as s:
+        rows = list(s.scalars(select(JobRun).where(JobRun.status == "running")))
+        for row in rows:
+            row.status, row.error = "interrupted", "the scheduler stopped before this run finished"
+        return sorted({row.job for row in rows})
+
+
 # --------------------------------------------------------------------------- status
 
 

@@ -32,7 +32,7 @@ def run(state: State, once: bool) -> None:
     from db.session import check_schema, make_engine, resolve_url, sessionmaker_for
     from scheduler import Jobs, build, run_once, seconds
     from vigie.match_stage import release_claims
-    from vigie.ops import log_event, setup_job_log
+    from vigie.ops import close_interrupted, log_event, setup_job_log
     from vigie.runlock import RunLock, describe
 
     config = state.config
@@ -48,10 +48,12 @@ def run(state: State, once: bool) -> None:
         previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             Session = sessionmaker_for(engine)
+            interrupted = close_interrupted(Session)
             log_event("started", pid=os.getpid(), mode="once" if once else "scheduler",
-                      released_claims=release_claims(Session),
+                      released_claims=release_claims(Session), interrupted=interrupted,
                       took_over=describe(lock.took_over) if lock.took_over else None)
-            jobs = Jobs(db_url=resolve_url(state.db_url), Session=Session, config=config, stop=stop)
+            jobs = Jobs(db_url=resolve_url(state.db_url), Session=Session, config=config, stop=stop,
+                        recrawl={j.split(":", 1)[1] for j in interrupted if j.startswith("crawl:")})
             if once:
                 failed = run_once(jobs)
             else:
