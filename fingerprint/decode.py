@@ -27,9 +27,13 @@ from vigie.errors import MediaError
 # enough that scaling and hashing stay a small fraction of the decode cost.
 ANALYSIS_WIDTH = 192
 
-# FFmpeg protocols a video may be read through. A remote playlist must not make FFmpeg
-# open local files or splice arbitrary inputs (concat:, subfile:, ...).
-ALLOWED_PROTOCOLS = "file,http,https,tcp,tls,crypto,hls"
+# FFmpeg protocols a video may be read through. A remote video (or playlist) must not
+# make FFmpeg open local files or splice arbitrary inputs (file:, concat:, subfile:,
+# data:, ...); a local file is read from disk only.
+REMOTE_PROTOCOLS = "http,https,tcp,tls,crypto,hls"
+# Bytes per HTTP range request when reading a remote video.
+HTTP_REQUEST_SIZE = 256 * 1024
+LOCAL_PROTOCOLS = "file,crypto,hls"
 
 
 @dataclass(frozen=True)
@@ -53,9 +57,12 @@ def _open(source: str, remote_options: dict[str, str] | None = None) -> av.conta
         raise MediaError(f"no such file: {source}")
     if not is_url and os.path.isdir(source):
         raise MediaError(f"not a file: {source}")
-    options = {"protocol_whitelist": ALLOWED_PROTOCOLS}
+    options = {"protocol_whitelist": REMOTE_PROTOCOLS if is_url else LOCAL_PROTOCOLS}
     if is_url:
-        options.update({"rw_timeout": "20000000", "reconnect": "0"})
+        # Bounded range requests: a seek reads about one request's worth of bytes, not
+        # the rest of the file (FFmpeg otherwise asks for "bytes=N-" and the server
+        # streams until the connection is dropped).
+        options.update({"rw_timeout": "20000000", "reconnect": "0", "request_size": str(HTTP_REQUEST_SIZE)})
         options.update(remote_options or {})
     try:
         container = av.open(source, options=options, timeout=(20.0, 20.0) if is_url else None)
@@ -176,37 +183,47 @@ def iter_frames(
 def iter_seek_frames(source: str, times: list[float]) -> Iterator[Frame]:
     """One frame near each of ``times``: seek to the keyframe at or before it, decode it.
 
-    Reading a long video this way touches a small share of its bytes (over HTTP, FFmpeg
-    fetches each keyframe with a range request), which is what makes identifying a
-    full-length remote copy cheap. Frames are yielded in time order, without repeats.
+    Reading a long video this way touches a small share of its bytes (over HTTP, each
+    keyframe is fetched with a bounded range request), which is what makes identifying
+    a full-length remote copy cheap. Only the keyframe's own packet is demuxed and
+    decoded. Frames are yielded in time order, without repeats.
     """
     container = _open(source)
     yielded = 0
     try:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        stream.codec_context.skip_frame = "NONKEY"
+        # No frame threading: it would hold packets back before returning a frame.
+        stream.thread_type = "SLICE"
+        ctx = stream.codec_context
         info = _stream_info(container)
         grey = _Grey(info)
         base = stream.time_base or Fraction(1, 1000)
         origin = float(stream.start_time * base) if stream.start_time is not None else 0.0
         seen: set[int] = set()
+        last_error: BaseException | None = None
         for target in times:
             try:
                 container.seek(int((target + origin) / base), stream=stream, backward=True, any_frame=False)
-                for frame in container.decode(stream):
-                    if frame.pts is None or frame.time is None:
+                for packet in container.demux(stream):
+                    if packet.pts is None or not packet.is_keyframe:
+                        if packet.size == 0:
+                            break  # end of file
                         continue
-                    if frame.pts not in seen:
-                        seen.add(frame.pts)
-                        yield Frame(t=float(frame.time) - origin, gray=grey(frame), key=True)
+                    if packet.pts in seen:
+                        break
+                    seen.add(packet.pts)
+                    frames = list(ctx.decode(packet)) or list(ctx.decode(None))
+                    ctx.flush_buffers()
+                    for frame in frames[:1]:
+                        t = float(packet.pts * base) - origin
+                        yield Frame(t=t, gray=grey(frame), key=True)
                         yielded += 1
                     break
             except (av.error.FFmpegError, ValueError, OSError) as exc:
-                if yielded == 0 and target == times[-1]:
-                    raise MediaError(f"cannot decode {source}: {_reason(exc)}") from None
+                last_error = exc
                 continue
     finally:
         container.close()
     if yielded == 0:
-        raise MediaError(f"no decodable video frames in {source}")
+        why = f": {_reason(last_error)}" if last_error else ""
+        raise MediaError(f"no decodable video frames in {source}{why}")

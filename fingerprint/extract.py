@@ -65,6 +65,7 @@ MIN_KEYFRAME_RATE = 0.5      # keyframes per second needed to use keyframes only
 SEEK_MIN_S = 600.0
 REMOTE_SEEK_MIN_S = 120.0
 SEEK_POINTS = 240
+SEEK_MIN_STEP_S = 4.0
 
 BATCH = 256
 
@@ -254,7 +255,7 @@ def fingerprint_query(source: str, *, mode: str = "auto") -> VideoFingerprint:
         mode = "seek" if info.duration_s > long_after else "keyframes"
     frames: list[decode.Frame]
     if mode == "seek":
-        step = max(info.duration_s / SEEK_POINTS, 1.0)
+        step = max(info.duration_s / SEEK_POINTS, SEEK_MIN_STEP_S)
         targets = [i * step for i in range(int(info.duration_s / step) + 1)]
         frames = list(decode.iter_seek_frames(source, targets))
     elif mode == "keyframes":

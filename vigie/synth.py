@@ -77,6 +77,7 @@ class VideoWriter:
         self.rate = Fraction(fps).limit_denominator(1001)
         self.codec, self.bit_rate, self.crf, self.preset = codec, bit_rate, crf, preset
         self.stream: av.video.stream.VideoStream | None = None
+        self.gop: int | None = None  # keyframe interval in frames (None: the encoder's)
 
     def write(self, img: NDArray[np.uint8]) -> None:
         if self.stream is None:
@@ -84,6 +85,8 @@ class VideoWriter:
             self.stream = self.out.add_stream(self.codec, rate=self.rate)
             self.stream.width, self.stream.height = w - w % 2, h - h % 2
             self.stream.pix_fmt = "yuv420p"
+            if self.gop:
+                self.stream.codec_context.gop_size = self.gop
             if self.bit_rate:
                 self.stream.bit_rate = self.bit_rate
             if self.codec == "libx264":
