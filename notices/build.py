@@ -84,11 +84,18 @@ def notifiable_matches(session: Session) -> list[Match]:
     rejected it) or approved by staff, whose page URL or video is in no first-level notice.
 
     The video counts as notified once a ``hosting`` item carries its media URL, or the page
-    URL when page and video are on one host (the page is then the host's own)."""
+    URL when page and video are on one host (the page is then the host's own). The match's
+    own items count whatever their URL: the crawler rewrites ``page_url`` when it meets the
+    page again under another address (tracking parameters), and the match stage may pick
+    another media URL, neither of which is a new infringement."""
     first_level = and_(NoticeItem.notice_id == Notice.id, Notice.kind == "notice")
-    page_notified = exists().where(first_level, NoticeItem.url == Candidate.page_url)
+    own = NoticeItem.match_id == Match.id
+    page_notified = exists().where(first_level, or_(
+        NoticeItem.url == Candidate.page_url,
+        and_(own, or_(NoticeItem.role == ItemRole.LINKING, Match.media_url.is_(None),
+                      NoticeItem.url != Match.media_url))))
     video_notified = exists().where(first_level, NoticeItem.role == ItemRole.HOSTING,
-                                    or_(NoticeItem.url == Match.media_url, NoticeItem.url == Candidate.page_url))
+                                    or_(own, NoticeItem.url == Match.media_url, NoticeItem.url == Candidate.page_url))
     q = (
         select(Match)
         .join(Candidate, Match.candidate_id == Candidate.id)
@@ -178,10 +185,12 @@ def targets_for(session: Session, match: Match, cache: dict[str, Host] | None = 
     return out
 
 
-def _already_notified(session: Session, host: Host, url: str) -> bool:
+def _already_notified(session: Session, host: Host, target: Target) -> bool:
+    """The URL, or this match's item of the same role, is in a first-level notice to ``host``."""
     return session.scalar(select(exists().where(
         NoticeItem.notice_id == Notice.id, Notice.kind == "notice", Notice.host_id == host.id,
-        NoticeItem.url == url))) or False
+        or_(NoticeItem.url == target.url,
+            and_(NoticeItem.match_id == target.match.id, NoticeItem.role == target.role))))) or False
 
 
 def _sender_domain_address(config: Config) -> str:
@@ -276,7 +285,7 @@ def queue_notices(session: Session, config: Config, now: datetime | None = None)
         for host, target in pairs:
             # One item per URL and host: two pages embedding the same video name it once,
             # and a URL already notified is verification's to follow up, not ours.
-            if (host.id, target.url) in taken or _already_notified(session, host, target.url):
+            if (host.id, target.url) in taken or _already_notified(session, host, target):
                 continue
             taken.add((host.id, target.url))
             hosts[host.id] = host

@@ -92,6 +92,12 @@ def evidence_of(match: Match) -> tuple[str | None, str | None]:
     return digest, fetched
 
 
+def is_media_url(match: Match, url: str) -> bool:
+    """Whether ``url`` is one of the match's media URLs rather than its page."""
+    c = match.candidate
+    return url != c.page_url and (url == match.media_url or url in (c.media_urls or []))
+
+
 @dataclass(frozen=True)
 class Target:
     """One URL of a notice: the match that proves it, the URL, and what it is to the host.
@@ -147,7 +153,7 @@ def build_context(
             }
         digest, fetched = evidence_of(m)
         c = m.candidate
-        is_page = tg.url == c.page_url
+        is_page = not is_media_url(m, tg.url)
         w["items"].append({
             "match_id": m.id,
             "url": tg.url,

@@ -34,7 +34,7 @@ from notices.build import make_notice, now_utc, partner_problem
 from notices.hosts import Contact, resolve_contact
 from notices.http import Response, fetch
 from notices.regimes import DELISTING, language_for_host, regime_for_host
-from notices.render import Target, aware
+from notices.render import Target, aware, is_media_url
 from notices.settings import setting
 from vigie.config import Config
 from vigie.errors import NoticeInvalid
@@ -103,7 +103,7 @@ def verify(session: Session, config: Config, *, now: datetime | None = None,
         resp = get(item.url)
         # Only a host's own page of the video is judged by its media too: a media URL is
         # judged by its own answer, and a linking page by the page alone.
-        own_page = item.role is ItemRole.HOSTING and item.url == cand.page_url
+        own_page = item.role is ItemRole.HOSTING and not is_media_url(item.match, item.url)
         media = [get(u) for u in (cand.media_urls or []) if isinstance(u, str) and u != item.url] \
             if resp.status == 200 and own_page else []
         live, why = classify(resp, media)

@@ -47,7 +47,7 @@ def test_link_site_gets_the_page_and_video_host_the_media_each_once(Session) -> 
     cfg = make_config()
     with Session.begin() as s:
         t, linkz, tube = _parties(s)
-        _embedded(s, t, tube, PAGE, MEDIA, EMBED)
+        first = _embedded(s, t, tube, PAGE, MEDIA, EMBED)
         res = queue_notices(s, cfg, T0)
         assert not res.refused and res.partners_skipped == 0
         by_host = {n.host.name: n for n in res.notices}
@@ -75,11 +75,21 @@ def test_link_site_gets_the_page_and_video_host_the_media_each_once(Session) -> 
         (n2,) = queue_notices(s, cfg, T0).notices
         assert n2.host.name == "linkz" and [(i.url, i.role) for i in n2.items] == [(page2, ItemRole.LINKING)]
 
+        # The crawler meets the page again under a tracking URL, the match stage picks the
+        # embed instead of the file: the same infringement, not notified again.
+        first.candidate.page_url = PAGE + "?utm_source=rss&utm_medium=feed"
+        first.media_url = EMBED
+        watch = _embedded(s, t, tube, "https://tube.example/watch/abc", MEDIA)
+        assert [n.host.name for n in queue_notices(s, cfg, T0).notices] == ["tube"]
+        watch.candidate.page_url = "https://tube.example/watch/abc?si=x"
+        assert queue_notices(s, cfg, T0).notices == []
+
         # Nothing left, nothing twice.
         assert notifiable_matches(s) == []
         assert queue_notices(s, cfg, T0).notices == []
         assert _sent_items(s) == {"linkz": [(PAGE, ItemRole.LINKING), (page2, ItemRole.LINKING)],
-                                  "tube": [(MEDIA, ItemRole.HOSTING)]}
+                                  "tube": [(MEDIA, ItemRole.HOSTING),
+                                           ("https://tube.example/watch/abc", ItemRole.HOSTING)]}
     with Session.begin() as s:
         assert queue_notices(s, cfg, T0 + timedelta(days=1)).notices == []
 
