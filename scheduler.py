@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 
 from apscheduler.schedulers.base import BaseScheduler
@@ -216,7 +217,7 @@ def resync_sites(scheduler: BaseScheduler, jobs: Jobs, known: dict[str, str]) ->
         jobs.recrawl.discard(name)
         grace = trigger.interval.total_seconds() / 2 if isinstance(trigger, IntervalTrigger) else 3600
         kw = {"next_run_time": first} if first is not None else {}
-        _add(scheduler, jobs, f"crawl:{name}", lambda n=name: jobs.crawl(n), trigger, grace, **kw)
+        _add(scheduler, jobs, f"crawl:{name}", partial(jobs.crawl, name), trigger, grace, **kw)
         added += name not in known
         changed += name in known
         known[name] = schedule
@@ -250,7 +251,7 @@ def run_once(jobs: Jobs) -> list[str]:
     match, notices, verify, report. Returns the jobs that failed."""
     with jobs.Session() as s:
         sites = list(s.scalars(select(Site.name).where(Site.enabled).order_by(Site.name)))
-    steps: list[tuple[str, Callable[[], Counts]]] = [(f"crawl:{n}", lambda n=n: jobs.crawl(n)) for n in sites]
+    steps: list[tuple[str, Callable[[], Counts]]] = [(f"crawl:{n}", partial(jobs.crawl, n)) for n in sites]
     steps += [("match", jobs.match), ("notices", jobs.notices), ("verify", jobs.verify), ("report", jobs.report)]
     failed = []
     for job_id, fn in steps:

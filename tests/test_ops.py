@@ -6,7 +6,6 @@ SIGTERM stops cleanly, ``--once`` runs every stage in order; ``vigie status`` an
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -56,7 +55,7 @@ def _start(procs: list[subprocess.Popen[str]], db_url: str, cfg: Path, *args: st
 
 def _vigie(db_url: str, cfg: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([VIGIE, "--db", db_url, "--config", str(cfg), *args], cwd=cfg.parent,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def _wait(cond, what: str, timeout: float = 20.0, proc: subprocess.Popen[str] | None = None):  # type: ignore[no-untyped-def]
@@ -284,3 +283,22 @@ def test_an_unreadable_site_schedule_is_reported_and_the_others_run(Session, tmp
     assert job.coalesce is True and job.max_instances == 1
     assert sorted(j.id for j in sched.get_jobs()) == ["crawl:bad", "crawl:good"]
     sched.shutdown(wait=False)
+
+
+def test_readme_documents_every_schedule_key_and_its_deployment_config_is_valid(tmp_path: Path) -> None:
+    import re
+
+    from scheduler import DEFAULTS
+    from vigie.config import SCHEMA
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for key in SCHEMA["schedule"]:
+        assert f"`{key}`" in readme, f"[schedule] {key} is not documented in README.md"
+    assert set(DEFAULTS) <= set(SCHEMA["schedule"])
+    deployment = readme[readme.index("## Deployment"):]
+    block = re.search(r"```toml\n(.*?)```", deployment, re.S)
+    assert block, "the deployment section has no TOML example"
+    path = tmp_path / "vigie.toml"
+    path.write_text("\n".join(line.strip() for line in block.group(1).splitlines()) + "\n")
+    res = CliRunner().invoke(cli, ["config", "check", str(path)])
+    assert res.exit_code == 0, res.output

@@ -133,7 +133,7 @@ def test_run_does_the_cycle_and_survives_sigkill(Session, db_url: str, tmp_path:
         while True:  # on SQLite the dead holder's row must go stale first
             second = start()
             try:
-                _wait(lambda: holder() == second.pid, "the restarted scheduler to hold the lock", 20, second)
+                _wait(lambda p=second: holder() == p.pid, "the restarted scheduler to hold the lock", 20, second)
                 break
             except AssertionError:
                 if second.poll() != 1 or time.monotonic() > deadline:
@@ -193,7 +193,7 @@ def test_run_does_the_cycle_and_survives_sigkill(Session, db_url: str, tmp_path:
     assert max(ids.values()) == 1 and set(ids) == {n.message_id for n in sent}
 
     st = subprocess.run([VIGIE, "--db", db_url, "--config", str(cfg), "status", "--json"], cwd=tmp_path,
-                        capture_output=True, text=True, timeout=60)
+                        capture_output=True, text=True, timeout=60, check=False)
     out = json.loads(st.stdout)
     assert out["scheduler"] is None
     assert {"match", "notices", "verify", "resync"} <= {j["job"] for j in out["jobs"]}

@@ -90,12 +90,12 @@ def run_job(Session: sessionmaker[Session], job: str, fn: Callable[[], Counts]) 
         status, error = "error", " ".join(f"{type(exc).__name__}: {exc}".split())[:2000]
     duration = round(time.monotonic() - t0, 3)
     with Session.begin() as s:
-        row = s.get(JobRun, run_id)
-        assert row is not None
-        row.status, row.error, row.counts = status, error, counts
-        row.finished_at, row.duration_s = _now(), duration
+        done = s.get(JobRun, run_id)
+        assert done is not None
+        done.status, done.error, done.counts = status, error, counts
+        done.finished_at, done.duration_s = _now(), duration
     log_event("job", job=job, status=status, duration_s=duration, counts=counts, error=error)
-    return row
+    return done
 
 
 def close_interrupted(Session: sessionmaker[Session]) -> list[str]:

@@ -42,8 +42,11 @@ def run(state: State, once: bool) -> None:
     handlers = setup_job_log(config.schedule.get("log_file"))
     try:
         check_schema(engine)
-        lock = RunLock(engine, stale_after_s=seconds(config, "lock_stale_after"),
-                       on_lost=lambda: (lost.set(), stop.set()))
+        def on_lost() -> None:
+            lost.set()
+            stop.set()
+
+        lock = RunLock(engine, stale_after_s=seconds(config, "lock_stale_after"), on_lost=on_lost)
         lock.acquire()
         previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
