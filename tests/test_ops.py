@@ -302,3 +302,28 @@ def test_readme_documents_every_schedule_key_and_its_deployment_config_is_valid(
     path.write_text("\n".join(line.strip() for line in block.group(1).splitlines()) + "\n")
     res = CliRunner().invoke(cli, ["config", "check", str(path)])
     assert res.exit_code == 0, res.output
+
+
+def test_a_scheduler_that_loses_its_lock_stops(Session, engine, db_url: str, tmp_path: Path,
+                                              procs: list) -> None:  # type: ignore[type-arg]
+    """Frozen past the stale delay and taken over (SQLite), or its lock connection killed
+    (PostgreSQL): the scheduler must notice and stop rather than run beside another."""
+    from sqlalchemy import text, update
+
+    cfg = _config(tmp_path)
+    a = _start(procs, db_url, cfg)
+    _wait(lambda: _holder(Session) == a.pid, "the scheduler to hold the lock", proc=a)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as c:
+            killed = c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                                    "AND classid::bigint = :k AND objid::bigint = ("
+                                    "SELECT hashtext(current_schema())::bigint & 4294967295)"),
+                               {"k": 0x56494749}).scalars().all()
+        assert killed == [True]
+    else:
+        with Session.begin() as s:
+            s.execute(update(SchedulerLock).values(holder="someone-else", pid=1))
+    _, err = a.communicate(timeout=30)
+    assert a.returncode == 1
+    assert err.splitlines()[-1] == ("Error: the scheduler lock was lost (taken over by another process, "
+                                    "or its database connection dropped); stopped")

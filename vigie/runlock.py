@@ -147,6 +147,18 @@ class RunLock:
 
     def heartbeat(self) -> bool:
         """Refresh the heartbeat; False when the lock is no longer ours."""
+        if self._pg_conn is not None:
+            # The advisory lock lives as long as this connection: if the server restarted
+            # or dropped it, the lock is gone too.
+            try:
+                held = self._pg_conn.execute(text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
+                    "AND classid::bigint = :k AND granted"), {"k": PG_LOCK_KEY}).scalar()
+                self._pg_conn.commit()
+            except Exception:  # noqa: BLE001 - a broken connection means a lost lock
+                return False
+            if not held:
+                return False
         with self.engine.begin() as c:
             n = c.execute(update(SchedulerLock)
                           .where(SchedulerLock.name == LOCK_NAME, SchedulerLock.holder == self.token)
@@ -160,8 +172,8 @@ class RunLock:
             except Exception as exc:  # noqa: BLE001 - a DB hiccup must not kill the heartbeat
                 log.error("scheduler lock heartbeat failed: %s", exc)
                 continue
-            if not ours and not self.is_postgres:
-                log.error("the scheduler lock was taken over by another process; stopping")
+            if not ours:
+                log.error("the scheduler lock was lost (taken over, or its connection dropped); stopping")
                 if self.on_lost:
                     self.on_lost()
                 return
@@ -176,10 +188,12 @@ class RunLock:
                                                       SchedulerLock.holder == self.token))
         finally:
             if self._pg_conn is not None:
+                conn, self._pg_conn = self._pg_conn, None
                 try:
-                    self._pg_conn.execute(text("SELECT pg_advisory_unlock(:k, hashtext(current_schema()))"),
-                                          {"k": PG_LOCK_KEY})
-                    self._pg_conn.commit()
+                    conn.execute(text("SELECT pg_advisory_unlock(:k, hashtext(current_schema()))"),
+                                 {"k": PG_LOCK_KEY})
+                    conn.commit()
+                except Exception:  # noqa: BLE001 - a dead connection holds no lock any more
+                    conn.invalidate()
                 finally:
-                    self._pg_conn.close()
-                    self._pg_conn = None
+                    conn.close()

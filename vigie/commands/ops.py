@@ -80,7 +80,8 @@ def run(state: State, once: bool) -> None:
             job_log.removeHandler(h)
             h.close()
     if lost.is_set():
-        raise SchedulerError("the scheduler lock was taken over by another process; stopped")
+        raise SchedulerError("the scheduler lock was lost (taken over by another process, or its "
+                             "database connection dropped); stopped")
     if once and stop.is_set():
         raise SchedulerError("stopped by a signal before every stage ran")
     if once and failed:
