@@ -67,9 +67,17 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(reply.status, reply.body, reply.content_type, reply.headers, head)
 
+    def _connection_header(self) -> None:
+        # A client that asked for "Connection: close" (FFmpeg does) is told the
+        # connection closes; without it an HTTP/1.1 client assumes keep-alive, reuses
+        # the closed socket for its next range request and reads end-of-file.
+        if self.close_connection:
+            self.send_header("Connection", "close")
+
     def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, str], head: bool) -> None:
         try:
             self.send_response(status)
+            self._connection_header()
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             for k, v in headers.items():
@@ -104,6 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         try:
             self.send_response(status)
+            self._connection_header()
             self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(end - start + 1))
             for k, v in headers.items():

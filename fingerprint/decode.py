@@ -51,7 +51,7 @@ class Frame:
     key: bool
 
 
-def _open(source: str, remote_options: dict[str, str] | None = None) -> av.container.InputContainer:
+def _open(source: str, *, ranged: bool = False) -> av.container.InputContainer:
     is_url = "://" in source
     if not is_url and not os.path.exists(source):
         raise MediaError(f"no such file: {source}")
@@ -59,11 +59,13 @@ def _open(source: str, remote_options: dict[str, str] | None = None) -> av.conta
         raise MediaError(f"not a file: {source}")
     options = {"protocol_whitelist": REMOTE_PROTOCOLS if is_url else LOCAL_PROTOCOLS}
     if is_url:
-        # Bounded range requests: a seek reads about one request's worth of bytes, not
-        # the rest of the file (FFmpeg otherwise asks for "bytes=N-" and the server
-        # streams until the connection is dropped).
-        options.update({"rw_timeout": "20000000", "reconnect": "0", "request_size": str(HTTP_REQUEST_SIZE)})
-        options.update(remote_options or {})
+        options.update({"rw_timeout": "20000000", "reconnect": "0"})
+        if ranged:
+            # Bounded range requests for seeking: a seek reads about one request's worth
+            # of bytes, not the rest of the file (FFmpeg otherwise asks for "bytes=N-"
+            # and the server streams until the connection is dropped). Only for seeking:
+            # a whole-file read gains nothing, and some servers mishandle it.
+            options["request_size"] = str(HTTP_REQUEST_SIZE)
     try:
         container = av.open(source, options=options, timeout=(20.0, 20.0) if is_url else None)
     except av.error.FileNotFoundError:
@@ -97,7 +99,8 @@ def _stream_info(container: av.container.InputContainer) -> VideoInfo:
 
 
 def probe(source: str) -> VideoInfo:
-    container = _open(source)
+    # Ranged: reading the header must not start streaming the whole remote file.
+    container = _open(source, ranged=True)
     try:
         return _stream_info(container)
     finally:
@@ -188,7 +191,7 @@ def iter_seek_frames(source: str, times: list[float]) -> Iterator[Frame]:
     a full-length remote copy cheap. Only the keyframe's own packet is demuxed and
     decoded. Frames are yielded in time order, without repeats.
     """
-    container = _open(source)
+    container = _open(source, ranged=True)
     yielded = 0
     try:
         stream = container.streams.video[0]
