@@ -22,7 +22,7 @@ def long_film(tmp_path_factory: pytest.TempPathFactory) -> str:
     # Long enough to be sampled by seeking (REMOTE_SEEK_MIN_S), with a keyframe every
     # 2 s as streaming encodes have.
     path = str(d / "long.mp4")
-    frames = synth.film_frames(seed=31, duration_s=150, fps=10, size=(480, 270))
+    frames = synth.iter_film_frames(seed=31, duration_s=150, fps=10, size=(480, 270))
     with synth.VideoWriter(path, 10, bit_rate=1_500_000) as w:
         w.gop = 20
         for _, f in frames:

@@ -46,8 +46,8 @@ def plain_decode(path: str) -> int:
 def default_film(workdir: Path, echo: Echo) -> str:
     path = workdir / "bench_film_720p.mp4"
     if not path.exists():
-        echo("generating a 720p test film (180 s)...")
-        synth.make_film(str(path), seed=2024, duration_s=180, fps=24, size=(1280, 720))
+        echo("generating a 720p test film (600 s)...")
+        synth.make_film(str(path), seed=2024, duration_s=600, fps=24, size=(1280, 720))
     return str(path)
 
 
@@ -96,11 +96,15 @@ def bench_identify(film: str, workdir: Path) -> dict[str, Any]:
             out[name]["bytes_downloaded"] = sent
             out[name]["share_of_file"] = round(sent / size, 4)
 
+    # A full-length pirate copy: the whole film re-encoded at another bit rate.
+    full = str(workdir / "bench_full_copy.mp4")
+    if not os.path.exists(full):
+        synth.make_copy(film, full, bit_rate=2_000_000)
     run("excerpt_60s_file", excerpt, os.path.getsize(excerpt))
-    run("full_file", film, os.path.getsize(film))
-    with RangeServer(str(Path(film).parent)) as srv_full, RangeServer(str(workdir)) as srv_ex:
-        run("excerpt_60s_http", srv_ex.url(os.path.basename(excerpt)), os.path.getsize(excerpt), srv_ex)
-        run("full_http", srv_full.url(os.path.basename(film)), os.path.getsize(film), srv_full)
+    run("full_file", full, os.path.getsize(full))
+    with RangeServer(str(workdir)) as srv:
+        run("excerpt_60s_http", srv.url(os.path.basename(excerpt)), os.path.getsize(excerpt), srv)
+        run("full_http", srv.url(os.path.basename(full)), os.path.getsize(full), srv)
     out["targets"] = {"excerpt_60s_s": 1.0, "full_s": 5.0, "full_share_of_file": 0.05}
     return out
 

@@ -9,7 +9,7 @@ Everything goes through PyAV's bundled FFmpeg; no ffmpeg binary is needed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 
 import av
@@ -39,10 +39,16 @@ def _scene(rng: np.random.Generator, w: int, h: int) -> NDArray[np.uint8]:
 
 
 def film_frames(seed: int, duration_s: float, fps: float, size: tuple[int, int]) -> list[tuple[float, NDArray[np.uint8]]]:
-    """(time, RGB frame) of a synthetic film; same seed, same film."""
+    """(time, RGB frame) of a synthetic film; same seed, same film. For short clips:
+    a long film should be streamed with ``iter_film_frames``."""
+    return list(iter_film_frames(seed, duration_s, fps, size))
+
+
+def iter_film_frames(seed: int, duration_s: float, fps: float,
+                     size: tuple[int, int]) -> Iterator[tuple[float, NDArray[np.uint8]]]:
+    """(time, RGB frame) of a synthetic film, one at a time."""
     w, h = size
     rng = np.random.default_rng(seed)
-    frames = []
     n = int(round(duration_s * fps))
     shot_end = 0.0
     scene = _scene(rng, w, h)
@@ -64,8 +70,7 @@ def film_frames(seed: int, duration_s: float, fps: float, size: tuple[int, int])
         cx = int((0.2 + 0.6 * ((dt * 0.3) % 1.0)) * w)
         cy = int(h * (0.5 + 0.3 * np.sin(dt * 2.0)))
         cv2.circle(frame, (cx, cy), h // 10, obj_colour, -1, cv2.LINE_AA)
-        frames.append((t, frame))
-    return frames
+        yield t, frame
 
 
 class VideoWriter:
@@ -109,7 +114,7 @@ class VideoWriter:
         self.close()
 
 
-def write_video(path: str, frames: list[tuple[float, NDArray[np.uint8]]], fps: float, **kw: object) -> None:
+def write_video(path: str, frames: Iterable[tuple[float, NDArray[np.uint8]]], fps: float, **kw: object) -> None:
     with VideoWriter(path, fps, **kw) as w:  # type: ignore[arg-type]
         for _, img in frames:
             w.write(img)
@@ -117,7 +122,7 @@ def write_video(path: str, frames: list[tuple[float, NDArray[np.uint8]]], fps: f
 
 def make_film(path: str, seed: int, duration_s: float = 60.0, fps: float = 24.0,
               size: tuple[int, int] = (480, 270)) -> str:
-    write_video(path, film_frames(seed, duration_s, fps, size), fps)
+    write_video(path, iter_film_frames(seed, duration_s, fps, size), fps)
     return path
 
 
