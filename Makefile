@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test soak install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The long run of the reliability and security suite (1,000 hostile videos, ...).
+soak: $(STAMP)
+	VIGIE_SOAK=1 $(BIN)/python -m pytest -q tests/test_hardening_*.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

@@ -8,6 +8,7 @@ to it, the parent gets either a result or a ``MediaError`` naming what went wron
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing as mp
 import os
 import resource
@@ -33,6 +34,9 @@ def _limit(kind: int, value: int) -> None:
 
 
 def _child(conn: Any, fn: Callable[..., Any], args: tuple[Any, ...], limits: dict[str, int]) -> None:
+    # A crash in the child is reported by the parent as a MediaError; a traceback dump
+    # from an inherited faulthandler (pytest enables one) would only be noise.
+    faulthandler.disable()
     try:
         _limit(resource.RLIMIT_AS, limits["memory"])
         _limit(resource.RLIMIT_CPU, limits["cpu"])

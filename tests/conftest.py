@@ -13,6 +13,9 @@ from sqlalchemy import create_engine, text
 
 from vigie import synth
 
+# The figures table of the reliability and security suite (tests/figures.py).
+pytest_plugins = ["tests.figures"]
+
 PG_URL = os.environ.get("VIGIE_TEST_POSTGRES_URL")
 
 

@@ -1,0 +1,144 @@
+"""Hostile videos through the sandboxed decoder (fingerprint.sandbox): the parent survives.
+
+Truncated and mutated copies of a small synthetic clip go through
+``run_sandboxed(fingerprint_query, path)``, as ``identify`` does with a downloaded video:
+each ends with a fingerprint or a ``MediaError`` within its wall-clock limit, the test
+process (the parent) carries on, and the children stay under the memory cap. Children that
+crash on a signal, hang, or allocate without bound become clear ``MediaError``s too.
+60 videos in CI; ``make soak`` (VIGIE_SOAK=1) runs 1,000.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import resource
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from fingerprint.extract import fingerprint_query
+from fingerprint.sandbox import run_sandboxed
+from tests.figures import Figures, soak
+from vigie import synth
+from vigie.errors import MediaError
+
+WALL_S = 30.0
+CPU_S = 20
+MEMORY = 2 << 30
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    synth.make_film(str(path), seed=7, duration_s=4, fps=12, size=(160, 90))
+    return path.read_bytes()
+
+
+def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
+    """One hostile variant of ``data`` and the name of what was done to it."""
+    kind = rng.choice(["truncate", "flip", "zero", "splice", "garbage_header", "repeat", "box_size"])
+    b = bytearray(data)
+    n = len(b)
+    if kind == "truncate":
+        b = b[: rng.randrange(1, n)]
+    elif kind == "flip":
+        for _ in range(rng.randint(1, 64)):
+            b[rng.randrange(n)] ^= 1 << rng.randrange(8)
+    elif kind == "zero":
+        start = rng.randrange(n)
+        b[start : start + rng.randint(16, 4096)] = bytes(min(4096, n - start))[: len(b[start : start + 4096])]
+    elif kind == "splice":
+        a, c = sorted(rng.randrange(n) for _ in range(2))
+        b = b[:a] + b[c:] + b[a:c]
+    elif kind == "garbage_header":
+        b[: rng.randint(8, 256)] = rng.randbytes(256)[: rng.randint(8, 256)]
+    elif kind == "repeat":
+        a = rng.randrange(n)
+        b = b[:a] + b[a : a + 2048] * rng.randint(2, 50) + b[a:]
+    elif kind == "box_size":
+        # MP4 box sizes are big-endian 32-bit words: lie about one of them.
+        at = rng.randrange(0, max(1, n - 4))
+        b[at : at + 4] = rng.choice([b"\xff\xff\xff\xff", b"\x00\x00\x00\x01", b"\x7f\xff\xff\xf0"])
+    return kind, bytes(b)
+
+
+def test_mutated_videos_end_ok_or_rejected_within_limits(clip: bytes, tmp_path: Path,
+                                                         figures: Figures) -> None:
+    count = 1000 if soak() else 60
+    rng = random.Random(20261126)
+    outcomes = {"ok": 0, "rejected": 0}
+    slowest = 0.0
+    unclear: list[str] = []
+    for i in range(count):
+        kind, data = mutate(clip, rng)
+        path = tmp_path / f"m{i % 4}.mp4"
+        path.write_bytes(data)
+        t0 = time.monotonic()
+        try:
+            run_sandboxed(fingerprint_query, str(path), label=f"mutant {i}", memory=MEMORY,
+                          cpu_s=CPU_S, wall_s=WALL_S)
+            outcomes["ok"] += 1
+        except MediaError as exc:
+            outcomes["rejected"] += 1
+            if not str(exc).strip():
+                unclear.append(f"{i} {kind}")
+        slowest = max(slowest, time.monotonic() - t0)
+    # ru_maxrss of waited-for children, in KiB on Linux: the largest any child of this
+    # process reached (an upper bound for the sandboxed ones).
+    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    total = outcomes["ok"] + outcomes["rejected"]
+    figures.record("sandbox: mutated videos, parent survived, each ok or MediaError",
+                   f"{total}/{count} ({outcomes['ok']} ok, {outcomes['rejected']} rejected)",
+                   f"{count}/{count}", total == count and not unclear)
+    figures.record("sandbox: slowest mutated video (s)", f"{slowest:.1f}",
+                   f"< wall limit {WALL_S:.0f} s", slowest < WALL_S + 5)
+    figures.record("sandbox: peak child memory (MiB)", f"{child_peak / 2**20:.0f}",
+                   f"< cap {MEMORY / 2**20:.0f} MiB", child_peak < MEMORY)
+    assert total == count
+    assert not unclear, f"MediaErrors without a message: {unclear}"
+    assert slowest < WALL_S + 5
+    assert child_peak < MEMORY
+    # The original is still readable: the parent is in a sane state after all that.
+    path = tmp_path / "orig.mp4"
+    path.write_bytes(clip)
+    assert len(run_sandboxed(fingerprint_query, str(path), memory=MEMORY, wall_s=WALL_S)) > 0
+
+
+def _segfault() -> None:
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def _hang() -> None:
+    while True:
+        time.sleep(0.05)
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+def _hog() -> int:
+    chunks = []
+    while True:
+        chunks.append(bytearray(64 << 20))
+        chunks[-1][::4096] = b"x" * len(chunks[-1][::4096])
+
+
+def test_child_crashes_hangs_and_hogs_become_media_errors(figures: Figures) -> None:
+    cases = {
+        "SIGSEGV": (_segfault, {}, "SIGSEGV"),
+        "wall-clock hang": (_hang, {"wall_s": 1.0}, "longer than"),
+        "CPU spin": (_spin, {"cpu_s": 1, "wall_s": 20.0}, "SIGXCPU|SIGKILL"),
+        "memory hog": (_hog, {"memory": 512 << 20, "wall_s": 20.0}, "memory"),
+    }
+    clear = 0
+    for name, (fn, kw, expect) in cases.items():
+        with pytest.raises(MediaError, match=expect):
+            run_sandboxed(fn, label=name, **kw)  # type: ignore[arg-type]
+        clear += 1
+    figures.record("sandbox: crash/hang/CPU/memory children turned into a clear MediaError",
+                   f"{clear}/{len(cases)}", f"{len(cases)}/{len(cases)}", clear == len(cases))
