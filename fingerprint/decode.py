@@ -59,7 +59,9 @@ def _open(source: str, *, ranged: bool = False) -> av.container.InputContainer:
         raise MediaError(f"not a file: {source}")
     options = {"protocol_whitelist": REMOTE_PROTOCOLS if is_url else LOCAL_PROTOCOLS}
     if is_url:
-        options.update({"rw_timeout": "20000000", "reconnect": "0"})
+        # No redirects: a redirect target must be checked against private addresses
+        # first (vigie.netsafe.follow_redirects, before this is called); FFmpeg cannot.
+        options.update({"rw_timeout": "20000000", "reconnect": "0", "max_redirects": "0"})
         if ranged:
             # Bounded range requests for seeking: a seek reads about one request's worth
             # of bytes, not the rest of the file (FFmpeg otherwise asks for "bytes=N-"

@@ -17,11 +17,18 @@ from fingerprint.index import HashIndex
 from fingerprint.matching import MatchResult, match
 from fingerprint.sandbox import in_sandbox, run_sandboxed
 from vigie.catalog import load_index
-from vigie.netsafe import check_url
+from vigie.netsafe import check_url, follow_redirects, on_loopback
 
 
 def fingerprint_untrusted(source: str) -> VideoFingerprint:
-    """Query fingerprint of a video we do not trust, decoded in the sandbox."""
+    """Query fingerprint of a video we do not trust, decoded in the sandbox.
+
+    The caller has checked a URL ``source`` (``check_url``); its redirects are walked and
+    checked here, since FFmpeg, which then reads the final URL, follows none itself. A
+    redirect may stay on loopback only if the checked URL was there already (the demo web
+    and the tests, where the caller allowed loopback)."""
+    if "://" in source:
+        source = follow_redirects(source, allow_loopback=on_loopback(source))
     if in_sandbox():
         return run_sandboxed(fingerprint_query, source, label=source)
     return fingerprint_query(source)
