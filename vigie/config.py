@@ -65,6 +65,14 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         # Keep the built hash index here (memory-mapped at start-up instead of rebuilt).
         "index_dir": (str,),
     },
+    # Cluster mode (cluster/, `vigie worker`, PostgreSQL only): worker heartbeat, when a
+    # job of a silent worker counts as stalled, how often the maintenance tick runs
+    # (queue pending candidates and due crawls, retry stalled jobs).
+    "cluster": {
+        "heartbeat_s": (int, float),
+        "stalled_after_s": (int, float),
+        "tick_every": (str,),
+    },
     # The crawl stage (crawlers.run): where page captures go, the robot's name, limits.
     "crawl": {
         "evidence_dir": (str,),
@@ -109,6 +117,7 @@ class Config:
     crawl: dict[str, Any] = field(default_factory=dict)
     schedule: dict[str, Any] = field(default_factory=dict)
     match: dict[str, Any] = field(default_factory=dict)
+    cluster: dict[str, Any] = field(default_factory=dict)
 
 
 def _check(data: dict[str, Any], path: str) -> None:
@@ -189,4 +198,5 @@ def load_config(path: str | None = None) -> Config:
         crawl=dict(data.get("crawl", {})),
         schedule=_check_schedule(dict(data.get("schedule", {})), path),
         match=dict(data.get("match", {})),
+        cluster=dict(data.get("cluster", {})),
     )

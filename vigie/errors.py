@@ -71,3 +71,8 @@ class SchedulerError(VigieError):
     """Raised by ``vigie.runlock`` when another ``vigie run`` holds this database's scheduler
     lock, and by ``scheduler`` for a schedule it cannot read or a ``--once`` run in which
     some job failed (each job's own error is logged and recorded in ``job_runs``)."""
+
+
+class ClusterError(VigieError):
+    """Raised by ``cluster`` when cluster mode cannot run: the database is not PostgreSQL,
+    the job queue's schema is missing, or a stage or its arguments are unknown."""

@@ -16,6 +16,7 @@ MODULES: list[str] = [
     "vigie.commands.web",
     "vigie.commands.notices",
     "vigie.commands.ops",
+    "vigie.commands.cluster",
 ]
 
 

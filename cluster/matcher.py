@@ -1,0 +1,107 @@
+"""One candidate per match job, against an index kept in memory by the worker.
+
+A long-lived worker loads the hash index once and, before each job, compares the
+catalogue's version (``vigie.catalog.catalogue_version``, a SELECT over reference ids)
+with the version it holds. On a change it loads the new index fully (memory-mapped from
+the shared index cache when an ``index`` job has written it, built otherwise) and only
+then swaps the reference, so a job never sees a half-loaded index; jobs already running
+keep the index they started with.
+
+A job locks its candidate row and does everything in one transaction: the matches, the
+frames and the candidate's new status commit together or not at all. A worker killed
+mid-job leaves the candidate ``pending`` (its transaction dies with its connection) and
+the retried job redoes it; a job run again after its commit finds the candidate no
+longer pending and does nothing. At-least-once jobs, exactly-once results.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import threading
+import time
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import Candidate, CandidateStatus, Decision
+from fingerprint.index import HashIndex
+from reports.thumbs import capture_match_frames
+from vigie.catalog import catalogue_version, load_index
+from vigie.errors import MediaError
+from vigie.match_stage import MAX_ATTEMPTS, match_candidate
+
+log = logging.getLogger(__name__)
+
+Index = tuple[HashIndex, dict[int, int]]
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MiB (current on Linux, peak elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class IndexHolder:
+    """The index a matcher process holds, and the catalogue version it was built from."""
+
+    def __init__(self, cache_dir: str | None = None) -> None:
+        self.cache_dir = cache_dir
+        self.version: str | None = None
+        self.index: Index | None = None
+        self.swaps = 0
+        self._lock = threading.Lock()
+
+    def current(self, Session: sessionmaker[Session]) -> tuple[str, Index]:
+        """The index for the catalogue as it is now; reloads (then swaps) on a change."""
+        with Session() as s:
+            version = catalogue_version(s)
+            if version == self.version and self.index is not None:
+                return version, self.index
+            # One loader at a time per process; the others wait and reuse its result.
+            with self._lock:
+                if version == self.version and self.index is not None:
+                    return version, self.index
+                t0 = time.monotonic()
+                fresh = load_index(s, self.cache_dir)
+                # The swap: a single reference assignment, after the load completed.
+                self.index, self.version = fresh, version
+                self.swaps += 1
+        log.info("index %s loaded in %.2f s (%d hashes); matcher rss %.0f MiB", version,
+                 time.monotonic() - t0, len(fresh[0]), rss_mb())
+        return version, fresh
+
+
+def match_one(Session: sessionmaker[Session], candidate_id: int, index: Index, *,
+              allow_loopback: bool = False, thumbnails: bool = True,
+              fingerprint: Callable[[str], object] | None = None) -> str:
+    """Match one candidate if it is still pending; returns what happened, one word."""
+    with Session.begin() as s:
+        cand = s.scalar(select(Candidate).where(Candidate.id == candidate_id).with_for_update())
+        if cand is None:
+            return "gone"
+        if cand.status != CandidateStatus.PENDING:
+            return "skipped"
+        cand.attempts += 1
+        kw = {"fingerprint": fingerprint} if fingerprint is not None else {}
+        try:
+            rows = match_candidate(s, cand, index, allow_loopback=allow_loopback, **kw)  # type: ignore[arg-type]
+            if thumbnails:
+                for row in rows:
+                    capture_match_frames(s, row, None, row.media_url)
+        except MediaError as exc:
+            cand.error = str(exc)[:2000]
+            # Left pending, a dead link is queued again by a later maintenance tick.
+            cand.status = CandidateStatus.FAILED if cand.attempts >= MAX_ATTEMPTS else CandidateStatus.PENDING
+            return "failed" if cand.status == CandidateStatus.FAILED else "retry"
+        cand.error = None
+        if not rows:
+            cand.status = CandidateStatus.NO_MATCH
+            return "no_match"
+        cand.status = CandidateStatus.MATCHED
+        return "confirmed" if any(r.decision == Decision.CONFIRMED for r in rows) else "review"
