@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from email.header import Header
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
@@ -64,7 +65,13 @@ def build_message(notice: Notice, *, sender: str, parent_message_id: str | None 
     msg = EmailMessage(policy=SMTP)
     msg["From"] = sender
     msg["To"] = to
-    msg["Subject"] = clean_header_text(notice.subject or f"Notice {notice.id}")
+    subject = clean_header_text(notice.subject or f"Notice {notice.id}")
+    if subject.isascii():
+        msg["Subject"] = subject
+    else:
+        # Encoded by us, set as is: CPython's folder leaves a space before the line
+        # break and adds the fold's, so "a b ¡" would read back as "a b  ¡".
+        msg.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode())
     msg["Date"] = format_datetime(aware(notice.created_at))  # type: ignore[arg-type]
     msg["Message-ID"] = notice.message_id
     msg["Auto-Submitted"] = "auto-generated"
