@@ -142,8 +142,8 @@ class RunLock:
             ).rowcount
         if not taken:
             raise self._refused()
+        # Said in the scheduler's "started" line (vigie.commands.ops).
         self.took_over = previous
-        log.warning("took over a stale scheduler lock from %s", describe(previous, now))
 
     def heartbeat(self) -> bool:
         """Refresh the heartbeat; False when the lock is no longer ours."""

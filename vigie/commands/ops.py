@@ -32,23 +32,26 @@ def run(state: State, once: bool) -> None:
     from db.session import check_schema, make_engine, resolve_url, sessionmaker_for
     from scheduler import Jobs, build, run_once, seconds
     from vigie.match_stage import release_claims
-    from vigie.ops import close_interrupted, log_event, setup_job_log
+    from vigie.ops import close_interrupted, job_log, log_event, setup_job_log
     from vigie.runlock import RunLock, describe
 
     config = state.config
-    engine = make_engine(state.db_url)
     stop = threading.Event()
     lost = threading.Event()
+
+    def on_lost() -> None:
+        lost.set()
+        stop.set()
+
+    # Handlers first: a SIGTERM that arrives while starting up still means a clean stop.
+    previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGTERM, signal.SIGINT)}
     handlers = setup_job_log(config.schedule.get("log_file"))
+    engine = make_engine(state.db_url)
+    failed: list[str] = []
     try:
         check_schema(engine)
-        def on_lost() -> None:
-            lost.set()
-            stop.set()
-
         lock = RunLock(engine, stale_after_s=seconds(config, "lock_stale_after"), on_lost=on_lost)
         lock.acquire()
-        previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             Session = sessionmaker_for(engine)
             interrupted = close_interrupted(Session)
@@ -59,7 +62,7 @@ def run(state: State, once: bool) -> None:
                         recrawl={j.split(":", 1)[1] for j in interrupted if j.startswith("crawl:")})
             if once:
                 failed = run_once(jobs)
-            else:
+            elif not stop.is_set():
                 sched = BackgroundScheduler(timezone=jobs.tz)
                 build(sched, jobs)
                 sched.start()
@@ -68,14 +71,12 @@ def run(state: State, once: bool) -> None:
                 log_event("stopping", pid=os.getpid())
                 sched.shutdown(wait=True)
         finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
             lock.release()
         log_event("stopped", pid=os.getpid())
     finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
         engine.dispose()
-        from vigie.ops import job_log
-
         for h in handlers:
             job_log.removeHandler(h)
             h.close()
