@@ -136,6 +136,12 @@ class CandidateSpider(scrapy.Spider):
         response = getattr(exc, "response", None)
         if response is not None:
             return f"HTTP {response.status}"
+        if type(exc).__name__ == "DownloadCancelledError" and not str(exc):
+            # Scrapy cancels a body that grows past DOWNLOAD_MAXSIZE (an endless chunked
+            # body, say) without a message; say which limit that was.
+            limit = self.settings.getint("DOWNLOAD_MAXSIZE") if getattr(self, "settings", None) else 0
+            return (f"DownloadCancelledError: body over the size limit ({limit} bytes) "
+                    "or the crawl stopping; download cancelled")
         text = str(exc) or type(exc).__name__
         return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
 
