@@ -16,7 +16,6 @@ longer pending and does nothing. At-least-once jobs, exactly-once results.
 
 from __future__ import annotations
 
-import logging
 import os
 import resource
 import threading
@@ -32,8 +31,7 @@ from reports.thumbs import capture_match_frames
 from vigie.catalog import catalogue_version, load_index
 from vigie.errors import MediaError
 from vigie.match_stage import MAX_ATTEMPTS, match_candidate
-
-log = logging.getLogger(__name__)
+from vigie.ops import log_event
 
 Index = tuple[HashIndex, dict[int, int]]
 
@@ -72,8 +70,8 @@ class IndexHolder:
                 # The swap: a single reference assignment, after the load completed.
                 self.index, self.version = fresh, version
                 self.swaps += 1
-        log.info("index %s loaded in %.2f s (%d hashes); matcher rss %.0f MiB", version,
-                 time.monotonic() - t0, len(fresh[0]), rss_mb())
+        log_event("index", version=version, load_s=round(time.monotonic() - t0, 2), hashes=len(fresh[0]),
+                  rss_mb=round(rss_mb(), 1))
         return version, fresh
 
 
