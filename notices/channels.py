@@ -92,6 +92,10 @@ class EmailChannel:
                 on_data()
                 data_started = True
                 code, resp = smtp.data(payload)
+                # smtplib returns the final reply to "." rather than raising: a 4xx or
+                # 5xx there means the server refused the message, so it was not sent.
+                if code != 250:
+                    raise _classify(code, "DATA", resp)
                 ack = resp.decode("utf-8", "replace") if isinstance(resp, bytes) else str(resp)
             finally:
                 try:
