@@ -42,6 +42,12 @@ def has_schema(engine: Engine) -> bool:
         return conn.scalar(text("SELECT to_regclass('procrastinate_jobs')")) is not None
 
 
+def queue_in_use(engine: Engine) -> bool:
+    """Whether this database runs cluster mode (PostgreSQL with the job queue's schema):
+    then the crawlers queue a match job with each pending candidate they store."""
+    return engine.dialect.name == "postgresql" and has_schema(engine)
+
+
 def apply_schema(engine: Engine) -> bool:
     """Create procrastinate's tables and functions in the database's current schema
     (the first of ``search_path``) unless they exist. True when they were created."""

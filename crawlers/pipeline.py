@@ -52,6 +52,10 @@ class DatabasePipeline:
         self.Session = sessionmaker_for(self.engine)
         with self.Session() as s:
             self.matcher = matcher_from_db(s)
+        from cluster.queue import queue_in_use
+
+        # Cluster mode: a new pending candidate's match job is queued in its own transaction.
+        self.queue_jobs = queue_in_use(self.engine)
 
     def close_spider(self, spider: Any = None) -> None:
         self.engine.dispose()
@@ -133,4 +137,8 @@ class DatabasePipeline:
         elif added and cand.status in _RETRY_ON_NEW_MEDIA:
             cand.status = CandidateStatus.PENDING
         s.flush()
+        if cand.status == CandidateStatus.PENDING and getattr(self, "queue_jobs", False):
+            from cluster.queue import defer_match
+
+            defer_match(s, [cand.id])
         return created

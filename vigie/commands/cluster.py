@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import click
 
@@ -79,6 +80,22 @@ def _status(state: State, as_json: bool) -> None:
     click.echo(f"workers: {len(st.workers)}")
     for w in st.workers:
         click.echo(f"  worker {w['id']}: last heartbeat {w['silent_s']:.0f} s ago")
+
+
+def cluster_depths(state: State) -> dict[str, Any] | None:
+    """Cluster mode's queue depths for ``vigie status``; None on SQLite or when no worker
+    ever created the job queue."""
+    from cluster.app import setting
+    from cluster.queue import cluster_status
+
+    from cluster.queue import require_postgres
+
+    try:
+        require_postgres(state.db_url or "")
+        with state.session() as s:
+            return cluster_status(s, float(setting(state.config, "stalled_after_s"))).as_json()
+    except ClusterError:
+        return None
 
 
 @click.command("enqueue")

@@ -106,8 +106,11 @@ def status(state: State, as_json: bool) -> None:
 
     with state.session() as s:
         st = collect_status(s, state.config, stale_after_s=seconds(state.config, "lock_stale_after"))
+    from vigie.commands.cluster import cluster_depths
+
+    cluster = cluster_depths(state)  # cluster mode's job queues; None without them
     if as_json:
-        click.echo(json.dumps(st.as_json(), ensure_ascii=False))
+        click.echo(json.dumps({**st.as_json(), **({"cluster": cluster} if cluster else {})}, ensure_ascii=False))
         return
     sch = st.scheduler
     if sch is None:
@@ -127,6 +130,9 @@ def status(state: State, as_json: bool) -> None:
     click.echo("overdue:" if st.overdue else "overdue: nothing")
     for line in st.overdue:
         click.echo(f"  {line}")
+    for q in (cluster or {}).get("queues", []):
+        click.echo(f"job queue {q['queue']}: todo {q['todo']}, doing {q['doing']}, stalled {q['stalled']}, "
+                   f"failed {q['failed']}")
 
 
 @click.group("config")
