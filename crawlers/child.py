@@ -49,6 +49,8 @@ def scrapy_settings(job: dict[str, Any]) -> dict[str, Any]:
         "LOG_LEVEL": job.get("log_level", "ERROR"),
         "LOG_ENABLED": True,
         "DOWNLOADER_MIDDLEWARES": {"crawlers.middleware.NetSafeMiddleware": 50},
+        # Connect only to addresses that pass the same check (no DNS rebinding).
+        "DNS_RESOLVER": "crawlers.middleware.SafeResolver",
         "ITEM_PIPELINES": {"crawlers.pipeline.DatabasePipeline": 300},
         "VIGIE_DB_URL": job["db_url"],
         "VIGIE_EVIDENCE_DIR": job.get("evidence_dir") or "",

@@ -9,14 +9,16 @@ crawl, so a page with a hundred links to one host resolves it once.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
+from scrapy.resolver import CachingThreadedResolver
 
 from vigie.errors import UnsafeAddress
-from vigie.netsafe import check_url
+from vigie.netsafe import address_problem, check_url
 
 
 class UnsafeRequest(IgnoreRequest):
@@ -47,3 +49,38 @@ class NetSafeMiddleware:
         if problem:
             raise UnsafeRequest(problem)
         return None
+
+
+class SafeResolver(CachingThreadedResolver):
+    """Scrapy's DNS resolver, refusing unsafe answers: the address checked is the one used.
+
+    The middleware checks a host before the request is scheduled, but Scrapy resolves it
+    again when it connects; a host that answers a public address to the first lookup and
+    127.0.0.1 or 169.254.169.254 to the second (DNS rebinding) would slip through. Here
+    the answer Twisted connects to is checked itself (cached answers too). Installed by
+    ``crawlers.child`` through the ``DNS_RESOLVER`` setting.
+    """
+
+    allow_loopback = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, reactor: Any) -> SafeResolver:
+        resolver = super().from_crawler(crawler, reactor)
+        resolver.allow_loopback = crawler.settings.getbool("VIGIE_ALLOW_LOOPBACK")
+        return resolver
+
+    def getHostByName(self, name: str, timeout: Any = ()) -> Any:  # noqa: N802 - Twisted API
+        from twisted.internet.error import DNSLookupError
+
+        allow = self.allow_loopback
+
+        def check(address: str) -> str:
+            problem = address_problem(address, allow_loopback=allow)
+            if problem:
+                # Twisted reports any failed lookup as "no results": log the real reason.
+                why = f"refused {name}: resolves to {address}, a {problem}"
+                logging.getLogger(__name__).warning(why)
+                raise DNSLookupError(why)
+            return address
+
+        return super().getHostByName(name, timeout).addCallback(check)

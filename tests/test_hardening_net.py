@@ -211,3 +211,76 @@ def test_ssrf_real_crawl_with_redirects_and_direct_urls(canary: Canary, redirect
     assert direct.pages == 0, direct
     assert len(refused) >= len(hops), (via_redirects.error_log, direct.error_log)
     assert hits == 0
+
+
+# A crawler child whose DNS "rebinds": the middleware's check sees a public address, the
+# connection-time lookup answers 127.0.0.1 (the canary). Patched in that process only.
+_REBIND = """
+import json, socket, sys
+import vigie.netsafe as netsafe
+import crawlers.child as child
+real_resolve, real_byname = netsafe.resolve, socket.gethostbyname
+netsafe.resolve = lambda host, port=None: (["93.184.216.34"] if host == "rebind.test"
+                                           else real_resolve(host, port))
+socket.gethostbyname = lambda host: "127.0.0.1" if host == "rebind.test" else real_byname(host)
+job = json.loads(sys.argv[1])
+if job.pop("unsafe_resolver", False):
+    settings = child.scrapy_settings
+    child.scrapy_settings = lambda j: {**settings(j), "DNS_RESOLVER": "scrapy.resolver.CachingThreadedResolver"}
+child.run(job)
+"""
+
+
+def _rebind_crawl(db_url: str, url: str, unsafe_resolver: bool) -> list[dict[str, str]]:
+    import json
+    import subprocess
+    import sys
+
+    from db.models import CrawlRun, Site
+
+    eng = make_engine(db_url)
+    from db.session import sessionmaker_for
+
+    with sessionmaker_for(eng).begin() as s:
+        site = s.query(Site).filter_by(name="rebind").one()
+        run = CrawlRun(site_id=site.id, status="running", error_log=[])
+        s.add(run)
+        s.flush()
+        job = {"db_url": db_url, "run_id": run.id, "allow_loopback": False, "log_level": "ERROR",
+               "site": {"id": site.id, "name": site.name, "kind": site.kind.value,
+                        "start_urls": [url], "settings": dict(site.settings)},
+               "unsafe_resolver": unsafe_resolver}
+        run_id = run.id
+    proc = subprocess.run([sys.executable, "-c", _REBIND, json.dumps(job)], capture_output=True,
+                          text=True, timeout=120, cwd=str(Path(__file__).resolve().parents[1]))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with sessionmaker_for(eng)() as s:
+        log = list(s.get(CrawlRun, run_id).error_log)
+    eng.dispose()
+    return log
+
+
+def test_ssrf_dns_rebinding_is_refused_at_connection_time(canary: Canary, tmp_path: Path,
+                                                          figures: Figures) -> None:
+    db_url = f"sqlite:///{tmp_path / 'rebind.db'}"
+    eng = make_engine(db_url)
+    upgrade(eng)
+    from db.session import sessionmaker_for
+
+    url = f"http://rebind.test:{canary.v4}/"
+    with sessionmaker_for(eng).begin() as s:
+        add_site(s, "rebind", [url], settings={"download_delay": 0.0, "retries": 0, "timeout_s": 2.0,
+                                               "obey_robots": False})
+    eng.dispose()
+    before = canary.hits
+    log = _rebind_crawl(db_url, url, unsafe_resolver=False)
+    hits = canary.hits - before
+    # Control: Scrapy's own resolver connects to whatever the second lookup says.
+    control = _rebind_crawl(db_url, url, unsafe_resolver=True)
+    control_hits = canary.hits - before - hits
+    figures.record("SSRF: canary hits with DNS rebinding during a crawl", hits,
+                   f"0 (Scrapy's own resolver: {control_hits})", hits == 0)
+    assert control_hits >= 1, control  # the rebinding setup does reach the canary
+    assert hits == 0
+    # Twisted reports the refused lookup as one without results (the reason is logged).
+    assert log and all("DNS lookup failed" in e["error"] and "rebind.test" in e["error"] for e in log), log
