@@ -27,6 +27,59 @@ MIN_PASSWORD = 10
 _DUMMY_HASH = _hasher.hash("not a real password, only here for timing")
 
 
+# Refused whatever their length: the most common passwords (zxcvbn's list of leaked
+# passwords, by frequency), compared case-insensitively (OWASP ASVS 2.1.7).
+COMMON_PASSWORDS_REFUSED = 3000
+_common: frozenset[str] | None = None
+
+
+def common_passwords() -> frozenset[str]:
+    global _common
+    if _common is None:
+        from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+        _common = frozenset(p.lower() for p in FREQUENCY_LISTS["passwords"][:COMMON_PASSWORDS_REFUSED])
+    return _common
+
+
+class LoginThrottle:
+    """Failed logins per account and per client address, in a sliding window.
+
+    Held by the app process (one review app serves one deployment): after ``per_account``
+    failures for a user name, or ``per_ip`` from one address, within ``window_s``, further
+    attempts are refused until the window has moved on (ASVS 2.2.1). A success clears the
+    account's count. Used by ``webapp.app`` on /login and /api/login.
+    """
+
+    def __init__(self, per_account: int = 5, per_ip: int = 20, window_s: float = 900.0) -> None:
+        self.per_account, self.per_ip, self.window_s = per_account, per_ip, window_s
+        self._fails: dict[str, list[float]] = {}
+
+    def _recent(self, key: str, now: float) -> list[float]:
+        times = [t for t in self._fails.get(key, []) if t > now - self.window_s]
+        if times:
+            self._fails[key] = times
+        else:
+            self._fails.pop(key, None)
+        return times
+
+    def wait_s(self, username: str, ip: str, now: float) -> float:
+        """Seconds before this user name may be tried from this address (0: go ahead)."""
+        waits = [0.0]
+        for key, limit in ((f"u:{username.lower()}", self.per_account), (f"ip:{ip}", self.per_ip)):
+            times = self._recent(key, now)
+            if len(times) >= limit:
+                waits.append(times[-limit] + self.window_s - now)
+        return max(waits)
+
+    def failed(self, username: str, ip: str, now: float) -> None:
+        for key in (f"u:{username.lower()}", f"ip:{ip}"):
+            self._fails.setdefault(key, []).append(now)
+
+    def succeeded(self, username: str) -> None:
+        self._fails.pop(f"u:{username.lower()}", None)
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
@@ -50,6 +103,8 @@ def create_user(
         raise InvalidInput(f"bad user name {username!r}: letters, digits and . _ @ - only")
     if len(password) < MIN_PASSWORD:
         raise InvalidInput(f"password too short: at least {MIN_PASSWORD} characters")
+    if password.lower() in common_passwords():
+        raise InvalidInput(f"password refused: one of the {COMMON_PASSWORDS_REFUSED} most common passwords")
     role = parse_role(role)
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise Duplicate(f"user {username!r} already exists")

@@ -15,6 +15,7 @@ anchors the analyst has to click, and the CSP (``webapp.security``) forbids anyt
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -56,7 +57,7 @@ from reports.daily import as_utc, hms, one_line, safe_url, zone
 from vigie.config import Config
 from vigie.errors import Duplicate, NotFound, VigieError
 from webapp import actions
-from webapp.accounts import authenticate, create_user, list_users
+from webapp.accounts import LoginThrottle, authenticate, create_user, list_users
 from webapp.public import brand, list_public_titles, offers_view, title_context
 from webapp.security import CSRF_FIELD, CSRF_HEADER, NOTICE_CSP, REPORT_CSP, SecurityHeaders, csrf_ok, csrf_token
 
@@ -338,11 +339,27 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
     def login_page(request: Request, next: str = "/review") -> HTMLResponse:
         return render(request, "login.html", next=next if next.startswith("/") and not next.startswith("//") else "/review")
 
+    throttle = LoginThrottle()
+
+    def _login(s: Any, request: Request, username: str, password: str) -> User | None:
+        """authenticate() behind the per-account and per-address throttle."""
+        ip = request.client.host if request.client else "?"
+        now = time.monotonic()
+        wait = throttle.wait_s(username, ip, now)
+        if wait > 0:
+            raise Problem(429, f"too many failed logins: try again in {int(wait // 60) + 1} min")
+        user = authenticate(s, username, password)
+        if user is None:
+            throttle.failed(username, ip, now)
+        else:
+            throttle.succeeded(username)
+        return user
+
     @app.post("/login", include_in_schema=False)
     async def login_form(request: Request) -> Response:
         form = await checked_form(request)
         with tx() as s:
-            user = authenticate(s, form.get("username", ""), form.get("password", ""))
+            user = _login(s, request, form.get("username", ""), form.get("password", ""))
             if user is None:
                 return render(request, "login.html", status=401, error="wrong user name or password",
                               next=form.get("next", "/review"))
@@ -612,7 +629,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
     def api_login(request: Request, body: LoginIn) -> SessionOut:
         """Log in; the session cookie is set and the CSRF token returned."""
         with tx() as s:
-            user = authenticate(s, body.username, body.password)
+            user = _login(s, request, body.username, body.password)
             if user is None:
                 raise Problem(401, "wrong user name or password")
             _start_session(request, user)
