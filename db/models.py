@@ -430,6 +430,9 @@ class AuditLog(Base):
     object_id: Mapped[Optional[int]]
     before: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
     after: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    # Hash chain (db/auditchain.py): the previous row's hash and this row's own.
+    prev_hash: Mapped[Optional[str]] = mapped_column(String(64))
+    row_hash: Mapped[Optional[str]] = mapped_column(String(64))
 
 
 # --------------------------------------------------------------------------- reports & review
@@ -528,3 +531,7 @@ class SchedulerLock(Base):
     host: Mapped[str] = mapped_column(String(255))
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The audit log's hash chain hooks into every Session (after the models it uses).
+import db.auditchain  # noqa: E402,F401
