@@ -174,7 +174,7 @@ def build_app(db_url: str, config: Config) -> tuple[App, Runtime]:
         matchers map it instead of each building it (no-op without match.index_dir)."""
         if not rt.holder.cache_dir:
             return {"built": 0}
-        version, _ = IndexHolder(rt.holder.cache_dir).current(rt.Session)
+        version, _ = IndexHolder(rt.holder.cache_dir, writer=True).current(rt.Session)
         return {"built": 1, "version": version}
 
     @periodic(tick, "vigie.tick")

@@ -75,8 +75,9 @@ def run(db_url: str, candidates: int, counts: list[int]) -> dict[str, object]:
                 try:
                     while True:
                         with engine.connect() as conn:
-                            left = conn.scalar(text("SELECT count(*) FROM procrastinate_jobs "
-                                                    "WHERE status IN ('todo', 'doing')"))
+                            left = conn.scalar(text(
+                                "SELECT count(*) FROM procrastinate_jobs "
+                                "WHERE task_name = 'vigie.match' AND status IN ('todo', 'doing')"))
                         if not left:
                             break
                         time.sleep(0.2)

@@ -48,8 +48,12 @@ def rss_mb() -> float:
 class IndexHolder:
     """The index a matcher process holds, and the catalogue version it was built from."""
 
-    def __init__(self, cache_dir: str | None = None) -> None:
+    def __init__(self, cache_dir: str | None = None, *, writer: bool = False) -> None:
         self.cache_dir = cache_dir
+        # Only the ``index`` job writes the shared cache (one writer: matchers never race
+        # each other writing or pruning it); a matcher maps the file when it is there and
+        # builds in memory otherwise.
+        self.writer = writer
         self.version: str | None = None
         self.index: Index | None = None
         self.swaps = 0
@@ -66,7 +70,9 @@ class IndexHolder:
                 if version == self.version and self.index is not None:
                     return version, self.index
                 t0 = time.monotonic()
-                fresh = load_index(s, self.cache_dir)
+                cached = bool(self.cache_dir) and os.path.isdir(
+                    os.path.join(self.cache_dir or "", f"index-{version}"))
+                fresh = load_index(s, self.cache_dir if (self.writer or cached) else None)
                 # The swap: a single reference assignment, after the load completed.
                 self.index, self.version = fresh, version
                 self.swaps += 1

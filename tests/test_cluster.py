@@ -29,7 +29,6 @@ from vigie.catalog import add_title
 from vigie.rangeserver import RangeServer
 
 PG_URL = os.environ.get("VIGIE_TEST_POSTGRES_URL")
-pytestmark = pytest.mark.skipif(not PG_URL, reason="cluster tests need VIGIE_TEST_POSTGRES_URL")
 VIGIE = str(Path(sys.executable).parent / "vigie")
 
 
@@ -39,7 +38,8 @@ def pg(tmp_path: Path) -> Iterator[dict]:  # type: ignore[type-arg]
     from cluster.queue import apply_schema
     from db.session import _normalise, make_engine, sessionmaker_for, upgrade
 
-    assert PG_URL
+    if not PG_URL:
+        pytest.skip("cluster tests need VIGIE_TEST_POSTGRES_URL")
     admin = create_engine(_normalise(PG_URL))
     schema = f"c_{uuid.uuid4().hex[:12]}"
     with admin.begin() as conn:
@@ -266,7 +266,10 @@ def test_catalogue_change_reaches_running_matchers_and_periodic_ticks_run_once(p
     shutil.copy(media["film_b"], tmp_path / "b.mp4")
     with RangeServer(str(tmp_path)) as srv:
         # Two workers on every queue: the maintenance tick (every second) queues pending
-        # candidates; the periodic tasks run once per tick whichever worker defers them.
+        # candidates; the periodic tasks run once per tick whichever worker defers them;
+        # the index job writes each catalogue version to the shared index directory.
+        cfg = Path(pg["config"])
+        cfg.write_text(cfg.read_text().replace("[match]\n", f'[match]\nindex_dir = "{tmp_path / "index"}"\n'))
         start_worker(pg)
         start_worker(pg)
         with pg["Session"].begin() as s:
@@ -284,6 +287,12 @@ def test_catalogue_change_reaches_running_matchers_and_periodic_ticks_run_once(p
     # Each worker loaded the index twice: at its first job, then after the new title.
     loads = [json.loads(line) for line in logs(pg).splitlines() if line.startswith('{"ts"') and '"event": "index"' in line]
     assert len({e["version"] for e in loads}) == 2 and all(e["rss_mb"] > 0 for e in loads)
+    from vigie.catalog import catalogue_version
+
+    with pg["Session"]() as s:
+        latest = catalogue_version(s)
+    wait_for(pg, "the index job to write the new version",
+             lambda: (tmp_path / "index" / f"index-{latest}").is_dir(), timeout=30)
     ticks = jobs(pg, "vigie.tick")
     assert len(ticks) >= 2
     stamps = [j[2]["timestamp"] for j in ticks]
@@ -339,3 +348,19 @@ def test_scheduled_crawl_runs_as_a_job_and_queues_match_jobs(pg) -> None:  # typ
     from vigie.config import Config
 
     assert schedule_crawls(Jobs(pg["url"], pg["Session"], Config())) == []
+
+
+def test_every_cluster_setting_has_a_default_and_is_documented() -> None:
+    from cluster.app import DEFAULTS
+    from vigie.config import SCHEMA
+
+    assert set(DEFAULTS) == set(SCHEMA["cluster"])
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for key in SCHEMA["cluster"]:
+        assert f"`{key}`" in readme, f"[cluster] {key} is not documented in README.md"
+
+
+def test_cluster_verbs_refuse_sqlite(tmp_path: Path) -> None:
+    for args in (["worker"], ["worker", "--status"], ["enqueue", "match"]):
+        r = subprocess.run([VIGIE, "--db", f"sqlite:///{tmp_path / 'v.db'}", *args], capture_output=True, text=True)
+        assert r.returncode == 1 and "cluster mode needs PostgreSQL" in r.stderr, (args, r.stderr)
