@@ -56,3 +56,26 @@ def test_audit_chain_detects_changed_deleted_and_inserted_rows(Session, figures:
     caught += 1
     figures.record("audit chain: tampering detected (changed, deleted, inserted row)",
                    f"{caught}/3", "3/3", caught == 3)
+
+
+def test_audit_page_shows_a_broken_chain(Session, engine) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from tests.test_web import ADMIN, login_form
+    from vigie.config import Config
+    from webapp.accounts import create_user
+    from webapp.app import create_app
+
+    with Session.begin() as s:
+        from db.models import Role
+
+        create_user(s, ADMIN[0], ADMIN[1], Role.ADMIN)
+    app = create_app(engine, Config(timezone="Europe/Paris"), secret_key="k" * 48)
+    with TestClient(app) as client:
+        login_form(client, ADMIN)
+        assert "Hash chain intact" in client.get("/audit").text
+        with Session.begin() as s:
+            first = s.scalar(select(AuditLog.id).order_by(AuditLog.id))
+            s.execute(update(AuditLog).where(AuditLog.id == first).values(action="nothing to see"))
+        page = client.get("/audit").text
+        assert "hash chain is broken" in page and f"audit row {first}: contents changed" in page

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, selectinload
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from db.auditchain import verify_chain
 from db.models import (
     AuditLog,
     Candidate,
@@ -589,7 +590,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
         with tx() as s:
             user = need_user(request, s, Role.ADMIN)
             rows = list(s.scalars(select(AuditLog).order_by(AuditLog.id.desc()).limit(300)))
-            return render(request, "audit.html", user, rows=rows)
+            return render(request, "audit.html", user, rows=rows, chain_problems=verify_chain(s))
 
     # ------------------------------------------------------------------ public pages
 
