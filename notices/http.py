@@ -7,12 +7,15 @@ is bounded. Used by ``notices.verify`` and ``notices.hosts``.
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin
 
 from vigie.errors import UnsafeAddress
+from vigie.netsafe import pin
 
 MAX_BODY = 2_000_000
 MAX_REDIRECTS = 5
@@ -32,7 +35,25 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # we follow redirects ourselves, checking each target first
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+def _pinned(conn_cls: type) -> Any:
+    """A connection class for urllib that connects to the request's checked address."""
+    def make(host: str, *args: Any, address: str, **kw: Any) -> Any:
+        return pin(conn_cls(host, *args, **kw), address)
+    return make
+
+
+class _PinnedHTTP(urllib.request.HTTPHandler):
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(_pinned(http.client.HTTPConnection), req, address=req.vigie_address)
+
+
+class _PinnedHTTPS(urllib.request.HTTPSHandler):
+    def https_open(self, req: Any) -> Any:
+        return self.do_open(_pinned(http.client.HTTPSConnection), req, address=req.vigie_address,
+                            context=self._context)
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect, _PinnedHTTP, _PinnedHTTPS)
 
 
 def fetch(url: str, *, timeout: float, allow_loopback: bool) -> Response:
@@ -41,11 +62,13 @@ def fetch(url: str, *, timeout: float, allow_loopback: bool) -> Response:
 
     for _ in range(MAX_REDIRECTS + 1):
         try:
-            check_url(url, allow_loopback=allow_loopback)
+            addresses = check_url(url, allow_loopback=allow_loopback)
         except UnsafeAddress as exc:
             return Response(url, None, b"", f"refused: {exc}")
         req = urllib.request.Request(url, headers={
             "User-Agent": USER_AGENT, "Cache-Control": "no-cache", "Pragma": "no-cache"})
+        # Connect to the address just checked, not to a second DNS answer (rebinding).
+        req.vigie_address = addresses[0]  # type: ignore[attr-defined]
         try:
             with _OPENER.open(req, timeout=timeout) as resp:
                 return Response(url, resp.status, resp.read(MAX_BODY))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import http.server
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
@@ -284,3 +285,36 @@ def test_ssrf_dns_rebinding_is_refused_at_connection_time(canary: Canary, tmp_pa
     assert hits == 0
     # Twisted reports the refused lookup as one without results (the reason is logged).
     assert log and all("DNS lookup failed" in e["error"] and "rebind.test" in e["error"] for e in log), log
+
+
+def test_ssrf_dns_rebinding_in_fetchers_connects_to_the_checked_address(
+        canary: Canary, monkeypatch: pytest.MonkeyPatch, figures: Figures) -> None:
+    """The check sees a public address; a second lookup would say 127.0.0.1 (the canary).
+    The verification fetcher and the media redirect walk connect to the checked one."""
+    import vigie.netsafe as netsafe
+    from vigie.netsafe import follow_redirects
+
+    real_resolve, real_gai = netsafe.resolve, socket.getaddrinfo
+    # 192.0.2.1 stands for the public answer (TEST-NET: nothing answers there); the check
+    # is told it is public by treating it so for this test only.
+    monkeypatch.setattr(netsafe, "resolve", lambda host, port=None: (
+        ["192.0.2.1"] if host == "rebind.test" else real_resolve(host, port)))
+    real_problem = netsafe.address_problem
+    monkeypatch.setattr(netsafe, "address_problem", lambda a, **kw: (
+        None if str(a) == "192.0.2.1" else real_problem(a, **kw)))
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **kw: real_gai(
+        "127.0.0.1" if host == "rebind.test" else host, *a, **kw))
+    url = f"http://rebind.test:{canary.v4}/"
+    before = canary.hits
+    res = fetch(url, timeout=1, allow_loopback=False)
+    assert res.status is None and res.error, res  # 192.0.2.1 does not answer
+    assert follow_redirects(url, timeout=1) == url
+    hits = canary.hits - before
+    # Control: an unpinned connection does follow the second answer to the canary.
+    socket.create_connection(("rebind.test", canary.v4), timeout=2).close()
+    time.sleep(0.3)
+    control = canary.hits - before - hits
+    figures.record("SSRF: canary hits with DNS rebinding in verify/media fetchers", hits,
+                   f"0 (unpinned: {control})", hits == 0)
+    assert control == 1
+    assert hits == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import Any
 from urllib.parse import urlsplit
 
 from vigie.errors import UnsafeAddress
@@ -100,6 +101,19 @@ def check_url(url: str, *, allow_loopback: bool = False) -> list[str]:
     return addresses
 
 
+def pin(conn: Any, address: str) -> Any:
+    """Make an ``http.client`` connection connect to ``address``, the one that was checked.
+
+    The host name still goes in the Host header and in TLS (SNI and certificate checks),
+    but no second DNS lookup can send the connection elsewhere (DNS rebinding).
+    """
+    def connect(addr: tuple[str, int], *args: Any, **kw: Any) -> socket.socket:
+        return socket.create_connection((address, addr[1]), *args, **kw)
+
+    conn._create_connection = connect
+    return conn
+
+
 def on_loopback(url: str) -> bool:
     """True when ``url``'s host resolves to loopback addresses only."""
     try:
@@ -123,10 +137,10 @@ def follow_redirects(url: str, *, allow_loopback: bool = False, timeout: float =
     from urllib.parse import urljoin
 
     for _ in range(max_redirects + 1):
-        check_url(url, allow_loopback=allow_loopback)
+        addresses = check_url(url, allow_loopback=allow_loopback)
         parts = urlsplit(url)
         conn_cls = http.client.HTTPSConnection if parts.scheme.lower() == "https" else http.client.HTTPConnection
-        conn = conn_cls(parts.hostname or "", parts.port, timeout=timeout)
+        conn = pin(conn_cls(parts.hostname or "", parts.port, timeout=timeout), addresses[0])
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
             conn.request("GET", path, headers={"Range": "bytes=0-0", "User-Agent": "Vigie"})
