@@ -61,8 +61,8 @@ REF_FPS = 8.0
 # decode. A long video (or a remote one past REMOTE_SEEK_MIN_S) is sampled by seeking to
 # SEEK_POINTS evenly spaced keyframes, so only a small share of its bytes is read.
 QUERY_FPS = 2.0
-MIN_KEYFRAME_RATE = 0.5      # keyframes per second needed to use keyframes only
-SEEK_MIN_S = 600.0
+MIN_KEYFRAME_RATE = 0.15     # keyframes per second needed to try keyframes only
+SEEK_MIN_S = 300.0
 REMOTE_SEEK_MIN_S = 120.0
 SEEK_POINTS = 240
 SEEK_MIN_STEP_S = 4.0
@@ -88,6 +88,8 @@ class VideoFingerprint:
     # Query only: hashes tried when nothing else confirms, e.g. of a picture found inside
     # the frame (picture-in-picture): name -> (hashes aligned with ``times``, kind).
     fallback: dict[str, tuple[NDArray[np.uint64], int]] = field(default_factory=dict)
+    # How the frames were sampled: "reference", "keyframes", "dense" or "seek".
+    mode: str = "reference"
     algorithm: str = ALGORITHM
 
     def __len__(self) -> int:
@@ -245,15 +247,17 @@ def fingerprint_frames(
 def fingerprint_query(source: str, *, mode: str = "auto") -> VideoFingerprint:
     """Sparse fingerprint of a video to identify.
 
-    ``mode``: "auto" (choose by length and keyframe density), "keyframes", "dense"
-    (QUERY_FPS frames per second of a full decode) or "seek".
+    ``mode``: "auto" (seek for a long video, else keyframes when there are enough of
+    them, else dense), "keyframes", "dense" (QUERY_FPS frames per second of a full
+    decode) or "seek". Keyframes are a fast first look: when they do not confirm a
+    match, the caller asks for "dense" (see ``vigie.identify.identify_source``).
     """
     info = decode.probe(source)
     remote = "://" in source
     if mode == "auto":
         long_after = REMOTE_SEEK_MIN_S if remote else SEEK_MIN_S
         mode = "seek" if info.duration_s > long_after else "keyframes"
-    frames: list[decode.Frame]
+    frames: list[decode.Frame] = []
     if mode == "seek":
         step = max(info.duration_s / SEEK_POINTS, SEEK_MIN_STEP_S)
         targets = [i * step for i in range(int(info.duration_s / step) + 1)]
@@ -264,10 +268,12 @@ def fingerprint_query(source: str, *, mode: str = "auto") -> VideoFingerprint:
         except MediaError:
             frames = []  # some streams flag no keyframes: decode them fully instead
         span = max(info.duration_s, frames[-1].t if frames else 0.0, 1.0)
-        if len(frames) < MIN_KEYFRAME_RATE * span:
+        if len(frames) < max(MIN_KEYFRAME_RATE * span, 3):
             mode = "dense"
     if mode == "dense":
         frames = list(decode.iter_frames(source, sample_fps=QUERY_FPS, fast=True))
     duration = info.duration_s or (frames[-1].t if frames else 0.0)
     info = decode.VideoInfo(duration, info.fps, info.width, info.height)
-    return fingerprint_frames([f.t for f in frames], [f.gray for f in frames], info, len(frames))
+    fp = fingerprint_frames([f.t for f in frames], [f.gray for f in frames], info, len(frames))
+    fp.mode = mode
+    return fp

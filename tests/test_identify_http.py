@@ -13,6 +13,7 @@ from fingerprint.index import HashIndex
 from fingerprint.matching import match
 from vigie import synth
 from vigie.errors import MediaError
+from vigie.identify import identify_source
 from vigie.rangeserver import RangeServer
 
 
@@ -46,7 +47,7 @@ def test_remote_excerpt_matches(media: dict[str, str], tmp_path: Path) -> None:
     index = HashIndex.build(index_entries(1, ref))
     shutil.copy(media["copy_a"], tmp_path / "c.mp4")
     with RangeServer(str(tmp_path)) as srv:
-        res = match(fingerprint_query(srv.url("c.mp4")), index, {1: 1})
+        res = identify_source(srv.url("c.mp4"), index, {1: 1}, fingerprint=fingerprint_query)[1]
         assert srv.bytes_sent > 0
     assert res and res[0].decision == "confirmed" and abs(res[0].offset_s - 20) <= 1.0
 

@@ -23,6 +23,7 @@ from fingerprint.extract import VideoFingerprint, fingerprint_query, fingerprint
 from fingerprint.index import HashIndex
 from fingerprint.matching import RADIUS, match
 from vigie import synth
+from vigie.identify import identify_source
 from vigie.rangeserver import RangeServer
 from vigie.transforms import COMBINATIONS, TRANSFORMS, Transform, copy_kwargs
 
@@ -80,13 +81,11 @@ def bench_identify(film: str, workdir: Path) -> dict[str, Any]:
 
     def run(name: str, source: str, size: int, server: RangeServer | None = None) -> None:
         before = server.bytes_sent if server else 0
-        fp, t = _timed(lambda: fingerprint_query(source))
-        res, t_match = _timed(lambda: match(fp, index, {1: 1}))
+        (fp, res), t = _timed(lambda: identify_source(source, index, {1: 1}, fingerprint=fingerprint_query))
         top = res[0] if res else None
         out[name] = {
-            "seconds": round(t + t_match, 3),
-            "fingerprint_s": round(t, 3),
-            "match_s": round(t_match, 3),
+            "seconds": round(t, 3),
+            "sampling": fp.mode,
             "frames_hashed": len(fp),
             "decision": top.decision if top else None,
             "offset_s": round(top.offset_s, 2) if top else None,
@@ -190,8 +189,8 @@ def vigie_matcher(refs: list[Path]) -> tuple[Matcher, dict[str, float]]:
     titles = {i: i for i, _ in fps}
 
     def run(path: str) -> list[tuple[int, str, float, float, float]]:
-        q: VideoFingerprint = fingerprint_query(path)
-        return [(m.title_id, m.decision, m.ref_start_s, m.cand_start_s, m.speed) for m in match(q, index, titles)]
+        _, found = identify_source(path, index, titles, fingerprint=fingerprint_query)
+        return [(m.title_id, m.decision, m.ref_start_s, m.cand_start_s, m.speed) for m in found]
 
     return run, {str(i): fp.info.duration_s for i, fp in fps}
 

@@ -7,6 +7,8 @@ many frames were hashed, the time taken, and the matches.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,7 +22,7 @@ from vigie.catalog import load_index
 from vigie.netsafe import check_url, follow_redirects, on_loopback
 
 
-def fingerprint_untrusted(source: str) -> VideoFingerprint:
+def fingerprint_untrusted(source: str, mode: str = "auto") -> VideoFingerprint:
     """Query fingerprint of a video we do not trust, decoded in the sandbox.
 
     The caller has checked a URL ``source`` (``check_url``); its redirects are walked and
@@ -30,14 +32,38 @@ def fingerprint_untrusted(source: str) -> VideoFingerprint:
     if "://" in source:
         source = follow_redirects(source, allow_loopback=on_loopback(source))
     if in_sandbox():
-        return run_sandboxed(fingerprint_query, source, label=source)
-    return fingerprint_query(source)
+        return run_sandboxed(partial(fingerprint_query, mode=mode), source, label=source)
+    return fingerprint_query(source, mode=mode)
 
 
-def identify_fingerprint(
-    fp: VideoFingerprint, index: HashIndex, ref_titles: dict[int, int]
-) -> list[MatchResult]:
-    return match(fp, index, ref_titles)
+def strength(results: list[MatchResult]) -> tuple[int, float]:
+    """How strong the best match of a result list is, for choosing between two looks."""
+    if not results:
+        return (0, 0.0)
+    return (2 if results[0].decision == "confirmed" else 1, results[0].weight)
+
+
+def identify_source(
+    source: str,
+    index: HashIndex,
+    ref_titles: dict[int, int],
+    *,
+    fingerprint: Callable[..., VideoFingerprint] = fingerprint_untrusted,
+) -> tuple[VideoFingerprint, list[MatchResult]]:
+    """Fingerprint and match one video, looking closer when a first look is not enough.
+
+    A file with keyframes at most shot changes is first read from its keyframes alone
+    (a small share of the decoding work). If that confirms nothing, the keyframes may
+    simply be too sparse evidence (a re-edit, a short excerpt): the video is sampled
+    from a full decode and matched again, and the stronger result is kept."""
+    fp = fingerprint(source)
+    results = match(fp, index, ref_titles)
+    if fp.mode == "keyframes" and not any(m.decision == "confirmed" for m in results):
+        closer = fingerprint(source, mode="dense")
+        more = match(closer, index, ref_titles)
+        if strength(more) >= strength(results):
+            fp, results = closer, more
+    return fp, results
 
 
 def identify(session: Session, source: str, *, index: tuple[HashIndex, dict[int, int]] | None = None,
@@ -46,9 +72,8 @@ def identify(session: Session, source: str, *, index: tuple[HashIndex, dict[int,
     if "://" in source:
         # Only http(s) to public addresses (loopback for the demo and tests only).
         check_url(source, allow_loopback=allow_loopback)
-    fp = fingerprint_untrusted(source)
     idx, ref_titles = index or load_index(session, index_dir)
-    results = identify_fingerprint(fp, idx, ref_titles)
+    fp, results = identify_source(source, idx, ref_titles)
     names = {t.id: t.title for t in session.query(Title).filter(Title.id.in_({m.title_id for m in results}))}
     matches = []
     for m in results:

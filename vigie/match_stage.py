@@ -23,7 +23,8 @@ from fingerprint.matching import MatchResult
 from reports.thumbs import capture_match_frames
 from vigie.catalog import load_index
 from vigie.errors import MediaError, UnsafeAddress
-from vigie.identify import fingerprint_untrusted, identify_fingerprint
+from fingerprint.extract import VideoFingerprint
+from vigie.identify import fingerprint_untrusted, identify_source, strength
 from vigie.netsafe import check_url
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def store_matches(s: Session, cand: Candidate, media_url: str, results: list[Mat
 
 def match_candidate(
     s: Session, cand: Candidate, index: tuple[HashIndex, dict[int, int]],
-    fingerprint: Callable[[str], object] = fingerprint_untrusted,
+    fingerprint: Callable[..., VideoFingerprint] = fingerprint_untrusted,
     *, allow_loopback: bool = False,
 ) -> list[Match]:
     """Fingerprint each media URL of one candidate; store the matches of the best one.
@@ -106,23 +107,15 @@ def match_candidate(
     for url in cand.media_urls:
         try:
             check_url(url, allow_loopback=allow_loopback)
-            fp = fingerprint(url)
+            _, results = identify_source(url, *index, fingerprint=fingerprint)
         except (MediaError, UnsafeAddress) as exc:
             errors.append(str(exc))
             continue
-        results = identify_fingerprint(fp, *index)  # type: ignore[arg-type]
-        if best is None or _strength(results) > _strength(best[1]):
+        if best is None or strength(results) > strength(best[1]):
             best = (url, results)
     if best is None:
         raise MediaError("; ".join(errors)[:1000])
     return store_matches(s, cand, best[0], best[1])
-
-
-def _strength(results: list[MatchResult]) -> tuple[int, float]:
-    if not results:
-        return (0, 0.0)
-    top = results[0]
-    return (2 if top.decision == "confirmed" else 1, top.weight)
 
 
 def match_pending(
