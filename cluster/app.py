@@ -30,6 +30,8 @@ from vigie.ops import Counts, log_event, run_job
 
 log = logging.getLogger(__name__)
 
+# Finished jobs are kept this long (for `vigie worker --status` and post-mortems).
+KEEP_JOBS_H = 7 * 24
 DEFAULTS: dict[str, Any] = {"heartbeat_s": 10.0, "stalled_after_s": 30.0, "tick_every": "30s"}
 
 
@@ -190,6 +192,13 @@ def build_app(db_url: str, config: Config) -> tuple[App, Runtime]:
     async def retry_stalled(context: JobContext, timestamp: int | None = None) -> list[int]:
         assert context.app is not None
         return await retry_stalled_jobs(context.app, stalled_after)
+
+    @periodic("17 3 * * *", "vigie.cleanup")
+    @app.task(name="vigie.cleanup", queue="maintenance", pass_context=True)
+    async def cleanup(context: JobContext, timestamp: int | None = None) -> None:
+        """Delete jobs that succeeded more than a week ago (failed ones stay for a look)."""
+        assert context.app is not None
+        await context.app.job_manager.delete_old_jobs(nb_hours=KEEP_JOBS_H)
 
     return app, rt
 

@@ -4,9 +4,9 @@
 database (dropped at the end): one synthetic film in the catalogue, N candidate copies
 served over loopback HTTP, then for each worker count the same candidates are reset to
 ``pending``, their match jobs queued, real ``vigie worker --queues match`` processes
-started, and the time until every job has finished is measured (worker start-up
-included; the index is loaded once per worker). Prints one JSON object: seconds per run,
-candidates per second, and the ratio to one worker.
+started, and the time until every job has finished is measured (from the enqueue,
+once every worker has started; each loads the index at its first job). Prints one JSON
+object: seconds per run, candidates per second, and the ratio to one worker.
 
 Not part of ``vigie bench`` (it needs PostgreSQL and several processes).
 """
@@ -68,11 +68,18 @@ def run(db_url: str, candidates: int, counts: list[int]) -> dict[str, object]:
                     s.execute(delete(Match))
                     s.execute(update(Candidate).values(status=CandidateStatus.PENDING, attempts=0))
                     s.execute(text("DELETE FROM procrastinate_jobs"))
-                    defer_match(s, ids)
-                t0 = time.monotonic()
                 procs = [subprocess.Popen([vigie, "--db", url, "--config", str(cfg), "worker", "-q", "match"],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(n)]
                 try:
+                    # Timed from the enqueue, once every worker is up (start-up excluded).
+                    while True:
+                        with engine.connect() as conn:
+                            if conn.scalar(text("SELECT count(*) FROM procrastinate_workers")) >= n:
+                                break
+                        time.sleep(0.2)
+                    with Session.begin() as s:
+                        defer_match(s, ids)
+                    t0 = time.monotonic()
                     while True:
                         with engine.connect() as conn:
                             left = conn.scalar(text(
@@ -87,6 +94,13 @@ def run(db_url: str, candidates: int, counts: list[int]) -> dict[str, object]:
                         p.send_signal(signal.SIGTERM)
                     for p in procs:
                         p.wait(timeout=60)
+                with engine.connect() as conn:
+                    states = dict(conn.execute(text(
+                        "SELECT status::text, count(*) FROM procrastinate_jobs "
+                        "WHERE task_name = 'vigie.match' GROUP BY 1")).all())
+                    matched = conn.scalar(text("SELECT count(DISTINCT candidate_id) FROM matches"))
+                if states != {"succeeded": candidates} or matched != candidates:
+                    raise RuntimeError(f"{n} worker(s): jobs {states}, {matched} candidates matched")
                 out["runs"][str(n)] = {"seconds": round(elapsed, 2),  # type: ignore[index]
                                        "per_second": round(candidates / elapsed, 3),
                                        "seconds_per_candidate": round(elapsed / candidates, 3)}
