@@ -33,6 +33,9 @@ ALGORITHM = "phash64x2-v2"
 # it under a few hypotheses of how it was cropped (CROP_AXIS_OPTIONS).
 CORE = 0.15
 
+# Share of each side of a detected inner picture left out before hashing it.
+INNER_MARGIN = 0.04
+
 # How one axis of a copy may have been cropped: (kept from, kept to) as shares of the
 # original. Symmetric crops of 0-15 % and one-sided ones; the grid step (5-7.5 %) is
 # within what pHash tolerates as misalignment. Option 0 is "not cropped".
@@ -88,6 +91,9 @@ class VideoFingerprint:
     # Query only: hashes tried when nothing else confirms, e.g. of a picture found inside
     # the frame (picture-in-picture): name -> (hashes aligned with ``times``, kind).
     fallback: dict[str, tuple[NDArray[np.uint64], int]] = field(default_factory=dict)
+    # Query only: core hashes of the inner picture under each crop hypothesis, like
+    # ``core`` (empty when no inner picture was found).
+    inner_core: NDArray[np.uint64] = field(default_factory=lambda: np.zeros((0, 2, 0), np.uint64))
     # How the frames were sampled: "reference", "keyframes", "dense" or "seek".
     mode: str = "reference"
     algorithm: str = ALGORITHM
@@ -217,20 +223,22 @@ def fingerprint_frames(
     pictures = [box.crop(g) for g in grays]
     small = np.stack([resize_for_hash(p) for p in pictures]) if grays else np.zeros((0, 32, 32), np.float32)
     fallback: dict[str, tuple[NDArray[np.uint64], int]] = {}
+    inner_core = np.zeros((0, 2, len(pictures)), np.uint64)
     inner = inner_picture(pictures)
     if inner is not None:
         insides = [inner.crop(p) for p in pictures]
         # The inner picture may carry bars of its own (a 4:3 film pillarboxed in it).
         inner_bars = detect_box(insides)
         insides = [inner_bars.crop(p) for p in insides]
+        # Its border is found to a pixel or two of the analysis frame: step inside it, so
+        # that what is left is a crop of the film, which the crop search then handles.
+        insides = [region(p, (INNER_MARGIN, 1 - INNER_MARGIN), (INNER_MARGIN, 1 - INNER_MARGIN)) for p in insides]
         whole = np.stack([resize_for_hash(p) for p in insides])
-        core = np.stack([resize_for_hash(region(p, (CORE, 1 - CORE), (CORE, 1 - CORE))) for p in insides])
         fallback = {
             "inner": (phash_batch(whole), 0),
             "inner_mirror": (phash_batch(whole[:, :, ::-1]), 0),
-            "inner_core": (phash_batch(core), 1),
-            "inner_core_mirror": (phash_batch(core[:, :, ::-1]), 1),
         }
+        inner_core = query_cores(insides)
     return VideoFingerprint(
         times=np.asarray(times, dtype=np.float32),
         hashes=phash_batch(small) if len(small) else np.zeros(0, np.uint64),
@@ -241,6 +249,7 @@ def fingerprint_frames(
         variants={"mirror": phash_batch(small[:, :, ::-1]) if len(small) else np.zeros(0, np.uint64)},
         core=query_cores(pictures),
         fallback=fallback,
+        inner_core=inner_core,
     )
 
 

@@ -257,10 +257,14 @@ def match(
         return results
     extra: list[Lookup] = []
     if has_core:
-        k = best_crop_hypothesis(query, usable, index, radius)
+        k = best_crop_hypothesis(query.core, usable, index, radius)
         if k:
             extra += [(query.core[k, 0], 1), (query.core[k, 1], 1)]
     extra += list(query.fallback.values())
+    if query.inner_core.size and query.inner_core.shape[2] == len(query.times):
+        k = best_crop_hypothesis(query.inner_core, usable, index, radius)
+        if k is not None:
+            extra += [(query.inner_core[k, 0], 1), (query.inner_core[k, 1], 1)]
     if not extra:
         return results
     more = _match_lookups(query, usable, [*lookups, *extra], index, ref_titles, radius)
@@ -272,12 +276,13 @@ def match(
     return _resolve(list(best.values()))
 
 
-def best_crop_hypothesis(query: VideoFingerprint, usable: NDArray[np.int64], index: HashIndex,
+def best_crop_hypothesis(cores: NDArray[np.uint64], usable: NDArray[np.int64], index: HashIndex,
                          radius: int) -> int | None:
-    """The crop hypothesis whose core hashes hit the index on the most probe frames."""
+    """The crop hypothesis whose core hashes (shape (hypotheses, 2, frames)) hit the
+    index on the most probe frames."""
     probe = usable[np.linspace(0, len(usable) - 1, min(CROP_PROBE_FRAMES, len(usable))).astype(int)]
-    n_hyp = query.core.shape[0]
-    flat = query.core[:, :, probe].reshape(-1)
+    n_hyp = cores.shape[0]
+    flat = cores[:, :, probe].reshape(-1)
     hits = index.query(flat, radius, kinds=np.ones(len(flat), np.uint8))
     if len(hits) == 0:
         return None

@@ -173,7 +173,7 @@ def inner_picture(frames: list[NDArray[np.uint8]]) -> Box | None:
                         sides.append(float(gy[y0, x0 + 1 : x1 + 1].mean()))
                     if y1 < h - 1:
                         sides.append(float(gy[y1, x0 + 1 : x1 + 1].mean()))
-                    if len(sides) < 2 or min(sides) < floor:
+                    if len(sides) < 3 or min(sides) < floor:
                         continue
                     score = min(sides) * len(sides)
                     if best is None or score > best[0]:
