@@ -138,6 +138,13 @@ def enqueue(state: State, stage: str, args: tuple[str, ...]) -> None:
             apply_schema(s.bind.engine)  # type: ignore[union-attr]
         with state.session() as s:
             if stage == "crawl":
+                from sqlalchemy import select
+
+                from db.models import Site
+
+                unknown = sorted(set(args) - set(s.scalars(select(Site.name).where(Site.name.in_(args)))))
+                if unknown:
+                    raise ClusterError(f"unknown site(s): {', '.join(unknown)}")
                 n = sum(defer_crawl(s, site) for site in args)
             elif stage == "match":
                 n = defer_match(s, ids) if ids else enqueue_pending(s)
