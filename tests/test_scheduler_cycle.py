@@ -202,14 +202,7 @@ def test_run_does_the_cycle_and_survives_sigkill(Session, db_url: str, tmp_path:
     assert q["candidates_pending"] == q["candidates_matching"] == q["notices_queued"] == q["notices_failed"] == 0
 
     twice = {k: n for k, n in told.items() if n > 1}
-    if twice:
-        # Known bug outside the scheduler, reported to the coordinator: the crawler
-        # rewrites Candidate.page_url when a page is seen again under another URL (with
-        # tracking parameters), and notices.build.notifiable_matches compares items with
-        # page_url, not the canonical URL, so a page re-crawled between two notice runs
-        # is notified again. Only an interleaved schedule (crawls running while notices
-        # go out) shows it; `vigie demo` runs the stages one after another.
-        pytest.xfail(f"pages notified twice to the same host: {sorted(twice)}")
+    assert not twice, f"pages notified twice to the same host: {sorted(twice)}"
 
 
 def _message_id(raw: bytes) -> str:
