@@ -61,6 +61,12 @@ def seconds(config: Config, key: str) -> float:
     return parse_interval(schedule_setting(config, key))
 
 
+def job_intervals(config: Config) -> dict[str, float]:
+    """Seconds between runs of each periodic stage job (for ``vigie status``)."""
+    return {"match": seconds(config, "match_every"), "notices": seconds(config, "dispatch_every"),
+            "verify": seconds(config, "verify_every"), "resync": seconds(config, "resync_every")}
+
+
 def site_trigger(schedule: str, tz: Any) -> BaseTrigger:
     """The trigger of a site's ``schedule``: an interval ("6h") or a crontab line."""
     try:

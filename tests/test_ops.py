@@ -230,6 +230,24 @@ def test_status_shows_overdue_sites_and_stale_scheduler(Session, db_url: str, tm
     assert not any("fresh" in line or "manual" in line for line in over)
 
 
+def test_status_names_a_periodic_job_that_stopped_running(Session, db_url: str, tmp_path: Path) -> None:
+    now = datetime.now(timezone.utc)
+    with Session.begin() as s:
+        s.add(SchedulerLock(name="scheduler", holder="x", pid=4242, host="here",
+                            acquired_at=now - timedelta(hours=2), heartbeat_at=now))
+        s.add(JobRun(job="match", status="ok", started_at=now - timedelta(minutes=30), counts={}))
+        s.add(JobRun(job="notices", status="ok", started_at=now - timedelta(minutes=1), counts={}))
+        s.add(JobRun(job="verify", status="running", started_at=now - timedelta(hours=1), counts={}))
+    cfg = _config(tmp_path, match_every="5m", dispatch_every="5m", verify_every="10m", resync_every="1m")
+    res = CliRunner().invoke(cli, ["--db", db_url, "--config", str(cfg), "status", "--json"])
+    assert res.exit_code == 0, res.output
+    over = json.loads(res.output)["overdue"]
+    # match: 30 min without a run for a 5 min schedule; resync: never ran in 2 h; notices ran
+    # a minute ago; verify is running (a long run is not a missed one).
+    assert over == ["job match: no run for 30 min, scheduled every 5 min",
+                    "job resync: no run for 120 min, scheduled every 1 min"]
+
+
 @pytest.mark.parametrize(("body", "message"), [
     ("[schedule]\nmatch_every = \"soon\"\n", "schedule.match_every: not an interval"),
     ("[schedule]\nreport_at = \"25:00\"\n", "schedule.report_at must be a local time HH:MM"),

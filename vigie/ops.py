@@ -161,7 +161,10 @@ def overdue_sites(s: Session, config: Config, now: datetime) -> list[str]:
     return out
 
 
-def collect_status(s: Session, config: Config, *, stale_after_s: float, now: datetime | None = None) -> Status:
+def collect_status(s: Session, config: Config, *, stale_after_s: float, now: datetime | None = None,
+                   intervals: dict[str, float] | None = None) -> Status:
+    """What ``vigie status`` shows. ``intervals`` (job -> seconds between runs) lets it say
+    which of a running scheduler's periodic jobs has not run for twice its interval."""
     from db.models import SchedulerLock
     from vigie.runlock import LOCK_NAME, is_stale
 
@@ -181,4 +184,14 @@ def collect_status(s: Session, config: Config, *, stale_after_s: float, now: dat
     elif sched["stale"]:
         overdue.insert(0, f"scheduler: pid {lock.pid} on {lock.host} stopped sending heartbeats "  # type: ignore[union-attr]
                           f"{sched['heartbeat_s_ago']:.0f} s ago")
+    elif lock is not None:
+        last = {r.job: r for r in last_runs(s)}
+        for job, every in sorted((intervals or {}).items()):
+            run = last.get(job)
+            if run is not None and run.status == "running":
+                continue  # a long run in progress is not a missed one
+            since = max(filter(None, [_aware(lock.acquired_at), _aware(run.started_at) if run else None]))
+            if (now - since).total_seconds() > 2 * every:
+                overdue.append(f"job {job}: no run for {(now - since).total_seconds() / 60:.0f} min, "
+                               f"scheduled every {every / 60:g} min")
     return Status(scheduler=sched, jobs=jobs, queues=queue_sizes(s), overdue=overdue)

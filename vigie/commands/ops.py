@@ -101,11 +101,12 @@ def _stopper(stop: threading.Event) -> Any:
 @pass_state
 def status(state: State, as_json: bool) -> None:
     """Last run of each job, queue sizes, and anything overdue."""
-    from scheduler import seconds
+    from scheduler import job_intervals, seconds
     from vigie.ops import collect_status
 
     with state.session() as s:
-        st = collect_status(s, state.config, stale_after_s=seconds(state.config, "lock_stale_after"))
+        st = collect_status(s, state.config, stale_after_s=seconds(state.config, "lock_stale_after"),
+                            intervals=job_intervals(state.config))
     from vigie.commands.cluster import cluster_depths
 
     cluster = cluster_depths(state)  # cluster mode's job queues; None without them
