@@ -4,8 +4,9 @@ The app runs under uvicorn in a background thread on a free loopback port. The t
 in, confirm one match and reject another, approve a held notice, open the daily report,
 check that an analyst cannot reach admin pages and that a hostile page title is shown as
 text; every request the browser makes is recorded to prove that nothing but our own
-origin (and data: thumbnails) is ever loaded. Screenshots of the main pages are saved to
-``docs/screenshots/`` (or ``$VIGIE_SCREENSHOTS``); the README shows them.
+origin (and data: thumbnails) is ever loaded. Screenshots of the main pages are taken
+every run (into a temporary directory); set ``VIGIE_SCREENSHOTS=docs/screenshots`` to
+refresh the ones the README shows.
 
 Skipped with a reason when Chromium or Playwright is missing (``.ci/run`` installs
 Chromium; never ``playwright install``).
@@ -14,6 +15,7 @@ Chromium; never ``playwright install``).
 from __future__ import annotations
 
 import os
+import tempfile
 import socket
 import threading
 import time
@@ -31,7 +33,7 @@ from vigie.config import Config
 CHROMIUM = os.environ.get("VIGIE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-SHOTS = Path(os.environ.get("VIGIE_SCREENSHOTS") or Path(__file__).resolve().parents[1] / "docs" / "screenshots")
+SHOTS = Path(os.environ.get("VIGIE_SCREENSHOTS") or tempfile.mkdtemp(prefix="vigie-shots-"))
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)",
