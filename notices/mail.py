@@ -66,11 +66,12 @@ def build_message(notice: Notice, *, sender: str, parent_message_id: str | None 
     msg["From"] = sender
     msg["To"] = to
     subject = clean_header_text(notice.subject or f"Notice {notice.id}")
-    if subject.isascii():
-        msg["Subject"] = subject
+    if subject.isascii() and len("Subject: ") + len(subject) <= 78:
+        msg["Subject"] = subject  # one line, nothing to fold
     else:
-        # Encoded by us, set as is: CPython's folder leaves a space before the line
-        # break and adds the fold's, so "a b ¡" would read back as "a b  ¡".
+        # Encoded by us, set as is: CPython's folder can leave a space before a line
+        # break and add the fold's ("a b ¡" read back as "a b  ¡") or start a long
+        # subject with a space; encoded words read back exactly.
         msg.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode())
     msg["Date"] = format_datetime(aware(notice.created_at))  # type: ignore[arg-type]
     msg["Message-ID"] = notice.message_id
