@@ -81,7 +81,8 @@ def test_dispatcher_killed_at_random_points_loses_nothing(Session, db_url: str, 
     rounds = 0
     while kills < kills_wanted and rounds < kills_wanted * 4:
         rounds += 1
-        if _run_killed(db_url, cfg, clock, rng.uniform(0.05, 0.6)):
+        # Short lives in the soak, so that 50 kills fit in one 200-notice batch.
+        if _run_killed(db_url, cfg, clock, rng.uniform(0.02, 0.2) if soak() else rng.uniform(0.05, 0.6)):
             kills += 1
         with Session() as s:
             for n in s.scalars(select(Notice).where(Notice.status.in_(
