@@ -27,10 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Candidate, CandidateStatus, Decision
 from fingerprint.index import HashIndex
-from reports.thumbs import capture_match_frames
 from vigie.catalog import catalogue_version, load_index
-from vigie.errors import MediaError
-from vigie.match_stage import MAX_ATTEMPTS, match_candidate
+from vigie.match_stage import finish_candidate
 from vigie.ops import log_event
 
 Index = tuple[HashIndex, dict[int, int]]
@@ -93,19 +91,11 @@ def match_one(Session: sessionmaker[Session], candidate_id: int, index: Index, *
             return "skipped"
         cand.attempts += 1
         kw = {"fingerprint": fingerprint} if fingerprint is not None else {}
-        try:
-            rows = match_candidate(s, cand, index, allow_loopback=allow_loopback, **kw)  # type: ignore[arg-type]
-            if thumbnails:
-                for row in rows:
-                    capture_match_frames(s, row, None, row.media_url)
-        except MediaError as exc:
-            cand.error = str(exc)[:2000]
-            # Left pending, a dead link is queued again by a later maintenance tick.
-            cand.status = CandidateStatus.FAILED if cand.attempts >= MAX_ATTEMPTS else CandidateStatus.PENDING
+        rows = finish_candidate(s, cand, index, allow_loopback=allow_loopback, thumbnails=thumbnails,
+                                **kw)  # type: ignore[arg-type]
+        # Left pending, a dead link is queued again by a later maintenance tick.
+        if rows is None:
             return "failed" if cand.status == CandidateStatus.FAILED else "retry"
-        cand.error = None
         if not rows:
-            cand.status = CandidateStatus.NO_MATCH
             return "no_match"
-        cand.status = CandidateStatus.MATCHED
         return "confirmed" if any(r.decision == Decision.CONFIRMED for r in rows) else "review"

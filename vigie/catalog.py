@@ -201,7 +201,8 @@ def load_index(session: Session, cache_dir: str | None = None) -> tuple[HashInde
     if cache_dir:
         os.makedirs(cache_dir, exist_ok=True)
         for old in os.listdir(cache_dir):
-            if old.startswith("index-") and old != os.path.basename(path):
+            # Another process's index being written (``.tmp<pid>``) is not ours to remove.
+            if old.startswith("index-") and ".tmp" not in old and old != os.path.basename(path):
                 shutil.rmtree(os.path.join(cache_dir, old), ignore_errors=True)
         index.save(path)
     return index, {r.id: r.title_id for r in rows}

@@ -118,6 +118,30 @@ def match_candidate(
     return store_matches(s, cand, best[0], best[1])
 
 
+def finish_candidate(
+    s: Session, cand: Candidate, index: tuple[HashIndex, dict[int, int]], *,
+    allow_loopback: bool = False, thumbnails: bool = True,
+    fingerprint: Callable[..., VideoFingerprint] = fingerprint_untrusted,
+) -> list[Match] | None:
+    """Match one claimed candidate and set its final status (the body of a match job).
+
+    Returns the stored matches, or None when its media could not be had: then the
+    error is kept and the candidate goes back to pending, or to failed after
+    MAX_ATTEMPTS (the caller has counted this attempt)."""
+    try:
+        rows = match_candidate(s, cand, index, fingerprint, allow_loopback=allow_loopback)
+        if thumbnails:
+            for row in rows:
+                capture_match_frames(s, row, None, row.media_url)
+    except MediaError as exc:
+        cand.error = str(exc)[:2000]
+        cand.status = CandidateStatus.FAILED if cand.attempts >= MAX_ATTEMPTS else CandidateStatus.PENDING
+        return None
+    cand.error = None
+    cand.status = CandidateStatus.MATCHED if rows else CandidateStatus.NO_MATCH
+    return rows
+
+
 def match_pending(
     Session: sessionmaker[Session],
     *,
@@ -146,30 +170,20 @@ def match_pending(
         with Session.begin() as s:
             cand = s.get(Candidate, cid)
             assert cand is not None
-            try:
-                rows = match_candidate(s, cand, index, allow_loopback=allow_loopback)
-                if thumbnails:
-                    for row in rows:
-                        capture_match_frames(s, row, None, row.media_url)
-            except MediaError as exc:
-                cand.error = str(exc)[:2000]
-                cand.status = CandidateStatus.FAILED if cand.attempts >= MAX_ATTEMPTS else CandidateStatus.PENDING
+            rows = finish_candidate(s, cand, index, allow_loopback=allow_loopback, thumbnails=thumbnails)
+            if rows is None:
                 if cand.status == CandidateStatus.FAILED:
                     stats.failed += 1
                 stats.errors.append(f"candidate {cid}: {cand.error}")
                 outcome = "failed"
+            elif rows:
+                stats.matched += 1
+                stats.confirmed += sum(r.decision == Decision.CONFIRMED for r in rows)
+                stats.review += sum(r.decision == Decision.REVIEW for r in rows)
+                outcome = ", ".join(f"{r.decision.value} title {r.title_id}" for r in rows)
             else:
-                cand.error = None
-                if rows:
-                    cand.status = CandidateStatus.MATCHED
-                    stats.matched += 1
-                    stats.confirmed += sum(r.decision == Decision.CONFIRMED for r in rows)
-                    stats.review += sum(r.decision == Decision.REVIEW for r in rows)
-                    outcome = ", ".join(f"{r.decision.value} title {r.title_id}" for r in rows)
-                else:
-                    cand.status = CandidateStatus.NO_MATCH
-                    stats.no_match += 1
-                    outcome = "no match"
+                stats.no_match += 1
+                outcome = "no match"
             if on_item:
                 on_item(cand, outcome)
     return stats
