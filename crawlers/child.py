@@ -137,8 +137,11 @@ def _finish_run(job: dict[str, Any], result: dict[str, Any]) -> None:
             run.finished_at = datetime.now(timezone.utc)
     finally:
         engine.dispose()
-    sys.stdout.write(json.dumps({"event": "done", **{k: v for k, v in result.items() if k != "error_log"}}) + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(json.dumps({"event": "done", **{k: v for k, v in result.items() if k != "error_log"}}) + "\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError):
+        pass  # the parent is gone; the run row above already holds the result
 
 
 def main() -> int:

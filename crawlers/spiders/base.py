@@ -116,9 +116,15 @@ class CandidateSpider(scrapy.Spider):
 
     def emit(self, event: str, **data: Any) -> None:
         """One progress line for the parent process (JSON on stdout)."""
-        if self.progress:
+        if not self.progress:
+            return
+        try:
             sys.stdout.write(json.dumps({"event": event, **data}, ensure_ascii=True) + "\n")
             sys.stdout.flush()
+        except (BrokenPipeError, OSError):
+            # The parent is gone (killed scheduler): progress has no reader, but the
+            # crawl's results still go to the database, so carry on without it.
+            self.progress = False
 
     def record_error(self, url: str, message: str) -> None:
         self.error_count += 1
