@@ -32,7 +32,7 @@ ANALYSIS_WIDTH = 192
 # data:, ...); a local file is read from disk only.
 REMOTE_PROTOCOLS = "http,https,tcp,tls,crypto,hls"
 # Bytes per HTTP range request when reading a remote video.
-HTTP_REQUEST_SIZE = 256 * 1024
+HTTP_REQUEST_SIZE = 128 * 1024
 LOCAL_PROTOCOLS = "file,crypto,hls"
 
 

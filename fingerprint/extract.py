@@ -67,7 +67,7 @@ QUERY_FPS = 2.0
 MIN_KEYFRAME_RATE = 0.15     # keyframes per second needed to try keyframes only
 SEEK_MIN_S = 300.0
 REMOTE_SEEK_MIN_S = 120.0
-SEEK_POINTS = 240
+SEEK_POINTS = 120
 SEEK_MIN_STEP_S = 4.0
 
 BATCH = 256
