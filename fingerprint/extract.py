@@ -14,6 +14,7 @@ The content box (bars cropped away) is decided per video before hashing.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -117,8 +118,10 @@ def _box_from_keyframes(source: str, limit: int = 400) -> Box:
     return stats.box()
 
 
-def fingerprint_reference(source: str) -> VideoFingerprint:
-    """Dense fingerprint of a catalogue video (every frame decoded and hashed)."""
+def fingerprint_reference(source: str, progress: Callable[[float], None] | None = None) -> VideoFingerprint:
+    """Dense fingerprint of a catalogue video (every frame decoded and hashed).
+
+    ``progress`` is told the time (s) of each sampled frame as decoding advances."""
     box = _box_from_keyframes(source)
     info = decode.probe(source)
     times: list[float] = []
@@ -157,6 +160,8 @@ def fingerprint_reference(source: str) -> VideoFingerprint:
 
     for fr in decode.iter_frames(source, sample_fps=REF_FPS):
         decoded += 1
+        if progress is not None:
+            progress(fr.t)
         pending_t.append(fr.t)
         picture = box.crop(fr.gray)
         pending.append(resize_for_hash(picture))

@@ -13,6 +13,7 @@ import multiprocessing as mp
 import os
 import resource
 import signal
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -61,8 +62,12 @@ def run_sandboxed(
     memory: int = MEMORY_LIMIT_BYTES,
     cpu_s: int = CPU_LIMIT_S,
     wall_s: float = WALL_LIMIT_S,
+    on_wait: Callable[[], None] | None = None,
 ) -> T:
-    """Call ``fn(*args)`` in a forked child with limits; return its (picklable) result."""
+    """Call ``fn(*args)`` in a forked child with limits; return its (picklable) result.
+
+    ``on_wait`` is called about five times a second while the child works (a progress
+    display reading a value the child shares, for instance)."""
     ctx = mp.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
     limits = {"memory": memory, "cpu": cpu_s, "fsize": FILE_SIZE_LIMIT_BYTES}
@@ -70,9 +75,13 @@ def run_sandboxed(
     proc.start()
     child.close()
     try:
-        if not parent.poll(wall_s):
-            proc.kill()
-            raise MediaError(f"decoding {label} took longer than {wall_s:.0f} s; stopped")
+        deadline = time.monotonic() + wall_s
+        while not parent.poll(min(0.2, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                proc.kill()
+                raise MediaError(f"decoding {label} took longer than {wall_s:.0f} s; stopped")
+            if on_wait is not None:
+                on_wait()
         try:
             status, payload = parent.recv()
         except EOFError:

@@ -147,3 +147,13 @@ def test_index_cache_follows_the_catalogue(tmp_path: Path, media: dict[str, str]
     assert json.loads(r.output)["matches"][0]["title"] == "A"
     second = sorted(os.listdir(cache))
     assert len(second) == 1 and second != first
+
+
+def test_catalogue_ingest_reports_progress(Session, media: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    from vigie.catalog import add_title
+
+    seen: list[tuple[float, float]] = []
+    with Session.begin() as s:
+        add_title(s, media["film_b"], title="B", progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1][0] == seen[-1][1] > 30
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)

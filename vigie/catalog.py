@@ -6,21 +6,22 @@ Library functions over a session the caller opened; they flush but never commit.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
-from collections.abc import Iterator
-from typing import Any
-
 from numpy.typing import NDArray
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from db.models import AltTitle, Offer, OfferKind, ReferenceVideo, Title
+from fingerprint.decode import probe
 from fingerprint.extract import ALGORITHM, VideoFingerprint, fingerprint_reference, sha256_file
 from fingerprint.index import HashIndex
 from fingerprint.hashing import MIN_QUALITY
@@ -56,6 +57,7 @@ def add_title(
     alt_titles: Sequence[str] = (),
     offers: Sequence[str] = (),
     rights_owner: str | None = None,
+    progress: Callable[[float, float], None] | None = None,
 ) -> AddResult:
     """Fingerprint ``video`` and store it as a reference of ``title``.
 
@@ -77,7 +79,21 @@ def add_title(
     if existing is not None:
         return AddResult(existing.title, existing, created=False)
 
-    fp: VideoFingerprint = run_sandboxed(fingerprint_reference, video, label=video)
+    fp: VideoFingerprint
+    if progress is None:
+        fp = run_sandboxed(fingerprint_reference, video, label=video)
+    else:
+        # The child writes how far it has decoded into shared memory; the parent reports
+        # it as (seconds done, duration) while it waits.
+        done = multiprocessing.get_context("fork").Value("d", 0.0, lock=False)
+        duration = probe(video).duration_s
+
+        def advance(t: float) -> None:
+            done.value = t
+
+        fp = run_sandboxed(partial(fingerprint_reference, progress=advance), video, label=video,
+                           on_wait=lambda: progress(done.value, duration))
+        progress(duration, duration)
     if len(fp) == 0 or not np.any(fp.quality >= MIN_QUALITY):
         raise MediaError(f"{video}: no usable frames (black, flat or empty video)")
 

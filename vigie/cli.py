@@ -33,6 +33,33 @@ class VigieGroup(click.Group):
             raise click.ClickException(_one_line(f"database error: {exc.orig}")) from None
 
 
+class _Bar:
+    """A click progress bar fed either by seconds of video or by items."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.done = 0.0
+
+    def seconds(self, done: float, total: float) -> None:
+        if total > 0:
+            self.bar.length = int(total)
+        self.bar.update(max(0, int(done) - int(self.done)))
+        self.done = max(self.done, float(int(done)))
+
+    def step(self) -> None:
+        self.bar.update(1)
+
+
+@contextmanager
+def progress_bar(wanted: bool, *, label: str, length: int = 0) -> Iterator[_Bar | None]:
+    """A progress bar on stderr when it is a terminal (never in --json mode or in a pipe)."""
+    if not wanted or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=max(length, 1), label=label, file=sys.stderr) as bar:
+        yield _Bar(bar)
+
+
 def _one_line(msg: str) -> str:
     return " ".join(msg.split()) or "error"
 
@@ -123,8 +150,10 @@ def catalog_add(state: State, video: str, title: str, year: int | None, alt_titl
     from vigie.catalog import add_title, title_json
 
     with state.session() as s:
-        res = add_title(s, video, title=title, year=year, alt_titles=alt_titles, offers=offers,
-                        rights_owner=rights_owner or state.config.notifier.get("legal_name"))
+        with progress_bar(not as_json, label="fingerprinting") as bar:
+            res = add_title(s, video, title=title, year=year, alt_titles=alt_titles, offers=offers,
+                            rights_owner=rights_owner or state.config.notifier.get("legal_name"),
+                            progress=bar.seconds if bar else None)
         if as_json:
             click.echo(json.dumps({"created": res.created, **title_json(res.title)}, ensure_ascii=False))
         elif res.created:
@@ -211,13 +240,25 @@ def match_cmd(state: State, limit: int | None, as_json: bool, allow_loopback: bo
     try:
         check_schema(engine)
 
+        from sqlalchemy import func, select
+
+        from db.models import Candidate, CandidateStatus
+
+        with sessionmaker_for(engine)() as s:
+            pending = s.scalar(select(func.count()).select_from(Candidate)
+                               .where(Candidate.status == CandidateStatus.PENDING)) or 0
+        bar_ctx = progress_bar(not as_json, label="matching", length=min(pending, limit or pending))
+
         def show(cand: Any, outcome: str) -> None:
-            if not as_json:
+            if bar is not None:
+                bar.step()
+            elif not as_json:
                 click.echo(f"  candidate {cand.id} {cand.page_url}: {outcome}")
 
         loopback = state.config.match.get("allow_loopback", False) if allow_loopback is None else allow_loopback
-        stats = match_pending(sessionmaker_for(engine), limit=limit, on_item=show, allow_loopback=bool(loopback),
-                              index_dir=state.config.match.get("index_dir"))
+        with bar_ctx as bar:
+            stats = match_pending(sessionmaker_for(engine), limit=limit, on_item=show, allow_loopback=bool(loopback),
+                                  index_dir=state.config.match.get("index_dir"))
     finally:
         engine.dispose()
     if as_json:
