@@ -126,8 +126,11 @@ def dispatch(
     now: datetime | None = None,
     limit: int | None = None,
     channels: dict[str, Callable[[Config], Channel]] | None = None,
+    on_item: Callable[[int], None] | None = None,
 ) -> DispatchResult:
-    """Send every due notice in the outbox (the stage function of ``vigie notices send``)."""
+    """Send every due notice in the outbox (the stage function of ``vigie notices send``).
+
+    ``on_item`` is called with each notice id as it is taken up (a progress display)."""
     now = now or now_utc()
     channels = channels if channels is not None else CHANNELS
     sender = sender_address(config.smtp.get("from"), config.notifier.get("email"))
@@ -145,6 +148,8 @@ def dispatch(
         nid, old_status = claimed
         done += 1
         skip.add(nid)
+        if on_item is not None:
+            on_item(nid)
         with sessions.begin() as s:
             notice = s.get(Notice, nid)
             assert notice is not None

@@ -9,8 +9,10 @@ import json
 from typing import Any
 
 import click
+from sqlalchemy import func, select
 
-from vigie.cli import State, pass_state
+from db.models import Notice, NoticeStatus
+from vigie.cli import State, pass_state, progress_bar
 
 
 def _sessions(state: State):  # type: ignore[no-untyped-def]
@@ -51,7 +53,10 @@ def send(state: State, dry_run: bool, out_dir: str, as_json: bool) -> None:
         with sessions.begin() as s:
             q = queue_notices(s, state.config)
             queued = [n.id for n in q.notices]
-        r = dispatch(sessions, state.config)
+            due = s.scalar(select(func.count()).select_from(Notice).where(
+                Notice.status.in_([NoticeStatus.QUEUED, NoticeStatus.IN_DOUBT]))) or 0
+        with progress_bar(not as_json, label="sending", length=due) as bar:
+            r = dispatch(sessions, state.config, on_item=(lambda _nid: bar.step()) if bar else None)
     finally:
         engine.dispose()
     out = {"queued": queued, "refused": q.refused, "flagged": q.flagged,
