@@ -21,7 +21,7 @@ from sqlalchemy import select
 from db.models import Notice, NoticeStatus
 from notices.build import queue_notices
 from notices.dispatch import dispatch
-from tests.test_notices_support import T0, add_host, add_match, add_title, make_config, smtp, web  # noqa: F401
+from tests.test_notices_support import T0, add_host, add_match, add_title, make_config, smtp, web, write_config_file  # noqa: F401
 from vigie.cli import cli
 
 
@@ -177,24 +177,8 @@ def _vigie(db_url: str, cfg_path: Path, *args: str) -> subprocess.Popen:  # type
 
 
 def _write_cfg(tmp_path: Path, port: int) -> Path:
-    p = tmp_path / "vigie.toml"
-    p.write_text(f"""
-[notifier]
-legal_name = "Films du Nord SAS"
-address = "12 rue de la Paix, 75002 Paris"
-phone = "+33 1 23 45 67 89"
-email = "rights@filmsdunord.example"
-signature = "Claire Martin"
-[smtp]
-host = "127.0.0.1"
-port = {port}
-from = "notices@filmsdunord.example"
-timeout = 20
-[notices]
-max_urls_per_notice = 1
-discover_contacts = false
-""")
-    return p
+    return write_config_file(tmp_path / "vigie.toml", port, smtp_timeout=20, max_urls_per_notice=1,
+                             discover_contacts=False)
 
 
 @pytest.mark.parametrize("where", ["rcpt", "data"])

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,6 +49,17 @@ def make_config(smtp_port: int | None = None, **notices: Any) -> Config:
         notices={"allow_loopback": True, "discover_contacts": False, "retry_base_s": 60,
                  "http_timeout": 3, **notices},
     )
+
+
+def write_config_file(path: Path, smtp_port: int, *, smtp_timeout: float | None = None, **notices: Any) -> Path:
+    """The same settings as ``make_config``, as a TOML file for the ``vigie`` command."""
+    lines = ["[notifier]", *(f"{k} = {json.dumps(v)}" for k, v in NOTIFIER.items()),
+             "[smtp]", 'host = "127.0.0.1"', f"port = {smtp_port}", 'from = "notices@filmsdunord.example"']
+    if smtp_timeout is not None:
+        lines.append(f"timeout = {smtp_timeout}")
+    lines += ["[notices]", *(f"{k} = {json.dumps(v)}" for k, v in notices.items())]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 # --------------------------------------------------------------------------- SMTP

@@ -15,7 +15,7 @@ from notices.build import queue_notices
 from notices.dispatch import dispatch
 from notices.hosts import add_host as register_host
 from notices.verify import verify
-from tests.test_notices_support import T0, add_host, add_match, add_title, make_config, smtp, web  # noqa: F401
+from tests.test_notices_support import T0, add_host, add_match, add_title, make_config, smtp, web, write_config_file  # noqa: F401
 from vigie.cli import cli
 
 
@@ -127,22 +127,7 @@ def test_reupload_after_removal_is_notified_again_at_once(Session, web, smtp) ->
 def test_cli_hosts_notices_and_verify(Session, db_url: str, web, smtp, tmp_path) -> None:  # type: ignore[no-untyped-def]
     pages, base = web
     rec, port = smtp
-    cfg = tmp_path / "vigie.toml"
-    cfg.write_text(f"""
-[notifier]
-legal_name = "Films du Nord SAS"
-address = "12 rue de la Paix, 75002 Paris"
-phone = "+33 1 23 45 67 89"
-email = "rights@filmsdunord.example"
-signature = "Claire Martin"
-[smtp]
-host = "127.0.0.1"
-port = {port}
-from = "notices@filmsdunord.example"
-[notices]
-allow_loopback = true
-discover_contacts = false
-""")
+    cfg = write_config_file(tmp_path / "vigie.toml", port, allow_loopback=True, discover_contacts=False)
 
     def run(*args: str):  # type: ignore[no-untyped-def]
         return CliRunner().invoke(cli, ["--db", db_url, "--config", str(cfg), *args], catch_exceptions=False)

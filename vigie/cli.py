@@ -60,6 +60,18 @@ def progress_bar(wanted: bool, *, label: str, length: int = 0) -> Iterator[_Bar 
         yield _Bar(bar)
 
 
+def echo_listing(rows: list[Any], as_json: bool, empty_hint: str) -> bool:
+    """The common head of every ``list`` verb: print ``rows`` as JSON, or the hint when
+    there are none. Returns True when nothing is left to print."""
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return True
+    if not rows:
+        click.echo(empty_hint)
+        return True
+    return False
+
+
 def _one_line(msg: str) -> str:
     return " ".join(msg.split()) or "error"
 
@@ -174,11 +186,7 @@ def catalog_list(state: State, as_json: bool) -> None:
 
     with state.session() as s:
         rows = [title_json(t) for t in list_titles(s)]
-    if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
-        return
-    if not rows:
-        click.echo("the catalogue is empty; add a film with `vigie catalog add VIDEO --title T`")
+    if echo_listing(rows, as_json, "the catalogue is empty; add a film with `vigie catalog add VIDEO --title T`"):
         return
     for t in rows:
         year = f" ({t['year']})" if t["year"] else ""

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from vigie.cli import State, pass_state
+from vigie.cli import State, echo_listing, pass_state
 
 
 def _parse_setting(raw: str) -> tuple[str, Any]:
@@ -75,11 +75,7 @@ def sites_list(state: State, as_json: bool) -> None:
 
     with state.session() as s:
         rows = [site_json(x) for x in list_sites(s)]
-    if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
-        return
-    if not rows:
-        click.echo("no sites yet; add one with `vigie sites add NAME URL`")
+    if echo_listing(rows, as_json, "no sites yet; add one with `vigie sites add NAME URL`"):
         return
     for r in rows:
         last = r["last_crawl"]

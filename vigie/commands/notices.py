@@ -12,7 +12,7 @@ import click
 from sqlalchemy import func, select
 
 from db.models import Notice, NoticeStatus
-from vigie.cli import State, pass_state, progress_bar
+from vigie.cli import State, echo_listing, pass_state, progress_bar
 
 
 def _sessions(state: State):  # type: ignore[no-untyped-def]
@@ -243,11 +243,8 @@ def hosts_list(state: State, as_json: bool) -> None:
 
     with state.session() as s:
         rows = [host_json(h) for h in list_hosts(s)]
-    if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+    if echo_listing(rows, as_json, "no hosts; add one with `vigie hosts add NAME --domain D --contact EMAIL`"):
         return
-    if not rows:
-        click.echo("no hosts; add one with `vigie hosts add NAME --domain D --contact EMAIL`")
     for h in rows:
         flags = [f for f, on in (("PARTNER", h["licensed_partner"]), ("approval", h["needs_approval"])) if on]
         click.echo(f"{h['id']:>5}  {h['name']}  {','.join(h['domain_patterns']) or '-'}  "
