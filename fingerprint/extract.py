@@ -86,15 +86,15 @@ class VideoFingerprint:
     box: Box = FULL
     # Extra hashes per frame for the query side (e.g. "mirror"), aligned with ``times``.
     variants: dict[str, NDArray[np.uint64]] = field(default_factory=dict)
-    # Core hashes, aligned with ``times``: for a reference, one per frame; for a query,
-    # one per crop hypothesis and orientation, shape (len(CROP_HYPOTHESES), 2, n).
+    # Reference only: the core hash of each frame, aligned with ``times``.
     core: NDArray[np.uint64] = field(default_factory=lambda: np.zeros(0, np.uint64))
     # Query only: hashes tried when nothing else confirms, e.g. of a picture found inside
     # the frame (picture-in-picture): name -> (hashes aligned with ``times``, kind).
     fallback: dict[str, tuple[NDArray[np.uint64], int]] = field(default_factory=dict)
-    # Query only: core hashes of the inner picture under each crop hypothesis, like
-    # ``core`` (empty when no inner picture was found).
-    inner_core: NDArray[np.uint64] = field(default_factory=lambda: np.zeros((0, 2, 0), np.uint64))
+    # Query only: core hashes under the crop hypotheses, of the whole picture and of a
+    # picture found inside it (None when there is none).
+    crops: CropHashes | None = None
+    inner_crops: CropHashes | None = None
     # How the frames were sampled: "reference", "keyframes", "dense" or "seek".
     mode: str = "reference"
     algorithm: str = ALGORITHM
@@ -201,20 +201,43 @@ def core_in_copy(kept: tuple[float, float]) -> tuple[float, float]:
     return (max(0.0, (CORE - lo) / span), min(1.0, (1 - CORE - lo) / span))
 
 
-def query_cores(pictures: list[NDArray[np.uint8]]) -> NDArray[np.uint64]:
-    """Core hashes of each picture under each crop hypothesis, as is and mirrored."""
-    out = np.zeros((len(CROP_HYPOTHESES), 2, len(pictures)), np.uint64)
-    if not pictures:
-        return out
-    for k, (xs, ys) in enumerate(CROP_HYPOTHESES):
-        cx, cy = core_in_copy(xs), core_in_copy(ys)
-        # Mirrored: the copy was flipped, so the original's left is the copy's right.
-        mx = (1 - cx[1], 1 - cx[0])
-        small = np.stack([resize_for_hash(region(p, cx, cy)) for p in pictures])
-        small_m = np.stack([resize_for_hash(region(p, mx, cy))[:, ::-1] for p in pictures])
-        out[k, 0] = phash_batch(small)
-        out[k, 1] = phash_batch(small_m)
-    return out
+def _core_hashes(pictures: list[NDArray[np.uint8]], k: int) -> NDArray[np.uint64]:
+    """Core hashes of ``pictures`` under crop hypothesis ``k``: shape (2, n), as is and
+    mirrored."""
+    xs, ys = CROP_HYPOTHESES[k]
+    cx, cy = core_in_copy(xs), core_in_copy(ys)
+    # Mirrored: the copy was flipped, so the original's left is the copy's right.
+    mx = (1 - cx[1], 1 - cx[0])
+    small = np.stack([resize_for_hash(region(p, cx, cy)) for p in pictures])
+    small_m = np.stack([resize_for_hash(region(p, mx, cy))[:, ::-1] for p in pictures])
+    return np.stack([phash_batch(small), phash_batch(small_m)])
+
+
+class CropHashes:
+    """A query's core hashes under every crop hypothesis, computed when asked.
+
+    Most copies confirm on the first pass, which needs hypothesis 0 only; the crop
+    search needs all hypotheses but on a few probe frames, then one hypothesis on all
+    frames. Computing all 64 x 2 hashes of every frame up front cost about a second a
+    query for nothing, so the (small, greyscale) pictures are kept instead."""
+
+    def __init__(self, pictures: list[NDArray[np.uint8]]) -> None:
+        self.pictures = pictures
+        self._full: dict[int, NDArray[np.uint64]] = {}
+
+    def __len__(self) -> int:
+        return len(self.pictures)
+
+    def hypothesis(self, k: int) -> NDArray[np.uint64]:
+        """Hashes of every frame under hypothesis ``k``: shape (2, frames)."""
+        if k not in self._full:
+            self._full[k] = _core_hashes(self.pictures, k)
+        return self._full[k]
+
+    def probe(self, frames: NDArray[np.int64]) -> NDArray[np.uint64]:
+        """Hashes of some frames under every hypothesis: shape (hypotheses, 2, len(frames))."""
+        chosen = [self.pictures[int(i)] for i in frames]
+        return np.stack([_core_hashes(chosen, k) for k in range(len(CROP_HYPOTHESES))])
 
 
 def fingerprint_frames(
@@ -228,7 +251,7 @@ def fingerprint_frames(
     pictures = [box.crop(g) for g in grays]
     small = np.stack([resize_for_hash(p) for p in pictures]) if grays else np.zeros((0, 32, 32), np.float32)
     fallback: dict[str, tuple[NDArray[np.uint64], int]] = {}
-    inner_core = np.zeros((0, 2, len(pictures)), np.uint64)
+    inner_crops: CropHashes | None = None
     inner = inner_picture(pictures)
     if inner is not None:
         insides = [inner.crop(p) for p in pictures]
@@ -243,7 +266,7 @@ def fingerprint_frames(
             "inner": (phash_batch(whole), 0),
             "inner_mirror": (phash_batch(whole[:, :, ::-1]), 0),
         }
-        inner_core = query_cores(insides)
+        inner_crops = CropHashes(insides)
     return VideoFingerprint(
         times=np.asarray(times, dtype=np.float32),
         hashes=phash_batch(small) if len(small) else np.zeros(0, np.uint64),
@@ -252,9 +275,9 @@ def fingerprint_frames(
         frames_decoded=decoded,
         box=box,
         variants={"mirror": phash_batch(small[:, :, ::-1]) if len(small) else np.zeros(0, np.uint64)},
-        core=query_cores(pictures),
+        crops=CropHashes(pictures),
         fallback=fallback,
-        inner_core=inner_core,
+        inner_crops=inner_crops,
     )
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from fingerprint.extract import VideoFingerprint
+from fingerprint.extract import CropHashes, VideoFingerprint
 from fingerprint.hashing import MIN_QUALITY
 from fingerprint.index import HashIndex
 
@@ -249,22 +249,23 @@ def match(
     if len(usable) == 0 or len(index) == 0:
         return []
     lookups: list[Lookup] = [(query.hashes, 0), *((v, 0) for v in query.variants.values())]
-    has_core = query.core.ndim == 3 and query.core.shape[2] == len(query.times)
-    if has_core:
-        lookups += [(query.core[0, 0], 1), (query.core[0, 1], 1)]
+    crops = query.crops if query.crops is not None and len(query.crops) == len(query.times) else None
+    if crops is not None:
+        lookups += [(h, 1) for h in crops.hypothesis(0)]
     results = _match_lookups(query, usable, lookups, index, ref_titles, radius)
     if any(m.decision == "confirmed" for m in results):
         return results
     extra: list[Lookup] = []
-    if has_core:
-        k = best_crop_hypothesis(query.core, usable, index, radius)
+    if crops is not None:
+        k = best_crop_hypothesis(crops, usable, index, radius)
         if k:
-            extra += [(query.core[k, 0], 1), (query.core[k, 1], 1)]
+            extra += [(h, 1) for h in crops.hypothesis(k)]
     extra += list(query.fallback.values())
-    if query.inner_core.size and query.inner_core.shape[2] == len(query.times):
-        k = best_crop_hypothesis(query.inner_core, usable, index, radius)
+    inner = query.inner_crops
+    if inner is not None and len(inner) == len(query.times):
+        k = best_crop_hypothesis(inner, usable, index, radius)
         if k is not None:
-            extra += [(query.inner_core[k, 0], 1), (query.inner_core[k, 1], 1)]
+            extra += [(h, 1) for h in inner.hypothesis(k)]
     if not extra:
         return results
     more = _match_lookups(query, usable, [*lookups, *extra], index, ref_titles, radius)
@@ -276,13 +277,13 @@ def match(
     return _resolve(list(best.values()))
 
 
-def best_crop_hypothesis(cores: NDArray[np.uint64], usable: NDArray[np.int64], index: HashIndex,
+def best_crop_hypothesis(crops: CropHashes, usable: NDArray[np.int64], index: HashIndex,
                          radius: int) -> int | None:
-    """The crop hypothesis whose core hashes (shape (hypotheses, 2, frames)) hit the
-    index on the most probe frames."""
+    """The crop hypothesis whose core hashes hit the index on the most probe frames."""
     probe = usable[np.linspace(0, len(usable) - 1, min(CROP_PROBE_FRAMES, len(usable))).astype(int)]
+    cores = crops.probe(probe)  # (hypotheses, 2, probe frames)
     n_hyp = cores.shape[0]
-    flat = cores[:, :, probe].reshape(-1)
+    flat = cores.reshape(-1)
     hits = index.query(flat, radius, kinds=np.ones(len(flat), np.uint8))
     if len(hits) == 0:
         return None
