@@ -10,11 +10,15 @@ row. If it dies before that, the parent records the death.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from fingerprint.sandbox import die_with_parent
 from vigie import __version__
+
+PARENT_PID_ENV = "VIGIE_PARENT_PID"
 
 DEFAULT_USER_AGENT = f"VigieBot/{__version__} (anti-piracy monitoring for film rights holders)"
 
@@ -145,6 +149,11 @@ def _finish_run(job: dict[str, Any], result: dict[str, Any]) -> None:
 
 
 def main() -> int:
+    # A crawl whose scheduler was killed stops with it: the restarted scheduler crawls
+    # the site again, and two crawls of one site at once would only compete.
+    parent = os.environ.get(PARENT_PID_ENV)
+    if parent and parent.isdigit():
+        die_with_parent(int(parent))
     job = json.loads(sys.stdin.read())
     return run(job)
 

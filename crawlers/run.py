@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from crawlers.child import PARENT_PID_ENV
 from crawlers.sites import get_site
 from db.models import CrawlRun, Site
 from vigie.errors import CrawlError, NotFound
@@ -165,4 +166,5 @@ def _child_env() -> dict[str, str]:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    env[PARENT_PID_ENV] = str(os.getpid())
     return env

@@ -4,10 +4,16 @@ A crafted or truncated video can crash FFmpeg inside the process (a SIGSEGV no
 ``except`` catches) or make it hang or allocate without bound. The child gets limits
 on address space, CPU time and file size, and a wall-clock deadline; whatever happens
 to it, the parent gets either a result or a ``MediaError`` naming what went wrong.
+
+The child also dies with its parent. A forked child holds copies of every socket the
+parent had open, database connections included: if it outlived a scheduler killed with
+SIGKILL, it would keep that scheduler's transactions and its PostgreSQL advisory lock
+alive, and the restarted scheduler would refuse to start.
 """
 
 from __future__ import annotations
 
+import ctypes
 import faulthandler
 import multiprocessing as mp
 import os
@@ -34,7 +40,29 @@ def _limit(kind: int, value: int) -> None:
     resource.setrlimit(kind, (value, hard))
 
 
-def _child(conn: Any, fn: Callable[..., Any], args: tuple[Any, ...], limits: dict[str, int]) -> None:
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel send SIGKILL to this process when its parent dies (Linux).
+
+    ``parent_pid`` is the parent as it was when this process was started: if it already
+    died before the request was made, exit now. Elsewhere than Linux, do nothing."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _child(conn: Any, other_end: Any, parent_pid: int, fn: Callable[..., Any], args: tuple[Any, ...],
+           limits: dict[str, int]) -> None:
+    die_with_parent(parent_pid)
+    # Without the parent's end of the pipe here, a send to a parent that is gone fails
+    # at once instead of blocking on a pipe only this process could ever read.
+    other_end.close()
     # A crash in the child is reported by the parent as a MediaError; a traceback dump
     # from an inherited faulthandler (pytest enables one) would only be noise.
     faulthandler.disable()
@@ -71,7 +99,7 @@ def run_sandboxed(
     ctx = mp.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
     limits = {"memory": memory, "cpu": cpu_s, "fsize": FILE_SIZE_LIMIT_BYTES}
-    proc = ctx.Process(target=_child, args=(child, fn, args, limits), daemon=True)
+    proc = ctx.Process(target=_child, args=(child, parent, os.getpid(), fn, args, limits), daemon=True)
     proc.start()
     child.close()
     try:

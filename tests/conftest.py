@@ -19,10 +19,35 @@ pytest_plugins = ["tests.figures"]
 PG_URL = os.environ.get("VIGIE_TEST_POSTGRES_URL")
 
 
-def _pg_schema_url(schema: str) -> str:
+def pg_schema_url(schema: str) -> str:
+    # The application name marks every session of this test, its child processes' too,
+    # so that the teardown can name the ones still open.
     assert PG_URL
     sep = "&" if "?" in PG_URL else "?"
-    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}&application_name=vigie-{schema}"
+
+
+def drop_schema(admin, schema: str) -> None:  # type: ignore[no-untyped-def]
+    """Drop a test's schema; if a session still locks it, end those sessions and fail.
+
+    A session left open after its test is a leak (a process that outlived its parent,
+    a transaction never closed): it would make DROP SCHEMA wait forever."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        with admin.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '30s'"))
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        return
+    except OperationalError:
+        pass
+    with admin.begin() as conn:
+        leaked = conn.execute(text(
+            "SELECT pid, state, left(query, 120), pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = :name AND pid <> pg_backend_pid()"), {"name": f"vigie-{schema}"}).all()
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    raise AssertionError(f"database sessions still open after the test held its schema: {leaked}")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -44,11 +69,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
         pytest.skip(f"PostgreSQL at VIGIE_TEST_POSTGRES_URL unusable: {exc}")
     try:
-        yield _pg_schema_url(schema)
+        yield pg_schema_url(schema)
     finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        try:
+            drop_schema(admin, schema)
+        finally:
+            admin.dispose()
 
 
 @pytest.fixture

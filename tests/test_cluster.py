@@ -25,6 +25,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from db.models import Candidate, CandidateStatus, Match
+from tests.conftest import drop_schema, pg_schema_url
 from vigie.catalog import add_title
 from vigie.rangeserver import RangeServer
 
@@ -44,7 +45,7 @@ def pg(tmp_path: Path) -> Iterator[dict]:  # type: ignore[type-arg]
     schema = f"c_{uuid.uuid4().hex[:12]}"
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
+    url = pg_schema_url(schema)
     engine = make_engine(url)
     upgrade(engine)
     apply_schema(engine)
@@ -66,9 +67,10 @@ def pg(tmp_path: Path) -> Iterator[dict]:  # type: ignore[type-arg]
                 w.kill()
                 w.wait()
         engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        try:
+            drop_schema(admin, schema)
+        finally:
+            admin.dispose()
 
 
 def start_worker(pg: dict, *args: str) -> subprocess.Popen[bytes]:  # type: ignore[type-arg]

@@ -119,8 +119,15 @@ def test_run_does_the_cycle_and_survives_sigkill(Session, db_url: str, tmp_path:
         first = start()
         _wait(lambda: count(Candidate, Candidate.status == CandidateStatus.MATCHING) > 0,
               "a candidate being matched", 90, first)
+        # Its workers (a decoding child, a crawler process) must die with it: a forked
+        # child holds the scheduler's database sessions, its PostgreSQL lock included.
+        workers = _children(first.pid)
         first.send_signal(signal.SIGKILL)
         first.wait()
+        deadline = time.monotonic() + 10
+        while (alive := [w for w in workers if _alive(w)]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive, f"processes of the killed scheduler outlived it: {alive}"
         # The dead matcher's claim is still there: only the restart can release it.
         assert count(Candidate, Candidate.status == CandidateStatus.MATCHING) >= 1
 
@@ -203,6 +210,28 @@ def test_run_does_the_cycle_and_survives_sigkill(Session, db_url: str, tmp_path:
 
     twice = {k: n for k, n in told.items() if n > 1}
     assert not twice, f"pages notified twice to the same host: {sorted(twice)}"
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc; empty elsewhere)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name (field 2) is in parentheses and may hold spaces.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def _message_id(raw: bytes) -> str:
