@@ -64,10 +64,13 @@ REF_FPS = 8.0
 # (they cost a small share of a full decode), else QUERY_FPS frames per second of a full
 # decode. A long video (or a remote one past REMOTE_SEEK_MIN_S) is sampled by seeking to
 # SEEK_POINTS evenly spaced keyframes, so only a small share of its bytes is read.
+# Seeking goes coarse to fine: SEEK_FIRST_POINTS first ("glance"), which confirms a
+# whole-film copy on its own; SEEK_POINTS ("seek") only when the glance confirms nothing.
 QUERY_FPS = 2.0
 MIN_KEYFRAME_RATE = 0.15     # keyframes per second needed to try keyframes only
 SEEK_MIN_S = 300.0
 REMOTE_SEEK_MIN_S = 120.0
+SEEK_FIRST_POINTS = 40
 SEEK_POINTS = 120
 SEEK_MIN_STEP_S = 4.0
 
@@ -95,7 +98,7 @@ class VideoFingerprint:
     # picture found inside it (None when there is none).
     crops: CropHashes | None = None
     inner_crops: CropHashes | None = None
-    # How the frames were sampled: "reference", "keyframes", "dense" or "seek".
+    # How the frames were sampled: "reference", "keyframes", "dense", "glance" or "seek".
     mode: str = "reference"
     algorithm: str = ALGORITHM
 
@@ -284,19 +287,21 @@ def fingerprint_frames(
 def fingerprint_query(source: str, *, mode: str = "auto") -> VideoFingerprint:
     """Sparse fingerprint of a video to identify.
 
-    ``mode``: "auto" (seek for a long video, else keyframes when there are enough of
-    them, else dense), "keyframes", "dense" (QUERY_FPS frames per second of a full
-    decode) or "seek". Keyframes are a fast first look: when they do not confirm a
-    match, the caller asks for "dense" (see ``vigie.identify.identify_source``).
+    ``mode``: "auto" (a glance for a long video, else keyframes when there are enough
+    of them, else dense), "keyframes", "dense" (QUERY_FPS frames per second of a full
+    decode), "glance" (SEEK_FIRST_POINTS seeks across the video) or "seek" (SEEK_POINTS
+    seeks). Keyframes and the glance are fast first looks: when they do not confirm a
+    match, the caller looks closer (see ``vigie.identify.identify_source``).
     """
     info = decode.probe(source)
     remote = "://" in source
     if mode == "auto":
         long_after = REMOTE_SEEK_MIN_S if remote else SEEK_MIN_S
-        mode = "seek" if info.duration_s > long_after else "keyframes"
+        mode = "glance" if info.duration_s > long_after else "keyframes"
     frames: list[decode.Frame] = []
-    if mode == "seek":
-        step = max(info.duration_s / SEEK_POINTS, SEEK_MIN_STEP_S)
+    if mode in ("glance", "seek"):
+        points = SEEK_FIRST_POINTS if mode == "glance" else SEEK_POINTS
+        step = max(info.duration_s / points, SEEK_MIN_STEP_S)
         targets = [i * step for i in range(int(info.duration_s / step) + 1)]
         frames = list(decode.iter_seek_frames(source, targets))
     elif mode == "keyframes":

@@ -53,13 +53,16 @@ def identify_source(
     """Fingerprint and match one video, looking closer when a first look is not enough.
 
     A file with keyframes at most shot changes is first read from its keyframes alone
-    (a small share of the decoding work). If that confirms nothing, the keyframes may
-    simply be too sparse evidence (a re-edit, a short excerpt): the video is sampled
-    from a full decode and matched again, and the stronger result is kept."""
+    (a small share of the decoding work); a long video is first glanced at by seeking to
+    a few points across it (a small share of its bytes). If that confirms nothing, the
+    evidence may simply be too sparse (a re-edit, a short excerpt, a film inside a longer
+    video): the video is sampled closer (a full decode, or three times as many seeks) and
+    matched again, and the stronger result is kept."""
     fp = fingerprint(source)
     results = match(fp, index, ref_titles)
-    if fp.mode == "keyframes" and not any(m.decision == "confirmed" for m in results):
-        closer = fingerprint(source, mode="dense")
+    closer_mode = {"keyframes": "dense", "glance": "seek"}.get(fp.mode)
+    if closer_mode and not any(m.decision == "confirmed" for m in results):
+        closer = fingerprint(source, mode=closer_mode)
         more = match(closer, index, ref_titles)
         if strength(more) >= strength(results):
             fp, results = closer, more
