@@ -416,6 +416,30 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class WebSession(Base):
+    """One session of the review app, kept on the server (``webapp.sessions``).
+
+    The browser holds a random token; only its SHA-256 is stored, so a copy of this table
+    cannot be replayed as cookies. A session is valid while ``revoked_at`` is empty, before
+    ``expires_at`` (absolute timeout) and while ``last_seen`` is recent (idle timeout):
+    logout, a disabled account or a changed password set ``revoked_at`` at once, which a
+    signed cookie could never undo. ``user_id`` is empty before login (the login form's
+    CSRF token lives in such a pre-login session)."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[Optional[datetime]]
+    csrf: Mapped[str] = mapped_column(String(64))
+    # Small per-session data: the flash message shown on the next page.
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
 class AuditLog(Base):
     """Who did what, when, with the state before and after."""
 
