@@ -15,8 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Role, User
-from vigie.errors import Duplicate, InvalidInput
+from vigie.errors import Duplicate, InvalidInput, NotFound
 from webapp.actions import audit
+from webapp.sessions import revoke_user
 
 _hasher = PasswordHasher()
 
@@ -93,6 +94,14 @@ def parse_role(role: str | Role) -> Role:
         raise InvalidInput(f"unknown role {role!r} (known: {', '.join(r.value for r in Role)})") from None
 
 
+def check_password_policy(password: str) -> None:
+    """Raise InvalidInput for a password too short or among the most common ones."""
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"password too short: at least {MIN_PASSWORD} characters")
+    if password.lower() in common_passwords():
+        raise InvalidInput(f"password refused: one of the {COMMON_PASSWORDS_REFUSED} most common passwords")
+
+
 def create_user(
     session: Session, username: str, password: str, role: str | Role = Role.ANALYST,
     *, email: str | None = None, actor: str = "cli",
@@ -101,10 +110,7 @@ def create_user(
     Duplicate when the name is taken."""
     if not USERNAME_RE.match(username):
         raise InvalidInput(f"bad user name {username!r}: letters, digits and . _ @ - only")
-    if len(password) < MIN_PASSWORD:
-        raise InvalidInput(f"password too short: at least {MIN_PASSWORD} characters")
-    if password.lower() in common_passwords():
-        raise InvalidInput(f"password refused: one of the {COMMON_PASSWORDS_REFUSED} most common passwords")
+    check_password_policy(password)
     role = parse_role(role)
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise Duplicate(f"user {username!r} already exists")
@@ -114,6 +120,52 @@ def create_user(
     audit(session, actor, "user.create", "user", user.id, None,
           {"username": username, "role": role.value, "email": email})
     return user
+
+
+def _user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id}")
+    return user
+
+
+def set_active(session: Session, user_id: int, active: bool, *, actor: str) -> User:
+    """Enable or disable an account. Disabling ends every live session of the user in
+    this same transaction: a stolen or forgotten cookie stops working at once."""
+    user = _user(session, user_id)
+    if not active and user.username == actor:
+        raise InvalidInput("you cannot disable your own account")
+    before = {"active": user.active}
+    user.active = active
+    ended = revoke_user(session, user.id) if not active else 0
+    session.flush()
+    audit(session, actor, "user.enable" if active else "user.disable", "user", user.id, before,
+          {"active": active, "sessions_ended": ended})
+    return user
+
+
+def set_password(session: Session, user_id: int, password: str, *, actor: str) -> User:
+    """Give a user a new password (same policy as at creation). Every live session of the
+    user ends now, the one of whoever changed it included (the caller may start a new
+    one, see ``webapp.app``). The audit row says that it changed, never the hash."""
+    check_password_policy(password)
+    user = _user(session, user_id)
+    user.password_hash = hash_password(password)
+    ended = revoke_user(session, user.id)
+    session.flush()
+    audit(session, actor, "user.password", "user", user.id, None, {"sessions_ended": ended})
+    return user
+
+
+def change_own_password(session: Session, user: User, current: str, new: str) -> User:
+    """A user's own change: the current password first (ASVS 2.1.5)."""
+    try:
+        _hasher.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise InvalidInput("the current password is wrong") from None
+    if new == current:
+        raise InvalidInput("the new password is the current one")
+    return set_password(session, user.id, new, actor=user.username)
 
 
 def list_users(session: Session) -> list[User]:

@@ -14,7 +14,6 @@ anchors the analyst has to click, and the CSP (``webapp.security``) forbids anyt
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +30,6 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 from starlette.exceptions import HTTPException
-from starlette.middleware.sessions import SessionMiddleware
 
 from db.auditchain import verify_chain
 from db.models import (
@@ -58,13 +56,16 @@ from reports.daily import as_utc, hms, one_line, safe_url, zone
 from vigie.config import Config
 from vigie.errors import Duplicate, NotFound, VigieError
 from webapp import actions
-from webapp.accounts import LoginThrottle, authenticate, create_user, list_users
+from webapp import sessions
+from webapp.accounts import LoginThrottle, authenticate, change_own_password, create_user, list_users, \
+    set_active, set_password
 from webapp.public import brand, list_public_titles, offers_view, title_context
-from webapp.security import CSRF_FIELD, CSRF_HEADER, NOTICE_CSP, REPORT_CSP, SecurityHeaders, csrf_ok, csrf_token
+from webapp.security import CSRF_FIELD, CSRF_HEADER, NOTICE_CSP, REPORT_CSP, SecurityHeaders
+from webapp.sessions import LazyToken, ServerSessions, web_session
 
-SESSION_COOKIE = "vigie_session"
-SESSION_MAX_AGE = 12 * 3600
 STATIC = Path(__file__).parent / "static"
+# need_user()'s default: a request that changes nothing needs no CSRF token.
+READ_ONLY = object()
 
 
 def template_env() -> Environment:
@@ -242,10 +243,13 @@ def query_matches(s: Session, state: str, limit: int = 200) -> list[tuple[Match,
 
 def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
                secure_cookies: bool | None = None) -> FastAPI:
-    """Build the app over ``engine``. Cookies are Secure when ``[web].secure_cookies`` says
-    so, or by default when ``[web].public_base_url`` is https."""
+    """Build the app over ``engine``. Cookies are Secure (and named ``__Host-...``) when
+    ``[web].secure_cookies`` says so, or by default when ``[web].public_base_url`` is https.
+
+    ``secret_key`` is accepted for older callers and unused: sessions live in the database
+    (``webapp.sessions``), nothing is signed."""
+    del secret_key
     Sessions = sessionmaker_for(engine)
-    key = secret_key or config.web.get("secret_key") or secrets.token_urlsafe(48)
     if secure_cookies is None:
         secure_cookies = bool(config.web.get("secure_cookies",
                                              str(config.web.get("public_base_url", "")).startswith("https://")))
@@ -257,8 +261,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
                               "Log in with POST /api/login; send the session's csrf_token as "
                               "X-CSRF-Token on every POST.")
     # Order: the session must exist before handlers; headers wrap everything.
-    app.add_middleware(SessionMiddleware, secret_key=key, session_cookie=SESSION_COOKIE,
-                       max_age=SESSION_MAX_AGE, same_site="lax", https_only=secure_cookies)
+    app.add_middleware(ServerSessions, sessions=Sessions, secure=secure_cookies)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -274,49 +277,58 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
     env.filters["local"] = local
 
     def user_of(request: Request, s: Session) -> User | None:
-        uid = request.session.get("uid")
-        if not isinstance(uid, int):
+        uid = web_session(request).user_id
+        if uid is None:
             return None
         user = s.get(User, uid)
-        # A password change or deactivation ends existing sessions.
-        if user is None or not user.active or request.session.get("pwh") != user.password_hash[-16:]:
+        # Disabling a user revokes their sessions (webapp.accounts); this check also holds
+        # when the flag was changed behind the app's back (SQL, an older tool).
+        if user is None or not user.active:
             return None
         return user
 
     def is_api(request: Request) -> bool:
         return request.url.path.startswith("/api/")
 
-    def need_user(request: Request, s: Session, role: Role | None = None) -> User:
+    def need_user(request: Request, s: Session, role: Role | None = None, *,
+                  csrf: object = READ_ONLY) -> User:
+        """The logged-in user, else 401 (API) or a redirect to the login page; then, for a
+        state change (``csrf`` is the token presented, or None when there was none), the
+        session's CSRF token (403); then the role (403). Logged-in first, so a stale
+        session hears "log in again" and not "CSRF"."""
         user = user_of(request, s)
         if user is None:
             if is_api(request):
                 raise Problem(401, "not logged in")
             raise Problem(303, "/login?next=" + quote(request.url.path))
+        if csrf is not READ_ONLY:
+            check_csrf(request, csrf)
         if role is Role.ADMIN and user.role is not Role.ADMIN:
             raise Problem(403, "this page is for administrators")
         return user
 
-    async def checked_form(request: Request) -> dict[str, str]:
-        form = await request.form()
-        data = {k: v for k, v in form.items() if isinstance(v, str)}
-        if not csrf_ok(request.session, data.get(CSRF_FIELD)):
-            raise Problem(403, "CSRF token missing or wrong: reload the page and try again")
-        return data
+    def check_csrf(request: Request, presented: Any) -> None:
+        if not web_session(request).csrf_ok(presented if isinstance(presented, str) else None):
+            hint = "send the X-CSRF-Token header" if is_api(request) else "reload the page and try again"
+            raise Problem(403, f"CSRF token missing or wrong: {hint}")
 
-    def check_api_csrf(request: Request) -> None:
-        if not csrf_ok(request.session, request.headers.get(CSRF_HEADER)):
-            raise Problem(403, "CSRF token missing or wrong: send the X-CSRF-Token header")
+    async def read_form(request: Request) -> dict[str, str]:
+        form = await request.form()
+        return {k: v for k, v in form.items() if isinstance(v, str)}
+
+    def api_csrf(request: Request) -> str | None:
+        return request.headers.get(CSRF_HEADER)
 
     def render(request: Request, name: str, user: User | None = None, status: int = 200,
                **ctx: Any) -> HTMLResponse:
-        flash = request.session.pop("flash", None)
+        ws = web_session(request)
         html = env.get_template(name).render(
-            request=request, user=user, csrf=csrf_token(request.session), csrf_field=CSRF_FIELD,
-            flash=flash, **ctx)
+            request=request, user=user, csrf=LazyToken(ws), csrf_field=CSRF_FIELD,
+            flash=ws.pop_flash(), **ctx)
         return HTMLResponse(html, status_code=status)
 
     def back(request: Request, url: str, message: str) -> RedirectResponse:
-        request.session["flash"] = message
+        web_session(request).flash(message)
         return RedirectResponse(url, status_code=303)
 
     @app.exception_handler(Problem)
@@ -358,30 +370,35 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
 
     @app.post("/login", include_in_schema=False)
     async def login_form(request: Request) -> Response:
-        form = await checked_form(request)
+        form = await read_form(request)
+        check_csrf(request, form.get(CSRF_FIELD))  # the pre-login session's token
         with tx() as s:
             user = _login(s, request, form.get("username", ""), form.get("password", ""))
             if user is None:
                 return render(request, "login.html", status=401, error="wrong user name or password",
                               next=form.get("next", "/review"))
-            _start_session(request, user)
-            actions.audit(s, user.username, "user.login", "user", user.id, None, None)
+            _start_session(s, request, user)
         nxt = form.get("next", "/review")
         return RedirectResponse(nxt if nxt.startswith("/") and not nxt.startswith("//") else "/review", 303)
 
-    def _start_session(request: Request, user: User) -> None:
-        # A fresh session at login: nothing set before it (fixation) survives.
-        request.session.clear()
-        request.session.update(uid=user.id, pwh=user.password_hash[-16:], csrf=secrets.token_urlsafe(32))
+    def _start_session(s: Session, request: Request, user: User) -> None:
+        # A new token at login: the pre-login session is revoked, so a token planted
+        # before login (fixation) is worth nothing after it.
+        sessions.start(s, web_session(request), user.id)
+        actions.audit(s, user.username, "user.login", "user", user.id, None, None)
+
+    def _end_session(s: Session, request: Request, user: User | None) -> None:
+        sessions.end(s, web_session(request))
+        if user:
+            actions.audit(s, user.username, "user.logout", "user", user.id, None, None)
 
     @app.post("/logout", include_in_schema=False)
     async def logout_form(request: Request) -> Response:
-        await checked_form(request)
-        with tx() as s:
-            user = user_of(request, s)
-            if user:
-                actions.audit(s, user.username, "user.logout", "user", user.id, None, None)
-        request.session.clear()
+        form = await read_form(request)
+        if web_session(request).id is not None:  # no session: nothing to end
+            check_csrf(request, form.get(CSRF_FIELD))
+            with tx() as s:
+                _end_session(s, request, user_of(request, s))
         return RedirectResponse("/login", 303)
 
     @app.get("/", include_in_schema=False)
@@ -404,18 +421,18 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
 
     @app.post("/review/{match_id}/confirm", include_in_schema=False)
     async def confirm_form(request: Request, match_id: int) -> Response:
-        form = await checked_form(request)
+        form = await read_form(request)
         with tx() as s:
-            user = need_user(request, s)
+            user = need_user(request, s, csrf=form.get(CSRF_FIELD))
             m = actions.approve_match(s, match_id, user, form.get("note"))
             msg = f"match #{m.id} confirmed"
         return back(request, "/review", msg)
 
     @app.post("/review/{match_id}/reject", include_in_schema=False)
     async def reject_form(request: Request, match_id: int) -> Response:
-        form = await checked_form(request)
+        form = await read_form(request)
         with tx() as s:
-            user = need_user(request, s)
+            user = need_user(request, s, csrf=form.get(CSRF_FIELD))
             m = actions.reject_match(s, match_id, user, form.get("reason", ""))
             msg = f"match #{m.id} rejected: this page will not come back as {m.title.title}"
         return back(request, "/review", msg)
@@ -475,17 +492,17 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
 
     @app.post("/notices/{notice_id}/approve", include_in_schema=False)
     async def approve_notice_form(request: Request, notice_id: int) -> Response:
-        await checked_form(request)
+        form = await read_form(request)
         with tx() as s:
-            user = need_user(request, s)
+            user = need_user(request, s, csrf=form.get(CSRF_FIELD))
             actions.approve_notice(s, notice_id, user)
         return back(request, "/notices", f"notice #{notice_id} approved: queued for sending")
 
     @app.post("/notices/{notice_id}/discard", include_in_schema=False)
     async def discard_notice_form(request: Request, notice_id: int) -> Response:
-        form = await checked_form(request)
+        form = await read_form(request)
         with tx() as s:
-            user = need_user(request, s)
+            user = need_user(request, s, csrf=form.get(CSRF_FIELD))
             actions.discard_notice(s, notice_id, user, form.get("reason"))
         return back(request, "/notices", f"notice #{notice_id} discarded")
 
@@ -522,18 +539,18 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
 
     @app.post("/titles/{title_id}/offers", include_in_schema=False)
     async def add_offer_form(request: Request, title_id: int) -> Response:
-        form = await checked_form(request)
+        form = await read_form(request)
         with tx() as s:
-            user = need_user(request, s, Role.ADMIN)
+            user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
             actions.add_offer(s, title_id, user, form.get("url", ""), form.get("provider"),
                               form.get("kind", "vod_rental"), form.get("territory", "*"))
         return back(request, "/titles", "offer added")
 
     @app.post("/offers/{offer_id}/remove", include_in_schema=False)
     async def remove_offer_form(request: Request, offer_id: int) -> Response:
-        await checked_form(request)
+        form = await read_form(request)
         with tx() as s:
-            user = need_user(request, s, Role.ADMIN)
+            user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
             actions.remove_offer(s, offer_id, user)
         return back(request, "/titles", "offer removed")
 
@@ -545,9 +562,9 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
 
     @app.post("/sites/{site_id}", include_in_schema=False)
     async def site_form(request: Request, site_id: int) -> Response:
-        form = await checked_form(request)
+        form = await read_form(request)
         with tx() as s:
-            user = need_user(request, s, Role.ADMIN)
+            user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
             actions.set_site(s, site_id, user, enabled=form.get("enabled") == "on",
                              schedule=form.get("schedule", ""))
         return back(request, "/sites", "site saved")
@@ -561,9 +578,9 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
 
     @app.post("/hosts/{host_id}", include_in_schema=False)
     async def host_form(request: Request, host_id: int) -> Response:
-        form = await checked_form(request)
+        form = await read_form(request)
         with tx() as s:
-            user = need_user(request, s, Role.ADMIN)
+            user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
             actions.set_host(s, host_id, user, abuse_contact=form.get("abuse_contact", ""),
                              channel=form.get("channel"), licensed_partner=form.get("licensed_partner") == "on",
                              needs_approval=form.get("needs_approval") == "on")
@@ -577,13 +594,52 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
 
     @app.post("/users", include_in_schema=False)
     async def add_user_form(request: Request) -> Response:
-        form = await checked_form(request)
+        form = await read_form(request)
         with tx() as s:
-            user = need_user(request, s, Role.ADMIN)
+            user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
             new = create_user(s, form.get("username", "").strip(), form.get("password", ""),
                               form.get("role", "analyst"), email=form.get("email") or None, actor=user.username)
             msg = f"user {new.username} added"
         return back(request, "/users", msg)
+
+    @app.post("/users/{user_id}/disable", include_in_schema=False)
+    @app.post("/users/{user_id}/enable", include_in_schema=False)
+    async def user_active_form(request: Request, user_id: int) -> Response:
+        form = await read_form(request)
+        active = request.url.path.endswith("/enable")
+        with tx() as s:
+            user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
+            target = set_active(s, user_id, active, actor=user.username)
+            msg = f"user {target.username} {'enabled' if active else 'disabled: their sessions have ended'}"
+        return back(request, "/users", msg)
+
+    @app.post("/users/{user_id}/password", include_in_schema=False)
+    async def user_password_form(request: Request, user_id: int) -> Response:
+        form = await read_form(request)
+        with tx() as s:
+            user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
+            target = set_password(s, user_id, form.get("password", ""), actor=user.username)
+            if target.id == user.id:  # one's own sessions ended too: carry on in a new one
+                sessions.start(s, web_session(request), user.id)
+            msg = f"password of {target.username} changed: their sessions have ended"
+        return back(request, "/users", msg)
+
+    @app.get("/account", response_class=HTMLResponse, include_in_schema=False)
+    def account_page(request: Request) -> HTMLResponse:
+        with tx() as s:
+            user = need_user(request, s)
+            return render(request, "account.html", user)
+
+    @app.post("/account/password", include_in_schema=False)
+    async def account_password_form(request: Request) -> Response:
+        form = await read_form(request)
+        with tx() as s:
+            user = need_user(request, s, csrf=form.get(CSRF_FIELD))
+            change_own_password(s, user, form.get("current", ""), form.get("password", ""))
+            # Every session of the user ended (another browser, a stolen cookie); this
+            # browser goes on in a new one.
+            sessions.start(s, web_session(request), user.id)
+        return back(request, "/account", "password changed: your other sessions have ended")
 
     @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
     def audit_page(request: Request) -> HTMLResponse:
@@ -633,21 +689,22 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
             user = _login(s, request, body.username, body.password)
             if user is None:
                 raise Problem(401, "wrong user name or password")
-            _start_session(request, user)
-            actions.audit(s, user.username, "user.login", "user", user.id, None, None)
-            return SessionOut(username=user.username, role=user.role.value, csrf_token=request.session["csrf"])
+            _start_session(s, request, user)
+            return SessionOut(username=user.username, role=user.role.value,
+                              csrf_token=web_session(request).csrf_token())
 
     @app.get("/api/session", response_model=SessionOut, tags=["session"])
     def api_session(request: Request) -> SessionOut:
         with tx() as s:
             user = need_user(request, s)
             return SessionOut(username=user.username, role=user.role.value,
-                              csrf_token=csrf_token(request.session))
+                              csrf_token=web_session(request).csrf_token())
 
     @app.post("/api/logout", tags=["session"])
     def api_logout(request: Request) -> dict[str, bool]:
-        check_api_csrf(request)
-        request.session.clear()
+        """End this session on the server: the cookie, or any copy of it, is worthless."""
+        with tx() as s:
+            _end_session(s, request, need_user(request, s, csrf=api_csrf(request)))
         return {"ok": True}
 
     @app.get("/api/matches", response_model=list[MatchOut], tags=["review"])
@@ -659,18 +716,16 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
 
     @app.post("/api/matches/{match_id}/approve", response_model=MatchOut, tags=["review"])
     def api_approve_match(request: Request, match_id: int, body: ApproveIn | None = None) -> MatchOut:
-        check_api_csrf(request)
         with tx() as s:
-            user = need_user(request, s)
+            user = need_user(request, s, csrf=api_csrf(request))
             m = actions.approve_match(s, match_id, user, body.note if body else None)
             return match_out(m, s.scalar(select(MatchFrame).where(MatchFrame.match_id == m.id)))
 
     @app.post("/api/matches/{match_id}/reject", response_model=MatchOut, tags=["review"])
     def api_reject_match(request: Request, match_id: int, body: RejectIn) -> MatchOut:
         """Reject with a reason: the candidate/title pair never comes back as a match."""
-        check_api_csrf(request)
         with tx() as s:
-            user = need_user(request, s)
+            user = need_user(request, s, csrf=api_csrf(request))
             m = actions.reject_match(s, match_id, user, body.reason)
             return match_out(m, s.scalar(select(MatchFrame).where(MatchFrame.match_id == m.id)))
 
@@ -697,16 +752,14 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
 
     @app.post("/api/notices/{notice_id}/approve", response_model=NoticeOut, tags=["notices"])
     def api_approve_notice(request: Request, notice_id: int) -> NoticeOut:
-        check_api_csrf(request)
         with tx() as s:
-            user = need_user(request, s)
+            user = need_user(request, s, csrf=api_csrf(request))
             return notice_out(actions.approve_notice(s, notice_id, user))
 
     @app.post("/api/notices/{notice_id}/discard", response_model=NoticeOut, tags=["notices"])
     def api_discard_notice(request: Request, notice_id: int, body: DiscardIn | None = None) -> NoticeOut:
-        check_api_csrf(request)
         with tx() as s:
-            user = need_user(request, s)
+            user = need_user(request, s, csrf=api_csrf(request))
             return notice_out(actions.discard_notice(s, notice_id, user, body.reason if body else None))
 
     @app.get("/api/titles", response_model=list[TitleOut], tags=["admin"])

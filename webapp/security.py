@@ -4,16 +4,13 @@ The staff browse pages that quote pirate sites, so the app assumes every string 
 crawled page is hostile. Jinja autoescaping handles the text; a strict
 Content-Security-Policy makes sure that even a missed escape cannot load or run
 anything: no script at all, images only from our origin (thumbnails) or ``data:``,
-no frames except our own sandboxed notice preview. Sessions are signed cookies
-(HttpOnly, SameSite=Lax, Secure behind TLS); every state-changing request carries a
-per-session CSRF token (a hidden form field, or the ``X-CSRF-Token`` header for the
-JSON API).
+no frames except our own sandboxed notice preview. Sessions live on the server
+(``webapp.sessions``: HttpOnly, SameSite=Lax, Secure and ``__Host-`` behind TLS); every
+state-changing request carries the session's CSRF token (a hidden form field, or the
+``X-CSRF-Token`` header for the JSON API).
 """
 
 from __future__ import annotations
-
-import secrets
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -65,14 +62,3 @@ class SecurityHeaders:
 
         await self.app(scope, receive, with_headers)
 
-
-def csrf_token(session: dict[str, Any]) -> str:
-    token = session.get("csrf")
-    if not token:
-        token = session["csrf"] = secrets.token_urlsafe(32)
-    return str(token)
-
-
-def csrf_ok(session: dict[str, Any], presented: str | None) -> bool:
-    expected = session.get("csrf")
-    return bool(expected and presented and secrets.compare_digest(str(expected), str(presented)))
