@@ -21,19 +21,26 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 from numpy.typing import NDArray
 
-from vigie.errors import MediaError
+from vigie.errors import FetchError, MediaError, UnsafeAddress
+from vigie.netsafe import MediaOpener, media_loopback_allowed
 
 # Analysis width of decoded frames; enough to find bars and inner pictures, small
 # enough that scaling and hashing stay a small fraction of the decode cost.
 ANALYSIS_WIDTH = 192
 
-# FFmpeg protocols a video may be read through. A remote video (or playlist) must not
-# make FFmpeg open local files or splice arbitrary inputs (file:, concat:, subfile:,
-# data:, ...); a local file is read from disk only.
-REMOTE_PROTOCOLS = "http,https,tcp,tls,crypto,hls"
-# Bytes per HTTP range request when reading a remote video.
+# FFmpeg protocols a video may be read through. A remote video is read by
+# ``vigie.netsafe.MediaOpener`` (PyAV's io_open): every URL FFmpeg opens for it - the
+# video, a playlist, its segments and keys - is checked and read over a connection to
+# the checked address, so FFmpeg needs no protocol of its own ("data" stands for none:
+# it reads nothing outside the string). A local file is read from disk only: a local
+# playlist must not make FFmpeg fetch anything or splice other inputs (concat:,
+# subfile:, ...).
+REMOTE_PROTOCOLS = "data"
+# Bytes per HTTP range request when reading a remote video for seeking.
 HTTP_REQUEST_SIZE = 128 * 1024
 LOCAL_PROTOCOLS = "file,crypto,hls"
+# Connect and read timeout for remote media, per request.
+HTTP_TIMEOUT_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -58,22 +65,25 @@ def _open(source: str, *, ranged: bool = False) -> av.container.InputContainer:
     if not is_url and os.path.isdir(source):
         raise MediaError(f"not a file: {source}")
     options = {"protocol_whitelist": REMOTE_PROTOCOLS if is_url else LOCAL_PROTOCOLS}
+    opener = None
     if is_url:
-        # No redirects: a redirect target must be checked against private addresses
-        # first (vigie.netsafe.follow_redirects, before this is called); FFmpeg cannot.
-        options.update({"rw_timeout": "20000000", "reconnect": "0", "max_redirects": "0"})
-        if ranged:
-            # Bounded range requests for seeking: a seek reads about one request's worth
-            # of bytes, not the rest of the file (FFmpeg otherwise asks for "bytes=N-"
-            # and the server streams until the connection is dropped). Only for seeking:
-            # a whole-file read gains nothing, and some servers mishandle it.
-            options["request_size"] = str(HTTP_REQUEST_SIZE)
+        # Ranged: bounded range requests for seeking, so a seek reads about one
+        # request's worth of bytes, not the rest of the file. Only for seeking: a
+        # whole-file read gains nothing from them.
+        opener = MediaOpener(allow_loopback=media_loopback_allowed(source), timeout=HTTP_TIMEOUT_S,
+                             request_size=HTTP_REQUEST_SIZE if ranged else None)
+        # The HLS demuxer would reuse a segment's connection as FFmpeg's own HTTP client
+        # (an assertion, SIGABRT, on our I/O): a new open for every segment instead.
+        options["http_persistent"] = "0"
     try:
-        container = av.open(source, options=options, timeout=(20.0, 20.0) if is_url else None)
+        container = av.open(source, options=options, io_open=opener,
+                            timeout=(HTTP_TIMEOUT_S, HTTP_TIMEOUT_S) if is_url else None)
     except av.error.FileNotFoundError:
         raise MediaError(f"no such file: {source}") from None
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
         raise MediaError(f"not a readable video: {source} ({_reason(exc)})") from None
+    except UnsafeAddress as exc:
+        raise FetchError(str(exc)) from None
     if not container.streams.video:
         container.close()
         raise MediaError(f"no video stream in {source}")

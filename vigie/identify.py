@@ -19,18 +19,17 @@ from fingerprint.index import HashIndex
 from fingerprint.matching import MatchResult, match
 from fingerprint.sandbox import in_sandbox, run_sandboxed
 from vigie.catalog import load_index
-from vigie.netsafe import check_url, follow_redirects, on_loopback
+from vigie.netsafe import check_url, media_loopback
 
 
 def fingerprint_untrusted(source: str, mode: str = "auto") -> VideoFingerprint:
     """Query fingerprint of a video we do not trust, decoded in the sandbox.
 
-    The caller has checked a URL ``source`` (``check_url``); its redirects are walked and
-    checked here, since FFmpeg, which then reads the final URL, follows none itself. A
-    redirect may stay on loopback only if the checked URL was there already (the demo web
-    and the tests, where the caller allowed loopback)."""
-    if "://" in source:
-        source = follow_redirects(source, allow_loopback=on_loopback(source))
+    The caller has checked a URL ``source`` (``check_url``). The decoder reads it through
+    ``vigie.netsafe.MediaOpener``: each redirect hop, playlist segment and key is checked
+    in turn and every connection goes to the checked address (no second DNS lookup).
+    Loopback is allowed to them only as the caller says (``netsafe.media_loopback``), or
+    when ``source`` names a loopback IP itself (the demo web and the tests)."""
     if in_sandbox():
         return run_sandboxed(partial(fingerprint_query, mode=mode), source, label=source)
     return fingerprint_query(source, mode=mode)
@@ -76,7 +75,8 @@ def identify(session: Session, source: str, *, index: tuple[HashIndex, dict[int,
         # Only http(s) to public addresses (loopback for the demo and tests only).
         check_url(source, allow_loopback=allow_loopback)
     idx, ref_titles = index or load_index(session, index_dir)
-    fp, results = identify_source(source, idx, ref_titles)
+    with media_loopback(allow_loopback):
+        fp, results = identify_source(source, idx, ref_titles)
     names = {t.id: t.title for t in session.query(Title).filter(Title.id.in_({m.title_id for m in results}))}
     matches = []
     for m in results:

@@ -25,7 +25,7 @@ from vigie.catalog import load_index
 from vigie.errors import MediaError, UnsafeAddress
 from fingerprint.extract import VideoFingerprint
 from vigie.identify import fingerprint_untrusted, identify_source, strength
-from vigie.netsafe import check_url
+from vigie.netsafe import check_url, media_loopback
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,8 @@ def match_candidate(
     for url in cand.media_urls:
         try:
             check_url(url, allow_loopback=allow_loopback)
-            _, results = identify_source(url, *index, fingerprint=fingerprint)
+            with media_loopback(allow_loopback):
+                _, results = identify_source(url, *index, fingerprint=fingerprint)
         except (MediaError, UnsafeAddress) as exc:
             errors.append(str(exc))
             continue

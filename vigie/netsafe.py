@@ -7,16 +7,29 @@ link-local (cloud metadata at 169.254.169.254 and fd00:ec2::254 included), CGNAT
 multicast, reserved and unspecified addresses are refused, IPv6 too, and IPv4 hidden
 inside IPv6 (``::ffff:10.0.0.1``, 6to4, NAT64) is unwrapped first. ``allow_loopback``
 lets the demo web and the tests, which live on 127.0.0.1, through; nothing else can.
+
+Every connection goes to the address its check saw (``pin``): a second DNS lookup by
+the fetcher could otherwise answer 127.0.0.1 or 169.254.169.254 (DNS rebinding). Media
+is read the same way: ``MediaOpener`` is the I/O of FFmpeg for remote videos, so every
+URL FFmpeg opens (the video, an HLS playlist, its segments and keys, each redirect hop)
+is checked here and read over a connection to the checked address; FFmpeg itself opens
+no network connection and resolves no name.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import http.client
 import ipaddress
+import re
 import socket
+import ssl
+from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
-from vigie.errors import UnsafeAddress
+from vigie.errors import FetchError, UnsafeAddress
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -155,3 +168,358 @@ def follow_redirects(url: str, *, allow_loopback: bool = False, timeout: float =
             return url
         url = urljoin(url, location)
     raise UnsafeAddress(f"more than {max_redirects} redirects from {url[:200]!r}")
+
+
+# --- Media I/O for FFmpeg -----------------------------------------------------------
+#
+# FFmpeg's own HTTP client resolves a host name again when it connects, after our check
+# (and hands a playlist's segment URLs to the same client unchecked). A forward proxy
+# for FFmpeg (its http_proxy option) would pin plain HTTP, but HTTPS through a proxy
+# needs FFmpeg's "httpproxy" protocol whitelisted, and the HLS demuxer accepts any
+# protocol whose name starts with "http" for a segment: a playlist line
+# ``httpproxy://10.0.0.1:6379/x`` would connect straight there. So FFmpeg gets no
+# network at all: PyAV's ``io_open`` hands every URL it opens to ``MediaOpener``.
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
+# A forward seek shorter than this reads through the open response instead of a new
+# request (FFmpeg's own HTTP client does the same below its short_seek threshold).
+SHORT_SEEK = 64 * 1024
+MEDIA_USER_AGENT = "Vigie"
+
+_LOOPBACK: contextvars.ContextVar[bool | None] = contextvars.ContextVar("vigie_media_loopback",
+                                                                         default=None)
+
+
+@contextlib.contextmanager
+def media_loopback(allow: bool) -> Iterator[None]:
+    """Whether remote media read in this context (and in sandbox children forked from
+    it) may come from loopback: the caller's ``allow_loopback``, handed to the reader."""
+    token = _LOOPBACK.set(allow)
+    try:
+        yield
+    finally:
+        _LOOPBACK.reset(token)
+
+
+def media_loopback_allowed(url: str) -> bool:
+    """Loopback policy for reading media from ``url`` and whatever it leads to.
+
+    The caller's ``media_loopback`` setting if there is one; else loopback only when
+    ``url`` names a loopback IP literally (a trusted caller reading a local test server;
+    a literal cannot be rebound, and a hostile URL naming 127.0.0.1 was refused by the
+    caller's check). A host *name* on loopback needs the explicit setting: a name is
+    what a rebinding attacker controls."""
+    explicit = _LOOPBACK.get()
+    if explicit is not None:
+        return explicit
+    try:
+        ip = ipaddress.ip_address((urlsplit(url).hostname or "").split("%", 1)[0])
+    except ValueError:
+        return False
+    return _unwrap(ip).is_loopback
+
+
+class MediaOpener:
+    """``io_open`` for PyAV: opens each URL FFmpeg asks for as a ``RemoteFile``.
+
+    One opener per opened container. It remembers the checked addresses of every host
+    it met, so all requests to a host (range requests while seeking, HLS segments) go
+    to the address checked first, and keeps idle keep-alive connections for reuse.
+    ``request_size`` bounds each range request (seeking reads about that much, not the
+    rest of the file); None streams from the position to the end."""
+
+    def __init__(self, *, allow_loopback: bool, timeout: float = 20.0,
+                 request_size: int | None = None, max_redirects: int = 5) -> None:
+        self.allow_loopback = allow_loopback
+        self.timeout = timeout
+        self.request_size = request_size
+        self.max_redirects = max_redirects
+        self._addresses: dict[tuple[str, int | None], str] = {}
+        self._idle: dict[tuple[str, str, int | None], http.client.HTTPConnection] = {}
+        self._tls = ssl.create_default_context()
+        self.opened: list[str] = []
+
+    def __call__(self, url: str, flags: int = 0, options: dict[str, str] | None = None) -> Any:
+        if flags & 2:  # AVIO_FLAG_WRITE
+            raise FetchError(f"refused to write to {url[:200]!r}")
+        options = options or {}
+        if url.startswith(("crypto+", "crypto:")):
+            # HLS AES-128: FFmpeg's crypto protocol wraps the segment; decrypt here.
+            try:
+                key = bytes.fromhex(options.get("key", ""))
+                iv = bytes.fromhex(options.get("iv", "") or "0" * 32)
+            except ValueError:
+                raise FetchError("HLS AES-128 key or IV is not hexadecimal") from None
+            return _Decrypting(self.open(url[7:]), key, iv)
+        return self.open(url)
+
+    def open(self, url: str) -> RemoteFile:
+        self.opened.append(url)
+        return RemoteFile(self, url)
+
+    def address(self, url: str) -> str:
+        """The checked address to connect to for ``url`` (checked on first use)."""
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ALLOWED_SCHEMES:
+            raise FetchError(f"refused URL scheme {parts.scheme!r} (only http and https): {url[:200]!r}")
+        try:
+            key = ((parts.hostname or "").lower(), parts.port)
+        except ValueError as exc:
+            raise FetchError(f"malformed URL {url[:200]!r}: {exc}") from None
+        if key not in self._addresses:
+            try:
+                self._addresses[key] = check_url(url, allow_loopback=self.allow_loopback)[0]
+            except UnsafeAddress as exc:
+                raise FetchError(str(exc)) from None
+        return self._addresses[key]
+
+    def connection(self, url: str) -> tuple[tuple[str, str, int | None], http.client.HTTPConnection, bool]:
+        """(pool key, connection, whether it was reused) for a request to ``url``."""
+        address = self.address(url)
+        parts = urlsplit(url)
+        key = (parts.scheme.lower(), (parts.hostname or "").lower(), parts.port)
+        conn = self._idle.pop(key, None)
+        if conn is not None:
+            return key, conn, True
+        if key[0] == "https":
+            conn = http.client.HTTPSConnection(parts.hostname or "", parts.port,
+                                               timeout=self.timeout, context=self._tls)
+        else:
+            conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=self.timeout)
+        return key, pin(conn, address), False
+
+    def release(self, key: tuple[str, str, int | None], conn: http.client.HTTPConnection) -> None:
+        old = self._idle.pop(key, None)
+        if old is not None:
+            old.close()
+        self._idle[key] = conn
+
+    def close(self) -> None:
+        for conn in self._idle.values():
+            conn.close()
+        self._idle.clear()
+
+    # The container holds its opener until it is freed; idle connections go with it.
+    __del__ = close
+
+
+class RemoteFile:
+    """A remote video as a seekable file for FFmpeg: HTTP range requests, each hop of a
+    redirect checked, every connection to the checked address.
+
+    The first request is made when it is opened, so a refused address, a dead link or
+    an error status fails the open (as FFmpeg's own HTTP client did), and the size and
+    whether the server takes range requests are known before FFmpeg asks."""
+
+    def __init__(self, opener: MediaOpener, url: str) -> None:
+        self.opener = opener
+        self.url = url
+        self.pos = 0
+        self.size: int | None = None
+        self.ranges = True
+        self._resp: http.client.HTTPResponse | None = None
+        self._conn: http.client.HTTPConnection | None = None
+        self._key: tuple[str, str, int | None] | None = None
+        self._resp_pos = 0            # offset of the next byte the open response gives
+        self._resp_end: int | None = None  # offset after its last byte, when known
+        self._ranged = False
+        self._request(0)
+        self.ranges = self._resp is None or self._ranged
+
+    # -- file protocol (what PyAV's PyIOFile calls) --
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self.ranges
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 0:
+            new = offset
+        elif whence == 1:
+            new = self.pos + offset
+        elif whence == 2 and self.size is not None:
+            new = self.size + offset
+        else:
+            raise OSError("size of remote file unknown")
+        if new < 0:
+            raise OSError(f"seek to a negative offset ({new})")
+        self.pos = new
+        return new
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = 1 << 20
+        while True:
+            if self.size is not None and self.pos >= self.size:
+                return b""
+            if not self._at_position():
+                self._request(self.pos)
+                if self._resp is None:
+                    return b""
+            assert self._resp is not None
+            want = n if self._resp_end is None else min(n, self._resp_end - self._resp_pos)
+            data = self._resp.read(want) if want > 0 else b""
+            if data:
+                self._resp_pos += len(data)
+                self.pos += len(data)
+                return data
+            # This response is done: a bounded range ended (ask for the next one) or the
+            # server ended the body (the end of the file, or of what it will send).
+            ended_range = self._resp_end is not None and self._resp_pos >= self._resp_end
+            self._finish(reusable=ended_range)
+            if not ended_range or not self.ranges:
+                return b""
+
+    def close(self) -> None:
+        self._finish(reusable=False)
+
+    # -- HTTP --
+
+    def _at_position(self) -> bool:
+        """Whether the open response continues at ``pos`` (reading through a short gap)."""
+        if self._resp is None:
+            return False
+        gap = self.pos - self._resp_pos
+        if gap == 0:
+            return True
+        if 0 < gap <= SHORT_SEEK and (self._resp_end is None or self.pos < self._resp_end):
+            while gap > 0:
+                chunk = self._resp.read(min(gap, 65536))
+                if not chunk:
+                    return False
+                gap -= len(chunk)
+                self._resp_pos += len(chunk)
+            return True
+        return False
+
+    def _finish(self, *, reusable: bool) -> None:
+        resp, conn, key = self._resp, self._conn, self._key
+        self._resp = self._conn = self._key = None
+        if resp is not None and conn is not None and key is not None and reusable \
+                and resp.isclosed() and not resp.will_close:
+            self.opener.release(key, conn)
+        elif conn is not None:
+            conn.close()
+
+    def _request(self, start: int) -> None:
+        self._finish(reusable=False)
+        step = self.opener.request_size
+        end = ""
+        if step:
+            last = start + step if self.size is None else min(start + step, self.size)
+            end = str(last - 1)
+        url = self.url
+        for _ in range(self.opener.max_redirects + 1):
+            resp, conn, key = self._get(url, f"bytes={start}-{end}")
+            location = resp.getheader("Location")
+            if resp.status in _REDIRECTS and location:
+                conn.close()
+                url = urljoin(url, location)
+                continue
+            self.url = url  # later range requests go straight to where it led
+            self._conn, self._key, self._resp = conn, key, resp
+            self._accept(resp, start)
+            return
+        raise FetchError(f"more than {self.opener.max_redirects} redirects from {self.url[:200]!r}")
+
+    def _get(self, url: str, byte_range: str) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection,
+                                                         tuple[str, str, int | None]]:
+        parts = urlsplit(url)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers = {"Range": byte_range, "User-Agent": MEDIA_USER_AGENT, "Accept-Encoding": "identity"}
+        while True:
+            key, conn, reused = self.opener.connection(url)
+            try:
+                conn.request("GET", path, headers=headers)
+                return conn.getresponse(), conn, key
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                if reused:
+                    continue  # the server closed an idle keep-alive connection: a new one
+                raise FetchError(f"cannot fetch {url[:200]}: {exc or type(exc).__name__}") from None
+
+    def _accept(self, resp: http.client.HTTPResponse, start: int) -> None:
+        status = resp.status
+        if status == 416:  # past the end
+            self._finish(reusable=False)
+            self.size = self.size if self.size is not None else start
+            return
+        if status not in (200, 206):
+            self._finish(reusable=False)
+            raise FetchError(f"HTTP {status} from {self.url[:200]}")
+        self._ranged = status == 206
+        length = resp.getheader("Content-Length")
+        if status == 206:
+            m = _CONTENT_RANGE.match(resp.getheader("Content-Range") or "")
+            if not m or int(m.group(1)) != start:
+                self._finish(reusable=False)
+                raise FetchError(f"bad Content-Range from {self.url[:200]}")
+            if m.group(3) != "*":
+                self.size = int(m.group(3))
+            self._resp_pos, self._resp_end = start, int(m.group(2)) + 1
+            return
+        # 200: the whole file from its start (the server ignored the range).
+        self._ranged = (resp.getheader("Accept-Ranges") or "").lower() == "bytes" and start == 0
+        self._resp_pos = 0
+        self._resp_end = int(length) if length and length.isdigit() else None
+        if self._resp_end is not None:
+            self.size = self._resp_end
+        if start and not self._at_position_from_zero(start):
+            self._finish(reusable=False)
+            self.size = self.size if self.size is not None else start
+
+    def _at_position_from_zero(self, start: int) -> bool:
+        # A server without range support: read through to the position (as a browser would).
+        assert self._resp is not None
+        left = start
+        while left > 0:
+            chunk = self._resp.read(min(left, 1 << 20))
+            if not chunk:
+                return False
+            left -= len(chunk)
+        self._resp_pos = start
+        return True
+
+
+class _Decrypting:
+    """An HLS AES-128 segment (CBC, PKCS#7 padding), decrypted while it is read."""
+
+    def __init__(self, inner: RemoteFile, key: bytes, iv: bytes) -> None:
+        from cryptography.hazmat.primitives import padding
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+        if len(key) != 16 or len(iv) != 16:
+            inner.close()
+            raise FetchError("HLS AES-128 key or IV of the wrong length")
+        self.inner = inner
+        self._dec = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
+        self._unpad = padding.PKCS7(128).unpadder()
+        self._out = b""
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, n: int = -1) -> bytes:
+        n = n if n and n > 0 else 1 << 20
+        while len(self._out) < n and not self._done:
+            chunk = self.inner.read(65536)
+            if chunk:
+                self._out += self._unpad.update(self._dec.update(chunk))
+            else:
+                self._out += self._unpad.update(self._dec.finalize()) + self._unpad.finalize()
+                self._done = True
+        out, self._out = self._out[:n], self._out[n:]
+        return out
+
+    def close(self) -> None:
+        self.inner.close()
