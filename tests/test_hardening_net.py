@@ -8,7 +8,9 @@ address check itself, the verification fetcher (notices.http), the crawler middl
 a real crawl, and the media fingerprinting path (``vigie.identify.fingerprint_untrusted``
 behind the check ``identify``/``match`` do). Redirect hops come from a redirector on
 loopback that the fetchers are allowed to reach (``allow_loopback``), pointing at forms
-that stay refused even then. Criterion: 0 hits on the canary.
+that stay refused even then. DNS rebinding (a check that sees a public address, a second
+lookup that says loopback) against the crawler, the fetchers and FFmpeg's media reads,
+and HLS playlists whose segments point inside. Criterion: 0 hits on the canary.
 """
 
 from __future__ import annotations
@@ -38,16 +40,16 @@ from vigie.netsafe import check_url
 class Canary:
     """Listeners on 127.0.0.1 and ::1 that count connections and answer nothing useful."""
 
-    def __init__(self) -> None:
+    def __init__(self, v4_port: int = 0, v6_port: int = 0) -> None:
         self.hits = 0
         self._lock = threading.Lock()
-        self.socks = []
-        self.v4 = self._listen(socket.AF_INET, "127.0.0.1")
-        self.v6 = self._listen(socket.AF_INET6, "::1")
+        self.socks: list[socket.socket] = []
+        self.v4 = self._listen(socket.AF_INET, "127.0.0.1", v4_port) if v4_port >= 0 else -1
+        self.v6 = self._listen(socket.AF_INET6, "::1", v6_port)
 
-    def _listen(self, family: int, host: str) -> int:
+    def _listen(self, family: int, host: str, port: int = 0) -> int:
         s = socket.socket(family)
-        s.bind((host, 0))
+        s.bind((host, port))
         s.listen(64)
         s.settimeout(0.2)
         self.socks.append(s)
@@ -318,3 +320,205 @@ def test_ssrf_dns_rebinding_in_fetchers_connects_to_the_checked_address(
                    f"0 (unpinned: {control})", hits == 0)
     assert control == 1
     assert hits == 0
+
+
+# --- Media: FFmpeg reads through netsafe.MediaOpener -------------------------------------
+#
+# Stand-ins: 127.0.0.1 plays a *public* address (the media server, a RangeServer, lives
+# there; ``address_problem`` is told so for this address only), while ::1 stays what it
+# is, loopback, refused. A rebinding trap listens on [::1] at the media server's port, so
+# a connection that followed a second DNS answer (::1) instead of the checked one
+# (127.0.0.1) lands in the trap. Patched in this process, and so in the sandbox children
+# forked from it.
+
+def _stand_in_public(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[list[str]]],
+                     lookups: dict[str, str]) -> None:
+    """``netsafe.resolve`` (the checks) gives ``answers[host]`` in turn (the last one
+    sticks); ``socket.getaddrinfo`` (any unchecked lookup, such as FFmpeg's or an
+    unpinned connection's) gives ``lookups[host]``."""
+    import vigie.netsafe as netsafe
+
+    real_resolve, real_gai, real_problem = netsafe.resolve, socket.getaddrinfo, netsafe.address_problem
+
+    def resolve(host: str, port: int | None = None) -> list[str]:
+        if host in answers:
+            seq = answers[host]
+            return seq.pop(0) if len(seq) > 1 else seq[0]
+        return real_resolve(host, port)
+
+    monkeypatch.setattr(netsafe, "resolve", resolve)
+    monkeypatch.setattr(netsafe, "address_problem", lambda a, **kw: (
+        None if str(a) == "127.0.0.1" else real_problem(a, **kw)))
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **kw: real_gai(
+        lookups.get(host, host), *a, **kw))
+
+
+def _identify(tmp_path: Path, url: str, index: object) -> dict[str, object]:
+    from db.session import sessionmaker_for
+    from vigie.identify import identify
+
+    eng = make_engine(f"sqlite:///{tmp_path / 'identify.db'}")
+    upgrade(eng)
+    try:
+        with sessionmaker_for(eng)() as s:
+            return identify(s, url, index=index, allow_loopback=False)  # type: ignore[arg-type]
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture(scope="module")
+def copy_index(media: dict[str, str]) -> tuple[object, dict[int, int]]:
+    from fingerprint.extract import fingerprint_reference, index_entries
+    from fingerprint.index import HashIndex
+
+    return HashIndex.build(index_entries(1, fingerprint_reference(media["film_a"]))), {1: 1}
+
+
+def test_media_dns_rebinding_connects_to_the_checked_address(
+        media: dict[str, str], copy_index: tuple[object, dict[int, int]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, figures: Figures) -> None:
+    """Every check of rebind.test says 127.0.0.1 (public here); any other lookup says ::1,
+    where the trap listens. identify reads the video from the checked address."""
+    import shutil
+
+    from vigie.rangeserver import RangeServer
+
+    shutil.copy(media["copy_a"], tmp_path / "c.mp4")
+    with RangeServer(str(tmp_path)) as srv:
+        trap = Canary(v4_port=-1, v6_port=srv.port)
+        try:
+            _stand_in_public(monkeypatch, {"rebind.test": [["127.0.0.1"]]}, {"rebind.test": "::1"})
+            out = _identify(tmp_path, f"http://rebind.test:{srv.port}/c.mp4", copy_index)
+            hits = trap.hits
+            # Control: a connection that looks the name up again lands in the trap.
+            socket.create_connection(("rebind.test", srv.port), timeout=2).close()
+            time.sleep(0.3)
+            control = trap.hits - hits
+        finally:
+            trap.close()
+        served = srv.bytes_sent
+    matches = out["matches"]
+    figures.record("SSRF: trap hits with DNS rebinding while FFmpeg reads media", hits,
+                   f"0 (a second lookup: {control})", hits == 0)
+    assert control == 1
+    assert hits == 0
+    assert served > 0
+    assert matches and matches[0]["decision"] == "confirmed", out  # type: ignore[index]
+
+
+def test_media_dns_rebinding_between_check_and_read_is_refused(
+        media: dict[str, str], copy_index: tuple[object, dict[int, int]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """identify's check of rebind.test sees 127.0.0.1 (public here); every later lookup,
+    the reader's own check included, says ::1. The reader refuses ::1: a clear error, no
+    byte fetched, nothing in the trap."""
+    import shutil
+
+    from vigie.rangeserver import RangeServer
+
+    shutil.copy(media["copy_a"], tmp_path / "c.mp4")
+    with RangeServer(str(tmp_path)) as srv:
+        trap = Canary(v4_port=-1, v6_port=srv.port)
+        try:
+            _stand_in_public(monkeypatch, {"rebind.test": [["127.0.0.1"], ["::1"]]},
+                             {"rebind.test": "::1"})
+            with pytest.raises(MediaError, match=r"refused .*::1, a loopback address"):
+                _identify(tmp_path, f"http://rebind.test:{srv.port}/c.mp4", copy_index)
+            time.sleep(0.2)
+            hits = trap.hits
+        finally:
+            trap.close()
+        assert srv.bytes_sent == 0
+    assert hits == 0
+
+
+def _playlist(segment: str) -> str:
+    return f"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\n{segment}\n#EXT-X-ENDLIST\n"
+
+
+def test_hls_segments_are_checked_hop_by_hop(canary: Canary, redirector: str, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             figures: Figures) -> None:
+    """A playlist on a public host (pirate.test, 127.0.0.1 standing in) whose segment
+    points inside: directly, through a redirect, or through FFmpeg's httpproxy protocol
+    (which a forward-proxy design would have had to allow). Each is refused; control:
+    FFmpeg's own HTTP client, as it was configured before (plus httpproxy), reaches the
+    canary with the same playlists."""
+    import av
+
+    from vigie.identify import fingerprint_untrusted
+    from vigie.netsafe import media_loopback
+    from vigie.rangeserver import RangeServer
+
+    p, p6 = canary.v4, canary.v6
+    segments = [
+        f"http://[::1]:{p6}/a.ts", f"http://0.0.0.0:{p}/b.ts", f"http://[::]:{p6}/c.ts",
+        f"http://[::ffff:127.0.0.1]:{p}/d.ts", f"httpproxy://127.0.0.1:{p}/e.ts",
+        f"{redirector}/r?to={quote(f'http://[::1]:{p6}/f.ts', safe='')}",
+    ]
+    for i, seg in enumerate(segments):
+        (tmp_path / f"p{i}.m3u8").write_text(_playlist(seg))
+    errors: list[str] = []
+    with RangeServer(str(tmp_path)) as srv:
+        _stand_in_public(monkeypatch, {"pirate.test": [["127.0.0.1"]]}, {})
+        before = canary.hits
+        with media_loopback(False):
+            for i in range(len(segments)):
+                with pytest.raises(MediaError) as err:
+                    fingerprint_untrusted(f"http://pirate.test:{srv.port}/p{i}.m3u8")
+                errors.append(str(err.value))
+        time.sleep(0.3)
+        hits = canary.hits - before
+        # Control: FFmpeg's own client (the playlist URL by IP: FFmpeg's lookups are its own).
+        for i in range(len(segments)):
+            try:
+                av.open(srv.url(f"p{i}.m3u8"), timeout=(3.0, 3.0), options={
+                    "protocol_whitelist": "http,https,tcp,tls,crypto,hls,httpproxy",
+                    "max_redirects": "0"}).close()
+            except (av.error.FFmpegError, OSError):
+                pass
+        time.sleep(0.3)
+        control = canary.hits - before - hits
+    figures.record("SSRF: canary hits from HLS segments pointing inside", hits,
+                   f"0 (FFmpeg's own HTTP client: {control})", hits == 0)
+    assert hits == 0
+    assert control >= len(segments) - 1, control  # all but the redirect (max_redirects 0)
+    refused = [e for e in errors if "refused" in e]
+    assert len(refused) == len(segments), errors
+
+
+def test_hls_and_aes128_hls_read_through_the_opener(media: dict[str, str], tmp_path: Path) -> None:
+    """What FFmpeg did itself still works through the opener: an HLS playlist with relative
+    segments, and the same segments encrypted with AES-128 (key fetched, checked too)."""
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from demoweb.media import to_hls
+    from fingerprint.extract import fingerprint_query
+    from vigie.rangeserver import RangeServer
+
+    plain = tmp_path / "plain"
+    to_hls(media["copy_a"], str(plain), segment_s=4)
+    enc = tmp_path / "enc"
+    enc.mkdir()
+    key, iv = bytes(range(16)), bytes(range(16, 32))
+    (enc / "k.bin").write_bytes(key)
+    lines = []
+    for line in (plain / "index.m3u8").read_text().splitlines():
+        if line.endswith(".ts"):
+            pad = padding.PKCS7(128).padder()
+            data = pad.update((plain / line).read_bytes()) + pad.finalize()
+            cipher = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+            (enc / line).write_bytes(cipher.update(data) + cipher.finalize())
+        if line.startswith("#EXTINF") and not any(x.startswith("#EXT-X-KEY") for x in lines):
+            lines.append(f'#EXT-X-KEY:METHOD=AES-128,URI="k.bin",IV=0x{iv.hex()}')
+        lines.append(line)
+    (enc / "index.m3u8").write_text("\n".join(lines) + "\n")
+    n_segments = sum(1 for x in lines if x.endswith(".ts"))
+    with RangeServer(str(tmp_path)) as srv:
+        for name in ("plain", "enc"):
+            fp = fingerprint_query(srv.url(f"{name}/index.m3u8"), mode="dense")
+            assert len(fp) >= 20 and abs(fp.info.duration_s - 30) < 2, (name, len(fp), fp.info)
+        fetched = {r.split("?")[0] for r in srv.requests}
+    assert "/enc/k.bin" in fetched
+    assert sum(1 for r in fetched if r.startswith("/enc/seg")) == n_segments
