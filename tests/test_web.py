@@ -74,9 +74,8 @@ def test_login_cookie_flags_and_logout(client: Any) -> None:
                     follow_redirects=False)
     assert r.status_code == 303
     cookie = r.headers["set-cookie"]
-    assert cookie.startswith("vigie_session=")
-    assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
-    assert "secure" not in cookie.lower()  # plain http in this test; see the TLS test below
+    assert cookie.startswith("vigie_session=")  # plain http: no __Host- prefix (it needs Secure)
+    assert cookie_flags(cookie) == {"path=/", "httponly", "samesite=lax"}
     page = client.get("/review")
     assert page.status_code == 200 and "alice (admin)" in page.text
     # The session got a fresh CSRF token at login (nothing from before login survives).
@@ -87,16 +86,29 @@ def test_login_cookie_flags_and_logout(client: Any) -> None:
     assert client.get("/api/matches").status_code == 401
 
 
+def cookie_flags(set_cookie: str) -> set[str]:
+    """The attributes of a Set-Cookie value, lower case, without the name=value."""
+    return {p.strip().lower() for p in set_cookie.split(";")[1:]}
+
+
 def test_secure_cookie_behind_tls(engine, world) -> None:  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
     from webapp.app import create_app
 
-    app = create_app(engine, Config(web={"public_base_url": "https://vigie.example"}), secret_key="s" * 48)
+    app = create_app(engine, Config(web={"public_base_url": "https://vigie.example"}))
     with TestClient(app, base_url="https://testserver") as c:
-        r = c.post("/api/login", json={"username": ADMIN[0], "password": ADMIN[1]})
-    assert r.status_code == 200
-    assert "secure" in r.headers["set-cookie"].lower()
+        page = c.get("/login")  # the pre-login session, for the form's CSRF token
+        pre = page.headers["set-cookie"]
+        r = c.post("/login", data={"csrf_token": form_token(page.text), "username": ADMIN[0],
+                                   "password": ADMIN[1]}, follow_redirects=False)
+        assert r.status_code == 303 and c.get("/api/session").json()["username"] == ADMIN[0]
+        api = c.post("/api/login", json={"username": ADMIN[0], "password": ADMIN[1]})
+    assert api.status_code == 200
+    # __Host-: Secure, Path=/ and no Domain, or the browser refuses it.
+    for cookie in (pre, r.headers["set-cookie"], api.headers["set-cookie"]):
+        assert cookie.startswith("__Host-vigie_session="), cookie
+        assert cookie_flags(cookie) == {"path=/", "httponly", "samesite=lax", "secure"}, cookie
 
 
 def test_csrf_is_required_on_every_form_and_api_post(client: Any, world: dict[str, Any], Session) -> None:  # type: ignore[no-untyped-def]

@@ -248,11 +248,27 @@ def test_admin_pages_and_public_page_in_the_browser(page: Any, served: dict[str,
     assert page.title() == "Where to watch Big Buck Bunny legally"
     assert page.locator(".offer", has_text="https://svod.example/bunny").count() == 1
     shot(page, "public_title")
-    # Logging out ends the session.
-    page.goto(f"{base}/review")
-    page.click("#logout")
-    page.wait_for_url(f"{base}/login")
-    page.goto(f"{base}/hosts")
-    assert "/login" in page.url
+    # The session cookie as the browser keeps it: HttpOnly (no script reads it), Lax.
+    saved = [c for c in page.context.cookies() if c["name"] == "vigie_session"]
+    assert len(saved) == 1 and saved[0]["httpOnly"] and saved[0]["sameSite"] == "Lax", saved
+    assert saved[0]["path"] == "/" and saved[0]["expires"] == -1  # gone with the browser
+    assert "vigie_session" not in page.evaluate("document.cookie")
+    # Logging out ends the session, on the server: a copy of the cookie in another
+    # browser context works before, and is sent back to the login page after.
+    thief = page.context.browser.new_context()
+    try:
+        thief.add_cookies(saved)
+        other = thief.new_page()
+        other.goto(f"{base}/hosts")
+        assert other.url == f"{base}/hosts" and other.title() == "Hosts · Vigie"
+        page.goto(f"{base}/review")
+        page.click("#logout")
+        page.wait_for_url(f"{base}/login")
+        page.goto(f"{base}/hosts")
+        assert "/login" in page.url
+        other.goto(f"{base}/hosts")
+        assert "/login" in other.url
+    finally:
+        thief.close()
     assert page.dialogs == []
     only_our_origin(page, served)
