@@ -43,6 +43,24 @@ INLIER_TOL_S = 0.75
 # Speed is fitted by least squares only on segments at least this long; shorter ones
 # keep the grid speed (closest to 1.0 among the best).
 SPEED_FIT_MIN_S = 8.0
+# The speeds that copies play at, by how they are made: unchanged, 24 <-> 25 fps
+# (PAL speed-up), 23.976 <-> 25 and 23.976 <-> 24 (NTSC pull-down). A fitted speed is
+# only an estimate (0.5 s of jitter on a 20 s excerpt is 2.5 %): when one of these lies
+# within SPEED_SNAP_SIGMAS standard errors of the fit (and at least SPEED_SNAP_MIN_DELTA),
+# it is taken (the first in this order, most common first) and the offset recomputed
+# under it. Other speeds stay as fitted.
+NOMINAL_SPEEDS = (1.0, 24 / 25, 25 / 24, 24000 / 1001 / 25, 25 / (24000 / 1001), 1000 / 1001, 1001 / 1000)
+SPEED_SNAP_SIGMAS = 2.0
+SPEED_SNAP_MIN_DELTA = 0.002
+# Offset uncertainty: the offsets (around the chosen one, at the chosen speed) at which
+# at least UNCERTAIN_SHARE of the segment's query frames still find a hash about as near
+# (within UNCERTAIN_SLACK_BITS of their nearest) on the line. A still shot matches
+# itself at any offset inside it; the matcher says so rather than pretend to a precision
+# the pictures do not give. Searched up to UNCERTAIN_MAX_S either side.
+UNCERTAIN_SHARE = 0.9
+UNCERTAIN_SLACK_BITS = 2
+UNCERTAIN_MAX_S = 120.0
+UNCERTAIN_STEP_S = 0.25
 # Segments: at most MAX_SEGMENTS per reference, each of at least SEGMENT_MIN_FRAMES
 # matched query frames, with no gap longer than SEGMENT_MAX_GAP_S inside.
 MAX_SEGMENTS = 24
@@ -81,6 +99,8 @@ class MatchResult:
     weight: float
     mean_distance: float
     segments: int = 1
+    # How far the true offset may lie from ``offset_s``, as far as the pictures tell.
+    offset_uncertainty_s: float = 0.0
     pairs: list[tuple[float, float, int]] = field(default_factory=list, repr=False)
 
     def as_json(self) -> dict[str, float | int | str]:
@@ -147,6 +167,55 @@ class Segment:
     start: float
     end: float
     matched_s: float
+    uncertainty: float = 0.0
+
+
+def snap_speed(qt: NDArray[np.float64], rt: NDArray[np.float64], fitted: float) -> float:
+    """The nominal speed (NOMINAL_SPEEDS) the pairs cannot tell from ``fitted``, if any."""
+    n = len(qt)
+    spread = float(np.sum((qt - qt.mean()) ** 2))
+    if n < 3 or spread <= 0:
+        return fitted
+    a, b = np.polyfit(qt, rt, 1)
+    resid = rt - (a * qt + b)
+    se = float(np.sqrt(np.sum(resid**2) / (n - 2) / spread))
+    tol = max(SPEED_SNAP_SIGMAS * se, SPEED_SNAP_MIN_DELTA)
+    # The first in NOMINAL_SPEEDS' order (most common first) the fit cannot rule out.
+    return float(next((c for c in NOMINAL_SPEEDS if abs(c - fitted) <= tol), fitted))
+
+
+def offset_uncertainty(qt: NDArray[np.float64], rt: NDArray[np.float64], d: NDArray[np.float64],
+                       qi: NDArray[np.int64], frames: NDArray[np.int64], speed: float, offset: float) -> float:
+    """How far from ``offset`` the line can move and still explain UNCERTAIN_SHARE of
+    ``frames`` with hashes about as near as their nearest (see UNCERTAIN_SHARE)."""
+    sel = np.isin(qi, frames)
+    qt, rt, d, qi = qt[sel], rt[sel], d[sel], qi[sel]
+    if len(qi) == 0:
+        return 0.0
+    # Each frame's near-best pairs, as offsets relative to the chosen one.
+    best = np.full(int(qi.max()) + 1, np.inf)
+    np.minimum.at(best, qi, d)
+    near = d <= best[qi] + UNCERTAIN_SLACK_BITS
+    rel = rt[near] - speed * qt[near] - offset
+    frame = qi[near]
+    keep = np.abs(rel) <= UNCERTAIN_MAX_S + INLIER_TOL_S
+    rel, frame = rel[keep], frame[keep]
+    n_grid = int(round(UNCERTAIN_MAX_S / UNCERTAIN_STEP_S))
+    reach = int(np.floor(INLIER_TOL_S / UNCERTAIN_STEP_S))
+    # Grid points each pair supports (within INLIER_TOL_S), one vote per frame and point.
+    centre = np.rint(rel / UNCERTAIN_STEP_S).astype(np.int64)
+    pts = (centre[:, None] + np.arange(-reach, reach + 1)[None, :]).ravel()
+    who = np.repeat(frame, 2 * reach + 1)
+    ok = np.abs(pts) <= n_grid
+    key = np.unique((pts[ok] + n_grid) * (int(frame.max()) + 1) + who[ok])
+    votes = np.bincount(key // (int(frame.max()) + 1), minlength=2 * n_grid + 1)
+    need = UNCERTAIN_SHARE * max(int(votes[n_grid]), 1)
+    lo = hi = n_grid
+    while lo > 0 and votes[lo - 1] >= need:
+        lo -= 1
+    while hi < 2 * n_grid and votes[hi + 1] >= need:
+        hi += 1
+    return float(max(n_grid - lo, hi - n_grid) * UNCERTAIN_STEP_S)
 
 
 def segments(
@@ -185,6 +254,14 @@ def segments(
             inl = rows[_inliers(qt[rows], rt[rows], d[rows], qi[rows], speed, offset)]
         if len(inl) < SEGMENT_MIN_FRAMES:
             break
+        if np.ptp(qt[inl]) >= SPEED_FIT_MIN_S:
+            snapped = snap_speed(qt[inl], rt[inl], speed)
+            if snapped != speed:
+                speed = snapped
+                offset = float(np.median(rt[inl] - speed * qt[inl]))
+                inl = rows[_inliers(qt[rows], rt[rows], d[rows], qi[rows], speed, offset)]
+                if len(inl) < SEGMENT_MIN_FRAMES:
+                    break
         offset = float(np.median(rt[inl] - speed * qt[inl]))
         # Keep the longest run of the line without a long gap: two separate stretches
         # on the same line by chance are not one segment.
@@ -196,7 +273,8 @@ def segments(
         if len(run) < SEGMENT_MIN_FRAMES:
             continue
         start, end = float(qt[run].min()), float(qt[run].max())
-        out.append(Segment(speed, offset, run, start, end, min(_covered(qt[run], half), end - start + 2 * half)))
+        out.append(Segment(speed, offset, run, start, end, min(_covered(qt[run], half), end - start + 2 * half),
+                           offset_uncertainty(qt, rt, d, qi, qi[run], speed, offset)))
     return sorted(out, key=lambda s: -s.matched_s)
 
 
@@ -365,6 +443,7 @@ def _match_lookups(
                 weight=w,
                 mean_distance=mean_d,
                 segments=len(segs),
+                offset_uncertainty_s=top.uncertainty,
                 pairs=[(float(a), float(b), int(c)) for a, b, c in zip(qt[rows], rt[rows], dist[sel][rows])],
             )
         )

@@ -7,7 +7,7 @@ import numpy as np
 from fingerprint.extract import VideoFingerprint, fingerprint_query, fingerprint_reference, index_entries
 from fingerprint.decode import VideoInfo
 from fingerprint.index import HashIndex
-from fingerprint.matching import CONFIRM_MIN_MATCHED_S, decide, match
+from fingerprint.matching import CONFIRM_MIN_MATCHED_S, decide, match, offset_uncertainty, snap_speed
 from vigie import synth
 from vigie.identify import identify_source
 
@@ -132,3 +132,34 @@ def test_index_saved_and_memory_mapped(tmp_path) -> None:  # type: ignore[no-unt
         a, b = idx.query(q, 12, kinds), loaded.query(q, 12, kinds)
         assert sorted(zip(a.query.tolist(), a.entry.tolist())) == sorted(zip(b.query.tolist(), b.entry.tolist()))
         assert len(a) > 0
+
+
+def test_speed_snaps_to_nominal_ratios_only_within_the_fit_error() -> None:
+    rng = np.random.default_rng(5)
+    q = np.arange(0, 20, 0.5)
+    # A 20 s excerpt at the original speed, positions jittered by the reference sampling.
+    r = q + 100 + rng.uniform(-0.4, 0.4, len(q))
+    fitted = float(np.polyfit(q, r, 1)[0])
+    assert fitted != 1.0 and snap_speed(q, r, fitted) == 1.0
+    # A long copy sped up from 24 to 25 fps is told apart from 1.0 and named exactly.
+    q = np.arange(0, 600, 2.0)
+    r = q * 25 / 24 + rng.uniform(-0.2, 0.2, len(q))
+    assert snap_speed(q, r, float(np.polyfit(q, r, 1)[0])) == 25 / 24
+    # A speed no conversion produces stays as fitted.
+    r = q * 1.02 + rng.uniform(-0.2, 0.2, len(q))
+    fitted = float(np.polyfit(q, r, 1)[0])
+    assert snap_speed(q, r, fitted) == fitted
+
+
+def test_offset_uncertainty_is_small_for_moving_pictures_and_large_for_a_still_shot() -> None:
+    q = np.arange(0, 20, 0.5)
+    frames = np.arange(len(q))
+    # Moving pictures: each query frame's nearest hash is at one place of the film.
+    unc = offset_uncertainty(q, q + 50.0, np.full(len(q), 4.0), frames, frames, 1.0, 50.0)
+    assert unc <= 0.75
+    # A still shot from 40 s to 80 s: every frame matches every reference frame of it.
+    ref_t = np.arange(40, 80, 0.5)
+    qt, rt = np.repeat(q, len(ref_t)), np.tile(ref_t, len(q))
+    qi = np.repeat(frames, len(ref_t))
+    unc = offset_uncertainty(qt, rt, np.full(len(qt), 4.0), qi, frames, 1.0, 50.0)
+    assert unc >= 10.0

