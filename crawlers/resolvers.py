@@ -44,7 +44,10 @@ class Resolver:
         url = (url or "").strip()
         if not url or url.startswith(("data:", "blob:", "javascript:", "about:")):
             return None
-        return Found(urljoin(base_url, url), kind, self.name)
+        try:
+            return Found(urljoin(base_url, url), kind, self.name)
+        except ValueError:  # "http://[::1": not a URL; the page's other URLs still count
+            return None
 
 
 def looks_like_media(url: str) -> bool:
@@ -84,8 +87,12 @@ class OpenGraphResolver(Resolver):
 
     def find(self, sel: Selector, base_url: str) -> Iterator[Found]:
         for meta in sel.css("meta"):
-            prop = (meta.attrib.get("property") or meta.attrib.get("name") or "").strip().lower()
-            content = meta.attrib.get("content")
+            # The element's own get(), not parsel's attrib: that copies every attribute,
+            # and lxml raises ValueError for a name with a control character, which would
+            # hide the whole page's media (found by fuzzing).
+            attr = meta.root.get
+            prop = (attr("property") or attr("name") or "").strip().lower()
+            content = attr("content")
             if prop in self.PROPS:
                 f = self._found(content, "media", base_url)
                 if f:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import fnmatch
 import re
 from functools import lru_cache
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import tldextract
-from w3lib.url import canonicalize_url, url_query_cleaner
+from w3lib.url import canonicalize_url
 
 # Query parameters that say who sent the visitor, not what the page is.
 TRACKING_PARAMS = re.compile(
@@ -30,36 +30,53 @@ _EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 def canonical_url(url: str) -> str:
     """The URL without fragment and tracking parameters, with sorted query and
-    normalised escaping (w3lib), so equal pages get equal keys."""
-    parts = urlsplit(url)
-    names = [kv.split("=", 1)[0] for kv in parts.query.split("&") if kv]
-    tracking = [n for n in names if TRACKING_PARAMS.match(n)]
-    if tracking:
-        url = url_query_cleaner(url, tracking, remove=True, unique=False, keep_fragments=False)
-    return canonicalize_url(url, keep_fragments=False)
+    normalised escaping (w3lib), so equal pages get equal keys. ValueError for a string
+    that cannot be read as a URL at all.
+
+    Tracking parameters are dropped by their canonical names: ``utm%5Fsource`` or
+    ``utm_sou<TAB>rce`` become ``utm_source`` once canonical (found by fuzzing)."""
+    canon = canonicalize_url(url, keep_fragments=False)
+    parts = urlsplit(canon)
+    kept = [kv for kv in parts.query.split("&") if kv and not TRACKING_PARAMS.match(kv.split("=", 1)[0])]
+    query = "&".join(kept)
+    if query == parts.query:
+        return canon
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def _host_port(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host name, port) as far as ``url`` can be read: a URL that does not
+    parse (``http://[::1``) or an impossible port (``:99999``) gives what there is, since
+    a hostile page's URL must not stop the crawl of that page (found by fuzzing)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "", "", None
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return parts.scheme.lower(), (parts.hostname or "").lower().rstrip("."), port
 
 
 @lru_cache(maxsize=4096)
 def host_key(url: str) -> str:
     """The name a host is known by: ``example.co.uk``, or ``127.0.0.1:8080`` for an IP."""
-    parts = urlsplit(url)
-    hostname = (parts.hostname or "").lower().rstrip(".")
+    scheme, hostname, port = _host_port(url)
     ext = _EXTRACT(hostname)
     if ext.suffix and ext.domain:
         return f"{ext.domain}.{ext.suffix}"
-    port = parts.port
-    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    default = {"http": 80, "https": 443}.get(scheme)
     return f"{hostname}:{port}" if port and port != default else hostname
 
 
 def host_names(url: str) -> list[str]:
     """Every name a host pattern may be written against: full hostname, hostname:port,
     registrable domain."""
-    parts = urlsplit(url)
-    hostname = (parts.hostname or "").lower().rstrip(".")
+    _, hostname, port = _host_port(url)
     names = [hostname, host_key(url)]
-    if parts.port:
-        names.append(f"{hostname}:{parts.port}")
+    if port:
+        names.append(f"{hostname}:{port}")
     return list(dict.fromkeys(n for n in names if n))
 
 

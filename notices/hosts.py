@@ -171,16 +171,22 @@ def resolve_contact(host: Host, *, origin: str | None, discover: bool, timeout: 
         return Contact(configured, "configured")
     if host.abuse_contact:
         return Contact(None, "none", f"configured contact {host.abuse_contact!r} is not a valid address")
-    cached = (host.settings or {}).get("discovered_contact")
-    if cached and valid_email(cached):
+    # The validated form, not the stored one: valid_email strips, and what it strips
+    # (a CR, an LF, any control character) must not reach a To header (found by fuzzing).
+    cached = valid_email((host.settings or {}).get("discovered_contact"))
+    if cached:
         return Contact(cached, (host.settings or {}).get("contact_source", "guess"))
     domain = None
+    parts = None
     if origin:
-        domain = urlsplit(origin).hostname
+        try:
+            parts = urlsplit(origin)
+        except ValueError:  # "http://[x": an origin that is no URL (found by fuzzing)
+            parts = None
+        domain = parts.hostname if parts else None
     if not domain:
         domain = next((p for p in host.domain_patterns or [] if "*" not in p), None)
-    if discover and origin:
-        parts = urlsplit(origin)
+    if discover and parts is not None:
         resp = fetch(f"{parts.scheme}://{parts.netloc}/.well-known/security.txt",
                      timeout=timeout, allow_loopback=allow_loopback)
         if resp.status == 200:

@@ -7,6 +7,7 @@ the key: a typo must not silently fall back to a default.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -151,8 +152,9 @@ def parse_interval(value: str | int | float) -> float:
         if not m:
             raise ValueError(f"not an interval like 30s, 5m, 6h or 1d: {value!r}")
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    if seconds <= 0:
-        raise ValueError(f"an interval must be positive: {value!r}")
+    # Not "seconds <= 0": TOML has nan and inf, and nan <= 0 is False (found by fuzzing).
+    if not 0 < seconds < math.inf:
+        raise ValueError(f"an interval must be positive and finite: {value!r}")
     return seconds
 
 
@@ -183,6 +185,11 @@ def load_config(path: str | None = None) -> Config:
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        # tomllib decodes the file itself and lets this through (found by fuzzing).
+        raise ConfigError(f"{path}: not valid TOML: not UTF-8 at byte {exc.start}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     _check(data, path)
