@@ -19,10 +19,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi import Path as FastAPIPath
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -64,6 +66,9 @@ from webapp.security import CSRF_FIELD, CSRF_HEADER, NOTICE_CSP, REPORT_CSP, Sec
 from webapp.sessions import LazyToken, ServerSessions, web_session
 
 STATIC = Path(__file__).parent / "static"
+# A row id in a URL: PostgreSQL's INTEGER range. Larger numbers are refused as invalid
+# (422) before they reach the database, which would fail on them (schemathesis found it).
+RowId = Annotated[int, FastAPIPath(ge=1, le=2**31 - 1)]
 # need_user()'s default: a request that changes nothing needs no CSRF token.
 READ_ONLY = object()
 
@@ -88,6 +93,24 @@ class Problem(Exception):
 
 
 # --------------------------------------------------------------------------- API models
+
+
+class ErrorOut(BaseModel):
+    """Every error of the API, whatever its cause: one line saying what is wrong."""
+
+    detail: str
+
+
+def _errors(*described: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorOut, "description": text} for code, text in described}
+
+
+# Declared on every operation (so a client, and schemathesis, know the error shape);
+# FastAPI's own list-shaped 422 is replaced by ours (see on_invalid_request).
+API_ERRORS = _errors((400, "malformed request body"), (401, "not logged in"), (403, "CSRF token missing or wrong, or administrators only"),
+                     (422, "invalid input, or not allowed in the object's state"))
+NOT_FOUND = _errors((404, "no such object"))
+THROTTLED = _errors((429, "too many failed logins: wait and try again"))
 
 
 class LoginIn(BaseModel):
@@ -256,7 +279,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
     env = template_env()
     tz = zone(config)
 
-    app = FastAPI(title="Vigie review API", version="1", docs_url=None, redoc_url=None,
+    app = FastAPI(title="Vigie review API", version="1", docs_url=None, redoc_url=None, responses=API_ERRORS,
                   description="Review matches, approve notices and manage the catalogue. "
                               "Log in with POST /api/login; send the session's csrf_token as "
                               "X-CSRF-Token on every POST.")
@@ -420,7 +443,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
             return render(request, "review.html", user, cards=cards, state=state, states=list(MATCH_FILTERS))
 
     @app.post("/review/{match_id}/confirm", include_in_schema=False)
-    async def confirm_form(request: Request, match_id: int) -> Response:
+    async def confirm_form(request: Request, match_id: RowId) -> Response:
         form = await read_form(request)
         with tx() as s:
             user = need_user(request, s, csrf=form.get(CSRF_FIELD))
@@ -429,7 +452,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
         return back(request, "/review", msg)
 
     @app.post("/review/{match_id}/reject", include_in_schema=False)
-    async def reject_form(request: Request, match_id: int) -> Response:
+    async def reject_form(request: Request, match_id: RowId) -> Response:
         form = await read_form(request)
         with tx() as s:
             user = need_user(request, s, csrf=form.get(CSRF_FIELD))
@@ -438,7 +461,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
         return back(request, "/review", msg)
 
     @app.get("/frames/{match_id}/{which}.jpg", include_in_schema=False)
-    def frame(request: Request, match_id: int, which: str) -> Response:
+    def frame(request: Request, match_id: RowId, which: str) -> Response:
         with tx() as s:
             need_user(request, s)
             f = s.scalar(select(MatchFrame).where(MatchFrame.match_id == match_id))
@@ -448,7 +471,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
             return Response(data, media_type="image/jpeg", headers={"cache-control": "private, max-age=3600"})
 
     @app.get("/media/reference/{ref_id}", include_in_schema=False)
-    def reference_media(request: Request, ref_id: int) -> Response:
+    def reference_media(request: Request, ref_id: RowId) -> Response:
         # Our own master, played from the matched timecode (the candidate is never played
         # from the pirate site: that would load their content in the staff's browser).
         with tx() as s:
@@ -472,7 +495,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
             return render(request, "notices.html", user, notices=held_notices(s))
 
     @app.get("/notices/{notice_id}", response_class=HTMLResponse, include_in_schema=False)
-    def notice_page(request: Request, notice_id: int) -> HTMLResponse:
+    def notice_page(request: Request, notice_id: RowId) -> HTMLResponse:
         with tx() as s:
             user = need_user(request, s)
             n = s.get(Notice, notice_id)
@@ -481,7 +504,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
             return render(request, "notice.html", user, n=n)
 
     @app.get("/notices/{notice_id}/html", include_in_schema=False)
-    def notice_html(request: Request, notice_id: int) -> Response:
+    def notice_html(request: Request, notice_id: RowId) -> Response:
         with tx() as s:
             need_user(request, s)
             n = s.get(Notice, notice_id)
@@ -491,7 +514,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
                                                       "x-frame-options": "SAMEORIGIN"})
 
     @app.post("/notices/{notice_id}/approve", include_in_schema=False)
-    async def approve_notice_form(request: Request, notice_id: int) -> Response:
+    async def approve_notice_form(request: Request, notice_id: RowId) -> Response:
         form = await read_form(request)
         with tx() as s:
             user = need_user(request, s, csrf=form.get(CSRF_FIELD))
@@ -499,7 +522,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
         return back(request, "/notices", f"notice #{notice_id} approved: queued for sending")
 
     @app.post("/notices/{notice_id}/discard", include_in_schema=False)
-    async def discard_notice_form(request: Request, notice_id: int) -> Response:
+    async def discard_notice_form(request: Request, notice_id: RowId) -> Response:
         form = await read_form(request)
         with tx() as s:
             user = need_user(request, s, csrf=form.get(CSRF_FIELD))
@@ -538,7 +561,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
                           kinds=[k.value for k in OfferKind])
 
     @app.post("/titles/{title_id}/offers", include_in_schema=False)
-    async def add_offer_form(request: Request, title_id: int) -> Response:
+    async def add_offer_form(request: Request, title_id: RowId) -> Response:
         form = await read_form(request)
         with tx() as s:
             user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
@@ -547,7 +570,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
         return back(request, "/titles", "offer added")
 
     @app.post("/offers/{offer_id}/remove", include_in_schema=False)
-    async def remove_offer_form(request: Request, offer_id: int) -> Response:
+    async def remove_offer_form(request: Request, offer_id: RowId) -> Response:
         form = await read_form(request)
         with tx() as s:
             user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
@@ -561,7 +584,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
             return render(request, "sites.html", user, sites=list(s.scalars(select(Site).order_by(Site.name))))
 
     @app.post("/sites/{site_id}", include_in_schema=False)
-    async def site_form(request: Request, site_id: int) -> Response:
+    async def site_form(request: Request, site_id: RowId) -> Response:
         form = await read_form(request)
         with tx() as s:
             user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
@@ -577,7 +600,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
                           channels=["email", "api", "webform", "none"])
 
     @app.post("/hosts/{host_id}", include_in_schema=False)
-    async def host_form(request: Request, host_id: int) -> Response:
+    async def host_form(request: Request, host_id: RowId) -> Response:
         form = await read_form(request)
         with tx() as s:
             user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
@@ -604,7 +627,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
 
     @app.post("/users/{user_id}/disable", include_in_schema=False)
     @app.post("/users/{user_id}/enable", include_in_schema=False)
-    async def user_active_form(request: Request, user_id: int) -> Response:
+    async def user_active_form(request: Request, user_id: RowId) -> Response:
         form = await read_form(request)
         active = request.url.path.endswith("/enable")
         with tx() as s:
@@ -614,7 +637,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
         return back(request, "/users", msg)
 
     @app.post("/users/{user_id}/password", include_in_schema=False)
-    async def user_password_form(request: Request, user_id: int) -> Response:
+    async def user_password_form(request: Request, user_id: RowId) -> Response:
         form = await read_form(request)
         with tx() as s:
             user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
@@ -661,7 +684,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
         return HTMLResponse(html)
 
     @app.get("/public/titles/{title_id}", response_class=HTMLResponse, include_in_schema=False)
-    def public_title(request: Request, title_id: int) -> HTMLResponse:
+    def public_title(request: Request, title_id: RowId) -> HTMLResponse:
         with tx() as s:
             t = s.get(Title, title_id)
             if t is None:
@@ -673,7 +696,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
         return HTMLResponse(html)
 
     @app.get("/public/titles/{title_id}/poster.jpg", include_in_schema=False)
-    def public_poster(title_id: int) -> Response:
+    def public_poster(title_id: RowId) -> Response:
         with tx() as s:
             p = s.get(TitlePoster, title_id)
             if p is None:
@@ -682,7 +705,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
 
     # ------------------------------------------------------------------ JSON API
 
-    @app.post("/api/login", response_model=SessionOut, tags=["session"])
+    @app.post("/api/login", response_model=SessionOut, tags=["session"], responses=THROTTLED)
     def api_login(request: Request, body: LoginIn) -> SessionOut:
         """Log in; the session cookie is set and the CSRF token returned."""
         with tx() as s:
@@ -714,15 +737,15 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
             need_user(request, s)
             return [match_out(m, f) for m, f in query_matches(s, state, max(1, min(limit, 1000)))]
 
-    @app.post("/api/matches/{match_id}/approve", response_model=MatchOut, tags=["review"])
-    def api_approve_match(request: Request, match_id: int, body: ApproveIn | None = None) -> MatchOut:
+    @app.post("/api/matches/{match_id}/approve", response_model=MatchOut, tags=["review"], responses=NOT_FOUND)
+    def api_approve_match(request: Request, match_id: RowId, body: ApproveIn | None = None) -> MatchOut:
         with tx() as s:
             user = need_user(request, s, csrf=api_csrf(request))
             m = actions.approve_match(s, match_id, user, body.note if body else None)
             return match_out(m, s.scalar(select(MatchFrame).where(MatchFrame.match_id == m.id)))
 
-    @app.post("/api/matches/{match_id}/reject", response_model=MatchOut, tags=["review"])
-    def api_reject_match(request: Request, match_id: int, body: RejectIn) -> MatchOut:
+    @app.post("/api/matches/{match_id}/reject", response_model=MatchOut, tags=["review"], responses=NOT_FOUND)
+    def api_reject_match(request: Request, match_id: RowId, body: RejectIn) -> MatchOut:
         """Reject with a reason: the candidate/title pair never comes back as a match."""
         with tx() as s:
             user = need_user(request, s, csrf=api_csrf(request))
@@ -741,8 +764,8 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
                 selectinload(Notice.host), selectinload(Notice.items)).order_by(Notice.id).limit(500))
             return [notice_out(n) for n in rows]
 
-    @app.get("/api/notices/{notice_id}", response_model=NoticeOut, tags=["notices"])
-    def api_notice(request: Request, notice_id: int) -> NoticeOut:
+    @app.get("/api/notices/{notice_id}", response_model=NoticeOut, tags=["notices"], responses=NOT_FOUND)
+    def api_notice(request: Request, notice_id: RowId) -> NoticeOut:
         with tx() as s:
             need_user(request, s)
             n = s.get(Notice, notice_id)
@@ -750,14 +773,14 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
                 raise Problem(404, f"no notice with id {notice_id}")
             return notice_out(n)
 
-    @app.post("/api/notices/{notice_id}/approve", response_model=NoticeOut, tags=["notices"])
-    def api_approve_notice(request: Request, notice_id: int) -> NoticeOut:
+    @app.post("/api/notices/{notice_id}/approve", response_model=NoticeOut, tags=["notices"], responses=NOT_FOUND)
+    def api_approve_notice(request: Request, notice_id: RowId) -> NoticeOut:
         with tx() as s:
             user = need_user(request, s, csrf=api_csrf(request))
             return notice_out(actions.approve_notice(s, notice_id, user))
 
-    @app.post("/api/notices/{notice_id}/discard", response_model=NoticeOut, tags=["notices"])
-    def api_discard_notice(request: Request, notice_id: int, body: DiscardIn | None = None) -> NoticeOut:
+    @app.post("/api/notices/{notice_id}/discard", response_model=NoticeOut, tags=["notices"], responses=NOT_FOUND)
+    def api_discard_notice(request: Request, notice_id: RowId, body: DiscardIn | None = None) -> NoticeOut:
         with tx() as s:
             user = need_user(request, s, csrf=api_csrf(request))
             return notice_out(actions.discard_notice(s, notice_id, user, body.reason if body else None))
@@ -795,6 +818,14 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
     @app.exception_handler(HTTPException)
     async def on_http(request: Request, exc: HTTPException) -> Response:
         return await on_problem(request, Problem(exc.status_code, str(exc.detail)))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # One shape for every API error ({"detail": "..."}), and an error page for pages.
+        # Pydantic's messages name the field and the rule, never the value sent.
+        said = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+                         for e in exc.errors()[:3])
+        return await on_problem(request, Problem(422, one_line(said or "invalid request", 500)))
 
     return app
 
