@@ -284,3 +284,15 @@ def test_csrf_token_belongs_to_its_session(app: Any, world: dict[str, Any]) -> N
         with _client(app) as anon:
             r = anon.post("/login", data={"csrf_token": token_a, "username": ANALYST[0], "password": ANALYST[1]})
             assert r.status_code == 403
+
+
+def test_session_cookie_read_among_other_cookies(app: Any) -> None:  # noqa: F811
+    # Other cookies on the domain (analytics, a malformed one) do not hide the session.
+    with _client(app) as c:
+        c.post("/api/login", json={"username": ANALYST[0], "password": ANALYST[1]})
+        token = c.cookies.get("vigie_session")
+    with _client(app) as other:
+        for header in (f'junk="unterminated; vigie_session={token}; x',
+                       f"a=1; vigie_session={token}", f"vigie_session={token}; __Host-vigie_session=forged"):
+            assert other.get("/api/session", headers={"cookie": header}).status_code == 200, header
+        assert other.get("/api/session", headers={"cookie": "vigie_session=" + "A" * 43}).status_code == 401

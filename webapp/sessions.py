@@ -29,13 +29,12 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from http.cookies import SimpleCookie
 from typing import Any
 
 from anyio import to_thread
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db.models import WebSession, utcnow
@@ -205,15 +204,13 @@ class ServerSessions:
         await self.app(scope, receive, send_with_cookie)
 
     def _token(self, scope: Scope) -> str | None:
+        # Starlette's parser reads cookies as browsers send them (http.cookies gives up on
+        # the whole header at the first cookie it dislikes).
         for name, value in scope.get("headers", []):
             if name == b"cookie":
-                jar: SimpleCookie = SimpleCookie()
-                try:
-                    jar.load(value.decode("latin-1"))
-                except Exception:  # noqa: BLE001 - a malformed Cookie header is no session
-                    continue
-                if self.cookie in jar:
-                    return jar[self.cookie].value
+                token = cookie_parser(value.decode("latin-1")).get(self.cookie)
+                if token:
+                    return token
         return None
 
     def _load(self, token: str | None) -> SessionState:
