@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from crawlers.urls import host_key
@@ -87,8 +87,9 @@ def notifiable_matches(session: Session) -> list[Match]:
     URL when page and video are on one host (the page is then the host's own). The match's
     own items count whatever their URL: the crawler rewrites ``page_url`` when it meets the
     page again under another address (tracking parameters), and the match stage may pick
-    another media URL, neither of which is a new infringement."""
-    first_level = and_(NoticeItem.notice_id == Notice.id, Notice.kind == "notice")
+    another media URL, neither of which is a new infringement. A notice refused at approval
+    or before sending does not count: its other URLs go into the next notice."""
+    first_level = and_(NoticeItem.notice_id == Notice.id, Notice.kind == "notice", ~refused_notice())
     own = NoticeItem.match_id == Match.id
     page_notified = exists().where(first_level, or_(
         NoticeItem.url == Candidate.page_url,
@@ -117,6 +118,16 @@ def _registered_host(session: Session, url: str) -> Host | None:
     return find_host(session, url)
 
 
+def _partner_at(session: Session, url: str) -> Host | None:
+    """A licensed partner whose domain patterns cover ``url``, whichever host is the most
+    specific one: a partner registered on a row of its own for a domain that another row
+    (an older registration, an automatic one) also covers is still a partner."""
+    from crawlers.urls import matches_patterns
+
+    partners = session.scalars(select(Host).where(Host.licensed_partner.is_(True)).order_by(Host.id))
+    return next((h for h in partners if matches_patterns(url, list(h.domain_patterns or []))), None)
+
+
 def _sides(match: Match) -> list[str]:
     """The URLs a match involves: the page, and the video when it is elsewhere."""
     c = match.candidate
@@ -135,8 +146,8 @@ def partner_problem(match: Match) -> str | None:
         return f"{c.page_url} is on licensed partner {c.host.name!r}"
     session = object_session(match)
     for url in _sides(match):
-        host = _registered_host(session, url) if session is not None else None
-        if host is not None and host.licensed_partner:
+        host = _partner_at(session, url) if session is not None else None
+        if host is not None:
             return f"{url} is on licensed partner {host.name!r}"
         # Same registrable domain (or, for an IP address, same address and port) as one
         # of the title's own offers: our own shop, never a pirate.
@@ -145,6 +156,28 @@ def partner_problem(match: Match) -> str | None:
             if key and key == host_key(o.url):
                 return f"{url} is on the domain of the title's own offer {o.url}"
     return None
+
+
+# How ``last_error`` starts on a notice discarded by ``refusal`` (not by staff's own
+# ``reject_notice``): its URLs that are still notifiable are notified again.
+REFUSED = "refused"
+
+
+def refused_notice() -> ColumnElement[bool]:
+    """SQL: the notice was discarded by a refusal, so its items are not notified."""
+    return and_(Notice.status == NoticeStatus.DISCARDED, Notice.last_error.like(f"{REFUSED} %"))
+
+
+def refusal(notice: Notice) -> list[str]:
+    """Why ``notice`` must not go out as built, checked at approval and just before sending:
+    a side of a match on a licensed partner or the title's own shop, a match staff rejected
+    since the notice was built, or the host itself now a partner."""
+    problems = [p for it in notice.items if (p := partner_problem(it.match))]
+    problems += [f"match {it.match_id} was rejected by staff" for it in notice.items
+                 if it.match.review is ReviewState.REJECTED]
+    if notice.host.licensed_partner:
+        problems.append(f"host {notice.host.name!r} is a licensed partner")
+    return problems
 
 
 def _host_at(session: Session, url: str, cache: dict[str, Host]) -> Host:
@@ -188,7 +221,7 @@ def targets_for(session: Session, match: Match, cache: dict[str, Host] | None = 
 def _already_notified(session: Session, host: Host, target: Target) -> bool:
     """The URL, or this match's item of the same role, is in a first-level notice to ``host``."""
     return session.scalar(select(exists().where(
-        NoticeItem.notice_id == Notice.id, Notice.kind == "notice", Notice.host_id == host.id,
+        NoticeItem.notice_id == Notice.id, Notice.kind == "notice", Notice.host_id == host.id, ~refused_notice(),
         or_(NoticeItem.url == target.url,
             and_(NoticeItem.match_id == target.match.id, NoticeItem.role == target.role))))) or False
 
@@ -328,7 +361,8 @@ def approve_notice(session: Session, notice_id: int, *, user_id: int | None = No
                    actor: str = "staff", now: datetime | None = None) -> Notice:
     """Staff approval of a notice waiting for it: it joins the outbox (QUEUED).
 
-    Re-checks licensed partners: a notice about a partner is discarded instead.
+    Re-checks licensed partners and staff's match rejections (``refusal``): such a
+    notice is discarded instead, and its other URLs go into the next notice built.
     Called by the review web app and by ``vigie notices approve``.
     """
     notice = session.get(Notice, notice_id)
@@ -337,12 +371,10 @@ def approve_notice(session: Session, notice_id: int, *, user_id: int | None = No
     if notice.status is not NoticeStatus.AWAITING_APPROVAL:
         raise NoticeInvalid(f"notice {notice_id} is {notice.status.value}, not awaiting approval")
     before = notice.status.value
-    problems = [p for it in notice.items if (p := partner_problem(it.match))]
-    if notice.host.licensed_partner:
-        problems.append(f"host {notice.host.name!r} is a licensed partner")
+    problems = refusal(notice)
     if problems:
         notice.status = NoticeStatus.DISCARDED
-        notice.last_error = "refused at approval: " + "; ".join(problems)
+        notice.last_error = f"{REFUSED} at approval: " + "; ".join(problems)
     else:
         notice.status = NoticeStatus.QUEUED
         notice.approved_by_id = user_id

@@ -5,7 +5,9 @@ Each notice goes through claim → send → record, each step its own short tran
 * **claim**: QUEUED or IN_DOUBT → SENDING with ``claimed_at``, as a conditional UPDATE
   (``WHERE status = <what we read>``) so two senders never both win; on PostgreSQL the
   candidate row is picked with ``FOR UPDATE SKIP LOCKED`` so senders do not queue up
-  behind each other. Licensed partners are checked again here.
+  behind each other. Licensed partners and staff's match rejections are checked again
+  here (``notices.build.refusal``), and a host that needs approval since the notice
+  was queued gets it back for staff.
 * **send**: one SMTP transaction; ``data_started_at`` is committed just before DATA.
 * **record**: SENT; or QUEUED again with exponential backoff (4xx, connection errors);
   FAILED for staff (5xx, or too many attempts); IN_DOUBT when the connection broke after
@@ -32,7 +34,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Notice, NoticeStatus
-from notices.build import now_utc, partner_problem
+from notices.build import REFUSED, now_utc, refusal
 from notices.channels import CHANNELS, Channel, InDoubt, PermanentFailure, TemporaryFailure
 from notices.mail import build_message, sender_address
 from notices.render import aware
@@ -50,6 +52,7 @@ class DispatchResult:
     failed: list[int] = field(default_factory=list)
     in_doubt: list[int] = field(default_factory=list)
     discarded: list[int] = field(default_factory=list)
+    held: list[int] = field(default_factory=list)     # back to staff: approval now required
     rate_limited: list[int] = field(default_factory=list)
     recovered: int = 0
     errors: list[str] = field(default_factory=list)
@@ -153,14 +156,21 @@ def dispatch(
         with sessions.begin() as s:
             notice = s.get(Notice, nid)
             assert notice is not None
-            problems = [p for it in notice.items if (p := partner_problem(it.match))]
-            if notice.host.licensed_partner:
-                problems.append(f"host {notice.host.name!r} is a licensed partner")
+            problems = refusal(notice)
             if problems:
                 notice.status = NoticeStatus.DISCARDED
-                notice.last_error = "refused before sending: " + "; ".join(problems)
+                notice.last_error = f"{REFUSED} before sending: " + "; ".join(problems)
                 notice.claimed_at = None
                 result.discarded.append(nid)
+                continue
+            if notice.host.needs_approval and notice.approved_at is None:
+                # Staff asked to see this host's notices after this one was queued: it
+                # waits for them instead of going out unseen. Not an attempt.
+                notice.status = NoticeStatus.AWAITING_APPROVAL
+                notice.attempts -= 1
+                notice.claimed_at = None
+                notice.last_error = f"held before sending: host {notice.host.name!r} now needs approval"
+                result.held.append(nid)
                 continue
             until = _rate_limited_until(s, notice, now, config)
             if until is not None:
