@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select, text
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from crawlers.urls import host_key
@@ -299,9 +299,32 @@ def make_notice(
     return notice
 
 
+# Any constant: the advisory lock key of notice building on PostgreSQL.
+_BUILD_LOCK_KEY = 0x56494742  # "VIGB"
+
+
+def one_builder_at_a_time(session: Session) -> None:
+    """Wait for any other transaction building notices, then hold the turn until commit.
+
+    Two builders at once (``vigie notices send`` by hand while the scheduler runs one,
+    several workers) would both read a match as not notified and both queue a notice for
+    it. On PostgreSQL a transaction-level advisory lock; on SQLite a write that changes
+    nothing takes the database's write lock before the first read, so the next builder
+    waits (busy timeout) and then reads what this one committed."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _BUILD_LOCK_KEY})
+    else:
+        conn.execute(text("UPDATE notices SET id = id WHERE 1 = 0"))
+
+
 def queue_notices(session: Session, config: Config, now: datetime | None = None) -> QueueResult:
-    """Queue a notice per host for every URL of the notifiable matches (the stage function)."""
+    """Queue a notice per host for every URL of the notifiable matches (the stage function).
+
+    Builders take turns (``one_builder_at_a_time``): the caller's transaction holds the
+    turn until it ends, so commit soon after."""
     now = now or now_utc()
+    one_builder_at_a_time(session)
     result = QueueResult()
     per_host: dict[int, list[Target]] = defaultdict(list)
     hosts: dict[int, Host] = {}
