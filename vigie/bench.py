@@ -44,12 +44,25 @@ def plain_decode(path: str) -> int:
         return sum(1 for _ in c.decode(s))
 
 
+def _cached(path: Path | str, make: Callable[[str], object]) -> str:
+    """``path``, made by ``make(tmp)`` first if missing. The file appears whole or not
+    at all, so a run stopped half-way leaves no broken media in the cache."""
+    path = Path(path)
+    if not path.exists():
+        tmp = path.with_name(f".part-{path.name}")
+        try:
+            make(str(tmp))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return str(path)
+
+
 def default_film(workdir: Path, echo: Echo) -> str:
     path = workdir / "bench_film_720p.mp4"
     if not path.exists():
         echo("generating a 720p test film (600 s)...")
-        synth.make_film(str(path), seed=2024, duration_s=600, fps=24, size=(1280, 720))
-    return str(path)
+    return _cached(path, lambda dst: synth.make_film(dst, seed=2024, duration_s=600, fps=24, size=(1280, 720)))
 
 
 def bench_ingest(film: str) -> dict[str, Any]:
@@ -74,9 +87,8 @@ def bench_identify(film: str, workdir: Path) -> dict[str, Any]:
     index = HashIndex.build(index_entries(1, ref))
     duration = ref.info.duration_s
     start = min(30.0, max(0.0, duration - 60))
-    excerpt = str(workdir / "bench_excerpt_60s.mp4")
-    if not os.path.exists(excerpt):
-        synth.make_copy(film, excerpt, start_s=start, duration_s=60, bit_rate=1_500_000)
+    excerpt = _cached(workdir / "bench_excerpt_60s.mp4",
+                      lambda dst: synth.make_copy(film, dst, start_s=start, duration_s=60, bit_rate=1_500_000))
     out: dict[str, Any] = {}
 
     def run(name: str, source: str, size: int, server: RangeServer | None = None) -> None:
@@ -96,9 +108,7 @@ def bench_identify(film: str, workdir: Path) -> dict[str, Any]:
             out[name]["share_of_file"] = round(sent / size, 4)
 
     # A full-length pirate copy: the whole film re-encoded at another bit rate.
-    full = str(workdir / "bench_full_copy.mp4")
-    if not os.path.exists(full):
-        synth.make_copy(film, full, bit_rate=2_000_000)
+    full = _cached(workdir / "bench_full_copy.mp4", lambda dst: synth.make_copy(film, dst, bit_rate=2_000_000))
     run("excerpt_60s_file", excerpt, os.path.getsize(excerpt))
     run("full_file", full, os.path.getsize(full))
     with RangeServer(str(workdir)) as srv:
@@ -217,10 +227,9 @@ def bench_accuracy(corpus: Path, workdir: Path, matchers: dict[str, Matcher], re
             length = min(EXCERPT_S, dur)
             start = _offset_for(f"{ref.name}/{t.name}", dur, length)
             kw = copy_kwargs(t)
-            qpath = qdir / f"{ref.stem}__{t.name}.mp4"
-            if not qpath.exists():
-                synth.make_copy(str(ref), str(qpath), start_s=start, duration_s=length, transform=t.frame,
-                                **{"bit_rate": 600_000, "preset": "ultrafast", **kw})
+            qpath = _cached(qdir / f"{ref.stem}__{t.name}.mp4", lambda dst: synth.make_copy(
+                str(ref), dst, start_s=start, duration_s=length, transform=t.frame,
+                **{"bit_rate": 600_000, "preset": "ultrafast", **kw}))
             intro_s = len(kw.get("intro") or []) / float(kw.get("fps") or _fps(str(ref)))
             speed = float(kw.get("speed", 1.0))
             for name, matcher in matchers.items():
@@ -244,13 +253,12 @@ def bench_accuracy(corpus: Path, workdir: Path, matchers: dict[str, Matcher], re
     for neg in negs:
         for tn in ("none", *NEGATIVE_TRANSFORMS):
             t = Transform("none") if tn == "none" else next(x for x in TRANSFORMS if x.name == tn)
-            qpath = qdir / f"neg__{neg.stem}__{tn}.mp4"
-            if not qpath.exists():
-                try:
-                    synth.make_copy(str(neg), str(qpath), transform=t.frame, **{"bit_rate": 600_000, "preset": "ultrafast", **copy_kwargs(t)})
-                except Exception as exc:  # noqa: BLE001 - a corpus file PyAV cannot re-encode
-                    echo(f"  skipped {neg.name} ({tn}): {exc}")
-                    continue
+            try:
+                qpath = _cached(qdir / f"neg__{neg.stem}__{tn}.mp4", lambda dst: synth.make_copy(
+                    str(neg), dst, transform=t.frame, **{"bit_rate": 600_000, "preset": "ultrafast", **copy_kwargs(t)}))
+            except Exception as exc:  # noqa: BLE001 - a corpus file PyAV cannot re-encode
+                echo(f"  skipped {neg.name} ({tn}): {exc}")
+                continue
             for name, matcher in matchers.items():
                 found = matcher(str(qpath))
                 negatives[name]["queries"] += 1
