@@ -97,6 +97,7 @@ SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     "web": {
         "host": (str,),
         "port": (int,),
+        # Accepted for older configs and unused: sessions live in the database (web_sessions).
         "secret_key": (str,),
         "secure_cookies": (bool,),
         "public_base_url": (str,),

@@ -61,8 +61,6 @@ def serve(state: State, host: str | None, port: int | None) -> None:
     host = host or state.config.web.get("host") or "127.0.0.1"
     port = port or int(state.config.web.get("port") or 8080)
     click.echo(f"serving on http://{host}:{port}/ (API schema at /openapi.json)")
-    if not state.config.web.get("secret_key"):
-        click.echo("note: no [web] secret_key configured; sessions end when the server restarts", err=True)
     # proxy_headers: behind a TLS-terminating proxy, cookies are marked Secure from
     # X-Forwarded-Proto (only trusted from loopback, uvicorn's default).
     uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
