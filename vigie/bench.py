@@ -49,7 +49,7 @@ def _cached(path: Path | str, make: Callable[[str], object]) -> str:
     at all, so a run stopped half-way leaves no broken media in the cache."""
     path = Path(path)
     if not path.exists():
-        tmp = path.with_name(f".part-{path.name}")
+        tmp = path.with_name(f".part-{os.getpid()}-{path.name}")
         try:
             make(str(tmp))
             os.replace(tmp, path)
