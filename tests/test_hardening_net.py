@@ -292,9 +292,10 @@ def test_ssrf_dns_rebinding_is_refused_at_connection_time(canary: Canary, tmp_pa
 def test_ssrf_dns_rebinding_in_fetchers_connects_to_the_checked_address(
         canary: Canary, monkeypatch: pytest.MonkeyPatch, figures: Figures) -> None:
     """The check sees a public address; a second lookup would say 127.0.0.1 (the canary).
-    The verification fetcher and the media redirect walk connect to the checked one."""
+    The verification fetcher and the media reader connect to the checked one."""
     import vigie.netsafe as netsafe
-    from vigie.netsafe import follow_redirects
+    from vigie.errors import FetchError
+    from vigie.netsafe import MediaOpener
 
     real_resolve, real_gai = netsafe.resolve, socket.getaddrinfo
     # 192.0.2.1 stands for the public answer (TEST-NET: nothing answers there); the check
@@ -310,7 +311,8 @@ def test_ssrf_dns_rebinding_in_fetchers_connects_to_the_checked_address(
     before = canary.hits
     res = fetch(url, timeout=1, allow_loopback=False)
     assert res.status is None and res.error, res  # 192.0.2.1 does not answer
-    assert follow_redirects(url, timeout=1) == url
+    with pytest.raises(FetchError, match="cannot fetch"):
+        MediaOpener(allow_loopback=False, timeout=1)(url, 0, {})
     hits = canary.hits - before
     # Control: an unpinned connection does follow the second answer to the canary.
     socket.create_connection(("rebind.test", canary.v4), timeout=2).close()

@@ -127,49 +127,6 @@ def pin(conn: Any, address: str) -> Any:
     return conn
 
 
-def on_loopback(url: str) -> bool:
-    """True when ``url``'s host resolves to loopback addresses only."""
-    try:
-        addresses = resolve(urlsplit(url).hostname or "")
-    except (UnsafeAddress, ValueError):
-        return False
-    return bool(addresses) and all(_unwrap(ipaddress.ip_address(a)).is_loopback for a in addresses)
-
-
-def follow_redirects(url: str, *, allow_loopback: bool = False, timeout: float = 20.0,
-                     max_redirects: int = 5) -> str:
-    """The URL ``url`` finally answers at, every hop checked by ``check_url`` first.
-
-    For fetchers that cannot check redirect targets themselves (FFmpeg follows them on
-    its own): walk the chain here with one-byte range requests, then hand the fetcher the
-    final URL with its own redirects switched off. Raises ``UnsafeAddress`` for a refused
-    hop or too many hops; any other answer (an error status included) ends the walk, and
-    the fetcher reports it.
-    """
-    import http.client
-    from urllib.parse import urljoin
-
-    for _ in range(max_redirects + 1):
-        addresses = check_url(url, allow_loopback=allow_loopback)
-        parts = urlsplit(url)
-        conn_cls = http.client.HTTPSConnection if parts.scheme.lower() == "https" else http.client.HTTPConnection
-        conn = pin(conn_cls(parts.hostname or "", parts.port, timeout=timeout), addresses[0])
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        try:
-            conn.request("GET", path, headers={"Range": "bytes=0-0", "User-Agent": "Vigie"})
-            resp = conn.getresponse()
-            location = resp.getheader("Location")
-            status = resp.status
-        except (OSError, http.client.HTTPException):
-            return url  # the fetcher meets the same failure and reports it
-        finally:
-            conn.close()
-        if status not in (301, 302, 303, 307, 308) or not location:
-            return url
-        url = urljoin(url, location)
-    raise UnsafeAddress(f"more than {max_redirects} redirects from {url[:200]!r}")
-
-
 # --- Media I/O for FFmpeg -----------------------------------------------------------
 #
 # FFmpeg's own HTTP client resolves a host name again when it connects, after our check
