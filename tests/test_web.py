@@ -367,3 +367,19 @@ def test_approving_a_notice_to_a_licensed_partner_discards_it(client: Any, world
     assert r.status_code == 200 and r.json()["status"] == "discarded"
     with Session() as s:
         assert "licensed partner" in (s.get(Notice, world["n_held"]).last_error or "")
+
+
+def test_review_states_an_uncertain_offset(client: Any, world: dict[str, Any], Session) -> None:  # type: ignore[no-untyped-def]
+    from db.models import Match
+
+    # A still shot matches anywhere along it: the matcher's stated uncertainty is shown.
+    with Session.begin() as s:
+        s.get(Match, world["review_formula"]).details = {"offset_uncertainty_s": 6.5}
+        s.get(Match, world["review_hostile"]).details = {"offset_uncertainty_s": 0.5}
+    login_form(client, ANALYST)
+    page = client.get("/review").text
+    shown = re.findall(r'id="match-(\d+)".*?(?=id="match-|\Z)', page, re.S)
+    assert len(shown) == 2
+    blocks = dict(zip(shown, re.split(r'id="match-\d+"', page)[1:]))
+    assert "(± 6 s)" in blocks[str(world["review_formula"])]  # rounded down by '%.0f' of 6.5
+    assert "(± " not in blocks[str(world["review_hostile"])]
