@@ -137,13 +137,13 @@ class Jobs:
         with self.Session.begin() as s:
             q = queue_notices(s, self.config)
             total: Counts = {"queued": len(q.notices), "flagged": len(q.flagged), "refused": len(q.refused),
-                             "sent": 0, "retry": 0, "in_doubt": 0, "failed": 0, "discarded": 0}
+                             "sent": 0, "retry": 0, "in_doubt": 0, "failed": 0, "discarded": 0, "held": 0}
         while not self.stop.is_set():
             r = dispatch(self.Session, self.config, limit=BATCH)
-            for k in ("sent", "retry", "in_doubt", "failed", "discarded"):
+            for k in ("sent", "retry", "in_doubt", "failed", "discarded", "held"):
                 total[k] += len(getattr(r, k))
             done = sum(len(getattr(r, k)) for k in ("sent", "retry", "in_doubt", "failed", "discarded",
-                                                      "rate_limited"))
+                                                      "held", "rate_limited"))
             if done < BATCH:
                 break
         return total

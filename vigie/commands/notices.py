@@ -61,14 +61,14 @@ def send(state: State, dry_run: bool, out_dir: str, as_json: bool) -> None:
         engine.dispose()
     out = {"queued": queued, "refused": q.refused, "flagged": q.flagged,
            "partners_skipped": q.partners_skipped, "sent": r.sent, "retry": r.retry,
-           "failed": r.failed, "in_doubt": r.in_doubt, "discarded": r.discarded,
+           "failed": r.failed, "in_doubt": r.in_doubt, "discarded": r.discarded, "held": r.held,
            "rate_limited": r.rate_limited, "recovered": r.recovered}
     if as_json:
         click.echo(json.dumps(out))
         return
     click.echo(f"queued {len(queued)} notice(s); sent {len(r.sent)}, retry later {len(r.retry)}, "
                f"in doubt {len(r.in_doubt)}, failed {len(r.failed)}, discarded {len(r.discarded)}, "
-               f"rate-limited {len(r.rate_limited)}")
+               f"held for approval {len(r.held)}, rate-limited {len(r.rate_limited)}")
     for line in q.flagged:
         click.echo(f"  needs a human: {line}")
     for line in q.refused:
