@@ -222,6 +222,62 @@ def page_media(data: bytes) -> None:
     looks_like_media(html)
 
 
+# --- vigie.netsafe: the media reader's reading of HTTP answers -----------------------
+
+class _FakeSock:
+    """A socket that answers with canned bytes (no network)."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def makefile(self, mode: str, *args: object, **kw: object) -> object:
+        import io
+
+        return io.BytesIO(self.raw)
+
+    def sendall(self, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def media_response(data: bytes) -> None:
+    """HTTP answers (split on the separator: one per request, redirects and later range
+    requests included) read by ``RemoteFile`` through a few reads and seeks."""
+    import http.client
+
+    import vigie.netsafe as netsafe
+
+    answers = data.split(SEP.encode())[:8]
+
+    class Canned(http.client.HTTPConnection):
+        def connect(self) -> None:
+            if not answers:
+                raise ConnectionRefusedError("no more answers")
+            self.sock = _FakeSock(answers.pop(0))  # type: ignore[assignment]
+
+    class Opener(netsafe.MediaOpener):
+        def connection(self, url: str) -> tuple[tuple[str, str, int | None], http.client.HTTPConnection, bool]:
+            self.address(url)  # the real check (offline resolver)
+            return ("http", "fuzz", None), Canned("fuzz.example", timeout=1), False
+
+    real, netsafe.resolve = netsafe.resolve, _offline_resolve
+    try:
+        f = Opener(allow_loopback=True, request_size=4096 if data[:1] == b"H" else None)(
+            "http://127.0.0.1:8080/v.mp4", 0, {})
+        for step in (0, 100, -1, 5000, 0):
+            if step >= 0 and f.seekable():
+                f.seek(step)
+            pos = f.tell()
+            got = f.read(3000)
+            assert isinstance(got, bytes) and f.tell() == pos + len(got), (pos, len(got), f.tell())
+            assert f.size is None or f.size >= 0
+        f.close()
+    finally:
+        netsafe.resolve = real
+
+
 BUILTINS = [
     Harness("url", url_identity, (ValueError,),
             "crawlers.urls: canonical_url (ValueError: not a URL), host_key, host_names, "
@@ -236,6 +292,8 @@ BUILTINS = [
             "vigie.config.load_config on any file (ConfigError: refused)"),
     Harness("config_value", config_value, (),
             "vigie.config: any value of every known key (ConfigError: refused)"),
+    Harness("media_response", media_response, (OSError,),
+            "vigie.netsafe.RemoteFile reading canned HTTP answers (FetchError, OSError: refused)"),
     Harness("title", title_text, (),
             "crawlers: clean_title and the title matcher's fold/normalise/guess (total)"),
     Harness("page_media", page_media, (),
@@ -254,9 +312,10 @@ def _registry(harnesses: list[Harness]) -> dict[str, Harness]:
 
 def _with_domain_errors(harnesses: list[Harness]) -> list[Harness]:
     # Documented domain errors, imported late so that importing this module stays cheap.
-    from vigie.errors import ConfigError, UnsafeAddress
+    from vigie.errors import ConfigError, FetchError, UnsafeAddress
 
-    extra = {"netsafe": (UnsafeAddress,), "config": (ConfigError,), "config_value": (ConfigError,)}
+    extra = {"netsafe": (UnsafeAddress,), "config": (ConfigError,), "config_value": (ConfigError,),
+             "media_response": (FetchError,)}
     return [Harness(h.name, h.target, h.allowed + extra.get(h.name, ()), h.about) for h in harnesses]
 
 

@@ -1,9 +1,9 @@
 """Fuzzing our own parsers of hostile text: 0 crashes.
 
 The harnesses (``fuzz.harnesses``) cover the URL canonicaliser and host keys, the
-address checks of netsafe, the security.txt parser and abuse-contact discovery, the TOML
-configuration loader and validator, the title cleaner and matcher, and the media
-resolvers over page HTML. Each feeds bytes to one parser and allows only its documented
+address checks of netsafe and its media reader's reading of HTTP answers, the
+security.txt parser and abuse-contact discovery, the TOML configuration loader and
+validator, the title cleaner and matcher, and the media resolvers over page HTML. Each feeds bytes to one parser and allows only its documented
 errors; anything else, or a broken promise, is a crash.
 
 - Every committed seed (``fuzz/corpus/NAME``: real examples and every input that once
@@ -36,7 +36,7 @@ from tests.figures import Figures, soak
 ROOT = Path(__file__).resolve().parents[1]
 HAS_ATHERIS = importlib.util.find_spec("atheris") is not None
 # Seconds of fuzzing per harness (the CI budget; two harnesses run at a time).
-BUDGET_S = 60 if soak() else 6
+BUDGET_S = 60 if soak() else 5
 # Artifacts libFuzzer writes for a failing input (slow-unit-* is only a note).
 FAILURES = ("crash-", "timeout-", "oom-", "leak-")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import http.client
 import ipaddress
 import re
@@ -27,7 +28,7 @@ import socket
 import ssl
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from vigie.errors import FetchError, UnsafeAddress
 
@@ -138,7 +139,8 @@ def pin(conn: Any, address: str) -> Any:
 # network at all: PyAV's ``io_open`` hands every URL it opens to ``MediaOpener``.
 
 _REDIRECTS = (301, 302, 303, 307, 308)
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
+_CONTENT_RANGE = re.compile(r"bytes\s+([0-9]{1,18})-([0-9]{1,18})/([0-9]{1,18}|\*)", re.IGNORECASE)
+_LENGTH = re.compile(r"\s*([0-9]{1,18})\s*")
 # A forward seek shorter than this reads through the open response instead of a new
 # request (FFmpeg's own HTTP client does the same below its short_seek threshold).
 SHORT_SEEK = 64 * 1024
@@ -177,6 +179,12 @@ def media_loopback_allowed(url: str) -> bool:
     return _unwrap(ip).is_loopback
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Loading the CA certificates takes tens of milliseconds: once per process.
+    return ssl.create_default_context()
+
+
 class MediaOpener:
     """``io_open`` for PyAV: opens each URL FFmpeg asks for as a ``RemoteFile``.
 
@@ -194,7 +202,6 @@ class MediaOpener:
         self.max_redirects = max_redirects
         self._addresses: dict[tuple[str, int | None], str] = {}
         self._idle: dict[tuple[str, str, int | None], http.client.HTTPConnection] = {}
-        self._tls = ssl.create_default_context()
         self.opened: list[str] = []
 
     def __call__(self, url: str, flags: int = 0, options: dict[str, str] | None = None) -> Any:
@@ -241,7 +248,7 @@ class MediaOpener:
             return key, conn, True
         if key[0] == "https":
             conn = http.client.HTTPSConnection(parts.hostname or "", parts.port,
-                                               timeout=self.timeout, context=self._tls)
+                                               timeout=self.timeout, context=_tls_context())
         else:
             conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=self.timeout)
         return key, pin(conn, address), False
@@ -321,7 +328,7 @@ class RemoteFile:
                     return b""
             assert self._resp is not None
             want = n if self._resp_end is None else min(n, self._resp_end - self._resp_pos)
-            data = self._resp.read(want) if want > 0 else b""
+            data = self._body(want) if want > 0 else b""
             if data:
                 self._resp_pos += len(data)
                 self.pos += len(data)
@@ -347,13 +354,22 @@ class RemoteFile:
             return True
         if 0 < gap <= SHORT_SEEK and (self._resp_end is None or self.pos < self._resp_end):
             while gap > 0:
-                chunk = self._resp.read(min(gap, 65536))
+                chunk = self._body(min(gap, 65536))
                 if not chunk:
                     return False
                 gap -= len(chunk)
                 self._resp_pos += len(chunk)
             return True
         return False
+
+    def _body(self, n: int) -> bytes:
+        """Up to ``n`` bytes of the open response; a broken body (a chunked one cut short)
+        is an OSError, which ends decoding with the frames it gave (found by fuzzing)."""
+        assert self._resp is not None
+        try:
+            return self._resp.read(n)
+        except http.client.HTTPException as exc:
+            raise OSError(f"broken response from {self.url[:200]}: {exc!r}"[:300]) from None
 
     def _finish(self, *, reusable: bool) -> None:
         resp, conn, key = self._resp, self._conn, self._key
@@ -377,7 +393,10 @@ class RemoteFile:
             location = resp.getheader("Location")
             if resp.status in _REDIRECTS and location:
                 conn.close()
-                url = urljoin(url, location)
+                try:
+                    url = urljoin(url, location)
+                except ValueError:  # "http://[:]/": no URL (found by fuzzing)
+                    raise FetchError(f"bad redirect from {url[:200]}: {location[:200]!r}") from None
                 continue
             self.url = url  # later range requests go straight to where it led
             self._conn, self._key, self._resp = conn, key, resp
@@ -388,14 +407,17 @@ class RemoteFile:
     def _get(self, url: str, byte_range: str) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection,
                                                          tuple[str, str, int | None]]:
         parts = urlsplit(url)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        # Escaped as a browser would (a Location may carry raw UTF-8 or spaces), existing
+        # escapes kept.
+        path = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                     safe="/?&=%:@!$'()*+,;~-._")
         headers = {"Range": byte_range, "User-Agent": MEDIA_USER_AGENT, "Accept-Encoding": "identity"}
         while True:
             key, conn, reused = self.opener.connection(url)
             try:
                 conn.request("GET", path, headers=headers)
                 return conn.getresponse(), conn, key
-            except (OSError, http.client.HTTPException) as exc:
+            except (OSError, ValueError, http.client.HTTPException) as exc:
                 conn.close()
                 if reused:
                     continue  # the server closed an idle keep-alive connection: a new one
@@ -414,17 +436,22 @@ class RemoteFile:
         length = resp.getheader("Content-Length")
         if status == 206:
             m = _CONTENT_RANGE.match(resp.getheader("Content-Range") or "")
-            if not m or int(m.group(1)) != start:
+            first, last = (int(m.group(1)), int(m.group(2))) if m else (-1, -1)
+            total = int(m.group(3)) if m and m.group(3) != "*" else None
+            # Each range must give at least one byte where asked: a server answering an
+            # empty or backward range would otherwise be asked again and again.
+            if not m or first != start or last < first or (total is not None and last >= total):
                 self._finish(reusable=False)
                 raise FetchError(f"bad Content-Range from {self.url[:200]}")
-            if m.group(3) != "*":
-                self.size = int(m.group(3))
-            self._resp_pos, self._resp_end = start, int(m.group(2)) + 1
+            if total is not None:
+                self.size = total
+            self._resp_pos, self._resp_end = start, last + 1
             return
         # 200: the whole file from its start (the server ignored the range).
         self._ranged = (resp.getheader("Accept-Ranges") or "").lower() == "bytes" and start == 0
         self._resp_pos = 0
-        self._resp_end = int(length) if length and length.isdigit() else None
+        m = _LENGTH.fullmatch(length or "")  # not isdigit(): "1²" is digits to it (found by fuzzing)
+        self._resp_end = int(m.group(1)) if m else None
         if self._resp_end is not None:
             self.size = self._resp_end
         if start and not self._at_position_from_zero(start):
@@ -436,7 +463,7 @@ class RemoteFile:
         assert self._resp is not None
         left = start
         while left > 0:
-            chunk = self._resp.read(min(left, 1 << 20))
+            chunk = self._body(min(left, 1 << 20))
             if not chunk:
                 return False
             left -= len(chunk)
