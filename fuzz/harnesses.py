@@ -88,15 +88,21 @@ def _offline_resolve(host: str, port: int | None = None) -> list[str]:
 
 def netsafe_url(data: bytes) -> None:
     import vigie.netsafe as netsafe
+    from vigie.errors import FetchError
 
     flag, url = fields(data, 2) if SEP in text(data) else ("", text(data))
     allow = flag.startswith("1")
     netsafe.media_loopback_allowed(url)
     real, netsafe.resolve = netsafe.resolve, _offline_resolve  # no DNS query from a fuzzer
     try:
+        try:  # the media reader's check of a URL FFmpeg opens (a playlist's segment)
+            checked = netsafe.MediaOpener(allow_loopback=allow).address(url)
+        except FetchError:
+            checked = None
         addresses = netsafe.check_url(url, allow_loopback=allow)  # UnsafeAddress: refused
     finally:
         netsafe.resolve = real
+    assert checked in addresses, (url, checked, addresses)
     assert addresses and urlsplit(url).scheme.lower() in netsafe.ALLOWED_SCHEMES
     for a in addresses:
         assert netsafe.address_problem(a, allow_loopback=allow) is None, (url, a)

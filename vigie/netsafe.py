@@ -224,13 +224,13 @@ class MediaOpener:
 
     def address(self, url: str) -> str:
         """The checked address to connect to for ``url`` (checked on first use)."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            key = ((parts.hostname or "").lower(), parts.port)
+        except ValueError as exc:  # a playlist's "http://[::1/x" or ":99999"
+            raise FetchError(f"malformed URL {url[:200]!r}: {exc}") from None
         if parts.scheme.lower() not in ALLOWED_SCHEMES:
             raise FetchError(f"refused URL scheme {parts.scheme!r} (only http and https): {url[:200]!r}")
-        try:
-            key = ((parts.hostname or "").lower(), parts.port)
-        except ValueError as exc:
-            raise FetchError(f"malformed URL {url[:200]!r}: {exc}") from None
         if key not in self._addresses:
             try:
                 self._addresses[key] = check_url(url, allow_loopback=self.allow_loopback)[0]
@@ -406,6 +406,7 @@ class RemoteFile:
 
     def _get(self, url: str, byte_range: str) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection,
                                                          tuple[str, str, int | None]]:
+        self.opener.address(url)  # checked (and known to parse) before anything else
         parts = urlsplit(url)
         # Escaped as a browser would (a Location may carry raw UTF-8 or spaces), existing
         # escapes kept.
