@@ -36,8 +36,10 @@ ANALYSIS_WIDTH = 192
 # playlist must not make FFmpeg fetch anything or splice other inputs (concat:,
 # subfile:, ...).
 REMOTE_PROTOCOLS = "data"
-# Bytes per HTTP range request when reading a remote video for seeking.
-HTTP_REQUEST_SIZE = 128 * 1024
+# Bytes per HTTP range request when reading a remote video for seeking. A 720p keyframe
+# takes one or two: on the 10-minute bench film, 64 KB read 4.6 % of the file where
+# 128 KB read 5.4 % and 32 KB 4.0 % (more round trips for little saving).
+HTTP_REQUEST_SIZE = 64 * 1024
 LOCAL_PROTOCOLS = "file,crypto,hls"
 # Connect and read timeout for remote media, per request.
 HTTP_TIMEOUT_S = 20.0
