@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import Check, Host, ItemRole, ItemState, Notice, NoticeItem, NoticeStatus
-from notices.build import make_notice, now_utc, partner_problem
+from notices.build import make_notice, now_utc, one_builder_at_a_time, partner_problem
 from notices.hosts import Contact, resolve_contact
 from notices.http import Response, fetch
 from notices.regimes import DELISTING, language_for_host, regime_for_host
@@ -89,8 +89,14 @@ def _items_to_check(session: Session) -> list[NoticeItem]:
 
 def verify(session: Session, config: Config, *, now: datetime | None = None,
            fetcher: Fetcher | None = None) -> VerifyResult:
-    """Re-check notified URLs, record each check, escalate overdue ones (stage function)."""
+    """Re-check notified URLs, record each check, escalate overdue ones (stage function).
+
+    Verification queues notices too (re-uploads, escalations), so it takes the notice
+    builders' turn (``one_builder_at_a_time``) before reading anything: a second
+    verifier, or a builder, waits and then reads what this one committed, and no URL is
+    notified twice."""
     now = now or now_utc()
+    one_builder_at_a_time(session)
     timeout = float(setting(config, "http_timeout"))
     loopback = bool(setting(config, "allow_loopback"))
     get: Fetcher = fetcher or (lambda url: fetch(url, timeout=timeout, allow_loopback=loopback))
