@@ -63,7 +63,7 @@ def clean_title(raw: str | None) -> tuple[str | None, bool]:
     if not text:
         return None, False
     if len(text) > MAX_TITLE_CHARS:
-        return text[:MAX_TITLE_CHARS], True
+        return text[:MAX_TITLE_CHARS].rstrip(), True
     return text, False
 
 
