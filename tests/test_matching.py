@@ -120,10 +120,10 @@ def test_picture_in_picture(media: dict[str, str], tmp_path) -> None:  # type: i
 
 def test_index_saved_and_memory_mapped(tmp_path) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(9)
-    for n in (1000, 300_000):  # the scan engine and the multi-index engine
+    for n, engine in ((1000, "scan"), (300_000, "mih")):
         h = rng.integers(0, 2**64, n, dtype=np.uint64)
         idx = HashIndex(h, np.arange(n, dtype=np.int32) % 7, np.arange(n, dtype=np.float32),
-                        (np.arange(n) % 2).astype(np.uint8))
+                        (np.arange(n) % 2).astype(np.uint8), engine=engine)
         idx.save(str(tmp_path / f"i{n}"))
         loaded = HashIndex.load(str(tmp_path / f"i{n}"))
         assert loaded.engine == idx.engine and len(loaded) == n
@@ -132,6 +132,9 @@ def test_index_saved_and_memory_mapped(tmp_path) -> None:  # type: ignore[no-unt
         a, b = idx.query(q, 12, kinds), loaded.query(q, 12, kinds)
         assert sorted(zip(a.query.tolist(), a.entry.tolist())) == sorted(zip(b.query.tolist(), b.entry.tolist()))
         assert len(a) > 0
+        # Both engines are exact: the same pairs as a plain scan.
+        c = HashIndex(h, idx.ref_ids, idx.times, idx.kinds, engine="scan").query(q, 12, kinds)
+        assert sorted(zip(a.query.tolist(), a.entry.tolist())) == sorted(zip(c.query.tolist(), c.entry.tolist()))
 
 
 def test_speed_snaps_to_nominal_ratios_only_within_the_fit_error() -> None:
