@@ -166,3 +166,21 @@ def test_offset_uncertainty_is_small_for_moving_pictures_and_large_for_a_still_s
     qi = np.repeat(frames, len(ref_t))
     unc = offset_uncertainty(qt, rt, np.full(len(qt), 4.0), qi, frames, 1.0, 50.0)
     assert unc >= 10.0
+
+
+def test_multi_index_is_exact_at_every_radius() -> None:
+    # The tables use the tight pigeonhole bound (a radius per table): every radius
+    # gives exactly the pairs a plain scan gives, including hashes just inside or just
+    # outside the radius.
+    rng = np.random.default_rng(3)
+    n = 50_000
+    h = rng.integers(0, 2**64, n, dtype=np.uint64)
+    q = h[rng.integers(0, n, 120)].copy()
+    for i in range(120):
+        for b in rng.choice(64, i % 15, replace=False):
+            q[i] ^= np.uint64(1) << np.uint64(b)
+    zeros = (np.zeros(n, np.int32), np.zeros(n, np.float32))
+    mih, scan = HashIndex(h, *zeros, engine="mih"), HashIndex(h, *zeros, engine="scan")
+    for radius in range(0, 15):
+        a, c = mih.query(q, radius), scan.query(q, radius)
+        assert sorted(zip(a.query.tolist(), a.entry.tolist())) == sorted(zip(c.query.tolist(), c.entry.tolist())), radius
