@@ -356,6 +356,31 @@ def test_cli_users(db_url: str, engine: Any) -> None:  # noqa: ARG001 - engine u
         assert authenticate(s, "dana", "wrong") is None
         assert authenticate(s, "nobody", "a very long password") is None
 
+    # The engineer on call disables an account or resets its password from the CLI: the
+    # user's live session in the web app ends at once.
+    from fastapi.testclient import TestClient
+
+    from vigie.config import Config
+    from webapp.app import create_app
+
+    with TestClient(create_app(engine, Config())) as web:
+        login_api(web, ("fay", "prompted password"))
+        assert web.get("/api/matches").status_code == 200
+        r = runner.invoke(cli, ["--db", db_url, "users", "disable", "fay"])
+        assert r.exit_code == 0 and "sessions have ended" in r.output, r.output
+        assert web.get("/api/matches").status_code == 401
+        assert web.post("/api/login", json={"username": "fay", "password": "prompted password"}).status_code == 401
+        r = runner.invoke(cli, ["--db", db_url, "users", "enable", "fay"])
+        assert r.exit_code == 0, r.output
+        login_api(web, ("fay", "prompted password"))
+        r = runner.invoke(cli, ["--db", db_url, "users", "password", "fay", "--password-stdin"],
+                          input="a brand new password\n")
+        assert r.exit_code == 0, r.output
+        assert web.get("/api/matches").status_code == 401
+        login_api(web, ("fay", "a brand new password"))
+    r = runner.invoke(cli, ["--db", db_url, "users", "disable", "nobody"])
+    assert r.exit_code == 1 and "no user 'nobody'" in r.output
+
 
 def test_approving_a_notice_to_a_licensed_partner_discards_it(client: Any, world: dict[str, Any], Session) -> None:  # type: ignore[no-untyped-def]
     from db.models import Host

@@ -81,13 +81,66 @@ def users_add(state: State, name: str, role: str, email: str | None, password_st
     """Add a staff user NAME (the password is asked for, or read with --password-stdin)."""
     from webapp.accounts import create_user
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    password = _read_password(password_stdin)
     with state.session() as s:
         user = create_user(s, name, password, role, email=email, actor="cli")
         click.echo(f"added user {user.username} ({user.role.value}), id {user.id}")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt("password", hide_input=True, confirmation_prompt=True))
+
+
+def _user_id(s, name: str) -> int:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from db.models import User
+    from vigie.errors import NotFound
+
+    uid = s.scalar(select(User.id).where(User.username == name))
+    if uid is None:
+        raise NotFound(f"no user {name!r} (see `vigie users list`)")
+    return int(uid)
+
+
+@users.command("disable")
+@click.argument("name")
+@pass_state
+def users_disable(state: State, name: str) -> None:
+    """Disable user NAME: their live sessions end at once (a lost laptop, a leaver)."""
+    from webapp.accounts import set_active
+
+    with state.session() as s:
+        set_active(s, _user_id(s, name), False, actor="cli")
+        click.echo(f"user {name} disabled; their sessions have ended")
+
+
+@users.command("enable")
+@click.argument("name")
+@pass_state
+def users_enable(state: State, name: str) -> None:
+    """Enable user NAME again."""
+    from webapp.accounts import set_active
+
+    with state.session() as s:
+        set_active(s, _user_id(s, name), True, actor="cli")
+        click.echo(f"user {name} enabled")
+
+
+@users.command("password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input (one line).")
+@pass_state
+def users_password(state: State, name: str, password_stdin: bool) -> None:
+    """Set a new password for user NAME; their live sessions end."""
+    from webapp.accounts import set_password
+
+    password = _read_password(password_stdin)
+    with state.session() as s:
+        set_password(s, _user_id(s, name), password, actor="cli")
+        click.echo(f"password of {name} changed; their sessions have ended")
 
 
 @users.command("list")
