@@ -82,7 +82,7 @@ def test_dispatcher_killed_at_random_points_loses_nothing(Session, db_url: str, 
     while kills < kills_wanted and rounds < kills_wanted * 4:
         rounds += 1
         # Short lives, so that all the kills fit in one batch: a life sends a few notices.
-        if _run_killed(db_url, cfg, clock, rng.uniform(0.02, 0.2)):
+        if _run_killed(db_url, cfg, clock, rng.uniform(0.01, 0.12)):
             kills += 1
         with Session() as s:
             for n in s.scalars(select(Notice).where(Notice.status.in_(
