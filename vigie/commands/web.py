@@ -105,16 +105,20 @@ def _user_id(s, name: str) -> int:  # type: ignore[no-untyped-def]
     return int(uid)
 
 
+def _set_active(state: State, name: str, active: bool) -> None:
+    from webapp.accounts import set_active
+
+    with state.session() as s:
+        set_active(s, _user_id(s, name), active, actor="cli")
+
+
 @users.command("disable")
 @click.argument("name")
 @pass_state
 def users_disable(state: State, name: str) -> None:
     """Disable user NAME: their live sessions end at once (a lost laptop, a leaver)."""
-    from webapp.accounts import set_active
-
-    with state.session() as s:
-        set_active(s, _user_id(s, name), False, actor="cli")
-        click.echo(f"user {name} disabled; their sessions have ended")
+    _set_active(state, name, False)
+    click.echo(f"user {name} disabled; their sessions have ended")
 
 
 @users.command("enable")
@@ -122,11 +126,8 @@ def users_disable(state: State, name: str) -> None:
 @pass_state
 def users_enable(state: State, name: str) -> None:
     """Enable user NAME again."""
-    from webapp.accounts import set_active
-
-    with state.session() as s:
-        set_active(s, _user_id(s, name), True, actor="cli")
-        click.echo(f"user {name} enabled")
+    _set_active(state, name, True)
+    click.echo(f"user {name} enabled")
 
 
 @users.command("password")
