@@ -167,7 +167,6 @@ class Segment:
     start: float
     end: float
     matched_s: float
-    uncertainty: float = 0.0
 
 
 def snap_speed(qt: NDArray[np.float64], rt: NDArray[np.float64], fitted: float) -> float:
@@ -273,8 +272,7 @@ def segments(
         if len(run) < SEGMENT_MIN_FRAMES:
             continue
         start, end = float(qt[run].min()), float(qt[run].max())
-        out.append(Segment(speed, offset, run, start, end, min(_covered(qt[run], half), end - start + 2 * half),
-                           offset_uncertainty(qt, rt, d, qi, qi[run], speed, offset)))
+        out.append(Segment(speed, offset, run, start, end, min(_covered(qt[run], half), end - start + 2 * half)))
     return sorted(out, key=lambda s: -s.matched_s)
 
 
@@ -443,7 +441,9 @@ def _match_lookups(
                 weight=w,
                 mean_distance=mean_d,
                 segments=len(segs),
-                offset_uncertainty_s=top.uncertainty,
+                # Only the reported (top) segment's: the one the offset is read from.
+                offset_uncertainty_s=offset_uncertainty(qt, rt, dist[sel], qi[sel], qi[sel][top.rows],
+                                                        top.speed, top.offset),
                 pairs=[(float(a), float(b), int(c)) for a, b, c in zip(qt[rows], rt[rows], dist[sel][rows])],
             )
         )
