@@ -36,6 +36,12 @@ _MIH_CHUNK = 4_000_000
 
 _MASKS: dict[tuple[int, int], NDArray[np.int64]] = {}
 
+# Per-entry marks of reference frames that are not distinctive (see
+# ``fingerprint.extract.static_flags`` and ``fingerprint.matching.shared_frames``): they
+# help place a line but count for nothing as evidence on their own.
+FLAG_STATIC = np.uint8(1)   # inside a still stretch of its reference (a held shot, a card)
+FLAG_SHARED = np.uint8(2)   # near-identical to a frame of another title (a logo, a licence card)
+
 
 def _masks(bits: int, radius: int) -> NDArray[np.int64]:
     """Every ``bits``-bit value with at most ``radius`` bits set (cached)."""
@@ -68,6 +74,8 @@ class HashIndex:
         times: NDArray[np.float32],
         kinds: NDArray[np.uint8] | None = None,
         *,
+        flags: NDArray[np.uint8] | None = None,
+        allowed: Iterable[int] = (),
         engine: str | None = None,
     ) -> None:
         if not (len(hashes) == len(ref_ids) == len(times)):
@@ -79,6 +87,13 @@ class HashIndex:
         # meets entries of its own kind.
         self.kinds = (np.zeros(len(self.hashes), np.uint8) if kinds is None
                       else np.ascontiguousarray(kinds, dtype=np.uint8))
+        self.flags = (np.zeros(len(self.hashes), np.uint8) if flags is None
+                      else np.ascontiguousarray(flags, dtype=np.uint8))
+        if len(self.kinds) != len(self.hashes) or len(self.flags) != len(self.hashes):
+            raise ValueError("kinds and flags must have one value per hash")
+        # References that are allowed material (a trailer, a logo, public-domain footage):
+        # what they explain is not infringement (see ``fingerprint.matching.match``).
+        self.allowed: frozenset[int] = frozenset(int(a) for a in allowed)
         self.engine = engine or ("mih" if len(self.hashes) >= MIH_MIN_ENTRIES else "scan")
         self._tables: list[tuple[NDArray[np.int64], NDArray[np.int32]]] = []
         if self.engine == "mih":
@@ -100,17 +115,24 @@ class HashIndex:
             self._tables.append((starts, order))
 
     @classmethod
-    def build(cls, refs: Iterable[tuple[Any, ...]]) -> HashIndex:
-        """From (ref_id, hashes, times[, kind]) tuples, one per reference and kind."""
-        hs, ids, ts, ks = [], [], [], []
-        for ref_id, hashes, times, *kind in refs:
+    def build(cls, refs: Iterable[tuple[Any, ...]], *, allowed: Iterable[int] = ()) -> HashIndex:
+        """From (ref_id, hashes, times[, kind[, flags]]) tuples, one per reference and
+        kind; ``allowed`` names the references that are allowed material."""
+        hs, ids, ts, ks, fs = [], [], [], [], []
+        for ref_id, hashes, times, *rest in refs:
+            n = len(hashes)
             hs.append(np.asarray(hashes, dtype=np.uint64))
             ts.append(np.asarray(times, dtype=np.float32))
-            ids.append(np.full(len(hashes), ref_id, dtype=np.int32))
-            ks.append(np.full(len(hashes), kind[0] if kind else 0, dtype=np.uint8))
+            ids.append(np.full(n, ref_id, dtype=np.int32))
+            ks.append(np.full(n, rest[0] if rest else 0, dtype=np.uint8))
+            flags = rest[1] if len(rest) > 1 and rest[1] is not None else np.zeros(n, np.uint8)
+            if len(flags) != n:
+                raise ValueError(f"reference {ref_id}: {len(flags)} flags for {n} hashes")
+            fs.append(np.asarray(flags, dtype=np.uint8))
         if not hs:
-            return cls(np.zeros(0, np.uint64), np.zeros(0, np.int32), np.zeros(0, np.float32))
-        return cls(np.concatenate(hs), np.concatenate(ids), np.concatenate(ts), np.concatenate(ks))
+            return cls(np.zeros(0, np.uint64), np.zeros(0, np.int32), np.zeros(0, np.float32), allowed=allowed)
+        return cls(np.concatenate(hs), np.concatenate(ids), np.concatenate(ts), np.concatenate(ks),
+                   flags=np.concatenate(fs), allowed=allowed)
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -118,7 +140,8 @@ class HashIndex:
     @property
     def nbytes(self) -> int:
         tables = sum(st.nbytes + order.nbytes for st, order in self._tables)
-        return self.hashes.nbytes + self.ref_ids.nbytes + self.times.nbytes + self.kinds.nbytes + tables
+        return (self.hashes.nbytes + self.ref_ids.nbytes + self.times.nbytes + self.kinds.nbytes
+                + self.flags.nbytes + tables)
 
     def query(self, queries: NDArray[np.uint64], radius: int, kinds: NDArray[np.uint8] | None = None) -> Hits:
         """Every (query, entry) pair with Hamming distance <= radius (and, when ``kinds``
@@ -202,6 +225,7 @@ class HashIndex:
         import shutil
 
         arrays = {"hashes": self.hashes, "ref_ids": self.ref_ids, "times": self.times, "kinds": self.kinds,
+                  "flags": self.flags, "allowed": np.array(sorted(self.allowed), dtype=np.int64),
                   "engine": np.frombuffer(self.engine.encode(), np.uint8)}
         for j, (starts, order) in enumerate(self._tables):
             arrays[f"starts{j}"] = starts
@@ -225,6 +249,8 @@ class HashIndex:
 
         index = cls.__new__(cls)
         index.hashes, index.ref_ids, index.times, index.kinds = arr("hashes"), arr("ref_ids"), arr("times"), arr("kinds")
+        index.flags = arr("flags")
+        index.allowed = frozenset(int(a) for a in np.asarray(arr("allowed")))
         index.engine = bytes(np.asarray(arr("engine"))).decode()
         index._tables = []
         j = 0
