@@ -10,15 +10,16 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy.exc import OperationalError, ProgrammingError
-from sqlalchemy.orm import Session
 
 from vigie import __version__
 from vigie.config import Config, load_config
 from vigie.errors import DatabaseError, VigieError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 class VigieGroup(click.Group):
@@ -29,7 +30,12 @@ class VigieGroup(click.Group):
             return super().invoke(ctx)
         except VigieError as exc:
             raise click.ClickException(_one_line(str(exc))) from None
-        except (OperationalError, ProgrammingError) as exc:
+        except Exception as exc:
+            # SQLAlchemy is imported by the commands that use it, not at start-up: if it
+            # was never imported, this cannot be one of its errors.
+            sa_exc = sys.modules.get("sqlalchemy.exc")
+            if sa_exc is None or not isinstance(exc, (sa_exc.OperationalError, sa_exc.ProgrammingError)):
+                raise
             raise click.ClickException(_one_line(f"database error: {exc.orig}")) from None
 
 

@@ -9,9 +9,7 @@ import json
 from typing import Any
 
 import click
-from sqlalchemy import func, select
 
-from db.models import Notice, NoticeStatus
 from vigie.cli import State, echo_listing, pass_state, progress_bar
 
 
@@ -36,6 +34,9 @@ def notices() -> None:
 @pass_state
 def send(state: State, dry_run: bool, out_dir: str, as_json: bool) -> None:
     """Render notices for newly confirmed matches and send every due notice."""
+    from sqlalchemy import func, select
+
+    from db.models import Notice, NoticeStatus
     from notices.build import queue_notices
     from notices.dispatch import dispatch, write_eml
 

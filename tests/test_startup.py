@@ -1,0 +1,50 @@
+"""CLI start-up stays light: the heavy libraries are imported by the commands that use
+them, not when ``vigie`` starts (issue 12: ``vigie --help`` and the start of every
+command under 0.4 s). Checked on what is imported, not on a clock, so the test does not
+depend on the machine's load; ``vigie bench --only startup`` gives the times."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+# Each costs tens to hundreds of milliseconds to import.
+HEAVY = ("numpy", "cv2", "av", "sqlalchemy", "scrapy", "twisted", "uvicorn", "fastapi", "starlette",
+         "jinja2", "alembic", "apscheduler", "procrastinate", "psycopg", "PIL", "imagehash")
+
+
+def _heavy_after(code: str) -> list[str]:
+    probe = f"""
+import json, sys
+{code}
+print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({list(HEAVY)!r}))))
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_import_cli_is_light() -> None:
+    assert _heavy_after("import vigie.cli") == []
+
+
+def test_help_of_every_verb_is_light() -> None:
+    # Every verb and sub-verb's --help, in one child process (click's runner, no exit).
+    code = """
+import click
+from click.testing import CliRunner
+from vigie.cli import cli
+
+def walk(cmd, path):
+    yield path
+    if isinstance(cmd, click.Group):
+        for name, sub in cmd.commands.items():
+            yield from walk(sub, [*path, name])
+
+paths = list(walk(cli, []))
+assert len(paths) > 10, paths
+for path in paths:
+    res = CliRunner().invoke(cli, [*path, "--help"])
+    assert res.exit_code == 0, (path, res.output)
+"""
+    assert _heavy_after(code) == []
