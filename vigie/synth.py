@@ -191,3 +191,284 @@ def make_copy(
                 writer.write(cv2.resize(extra, size))
         writer.close()
     return dst
+
+
+# ------------------------------------------------------------------ moving footage
+
+Img = NDArray[np.uint8]
+FrameIter = Iterator[tuple[float, Img]]
+
+
+def iter_video_frames(path: str) -> FrameIter:
+    """(time from the start, RGB frame) of a video file, decoded as they are read."""
+    with av.open(path) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        t0 = None
+        for fr in c.decode(s):
+            if fr.time is None:
+                continue
+            t0 = fr.time if t0 is None else t0
+            yield fr.time - t0, fr.to_ndarray(format="rgb24")
+
+
+class Footage:
+    """Moving pictures to show beside or behind a film (a background video, a person),
+    read as time advances and looped when they end.
+
+    ``frames()`` starts the footage over; times asked of ``at`` normally grow (as
+    ``make_copy`` asks them), and going back restarts it. Only the current frame is
+    held, so a long background costs no memory.
+    """
+
+    def __init__(self, frames: Callable[[], FrameIter], name: str = "") -> None:
+        self.frames, self.name = frames, name
+        self._it: FrameIter | None = None
+        self._cur: tuple[float, Img] | None = None
+        self._next: tuple[float, Img] | None = None
+        self._base = 0.0   # footage time at which the current loop started
+        self._last = -1.0
+
+    @classmethod
+    def of_file(cls, path: str) -> Footage:
+        return cls(lambda: iter_video_frames(path), name=path)
+
+    @classmethod
+    def synthetic(cls, seed: int, size: tuple[int, int] = (640, 360), fps: float = 12.0) -> Footage:
+        return cls(lambda: iter_film_frames(seed, 3600.0, fps, size), name=f"synthetic film {seed}")
+
+    @classmethod
+    def person(cls, seed: int, size: tuple[int, int] = (480, 360), fps: float = 12.0) -> Footage:
+        return cls(lambda: iter_person_frames(seed, 3600.0, fps, size), name=f"synthetic person {seed}")
+
+    def _pull(self) -> tuple[float, Img] | None:
+        assert self._it is not None
+        try:
+            t, img = next(self._it)
+        except StopIteration:
+            return None
+        return self._base + t, img
+
+    def at(self, t: float, size: tuple[int, int] | None = None) -> Img:
+        """The frame showing at time ``t`` (s), resized to ``size`` (w, h) if given."""
+        if self._it is None or t < self._last:
+            self._it, self._base = self.frames(), 0.0
+            self._cur, self._next = self._pull(), None
+            if self._cur is None:
+                raise ValueError(f"{self.name}: no frames")
+            self._next = self._pull()
+        self._last = t
+        while True:
+            if self._next is None:  # the footage ended: play it again from its start
+                assert self._cur is not None
+                self._base = self._cur[0] + 0.1
+                self._it = self.frames()
+                self._next = self._pull()
+            assert self._next is not None
+            if self._next[0] > t:
+                break
+            self._cur, self._next = self._next, self._pull()
+        assert self._cur is not None
+        img = self._cur[1]
+        if size is not None and (img.shape[1], img.shape[0]) != size:
+            img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+        return img
+
+
+def iter_person_frames(seed: int, duration_s: float, fps: float, size: tuple[int, int]) -> FrameIter:
+    """A face-like person talking to a camera in a room (a reaction video's other half):
+    the head sways and nods, the eyes blink, the mouth opens and closes, the hands come
+    and go; the room is still. Colours, room and rhythm come from ``seed``."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    room = cv2.GaussianBlur(_scene(rng, w, h)[:h, :w], (0, 0), 3)
+    skin = tuple(int(c) for c in rng.choice([(224, 172, 140), (198, 134, 100), (141, 85, 60), (241, 194, 160)]))
+    shirt = tuple(int(c) for c in rng.integers(0, 256, 3))
+    hair = tuple(int(c) for c in rng.integers(0, 90, 3))
+    sway, nod, talk = (float(x) for x in rng.uniform(0.4, 1.2, 3))
+    blink_every = float(rng.uniform(2.5, 4.5))
+    for i in range(int(round(duration_s * fps))):
+        t = i / fps
+        img = room.copy()
+        cx = int(w * (0.5 + 0.08 * np.sin(t * sway)))
+        cy = int(h * (0.42 + 0.03 * np.sin(t * nod * 1.7)))
+        rx, ry = int(w * 0.13), int(h * 0.22)
+        cv2.ellipse(img, (cx, h + int(h * 0.05)), (int(w * 0.3), int(h * 0.35)), 0, 180, 360, shirt, -1, cv2.LINE_AA)
+        cv2.ellipse(img, (cx, cy - ry // 3), (rx + 6, ry), 0, 180, 360, hair, -1, cv2.LINE_AA)
+        cv2.ellipse(img, (cx, cy), (rx, ry), 0, 0, 360, skin, -1, cv2.LINE_AA)
+        eye_h = 1 if (t % blink_every) < 0.15 else max(2, ry // 9)
+        for dx in (-rx // 2.5, rx // 2.5):
+            cv2.ellipse(img, (int(cx + dx), cy - ry // 5), (max(2, rx // 6), eye_h), 0, 0, 360, (30, 30, 30), -1)
+        mouth = max(1, int(ry * 0.18 * abs(np.sin(t * talk * 6.0))))
+        cv2.ellipse(img, (cx, cy + ry // 2), (rx // 3, mouth), 0, 0, 360, (90, 20, 30), -1, cv2.LINE_AA)
+        if np.sin(t * 0.9 + seed) > 0.3:  # a hand comes up to the face now and then
+            hx = int(cx + rx * 1.4 * np.sin(t * 1.3))
+            cv2.circle(img, (hx, cy + ry), max(4, rx // 2), skin, -1, cv2.LINE_AA)
+        yield t, img
+
+
+# ------------------------------------------------------------------ non-catalogue static material
+#
+# Footage that is not in any catalogue and holds (nearly) still pictures: the kinds of
+# video that agree with any still stretch of a film at any offset. The benchmark's
+# negatives; each function yields (time, RGB frame) and takes its look from ``seed``.
+
+WORDS = ("harbour", "morning", "river", "project", "quarterly", "review", "summer", "festival", "garden",
+         "session", "meeting", "chapter", "episode", "lecture", "archive", "notes", "workshop", "city",
+         "light", "north", "open", "studio", "field", "report")
+
+
+def _sensor_noise(img: NDArray[np.float32], rng: np.random.Generator, sigma: float) -> Img:
+    return np.clip(img + rng.normal(0, sigma, img.shape).astype(np.float32), 0, 255).astype(np.uint8)
+
+
+def _text_lines(img: Img, lines: list[str], colour: tuple[int, ...], rng: np.random.Generator,
+                top: float = 0.35) -> None:
+    h, w = img.shape[:2]
+    font = int(rng.choice([cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX]))
+    scale = h / float(rng.uniform(380, 520))
+    thick = max(1, int(h / 300))
+    centred = bool(rng.random() < 0.6)
+    y = int(h * top)
+    for line in lines:
+        (tw, th), _ = cv2.getTextSize(line, font, scale, thick)
+        while tw > w * 0.92 and scale > 0.2:
+            scale *= 0.9
+            (tw, th), _ = cv2.getTextSize(line, font, scale, thick)
+        x = (w - tw) // 2 if centred else int(w * 0.08)
+        cv2.putText(img, line, (x, y), font, scale, colour, thick, cv2.LINE_AA)
+        y += int(th * 1.9)
+
+
+def iter_test_card(seed: int, duration_s: float, fps: float, size: tuple[int, int]) -> FrameIter:
+    """Colour bars (SMPTE- or EBU-like, by seed) with a little noise, as broadcast before
+    a programme; now and then a caption."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    colours = [(192, 192, 192), (192, 192, 0), (0, 192, 192), (0, 192, 0), (192, 0, 192), (192, 0, 0), (0, 0, 192)]
+    if rng.random() < 0.5:
+        colours = [(255, 255, 255), *[(int(r * 255 / 192), int(g * 255 / 192), int(b * 255 / 192))
+                                      for r, g, b in colours[1:]], (0, 0, 0)]
+    card = np.zeros((h, w, 3), np.uint8)
+    bar_h = int(h * rng.uniform(0.62, 0.8))
+    n = len(colours)
+    for i, c in enumerate(colours):
+        card[:bar_h, i * w // n : (i + 1) * w // n] = c
+    lower = np.linspace(0, 255, w).astype(np.uint8)[None, :, None]  # a grey ramp
+    card[bar_h:] = lower if rng.random() < 0.5 else lower[:, ::-1]
+    if rng.random() < 0.6:
+        caption = f"{rng.choice(WORDS).upper()} {int(rng.integers(1, 99))}"
+        _text_lines(card, [caption], (255, 255, 255), rng, top=0.92)
+    sigma = float(rng.uniform(2, 8))
+    base = card.astype(np.float32)
+    for i in range(int(round(duration_s * fps))):
+        yield i / fps, _sensor_noise(base, rng, sigma)
+
+
+def iter_title_slide(seed: int, duration_s: float, fps: float, size: tuple[int, int]) -> FrameIter:
+    """Text on a plain or gradient background (a talk's first slide, a channel's card),
+    faded in, then held."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, 256, 3).astype(np.float32), rng.integers(0, 256, 3).astype(np.float32)
+    if rng.random() < 0.5:
+        ramp = np.linspace(0, 1, h if rng.random() < 0.5 else w, dtype=np.float32)
+        ramp = ramp[:, None, None] if len(ramp) == h else ramp[None, :, None]
+        bg = np.broadcast_to(a * (1 - ramp) + b * ramp, (h, w, 3)).copy()
+    else:
+        bg = np.broadcast_to(a, (h, w, 3)).copy()
+    ink = (255, 255, 255) if bg.mean() < 128 else (20, 20, 20)
+    words = list(rng.choice(WORDS, int(rng.integers(2, 5)), replace=False))
+    lines = [" ".join(words).title(), f"{rng.choice(WORDS).title()} {int(rng.integers(2001, 2026))}"]
+    slide = bg.astype(np.uint8)
+    _text_lines(slide, lines, ink, rng)
+    fade = float(rng.uniform(0.0, 1.5))
+    for i in range(int(round(duration_s * fps))):
+        t = i / fps
+        k = min(1.0, t / fade) if fade > 0 else 1.0
+        yield t, (slide.astype(np.float32) * k).astype(np.uint8)
+
+
+def iter_near_black(seed: int, duration_s: float, fps: float, size: tuple[int, int]) -> FrameIter:
+    """Almost black, with sensor noise (a lens cap, a dark room, the end of a tape)."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    level = float(rng.uniform(2, 14))
+    sigma = float(rng.uniform(1, 5))
+    base = np.full((h, w, 3), level, np.float32)
+    for i in range(int(round(duration_s * fps))):
+        yield i / fps, _sensor_noise(base, rng, sigma)
+
+
+def iter_licence_card(seed: int, duration_s: float, fps: float, size: tuple[int, int]) -> FrameIter:
+    """A licence end card: a few lines about a Creative Commons licence on grey, as
+    free films end with. The wording is made up here, from pieces chosen by ``seed``."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    grey = float(rng.uniform(90, 170))
+    card = np.full((h, w, 3), grey, np.float32)
+    licence = str(rng.choice(["CC BY 4.0", "CC BY-SA 4.0", "CC BY-NC 3.0", "CC0 1.0", "CC BY-ND 4.0"]))
+    maker = f"{rng.choice(WORDS).title()} {rng.choice(WORDS).title()} Collective"
+    lines = [str(rng.choice(["This work is made available under", "Released by its authors under",
+                             "You may share this recording under"])),
+             f"the Creative Commons {licence} licence.",
+             f"(c) {int(rng.integers(2005, 2026))} {maker}"]
+    img = card.astype(np.uint8)
+    _text_lines(img, lines, (255, 255, 255) if grey < 130 else (25, 25, 25), rng)
+    sigma = float(rng.uniform(0.5, 3))
+    for i in range(int(round(duration_s * fps))):
+        yield i / fps, _sensor_noise(img.astype(np.float32), rng, sigma)
+
+
+def iter_slideshow(seed: int, stills: list[Img], duration_s: float, fps: float, size: tuple[int, int]) -> FrameIter:
+    """Stills shown one after another, each for a few seconds, cut or cross-faded."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    order = [cv2.resize(stills[int(i)], (w, h), interpolation=cv2.INTER_AREA)
+             for i in rng.permutation(len(stills))]
+    hold = float(rng.uniform(2.5, 5.0))
+    fade = float(rng.choice([0.0, 0.5, 1.0]))
+    for i in range(int(round(duration_s * fps))):
+        t = i / fps
+        k, into = divmod(t, hold)
+        cur = order[int(k) % len(order)]
+        if fade and into < fade and k > 0:
+            prev = order[int(k - 1) % len(order)]
+            a = into / fade
+            cur = (prev.astype(np.float32) * (1 - a) + cur.astype(np.float32) * a).astype(np.uint8)
+        yield t, cur
+
+
+def iter_held_then_motion(still: Img, motion: Footage, hold_s: float, duration_s: float, fps: float,
+                          size: tuple[int, int]) -> FrameIter:
+    """A still held ``hold_s`` seconds (a paused player, a freeze frame), then footage."""
+    w, h = size
+    frozen = cv2.resize(still, (w, h), interpolation=cv2.INTER_AREA)
+    for i in range(int(round(duration_s * fps))):
+        t = i / fps
+        yield t, frozen if t < hold_s else motion.at(t - hold_s, (w, h))
+
+
+def iter_fixed_camera(seed: int, duration_s: float, fps: float, size: tuple[int, int]) -> FrameIter:
+    """A camera on a tripod over a still, textured scene (a table, a desk): one small
+    object moves slowly, the light flickers a little, the sensor is noisy."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    scene = _scene(rng, w, h)[:h, :w].astype(np.float32)
+    colour: tuple[int, ...] = tuple(int(c) for c in rng.integers(0, 256, 3))
+    r = max(3, int(h * rng.uniform(0.02, 0.05)))
+    x0, y0 = rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h
+    vx, vy = (float(v) for v in rng.uniform(-0.02, 0.02, 2) * w)
+    sigma = float(rng.uniform(2, 6))
+    for i in range(int(round(duration_s * fps))):
+        t = i / fps
+        img = (scene * float(1.0 + 0.01 * np.sin(t * 7.0))).clip(0, 255).astype(np.uint8)
+        x = int(np.clip(x0 + vx * t, r, w - r))
+        y = int(np.clip(y0 + vy * t + 3 * np.sin(t), r, h - r))
+        cv2.circle(img, (x, y), r, colour, -1, cv2.LINE_AA)
+        yield t, _sensor_noise(img.astype(np.float32), rng, sigma)
+
+
+def still_of(footage: Footage, t: float, size: tuple[int, int]) -> Img:
+    """One frame of ``footage`` (a still to freeze or to put in a slideshow)."""
+    return footage.at(t, size).copy()
