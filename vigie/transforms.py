@@ -3,10 +3,17 @@
 Each transform is a function ``(rgb_frame, t) -> rgb_frame`` plus, for timing changes,
 keyword arguments for ``synth.make_copy`` (speed, frame rate, bit rate, intro). A
 ``Transform`` bundles both so the accuracy run can combine them freely.
+
+Layouts (picture-in-picture, a reaction video, a player window) are not one fixed
+picture: ``Transform.make`` builds the frame function for a ``Case``, and every choice
+(where the film sits, how large, over what, with which logo, colours and text) is drawn
+from a generator seeded by the case's name, so each query is its own layout and the
+same name always gives the same one.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,24 +25,64 @@ from numpy.typing import NDArray
 from vigie import synth
 
 Img = NDArray[np.uint8]
+FrameFn = Callable[[Img, float], Img]
+
+
+def seed_of(name: str) -> int:
+    """A seed from a name: the same name, the same random choices, on any machine."""
+    return int(hashlib.sha256(name.encode()).hexdigest()[:12], 16)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One copy to make. ``key`` (e.g. ``"film.mp4/pip_30"``) seeds the layout;
+    ``variant`` picks among a transform's enumerated variants (e.g. the position of a
+    picture-in-picture); ``backgrounds`` and ``people`` are unrelated videos a layout may
+    show beside the film (it makes its own when there are none)."""
+
+    key: str
+    variant: int = 0
+    backgrounds: tuple[str, ...] = ()
+    people: tuple[str, ...] = ()
+
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng(seed_of(self.key))
+
+
+def _chain(f1: FrameFn | None, f2: FrameFn | None) -> FrameFn | None:
+    if not (f1 and f2):
+        return f1 or f2
+
+    def both(img: Img, t: float) -> Img:
+        return f2(f1(img, t), t)
+    return both
 
 
 @dataclass(frozen=True)
 class Transform:
+    """A pirate transform. ``frame`` is the same for every copy; ``make`` (layouts)
+    builds one per ``Case``. ``variants`` is how many enumerated variants ``make`` has
+    (the benchmark makes at least that many copies, so each is exercised); ``group``
+    names the family a target applies to (e.g. "picture_in_picture")."""
+
     name: str
-    frame: Callable[[Img, float], Img] | None = None
+    frame: FrameFn | None = None
     copy_kwargs: dict[str, Any] = field(default_factory=dict)
+    make: Callable[[Case], FrameFn] | None = None
+    variants: int = 1
+    group: str = ""
+
+    def for_case(self, case: Case) -> FrameFn | None:
+        return self.make(case) if self.make else self.frame
 
     def __add__(self, other: Transform) -> Transform:
-        f1, f2 = self.frame, other.frame
-
-        def both(img: Img, t: float) -> Img:
-            if f1:
-                img = f1(img, t)
-            return f2(img, t) if f2 else img
-
-        return Transform(f"{self.name}+{other.name}", both if (f1 or f2) else None,
-                         {**self.copy_kwargs, **other.copy_kwargs})
+        name = f"{self.name}+{other.name}"
+        kwargs = {**self.copy_kwargs, **other.copy_kwargs}
+        common = {"variants": max(self.variants, other.variants), "group": self.group or other.group}
+        if self.make or other.make:
+            return Transform(name, None, kwargs, make=lambda case: _chain(self.for_case(case), other.for_case(case)),
+                             **common)
+        return Transform(name, _chain(self.frame, other.frame), kwargs, **common)
 
 
 def _even(img: Img) -> Img:
@@ -187,6 +234,248 @@ def camcorder(img: Img, t: float) -> Img:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+# ----------------------------------------------------------------------------- layouts
+#
+# The film shown inside another picture. Every choice is drawn from the case's seed.
+
+POSITIONS = ("top_left", "top_right", "bottom_left", "bottom_right", "centre")
+CHANNELS = ("TV NOVA", "K-PLAY 24", "CANAL 9", "STREAMZ", "LIVE ONE", "RADIO-TELE", "MOVIEZONE", "HD+")
+
+
+def canvas_for(width: int, height: int) -> tuple[int, int]:
+    """The frame a layout is drawn on: an upload of 720p, or 480p for a smaller film."""
+    return (1280, 720) if width >= 1280 or height >= 720 else (854, 480)
+
+
+def _even(n: float) -> int:
+    return max(2, int(n) - int(n) % 2)
+
+
+def _fit(img: Img, w: int, max_h: int) -> Img:
+    """``img`` scaled to width ``w`` (aspect kept), or to height ``max_h`` if taller."""
+    H, W = img.shape[:2]
+    h = _even(w * H / W)
+    if h > max_h:
+        h = _even(max_h)
+        w = _even(h * W / H)
+    return cv2.resize(img, (_even(w), h), interpolation=cv2.INTER_AREA)
+
+
+def _cover(img: Img, w: int, h: int) -> Img:
+    """``img`` scaled to cover a ``w`` x ``h`` panel, the overflow cut off evenly."""
+    H, W = img.shape[:2]
+    k = max(w / W, h / H)
+    big = cv2.resize(img, (max(w, int(np.ceil(W * k))), max(h, int(np.ceil(H * k)))), interpolation=cv2.INTER_AREA)
+    y, x = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
+    return big[y : y + h, x : x + w]
+
+
+def _backdrop(case: Case, rng: np.random.Generator) -> synth.Footage:
+    """Moving pictures behind the film: an unrelated video of the case, or a synthetic film."""
+    if case.backgrounds and rng.random() < 0.5:
+        return synth.Footage.of_file(case.backgrounds[int(rng.integers(len(case.backgrounds)))])
+    return synth.Footage.synthetic(int(rng.integers(2**31)))
+
+
+def _person(case: Case, rng: np.random.Generator) -> synth.Footage:
+    if case.people and rng.random() < 0.5:
+        return synth.Footage.of_file(case.people[int(rng.integers(len(case.people)))])
+    return synth.Footage.person(int(rng.integers(2**31)))
+
+
+def _channel_overlay(rng: np.random.Generator) -> Callable[[Img, float], None]:
+    """A channel's logo in a corner, and sometimes a news ticker scrolling at the bottom."""
+    name = str(rng.choice(CHANNELS))
+    corner = int(rng.integers(4))
+    alpha = float(rng.uniform(0.5, 0.95))
+    fg = tuple(int(c) for c in rng.integers(150, 256, 3))
+    bg = tuple(int(c) for c in rng.integers(0, 120, 3))
+    ticker = rng.random() < 0.4
+    words = " +++ ".join(str(w).upper() for w in rng.choice(synth.WORDS, 8))
+
+    def draw(out: Img, t: float) -> None:
+        H, W = out.shape[:2]
+        scale = H / 700
+        (tw, th), _ = cv2.getTextSize(name, cv2.FONT_HERSHEY_DUPLEX, scale, 2)
+        pad = int(H * 0.015)
+        x = pad * 2 if corner in (0, 2) else W - tw - 4 * pad
+        y = pad * 2 if corner in (0, 1) else H - th - 4 * pad - (int(H * 0.06) if ticker else 0)
+        layer = out.copy()
+        cv2.rectangle(layer, (x, y), (x + tw + 2 * pad, y + th + 2 * pad), bg, -1)
+        cv2.putText(layer, name, (x + pad, y + th + pad), cv2.FONT_HERSHEY_DUPLEX, scale, fg, 2, cv2.LINE_AA)
+        if ticker:
+            band = int(H * 0.06)
+            cv2.rectangle(layer, (0, H - band), (W, H), bg, -1)
+            shift = int((t * W * 0.15) % (W * 2))
+            cv2.putText(layer, words, (W - shift, H - band // 3), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.9, fg, 2,
+                        cv2.LINE_AA)
+        cv2.addWeighted(layer, alpha, out, 1 - alpha, 0, dst=out)
+
+    return draw
+
+
+def pip(scale: float) -> Callable[[Case], FrameFn]:
+    """The film at ``scale`` (+-1.5 %) of the frame's width, over moving footage, at
+    the case's position (``POSITIONS[variant]``), with margins, an optional border and
+    an optional channel overlay."""
+    def make(case: Case) -> FrameFn:
+        rng = case.rng()
+        where = POSITIONS[case.variant % len(POSITIONS)]
+        share = scale + float(rng.uniform(-0.015, 0.015))
+        mx, my = (float(v) for v in rng.uniform(0.02, 0.07, 2))
+        jx, jy = (float(v) for v in rng.uniform(-0.04, 0.04, 2))
+        bg = _backdrop(case, rng)
+        border = int(rng.choice([0, 0, 2, 4]))
+        border_colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        overlay = _channel_overlay(rng) if rng.random() < 0.8 else None
+
+        def f(img: Img, t: float) -> Img:
+            H, W = img.shape[:2]
+            cw, ch = canvas_for(W, H)
+            out = bg.at(t, (cw, ch)).copy()
+            film = _fit(img, _even(share * cw), int(ch * 0.92))
+            h, w = film.shape[:2]
+            x = {"left": int(mx * cw), "right": cw - w - int(mx * cw)}
+            y = {"top": int(my * ch), "bottom": ch - h - int(my * ch)}
+            if where == "centre":
+                x0, y0 = int((cw - w) / 2 + jx * cw), int((ch - h) / 2 + jy * ch)
+            else:
+                vert, horiz = where.split("_")
+                x0, y0 = x[horiz], y[vert]
+            x0, y0 = int(np.clip(x0, 0, cw - w)), int(np.clip(y0, 0, ch - h))
+            out[y0 : y0 + h, x0 : x0 + w] = film
+            if border:
+                cv2.rectangle(out, (x0 - border, y0 - border), (x0 + w + border - 1, y0 + h + border - 1),
+                              border_colour, border)
+            if overlay:
+                overlay(out, t)
+            return out
+        return f
+    return make
+
+
+def reaction(case: Case) -> FrameFn:
+    """A reaction video: the film on one side, a person watching it on the other (a
+    corpus clip or a synthetic face), a plain or coloured backdrop, sometimes a caption."""
+    rng = case.rng()
+    film_left = bool(rng.random() < 0.5)
+    share = float(rng.uniform(0.5, 0.62))
+    gap = float(rng.uniform(0.0, 0.03))
+    top = float(rng.uniform(0.0, 1.0))     # where the film sits vertically in its free space
+    person = _person(case, rng)
+    colour = np.array(rng.integers(0, 80, 3), np.uint8)
+    caption = f"{rng.choice(['REACTING TO', 'FIRST TIME WATCHING', 'MY REACTION:'])} {str(rng.choice(synth.WORDS)).upper()}"
+    with_caption = rng.random() < 0.6
+    overlay = _channel_overlay(rng) if rng.random() < 0.3 else None
+
+    def f(img: Img, t: float) -> Img:
+        H, W = img.shape[:2]
+        cw, ch = canvas_for(W, H)
+        out = np.empty((ch, cw, 3), np.uint8)
+        out[:] = colour
+        film = _fit(img, _even(share * cw), ch)
+        h, w = film.shape[:2]
+        pw = cw - w - int(gap * cw)
+        fx = 0 if film_left else cw - w
+        px = cw - pw if film_left else 0
+        fy = int((ch - h) * top)
+        out[fy : fy + h, fx : fx + w] = film
+        out[:, px : px + pw] = _cover(person.at(t), pw, ch)
+        if with_caption:
+            cv2.putText(out, caption, (px + int(pw * 0.05), int(ch * 0.93)), cv2.FONT_HERSHEY_SIMPLEX,
+                        ch / 900, (255, 255, 255), 2, cv2.LINE_AA)
+        if overlay:
+            overlay(out, t)
+        return out
+    return f
+
+
+def app_window(case: Case) -> FrameFn:
+    """A screen recording of the film in a player or browser window: a desktop, the
+    window with its title bar, a toolbar with an address, the video (70-85 % of the
+    frame's width) with its controls and a progress bar that moves, a list of other
+    videos beside it, a scroll bar, and a mouse pointer."""
+    rng = case.rng()
+    dark = bool(rng.random() < 0.5)
+    ui = np.array((32, 32, 36) if dark else (245, 245, 245), np.uint8)
+    ink = (230, 230, 230) if dark else (30, 30, 30)
+    muted = (120, 120, 125) if dark else (170, 170, 175)
+    accent = tuple(int(c) for c in rng.integers(60, 256, 3))
+    share = float(rng.uniform(0.70, 0.85))
+    wall_a, wall_b = rng.integers(0, 256, 3).astype(np.float32), rng.integers(0, 256, 3).astype(np.float32)
+    margin = float(rng.uniform(0.0, 0.03))
+    title_h, tool_h = float(rng.uniform(0.03, 0.045)), float(rng.uniform(0.04, 0.06))
+    site = f"{rng.choice(synth.WORDS)}{rng.choice(['tube', 'flix', 'stream', 'vid'])}.example"
+    url = f"https://{site}/watch?v={seed_of(case.key) % 10**10:010d}"
+    title = " ".join(str(w).title() for w in rng.choice(synth.WORDS, 4))
+    thumbs = [tuple(int(c) for c in rng.integers(0, 256, 3)) for _ in range(6)]
+    total = int(rng.integers(3600, 8400))
+    scroll = float(rng.uniform(0.0, 0.6))
+    cursor = rng.uniform(0.2, 0.8, 2)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+
+    def f(img: Img, t: float) -> Img:
+        H, W = img.shape[:2]
+        cw, ch = canvas_for(W, H)
+        ramp = np.linspace(0, 1, ch, dtype=np.float32)[:, None, None]
+        out = np.ascontiguousarray(np.broadcast_to(wall_a * (1 - ramp) + wall_b * ramp, (ch, cw, 3)), np.uint8)
+        wx0, wy0 = int(margin * cw), int(margin * ch)
+        wx1, wy1 = cw - wx0, ch - wy0
+        out[wy0:wy1, wx0:wx1] = ui
+        # Title bar: the window's buttons and the page title.
+        tb = int(title_h * ch)
+        cv2.rectangle(out, (wx0, wy0), (wx1, wy0 + tb), muted, -1)
+        for k, c in enumerate(((255, 95, 86), (255, 189, 46), (39, 201, 63))):
+            cv2.circle(out, (wx0 + tb // 2 + k * tb, wy0 + tb // 2), max(3, tb // 4), c, -1, cv2.LINE_AA)
+        cv2.putText(out, f"{title} - {site}", (wx0 + 4 * tb, wy0 + int(tb * 0.7)), font, ch / 1500, ink, 1,
+                    cv2.LINE_AA)
+        # Toolbar: back / forward / reload, and the address.
+        ty0, ty1 = wy0 + tb, wy0 + tb + int(tool_h * ch)
+        cv2.rectangle(out, (wx0 + int(0.12 * cw), ty0 + 4), (wx1 - int(0.05 * cw), ty1 - 4), muted, 1)
+        cv2.putText(out, url, (wx0 + int(0.13 * cw), ty1 - int((ty1 - ty0) * 0.3)), font, ch / 1400, ink, 1,
+                    cv2.LINE_AA)
+        for k, sym in enumerate(("<", ">", "C")):
+            cv2.putText(out, sym, (wx0 + int((0.02 + 0.03 * k) * cw), ty1 - int((ty1 - ty0) * 0.3)), font,
+                        ch / 1000, ink, 1, cv2.LINE_AA)
+        # The video, its controls over its lower edge.
+        vx0, vy0 = wx0 + int(0.01 * cw), ty1 + int(0.015 * ch)
+        film = _fit(img, _even(share * cw), wy1 - vy0 - int(0.08 * ch))
+        h, w = film.shape[:2]
+        out[vy0 : vy0 + h, vx0 : vx0 + w] = film
+        bar = max(8, int(0.05 * h))
+        layer = out.copy()
+        cv2.rectangle(layer, (vx0, vy0 + h - bar), (vx0 + w, vy0 + h), (0, 0, 0), -1)
+        cv2.addWeighted(layer, 0.5, out, 0.5, 0, dst=out)
+        done = (600 + t) / total
+        cv2.line(out, (vx0 + 4, vy0 + h - bar), (vx0 + w - 4, vy0 + h - bar), (120, 120, 120), 2)
+        cv2.line(out, (vx0 + 4, vy0 + h - bar), (vx0 + 4 + int((w - 8) * done), vy0 + h - bar), accent, 2)
+        tri = np.array([[vx0 + 8, vy0 + h - bar + 3], [vx0 + 8, vy0 + h - 3], [vx0 + 8 + bar // 2, vy0 + h - bar // 2]])
+        cv2.fillPoly(out, [tri], (255, 255, 255))
+        clock = f"{int(600 + t) // 60}:{int(600 + t) % 60:02d} / {total // 60}:{total % 60:02d}"
+        cv2.putText(out, clock, (vx0 + bar * 2, vy0 + h - bar // 4), font, bar / 40, (255, 255, 255), 1, cv2.LINE_AA)
+        # Below it the title; beside it the next videos.
+        cv2.putText(out, title, (vx0, min(wy1 - 6, vy0 + h + int(0.04 * ch))), font, ch / 900, ink, 2, cv2.LINE_AA)
+        sx0 = vx0 + w + int(0.01 * cw)
+        th = max(10, int(0.1 * ch))
+        for k, c in enumerate(thumbs):
+            y = vy0 + k * int(th * 1.2)
+            if y + th > wy1 or sx0 + 10 > wx1 - 20:
+                break
+            cv2.rectangle(out, (sx0, y), (min(wx1 - 20, sx0 + int(th * 1.6)), y + th), c, -1)
+        # Scroll bar at the window's right edge.
+        cv2.rectangle(out, (wx1 - 14, ty1), (wx1 - 2, wy1 - 2), muted, -1)
+        sy = ty1 + int(scroll * (wy1 - ty1) * 0.7)
+        cv2.rectangle(out, (wx1 - 12, sy), (wx1 - 4, sy + int((wy1 - ty1) * 0.3)), ink, -1)
+        # The pointer drifts across the screen.
+        px = int((cursor[0] + 0.1 * np.sin(t * 0.7)) * cw)
+        py = int((cursor[1] + 0.1 * np.cos(t * 0.5)) * ch)
+        arrow = np.array([[px, py], [px, py + 18], [px + 5, py + 13], [px + 12, py + 13]])
+        cv2.fillPoly(out, [arrow], (255, 255, 255))
+        cv2.polylines(out, [arrow], True, (0, 0, 0), 1)
+        return out
+    return f
+
+
 def _intro() -> list[Img]:
     return [f for _, f in synth.film_frames(seed=4242, duration_s=10, fps=25, size=(320, 180))]
 
@@ -215,9 +504,14 @@ TRANSFORMS: list[Transform] = [
     Transform("fps_30", None, {"fps": 30}),
     Transform("rotate_3", rotate(3)),
     Transform("noise", noise(12)),
-    Transform("picture_in_picture", picture_in_picture(0.6)),
+    Transform("picture_in_picture", picture_in_picture(0.6), group="picture_in_picture"),
     Transform("camcorder", camcorder),
     Transform("intro_outro", None, {"intro": "intro", "outro": "intro"}),
+    # Issue 12's layouts: every position of each scale is exercised (variants).
+    *(Transform(f"pip_{int(s * 100)}", make=pip(s), variants=len(POSITIONS), group="picture_in_picture")
+      for s in (0.30, 0.45, 0.60)),
+    Transform("reaction", make=reaction, group="picture_in_picture"),
+    Transform("app_window", make=app_window, group="picture_in_picture"),
 ]
 
 BY_NAME = {t.name: t for t in TRANSFORMS}
