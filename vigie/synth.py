@@ -126,6 +126,65 @@ def make_film(path: str, seed: int, duration_s: float = 60.0, fps: float = 24.0,
     return path
 
 
+# Past this many seconds into a file, an excerpt starts with a seek (to the keyframe
+# before it) rather than decoding everything before it.
+SEEK_AFTER_S = 10.0
+
+
+def iter_source_frames(src: str, start_s: float = 0.0) -> Iterator[tuple[float, av.VideoFrame]]:
+    """Decoded frames of ``src`` with their time after its first frame, from the keyframe
+    before ``start_s`` on (earlier ones may come too: the caller skips them). When the
+    container cannot seek there exactly, everything is decoded from the start."""
+    with av.open(src) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        frames = (fr for fr in c.decode(s) if fr.time is not None)
+        first = next(frames, None)
+        if first is None:
+            return
+        t0 = first.time
+        if start_s > SEEK_AFTER_S and s.time_base:
+            try:
+                c.seek(int((t0 + start_s - 1.0) / s.time_base), stream=s, backward=True)
+                frames = (fr for fr in c.decode(s) if fr.time is not None)
+                landed = next(frames, None)
+            except av.error.FFmpegError:
+                landed = None
+            if landed is not None and landed.time - t0 <= start_s + 1e-6:
+                yield landed.time - t0, landed
+                for fr in frames:
+                    yield fr.time - t0, fr
+                return
+        else:
+            yield 0.0, first
+            for fr in frames:
+                yield fr.time - t0, fr
+            return
+    # The seek overshot or failed: the slow way.
+    with av.open(src) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        for fr in c.decode(s):
+            if fr.time is not None:
+                yield fr.time - t0, fr
+
+
+def make_montage(src: str, dst: str, stretches: list[tuple[float, float]], *, bit_rate: int | None = 1_500_000,
+                 preset: str = "veryfast") -> str:
+    """A re-edit of ``src``: its ``(start_s, duration_s)`` stretches one after another,
+    in the order given (a trailer, a cut version), at the source's frame rate."""
+    with av.open(src) as c:
+        fps = float(c.streams.video[0].average_rate or 25)
+    with VideoWriter(dst, fps, bit_rate=bit_rate, preset=preset) as writer:
+        for start, length in stretches:
+            for t, fr in iter_source_frames(src, start):
+                if t >= start + length:
+                    break
+                if t >= start - 1e-6:
+                    writer.write(fr.to_ndarray(format="rgb24"))
+    return dst
+
+
 def make_copy(
     src: str,
     dst: str,
@@ -149,47 +208,41 @@ def make_copy(
     """
     end_s = None if duration_s is None else start_s + duration_s
     with av.open(src) as c:
-        s = c.streams.video[0]
-        s.thread_type = "AUTO"
-        src_fps = float(s.average_rate or 25)
-        out_fps = fps or src_fps
-        writer = VideoWriter(dst, out_fps, bit_rate=bit_rate, preset=preset)
-        size: tuple[int, int] | None = None
-        k = 0  # next output frame; it shows the source at k * speed / out_fps
+        src_fps = float(c.streams.video[0].average_rate or 25)
+    out_fps = fps or src_fps
+    writer = VideoWriter(dst, out_fps, bit_rate=bit_rate, preset=preset)
+    size: tuple[int, int] | None = None
+    k = 0  # next output frame; it shows the source at k * speed / out_fps
 
-        def emit(img: NDArray[np.uint8], t_src: float) -> None:
-            nonlocal size
-            out = transform(img, t_src) if transform else img
-            if size is None:
-                size = (out.shape[1], out.shape[0])
-                for extra in intro or []:
-                    writer.write(cv2.resize(extra, size))
-            writer.write(out if (out.shape[1], out.shape[0]) == size else cv2.resize(out, size))
+    def emit(img: NDArray[np.uint8], t_src: float) -> None:
+        nonlocal size
+        out = transform(img, t_src) if transform else img
+        if size is None:
+            size = (out.shape[1], out.shape[0])
+            for extra in intro or []:
+                writer.write(cv2.resize(extra, size))
+        writer.write(out if (out.shape[1], out.shape[0]) == size else cv2.resize(out, size))
 
-        prev: NDArray[np.uint8] | None = None
-        t0 = None
-        last_t = 0.0
-        for fr in c.decode(s):
-            if fr.time is None:
-                continue
-            t0 = fr.time if t0 is None else t0
-            t = fr.time - t0 - start_s
-            if t < -1e-6:
-                continue
-            if end_s is not None and t >= end_s - start_s:
-                break
-            img = fr.to_ndarray(format="rgb24")
-            while prev is not None and k * speed / out_fps < t - 1e-6:
-                emit(prev, k * speed / out_fps)
-                k += 1
-            prev, last_t = img, t
-        while prev is not None and k * speed / out_fps <= last_t + 1e-6:
+    prev: NDArray[np.uint8] | None = None
+    last_t = 0.0
+    for t_file, fr in iter_source_frames(src, start_s):
+        t = t_file - start_s
+        if t < -1e-6:
+            continue
+        if end_s is not None and t >= end_s - start_s:
+            break
+        img = fr.to_ndarray(format="rgb24")
+        while prev is not None and k * speed / out_fps < t - 1e-6:
             emit(prev, k * speed / out_fps)
             k += 1
-        if size is not None:
-            for extra in outro or []:
-                writer.write(cv2.resize(extra, size))
-        writer.close()
+        prev, last_t = img, t
+    while prev is not None and k * speed / out_fps <= last_t + 1e-6:
+        emit(prev, k * speed / out_fps)
+        k += 1
+    if size is not None:
+        for extra in outro or []:
+            writer.write(cv2.resize(extra, size))
+    writer.close()
     return dst
 
 
@@ -201,15 +254,8 @@ FrameIter = Iterator[tuple[float, Img]]
 
 def iter_video_frames(path: str) -> FrameIter:
     """(time from the start, RGB frame) of a video file, decoded as they are read."""
-    with av.open(path) as c:
-        s = c.streams.video[0]
-        s.thread_type = "AUTO"
-        t0 = None
-        for fr in c.decode(s):
-            if fr.time is None:
-                continue
-            t0 = fr.time if t0 is None else t0
-            yield fr.time - t0, fr.to_ndarray(format="rgb24")
+    for t, fr in iter_source_frames(path):
+        yield t, fr.to_ndarray(format="rgb24")
 
 
 class Footage:
