@@ -247,18 +247,19 @@ def canvas_for(width: int, height: int) -> tuple[int, int]:
     return (1280, 720) if width >= 1280 or height >= 720 else (854, 480)
 
 
-def _even(n: float) -> int:
+def _even_px(n: float) -> int:
+    """A pixel count rounded down to even (the encoder's 4:2:0 needs it)."""
     return max(2, int(n) - int(n) % 2)
 
 
 def _fit(img: Img, w: int, max_h: int) -> Img:
     """``img`` scaled to width ``w`` (aspect kept), or to height ``max_h`` if taller."""
     H, W = img.shape[:2]
-    h = _even(w * H / W)
+    h = _even_px(w * H / W)
     if h > max_h:
-        h = _even(max_h)
-        w = _even(h * W / H)
-    return cv2.resize(img, (_even(w), h), interpolation=cv2.INTER_AREA)
+        h = _even_px(max_h)
+        w = _even_px(h * W / H)
+    return cv2.resize(img, (_even_px(w), h), interpolation=cv2.INTER_AREA)
 
 
 def _cover(img: Img, w: int, h: int) -> Img:
@@ -333,7 +334,7 @@ def pip(scale: float) -> Callable[[Case], FrameFn]:
             H, W = img.shape[:2]
             cw, ch = canvas_for(W, H)
             out = bg.at(t, (cw, ch)).copy()
-            film = _fit(img, _even(share * cw), int(ch * 0.92))
+            film = _fit(img, _even_px(share * cw), int(ch * 0.92))
             h, w = film.shape[:2]
             x = {"left": int(mx * cw), "right": cw - w - int(mx * cw)}
             y = {"top": int(my * ch), "bottom": ch - h - int(my * ch)}
@@ -373,7 +374,7 @@ def reaction(case: Case) -> FrameFn:
         cw, ch = canvas_for(W, H)
         out = np.empty((ch, cw, 3), np.uint8)
         out[:] = colour
-        film = _fit(img, _even(share * cw), ch)
+        film = _fit(img, _even_px(share * cw), ch)
         h, w = film.shape[:2]
         pw = cw - w - int(gap * cw)
         fx = 0 if film_left else cw - w
@@ -439,7 +440,7 @@ def app_window(case: Case) -> FrameFn:
                         ch / 1000, ink, 1, cv2.LINE_AA)
         # The video, its controls over its lower edge.
         vx0, vy0 = wx0 + int(0.01 * cw), ty1 + int(0.015 * ch)
-        film = _fit(img, _even(share * cw), wy1 - vy0 - int(0.08 * ch))
+        film = _fit(img, _even_px(share * cw), wy1 - vy0 - int(0.08 * ch))
         h, w = film.shape[:2]
         out[vy0 : vy0 + h, vx0 : vx0 + w] = film
         bar = max(8, int(0.05 * h))
