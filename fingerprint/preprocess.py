@@ -116,31 +116,55 @@ def detect_box(frames: list[NDArray[np.uint8]]) -> Box:
     return stats.box()
 
 
-# Picture-in-picture: the film shown smaller inside another video. Its border is a
-# straight edge that stays put while everything moves, so it stands out in the
-# per-pixel median (over time) of the gradient. A side counts when its median edge
-# strength is PIP_EDGE_RATIO times the frame's typical edge strength; the inner
-# picture must cover at least PIP_MIN_SHARE of each dimension (the issue's "half size
-# or more", with margin) and have a film-like aspect ratio.
+# Picture-in-picture: the film shown smaller inside another video (a corner or centred
+# inset over another moving video, a reaction layout beside a person, a player or
+# browser window around it). Wherever it is, its border is a straight edge that stays
+# put while the pictures on both sides change independently: in the per-pixel median
+# (over time) of the gradient it is a line as long as the side, where the inside of a
+# moving picture is smooth. Proposals are rectangles whose sides (three at least, or
+# two when it fills a corner of the frame) are such lines along their whole length
+# (their PIP_SIDE_QUANTILE quantile is PIP_EDGE_RATIO times the frame's typical edge
+# strength); the matcher then keeps the proposal whose hashes the index recognises.
 PIP_EDGE_RATIO = 3.0
-PIP_MIN_SHARE = 0.4
-PIP_ASPECT = (1.0, 2.6)
-PIP_CANDIDATES = 6
+PIP_SIDE_QUANTILE = 0.25
+# The film is at least PIP_MIN_SHARE of the frame's width (the issue's 30 %, with
+# margin) and PIP_MIN_HEIGHT_SHARE of its height (a 2.39:1 film at 30 % of a 4:3 frame),
+# and looks like a film: width / height within PIP_ASPECT (analysis pixels are square).
+PIP_MIN_SHARE = 0.25
+PIP_MIN_HEIGHT_SHARE = 0.12
+PIP_ASPECT = (0.9, 2.8)
+# Lines tried per axis and rectangles returned, strongest first.
+PIP_LINES = 8
+PIP_CANDIDATES = 4
 
 
-def _peaks(profile: NDArray[np.floating], floor: float) -> list[int]:
-    """Indices of the strongest local maxima above ``floor`` (at most PIP_CANDIDATES)."""
-    idx = [i for i in range(len(profile))
-           if profile[i] >= floor
-           and (i == 0 or profile[i] >= profile[i - 1])
-           and (i == len(profile) - 1 or profile[i] >= profile[i + 1])]
-    return sorted(idx, key=lambda i: -profile[i])[:PIP_CANDIDATES]
+def _longest_runs(strong: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """Per column of ``strong``, the longest run of True down the rows."""
+    run = np.zeros(strong.shape[1], np.int64)
+    best = np.zeros(strong.shape[1], np.int64)
+    for row in strong:
+        run = np.where(row, run + 1, 0)
+        np.maximum(best, run, out=best)
+    return best
 
 
-def inner_picture(frames: list[NDArray[np.uint8]]) -> Box | None:
-    """The box of a picture shown inside the frame (picture-in-picture), or None."""
+def _lines(grad: NDArray[np.float32], floor: float, min_len: int) -> list[int]:
+    """Positions (columns of ``grad``) of the strongest long straight edges."""
+    strong = grad >= floor
+    # Lossy coding breaks an edge for a pixel here and there: bridge gaps of one.
+    bridged = strong.copy()
+    bridged[1:-1] |= strong[:-2] & strong[2:]
+    runs = _longest_runs(bridged)
+    idx = [i for i in range(len(runs)) if runs[i] >= min_len
+           and (i == 0 or runs[i] >= runs[i - 1]) and (i == len(runs) - 1 or runs[i] > runs[i + 1])]
+    return sorted(idx, key=lambda i: -runs[i])[:PIP_LINES]
+
+
+def inner_pictures(frames: list[NDArray[np.uint8]]) -> list[Box]:
+    """Boxes where a picture shown inside the frame may be (picture-in-picture), most
+    likely first; empty when nothing looks like one."""
     if len(frames) < 3:
-        return None
+        return []
     shape = frames[0].shape
     stack = np.stack([f for f in frames if f.shape == shape][:MAX_STAT_FRAMES]).astype(np.float32)
     h, w = shape
@@ -148,34 +172,75 @@ def inner_picture(frames: list[NDArray[np.uint8]]) -> Box | None:
     gy = np.median(np.abs(np.diff(stack, axis=1)), axis=0)  # (h-1, w)
     typical = max(float(np.median(gx)), float(np.median(gy)), 1.0)
     floor = PIP_EDGE_RATIO * typical
-    cols = _peaks(gx.mean(axis=0), floor / 2)
-    rows = _peaks(gy.mean(axis=1), floor / 2)
+    min_h = int(PIP_MIN_HEIGHT_SHARE * h)
+    min_w = int(PIP_MIN_SHARE * w)
+    cols = _lines(gx, floor, int(0.8 * min_h))
+    rows = _lines(gy.T, floor, int(0.8 * min_w))
     xs = sorted({-1, w - 1, *cols})  # -1 / w-1: the picture touches the frame's edge
     ys = sorted({-1, h - 1, *rows})
-    best: tuple[float, Box] | None = None
+
+    # Along-side sums in O(1): cumulative sums down each column of gx (strong pixels
+    # and gradient) and along each row of gy.
+    sx = np.vstack([np.zeros((1, w - 1)), np.cumsum(gx >= floor, axis=0)])
+    vx = np.vstack([np.zeros((1, w - 1)), np.cumsum(gx, axis=0)])
+    sy = np.hstack([np.zeros((h - 1, 1)), np.cumsum(gy >= floor, axis=1)])
+    vy = np.hstack([np.zeros((h - 1, 1)), np.cumsum(gy, axis=1)])
+    need = 1.0 - PIP_SIDE_QUANTILE
+
+    def vertical(x: int, y0: int, y1: int) -> float | None:
+        n = y1 - y0
+        if (sx[y1 + 1, x] - sx[y0 + 1, x]) < need * n:
+            return None
+        return float(vx[y1 + 1, x] - vx[y0 + 1, x]) / n
+
+    def horizontal(y: int, x0: int, x1: int) -> float | None:
+        n = x1 - x0
+        if (sy[y, x1 + 1] - sy[y, x0 + 1]) < need * n:
+            return None
+        return float(vy[y, x1 + 1] - vy[y, x0 + 1]) / n
+
+    found: list[tuple[float, Box]] = []
     for i, x0 in enumerate(xs):
         for x1 in xs[i + 1 :]:
-            if x1 - x0 < PIP_MIN_SHARE * w:
+            if x1 - x0 < min_w:
                 continue
             for j, y0 in enumerate(ys):
                 for y1 in ys[j + 1 :]:
-                    if y1 - y0 < PIP_MIN_SHARE * h or (x0 == -1 and x1 == w - 1 and y0 == -1 and y1 == h - 1):
+                    if y1 - y0 < min_h or (x0 == -1 and x1 == w - 1 and y0 == -1 and y1 == h - 1):
                         continue
-                    aspect = (x1 - x0) / (y1 - y0) * (16 / 9) / (w / h)
-                    if not PIP_ASPECT[0] <= aspect <= PIP_ASPECT[1]:
+                    if not PIP_ASPECT[0] <= (x1 - x0) / (y1 - y0) <= PIP_ASPECT[1]:
+                        continue
+                    interior = (x0 >= 0) + (x1 < w - 1) + (y0 >= 0) + (y1 < h - 1)
+                    # Three sides inside the frame, or two meeting in a corner (two
+                    # opposite frame edges would be a band, which bars already handle).
+                    if interior < 2 or (interior == 2 and ((x0 == -1) == (x1 == w - 1)
+                                                           or (y0 == -1) == (y1 == h - 1))):
                         continue
                     sides = []
                     if x0 >= 0:
-                        sides.append(float(gx[y0 + 1 : y1 + 1, x0].mean()))
+                        sides.append(vertical(x0, y0, y1))
                     if x1 < w - 1:
-                        sides.append(float(gx[y0 + 1 : y1 + 1, x1].mean()))
+                        sides.append(vertical(x1, y0, y1))
                     if y0 >= 0:
-                        sides.append(float(gy[y0, x0 + 1 : x1 + 1].mean()))
+                        sides.append(horizontal(y0, x0, x1))
                     if y1 < h - 1:
-                        sides.append(float(gy[y1, x0 + 1 : x1 + 1].mean()))
-                    if len(sides) < 3 or min(sides) < floor:
+                        sides.append(horizontal(y1, x0, x1))
+                    if any(v is None for v in sides):
                         continue
-                    score = min(sides) * len(sides)
-                    if best is None or score > best[0]:
-                        best = (score, Box(y0 + 1, y1 + 1, x0 + 1, x1 + 1))
-    return best[1] if best else None
+                    found.append((min(sides) * len(sides), Box(y0 + 1, y1 + 1, x0 + 1, x1 + 1)))  # type: ignore[type-var]
+    found.sort(key=lambda f: -f[0])
+    out: list[Box] = []
+    for _, box in found:
+        # A proposal almost equal to a stronger one adds nothing.
+        if any(abs(box.y0 - b.y0) + abs(box.y1 - b.y1) + abs(box.x0 - b.x0) + abs(box.x1 - b.x1) <= 4 for b in out):
+            continue
+        out.append(box)
+        if len(out) >= PIP_CANDIDATES:
+            break
+    return out
+
+
+def inner_picture(frames: list[NDArray[np.uint8]]) -> Box | None:
+    """The most likely box of a picture shown inside the frame, or None."""
+    boxes = inner_pictures(frames)
+    return boxes[0] if boxes else None

@@ -37,9 +37,10 @@ def fingerprint_untrusted(source: str, mode: str = "auto") -> VideoFingerprint:
 
 def strength(results: list[MatchResult]) -> tuple[int, float]:
     """How strong the best match of a result list is, for choosing between two looks."""
-    if not results:
-        return (0, 0.0)
-    return (2 if results[0].decision == "confirmed" else 1, results[0].weight)
+    films = [m for m in results if m.decision != "allowed"]
+    if not films:
+        return (0, sum(m.weight for m in results))
+    return (2 if films[0].decision == "confirmed" else 1, films[0].weight)
 
 
 def identify_source(
@@ -80,6 +81,8 @@ def identify(session: Session, source: str, *, index: tuple[HashIndex, dict[int,
     names = {t.id: t.title for t in session.query(Title).filter(Title.id.in_({m.title_id for m in results}))}
     matches = []
     for m in results:
+        if m.decision == "allowed":
+            continue
         d = m.as_json()
         d = {"title_id": d.pop("title_id"), "title": names.get(m.title_id, ""), **d}
         matches.append(d)

@@ -71,6 +71,8 @@ def store_matches(s: Session, cand: Candidate, media_url: str, results: list[Mat
     """Insert or refresh the candidate's matches; a pair staff rejected never comes back."""
     out = []
     for r in results:
+        if r.decision == "allowed":
+            continue  # allowed material is no infringement: nothing to store or notify
         row = s.scalar(select(Match).where(Match.candidate_id == cand.id, Match.title_id == r.title_id))
         if row is not None and row.review == ReviewState.REJECTED:
             continue
