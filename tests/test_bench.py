@@ -144,3 +144,19 @@ def test_non_catalogue_classes_are_made_from_their_names(tmp_path: Path) -> None
     assert frames(a) != frames(c)
     with pytest.raises(ValueError):
         bench.make_static("no_such_class", bench.Case("x"), str(tmp_path / "x.mp4"), (2.0, 3.0))
+
+
+def test_help_and_readme_name_every_section() -> None:
+    from click.testing import CliRunner
+
+    from vigie.cli import BENCH_SECTIONS, cli
+
+    res = CliRunner().invoke(cli, ["bench", "--help"], terminal_width=200)
+    assert res.exit_code == 0
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("### `vigie bench"):]
+    section = section[: section.index("\n### ")]
+    for name in BENCH_SECTIONS:
+        assert name in res.output and f"`{name}`" in section, name
+    for option in ("--rows", "--limit", "--only", "--corpus"):
+        assert option in res.output and option in section, option
