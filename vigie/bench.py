@@ -23,7 +23,7 @@ from typing import Any
 import av
 import numpy as np
 
-from fingerprint.extract import VideoFingerprint, fingerprint_query, fingerprint_reference, index_entries
+from fingerprint.extract import fingerprint_query, fingerprint_reference, index_entries
 from fingerprint.index import HashIndex
 from fingerprint.matching import RADIUS
 from vigie import synth
@@ -326,10 +326,6 @@ STATIC_CLASSES = ("test_card", "slideshow", "title_slide", "near_black", "held_s
 ALLOWED_ROWS = ("allowed_only", "film_plus_allowed")
 
 
-def _unrelated(case: Case, rng: np.random.Generator) -> synth.Footage:
-    return backdrop(case, rng)
-
-
 def make_static(kind: str, case: Case, dst: str, duration_range: tuple[float, float]) -> str:
     """Write a non-catalogue clip of class ``kind``, its look drawn from ``case``."""
     rng = case.rng()
@@ -349,13 +345,13 @@ def make_static(kind: str, case: Case, dst: str, duration_range: tuple[float, fl
     elif kind == "fixed_camera":
         frames = synth.iter_fixed_camera(seed, duration, fps, size)
     elif kind == "slideshow":
-        stills = [synth.still_of(_unrelated(case, rng), float(rng.uniform(0, 8)), size)
+        stills = [synth.still_of(backdrop(case, rng), float(rng.uniform(0, 8)), size)
                   for _ in range(int(rng.integers(4, 7)))]
         frames = synth.iter_slideshow(seed, stills, duration, fps, size)
     elif kind == "held_still_then_motion":
-        still = synth.still_of(_unrelated(case, rng), float(rng.uniform(0, 5)), size)
+        still = synth.still_of(backdrop(case, rng), float(rng.uniform(0, 5)), size)
         hold = 10.0
-        frames = synth.iter_held_then_motion(still, _unrelated(case, rng), hold, hold + duration / 2, fps, size)
+        frames = synth.iter_held_then_motion(still, backdrop(case, rng), hold, hold + duration / 2, fps, size)
     else:
         raise ValueError(f"unknown non-catalogue class {kind!r}")
     synth.write_video(dst, frames, fps, **QUERY_ENCODE)  # type: ignore[arg-type]

@@ -68,7 +68,7 @@ class Transform:
     name: str
     frame: FrameFn | None = None
     copy_kwargs: dict[str, Any] = field(default_factory=dict)
-    make: Callable[[Case], FrameFn] | None = None
+    make: Callable[[Case], FrameFn | None] | None = None
     variants: int = 1
     group: str = ""
 
