@@ -395,10 +395,12 @@ def _transform_rows(tally: _Tally, matchers: dict[str, Matcher], films: list[Ref
             intro_s = len(kw.get("intro") or []) / float(kw.get("fps") or _fps(ref.path))
             for name, found in tally.run(matchers, qpath, group).items():
                 st = tally.row(name, t.name, confirmed=0, confirmed_or_review=0, offset_errors=[],
-                               offset_uncertainties=[], false_confirmations=0, group=group)
+                               offset_uncertainties=[], false_confirmations=0, group=group, missed=[])
                 st["queries"] += 1
                 right = [m for m in found if m[0] == ref.title_id and m[1] in ("confirmed", "review")]
                 st["false_confirmations"] += sum(1 for m in found if m[0] != ref.title_id and m[1] == "confirmed")
+                if not right or right[0][1] != "confirmed":
+                    st["missed"].append(Path(qpath).name)
                 if right:
                     st["confirmed_or_review"] += 1
                     if right[0][1] == "confirmed":
@@ -413,12 +415,14 @@ def _transform_rows(tally: _Tally, matchers: dict[str, Matcher], films: list[Ref
         echo(f"  {t.name:<55} {line}")
 
 
-def _count_negative(tally: _Tally, found: dict[str, Found], row: str) -> None:
+def _count_negative(tally: _Tally, found: dict[str, Found], row: str, path: str) -> None:
     for name, res in found.items():
-        st = tally.row(name, row, confirmed=0, review=0)
+        st = tally.row(name, row, confirmed=0, review=0, matched=[])
         st["queries"] += 1
         st["confirmed"] += int(any(m[1] == "confirmed" for m in res))
         st["review"] += int(any(m[1] == "review" for m in res))
+        if any(m[1] in ("confirmed", "review") for m in res):
+            st["matched"].append(Path(path).name)
 
 
 def _echo_negative(tally: _Tally, row: str, echo: Echo) -> None:
@@ -434,7 +438,7 @@ def _non_catalogue_rows(tally: _Tally, matchers: dict[str, Matcher], negs: list[
             case = Case(f"{kind}/{j}", backgrounds=backgrounds)
             qpath = _cached(qdir / f"static__{kind}__{j}.mp4",
                             lambda dst: make_static(kind, case, dst, plan.static_duration_s))
-            _count_negative(tally, tally.run(matchers, qpath, "non_catalogue"), kind)
+            _count_negative(tally, tally.run(matchers, qpath, "non_catalogue"), kind, qpath)
         _echo_negative(tally, kind, echo)
     row = "corpus_footage"
     for neg in negs:
@@ -446,7 +450,7 @@ def _non_catalogue_rows(tally: _Tally, matchers: dict[str, Matcher], negs: list[
             except Exception as exc:  # noqa: BLE001 - a corpus file PyAV cannot re-encode
                 echo(f"  skipped {neg.name} ({tn}): {exc}")
                 continue
-            _count_negative(tally, tally.run(matchers, qpath, "non_catalogue"), row)
+            _count_negative(tally, tally.run(matchers, qpath, "non_catalogue"), row, qpath)
     if any(row in r for r in tally.rows.values()):
         _echo_negative(tally, row, echo)
 
@@ -465,20 +469,24 @@ def _allowed_rows(tally: _Tally, matchers: dict[str, Matcher], films: list[Refer
             qpath = _cached(qdir / f"allowed_only__{Path(film.path).stem}__{j}.mp4", lambda dst: synth.make_copy(
                 tr.path, dst, transform=t.frame, **QUERY_ENCODE))
             for name, found in tally.run(matchers, qpath, "allowed").items():
-                st = tally.row(name, "allowed_only", confirmed=0, review=0, allowed=0)
+                st = tally.row(name, "allowed_only", confirmed=0, review=0, allowed=0, matched=[])
                 st["queries"] += 1
                 mine = [m for m in found if m[0] == tr.title_id]
                 st["confirmed"] += int(any(m[1] == "confirmed" for m in mine))
+                if any(m[1] in ("confirmed", "review") for m in mine):
+                    st["matched"].append(Path(qpath).name)
                 st["review"] += int(any(m[1] == "review" for m in mine))
                 st["allowed"] += int(any(m[1] == "allowed" for m in found))
             stretches = film_plus_allowed_stretches(f"{film.name}/film_plus_allowed/{j}", duration, tr.stretches)
             qpath = _cached(qdir / f"film_plus_allowed__{Path(film.path).stem}__{j}.mp4",
                             lambda dst: synth.make_montage(film.path, dst, stretches, **QUERY_ENCODE))
             for name, found in tally.run(matchers, qpath, "allowed").items():
-                st = tally.row(name, "film_plus_allowed", confirmed=0, review=0, allowed=0)
+                st = tally.row(name, "film_plus_allowed", confirmed=0, review=0, allowed=0, missed=[])
                 st["queries"] += 1
                 mine = [m for m in found if m[0] == film.title_id]
                 st["confirmed"] += int(any(m[1] == "confirmed" for m in mine))
+                if not any(m[1] == "confirmed" for m in mine):
+                    st["missed"].append(Path(qpath).name)
                 st["review"] += int(any(m[1] == "review" for m in mine) and not any(m[1] == "confirmed" for m in mine))
                 st["allowed"] += int(any(m[1] == "allowed" for m in found))
     for row in ALLOWED_ROWS:
@@ -592,6 +600,8 @@ def _summarise(per: dict[str, dict[str, Any]], plan: Plan) -> dict[str, Any]:
             "offsets_ambiguous": int(np.count_nonzero(unc > OFFSET_TARGET_S)),
             "offsets_beyond_uncertainty": int(np.count_nonzero(errs > OFFSET_TARGET_S + unc)),
             "false_confirmations": st["false_confirmations"],
+            # The queries not confirmed, to look at (files in the work directory).
+            "missed": st["missed"],
         }
         if st["group"] == "picture_in_picture" and q:
             pip_recalls[name] = st["confirmed"] / q
