@@ -829,6 +829,13 @@ def run_accuracy(corpus: Path, work: Path, *, peer: bool, echo: Echo, plan: Plan
         else:
             matchers["vpdq"], ingest["vpdq"] = found
     res = bench_accuracy(work, matchers, films, trailers, negs, echo, plan)
+    for name, r in res.items():
+        o = r["overall"]
+        echo(f"{name}: confirmed recall {o['confirmed_recall']} (target {TARGET_CONFIRMED_RECALL}), "
+             f"false confirmations {o['false_confirmations']} (non-catalogue {o['non_catalogue_confirmed']} "
+             f"of {o['non_catalogue_queries']}, {o['non_catalogue_review']} review), lowest picture-in-picture "
+             f"row {o['picture_in_picture_min_row_recall']} (target {TARGET_PIP_ROW_RECALL}), allowed-only "
+             f"confirmed {o['allowed_only_confirmed']}; identify median {r['identify_s']['all']['median']} s")
     if "vpdq" in res:
         speed = peer_speed({n: r.pop("identify_s") for n, r in res.items()}, ingest)
         out["peer"] = {**res["vpdq"], "speed": speed}
