@@ -29,7 +29,7 @@ from fingerprint.matching import RADIUS
 from vigie import synth
 from vigie.identify import identify_source
 from vigie.rangeserver import RangeServer
-from vigie.transforms import BY_NAME, COMBINATIONS, TRANSFORMS, Case, Transform, backdrop, copy_kwargs
+from vigie.transforms import BY_NAME, COMBINATIONS, TRANSFORMS, Case, Transform, backdrop, copy_kwargs, seed_of
 
 Echo = Callable[[str], None]
 
@@ -381,15 +381,20 @@ def _transform_rows(tally: _Tally, matchers: dict[str, Matcher], films: list[Ref
     for t in plan.transforms:
         group = t.group or "transform"
         # Every film once, and every variant (e.g. position) of the transform at least once.
+        # The variants are dealt to the films from a point drawn from the row's name, so
+        # that a film is not always shown at the same position.
+        first = seed_of(f"{t.name}/variants") % t.variants
         for j in range(max(len(films), t.variants)):
             ref = films[j % len(films)]
             key = f"{ref.name}/{t.name}" + (f"/{j}" if j >= len(films) else "")
-            case = Case(key, variant=j % t.variants, backgrounds=backgrounds, people=people)
+            variant = (first + j) % t.variants
+            case = Case(key, variant=variant, backgrounds=backgrounds, people=people)
             dur = _duration(ref.path)
             length = min(plan.excerpt_s, dur)
             start = _offset_for(key, dur, length)
             kw = copy_kwargs(t)
-            qpath = _cached(qdir / f"{Path(ref.path).stem}__{t.name}__{j}.mp4", lambda dst: synth.make_copy(
+            tag = f"__p{variant}" if t.variants > 1 else ""
+            qpath = _cached(qdir / f"{Path(ref.path).stem}__{t.name}__{j}{tag}.mp4", lambda dst: synth.make_copy(
                 ref.path, dst, start_s=start, duration_s=length, transform=t.for_case(case),
                 **{**QUERY_ENCODE, **kw}))
             intro_s = len(kw.get("intro") or []) / float(kw.get("fps") or _fps(ref.path))
