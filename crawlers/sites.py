@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crawlers.sitekinds import SITE_KINDS, validate_settings
 from crawlers.urls import host_key, matches_patterns
 from db.models import Host, NoticeChannel, Site, SiteKind
 from vigie.errors import ConfigError, Duplicate, InvalidInput, NotFound
@@ -34,6 +33,9 @@ def add_site(session: Session, name: str, start_urls: list[str], *, kind: str = 
              settings: dict[str, Any] | None = None, schedule: str | None = None,
              enabled: bool = True, replace: bool = False) -> Site:
     """Create a site (or update it when ``replace``); settings are checked against the kind."""
+    # The spiders (and Scrapy) are loaded only to check a new site, not to list them.
+    from crawlers.sitekinds import SITE_KINDS, validate_settings
+
     name = name.strip()
     if not name:
         raise InvalidInput("a site needs a name")

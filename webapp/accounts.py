@@ -8,6 +8,7 @@ older parameters is upgraded at the next successful login.
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -23,9 +24,15 @@ _hasher = PasswordHasher()
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 MIN_PASSWORD = 10
-# Verified when the user does not exist, so a wrong name costs as much time as a wrong
-# password (no user enumeration by timing).
-_DUMMY_HASH = _hasher.hash("not a real password, only here for timing")
+
+
+@cache
+def dummy_hash() -> str:
+    """Verified when the user does not exist, so a wrong name costs as much time as a
+    wrong password (no user enumeration by timing). Made on first use, not at import:
+    hashing is slow on purpose and CLI commands that import this module never log in;
+    the web app makes it at start-up (``webapp.app.create_app``)."""
+    return _hasher.hash("not a real password, only here for timing")
 
 
 # Refused whatever their length: the most common passwords (zxcvbn's list of leaked
@@ -177,7 +184,7 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.active:
         try:
-            _hasher.verify(_DUMMY_HASH, password)
+            _hasher.verify(dummy_hash(), password)
         except VerificationError:
             pass
         return None

@@ -59,8 +59,8 @@ from vigie.config import Config
 from vigie.errors import Duplicate, NotFound, VigieError
 from webapp import actions
 from webapp import sessions
-from webapp.accounts import LoginThrottle, authenticate, change_own_password, create_user, list_users, \
-    set_active, set_password
+from webapp.accounts import LoginThrottle, authenticate, change_own_password, create_user, dummy_hash, \
+    list_users, set_active, set_password
 from webapp.public import brand, list_public_titles, offers_view, title_context
 from webapp.security import CSRF_FIELD, CSRF_HEADER, NOTICE_CSP, REPORT_CSP, SecurityHeaders
 from webapp.sessions import LazyToken, ServerSessions, web_session
@@ -272,6 +272,7 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
     ``secret_key`` is accepted for older callers and unused: sessions live in the database
     (``webapp.sessions``), nothing is signed."""
     del secret_key
+    dummy_hash()  # made now: the first login of an unknown name costs what later ones do
     Sessions = sessionmaker_for(engine)
     if secure_cookies is None:
         secure_cookies = bool(config.web.get("secure_cookies",

@@ -85,13 +85,13 @@ def _status(state: State, as_json: bool) -> None:
 def cluster_depths(state: State) -> dict[str, Any] | None:
     """Cluster mode's queue depths for ``vigie status``; None on SQLite or when no worker
     ever created the job queue."""
-    from cluster.app import setting
-    from cluster.queue import cluster_status
-
-    from cluster.queue import require_postgres
+    from cluster.queue import cluster_status, require_postgres
 
     try:
         require_postgres(state.db_url or "")
+        # Procrastinate (cluster.app) only on PostgreSQL, where there can be a queue.
+        from cluster.app import setting
+
         with state.session() as s:
             return cluster_status(s, float(setting(state.config, "stalled_after_s"))).as_json()
     except ClusterError:
