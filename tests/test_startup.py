@@ -48,3 +48,27 @@ for path in paths:
     assert res.exit_code == 0, (path, res.output)
 """
     assert _heavy_after(code) == []
+
+
+def test_read_only_commands_load_only_what_they_use(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Listing sites needs no spider (Scrapy), the status of a SQLite install no job
+    # queue (Procrastinate), listing users no password hashing (slow on purpose).
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    subprocess.run([sys.executable, "-c", "from vigie.cli import main; main()", "--db", db, "init"],
+                   check=True, capture_output=True)
+    checks = {
+        "sites list": "'scrapy' not in sys.modules",
+        "status": "'procrastinate' not in sys.modules",
+        "users list": "sys.modules['webapp.accounts'].dummy_hash.cache_info().currsize == 0",
+    }
+    for command, check in checks.items():
+        code = f"""
+import sys
+from click.testing import CliRunner
+from vigie.cli import cli
+res = CliRunner().invoke(cli, ["--db", {db!r}, *{command.split()!r}])
+assert res.exit_code == 0, res.output
+print({check})
+"""
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert out.stdout.strip().splitlines()[-1] == "True", command
