@@ -444,7 +444,9 @@ def best_inner_picture(query: VideoFingerprint, usable: NDArray[np.int64], index
         looks = [cand.hashes[probe], cand.mirror[probe], *cand.crops.hypothesis_of(0, probe)]
         hits = index.query(np.concatenate(looks), radius,
                            kinds=np.repeat(np.array([0, 0, 1, 1], np.uint8), len(probe)))
-        found = len(np.unique(hits.query % len(probe)))
+        # Probe frames that find one same reference: chance hits spread over many.
+        frame, ref = hits.query % len(probe), index.ref_ids[hits.entry]
+        found = max((len(np.unique(frame[ref == r])) for r in np.unique(ref)), default=0)
         if found >= CROP_PROBE_MIN_FRAMES and (best is None or found > best[0]):
             best = (found, cand)
     return best[1] if best else (query.inner[0] if query.inner else None)
