@@ -37,8 +37,10 @@ CORE = 0.15
 
 # Share of each side of a detected inner picture left out before hashing it.
 INNER_MARGIN = 0.04
-# Frames of an inner picture its own bars are looked for in (bars do not move).
+# Frames of an inner picture its own bars are looked for in (bars do not move), and of
+# a query its bars are.
 INNER_BAR_FRAMES = 16
+QUERY_BAR_FRAMES = 24
 
 # How one axis of a copy may have been cropped: (kept from, kept to) as shares of the
 # original. Symmetric crops of 0-15 % and one-sided ones; the grid step (5-7.5 %) is
@@ -337,7 +339,7 @@ def fingerprint_frames(
     stats = BarStats()
     for g in grays:
         stats.add(g)
-    box = stats.box()
+    box = stats.box(QUERY_BAR_FRAMES)
     pictures = [box.crop(g) for g in grays]
     small = np.stack([resize_for_hash(p) for p in pictures]) if grays else np.zeros((0, 32, 32), np.float32)
     return VideoFingerprint(

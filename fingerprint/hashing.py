@@ -84,10 +84,12 @@ def phash_regions(pictures: NDArray[np.uint8], ys: list[tuple[float, float]], xs
     matrices ``DCT @ area``), and a region costs a few thousand multiply-adds, not a
     resize call."""
     n, h, w = pictures.shape
-    dy = np.einsum("ki,yih->ykh", _DCT, area_matrix(h, ys))            # (Y, 8, h)
-    dx = np.einsum("ki,xiw->xkw", _DCT, area_matrix(w, xs, flip_x))    # (X, 8, w)
-    rows = np.einsum("ykh,nhw->nykw", dy, pictures.astype(np.float64), optimize=True)
-    coeffs = np.einsum("nykw,xlw->nyxkl", rows, dx, optimize=True).reshape(n, len(ys), len(xs), 64)
+    ny, nx = len(ys), len(xs)
+    dy = (_DCT @ area_matrix(h, ys)).reshape(ny * HASH_SIZE, h).astype(np.float32)       # (Y*8, h)
+    dx = (_DCT @ area_matrix(w, xs, flip_x)).reshape(nx * HASH_SIZE, w).astype(np.float32)  # (X*8, w)
+    rows = dy @ pictures.astype(np.float32)                      # (n, Y*8, w)
+    coeffs = rows @ dx.T                                         # (n, Y*8, X*8)
+    coeffs = coeffs.reshape(n, ny, HASH_SIZE, nx, HASH_SIZE).transpose(0, 1, 3, 2, 4).reshape(n, ny, nx, 64)
     med = np.median(coeffs, axis=3, keepdims=True)
     return ((coeffs > med).astype(np.uint64) * _BIT_WEIGHTS).sum(axis=3, dtype=np.uint64)
 

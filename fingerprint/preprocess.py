@@ -71,11 +71,14 @@ class BarStats:
         if len(self.frames) >= 2 * MAX_STAT_FRAMES:
             self.frames = self.frames[::2]
 
-    def box(self) -> Box:
+    def box(self, max_frames: int = 2 * MAX_STAT_FRAMES) -> Box:
+        """The content box; statistics over at most ``max_frames`` frames (evenly
+        thinned): a sparse query's few dozen frames need no more than two dozen."""
         if self.shape is None or not self.frames:
             return FULL
         h, w = self.shape
-        stack = np.stack(self.frames).astype(np.float32)
+        frames = self.frames[:: -(-len(self.frames) // max_frames)]
+        stack = np.stack(frames).astype(np.float32)
         level = np.median(stack, axis=0)
         spread = stack.std(axis=0)
         gx = np.zeros_like(stack)
