@@ -113,6 +113,9 @@ class VideoFingerprint:
     # Query only: pictures that may be shown inside the frame (picture-in-picture),
     # most likely first; looked for only when nothing else confirms (``inner``).
     _inner: list[InnerPicture] | None = field(default=None, repr=False)
+    # Query only: the crop hypotheses of the frames as decoded, when bars were cropped
+    # away: the "bars" may have been the film's own flat edges (a drawn film on white).
+    uncropped: CropHashes | None = None
     # How the frames were sampled: "reference", "keyframes", "dense", "glance" or "seek".
     mode: str = "reference"
     algorithm: str = ALGORITHM
@@ -351,6 +354,7 @@ def fingerprint_frames(
         box=box,
         variants={"mirror": phash_batch(small[:, :, ::-1]) if len(small) else np.zeros(0, np.uint64)},
         crops=CropHashes(pictures),
+        uncropped=None if box.is_full or not grays else CropHashes(grays),
     )
 
 

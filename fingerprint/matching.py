@@ -409,6 +409,11 @@ def match(
         k = best_crop_hypothesis(crops, usable, index, radius)
         if k:
             extra += [(h, 1) for h in crops.hypothesis(k)]
+    whole = query.uncropped
+    if whole is not None and len(whole) == len(query.times):
+        k = best_crop_hypothesis(whole, usable, index, radius)
+        if k is not None:
+            extra += [(h, 1) for h in whole.hypothesis(k)]
     inner = best_inner_picture(query, usable, index, radius)
     if inner is not None:
         extra += [(inner.hashes, 0), (inner.mirror, 0)]
