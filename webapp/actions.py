@@ -163,6 +163,14 @@ def remove_offer(session: Session, offer_id: int, user: User) -> None:
     audit(session, user.username, "offer.remove", "offer", offer_id, before, None)
 
 
+def remove_allowed(session: Session, ref_id: int, user: User) -> int:
+    """Remove allowed material (audit-logged by the catalogue); returns how many copies
+    found to be only it go back to matching."""
+    from vigie.catalog import remove_allowed as remove
+
+    return remove(session, ref_id, actor=user.username)
+
+
 _SITE_FIELDS = ["name", "enabled", "schedule"]
 
 
