@@ -250,3 +250,10 @@ def test_match_stage_stores_allowed_and_never_notifies(Session, media, trailer, 
         assert remove_allowed(s, allowed_ref) == 1
         assert by["t"].status is CandidateStatus.PENDING
         assert s.scalar(select(Match).where(Match.candidate_id == by["t"].id)) is None
+
+
+def test_cli_reasons_are_the_models() -> None:
+    # The CLI keeps its own list (so `vigie --help` does not load the models): one rule.
+    from vigie.cli import ALLOWED_REASONS
+
+    assert ALLOWED_REASONS == tuple(r.value for r in AllowedReason)
