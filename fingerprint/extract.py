@@ -22,7 +22,8 @@ from numpy.typing import NDArray
 
 from fingerprint import decode
 from fingerprint.hashing import MIN_QUALITY, hamming, phash_batch, quality, resize_for_hash
-from fingerprint.preprocess import FULL, BarStats, Box, detect_box, inner_picture
+from fingerprint.index import FLAG_STATIC
+from fingerprint.preprocess import FULL, BarStats, Box, detect_box, inner_pictures
 from vigie.errors import MediaError
 
 # v2: two hashes per reference frame, the whole picture and its core (see CORE).
@@ -76,6 +77,16 @@ SEEK_MIN_STEP_S = 4.0
 
 BATCH = 256
 
+# Still stretches of a reference (a held shot, a title or end card, a licence card): a
+# run of stored frames all within STATIC_BITS of its first frame that lasts at least
+# STATIC_MIN_S is marked FLAG_STATIC. Such a run agrees with any still picture at any
+# offset, so it never counts as evidence on its own (``fingerprint.matching``).
+# 6 bits is above the coding noise of a still (DEDUP_BITS) and under what half a second
+# of real motion moves a hash (the street scene of the corpus, a fixed camera with
+# walkers, drifts 4 bits per 0.5 s and is not marked); 2 s is four dedup gaps.
+STATIC_BITS = 6
+STATIC_MIN_S = 2.0
+
 
 @dataclass
 class VideoFingerprint:
@@ -91,13 +102,13 @@ class VideoFingerprint:
     variants: dict[str, NDArray[np.uint64]] = field(default_factory=dict)
     # Reference only: the core hash of each frame, aligned with ``times``.
     core: NDArray[np.uint64] = field(default_factory=lambda: np.zeros(0, np.uint64))
-    # Query only: hashes tried when nothing else confirms, e.g. of a picture found inside
-    # the frame (picture-in-picture): name -> (hashes aligned with ``times``, kind).
-    fallback: dict[str, tuple[NDArray[np.uint64], int]] = field(default_factory=dict)
-    # Query only: core hashes under the crop hypotheses, of the whole picture and of a
-    # picture found inside it (None when there is none).
+    # Reference only: marks of frames that are not distinctive (``index.FLAG_*``).
+    flags: NDArray[np.uint8] = field(default_factory=lambda: np.zeros(0, np.uint8))
+    # Query only: core hashes under the crop hypotheses of the whole picture.
     crops: CropHashes | None = None
-    inner_crops: CropHashes | None = None
+    # Query only: pictures that may be shown inside the frame (picture-in-picture),
+    # most likely first; tried when nothing else confirms.
+    inner: list[InnerPicture] = field(default_factory=list)
     # How the frames were sampled: "reference", "keyframes", "dense", "glance" or "seek".
     mode: str = "reference"
     algorithm: str = ALGORITHM
@@ -181,12 +192,31 @@ def fingerprint_reference(source: str, progress: Callable[[float], None] | None 
         frames_decoded=decoded,
         box=box,
         core=np.asarray(cores, dtype=np.uint64),
+        flags=static_flags(np.asarray(times, dtype=np.float32), np.asarray(hashes, dtype=np.uint64)),
     )
 
 
-def index_entries(ref_id: int, fp: VideoFingerprint) -> list[tuple[int, NDArray[np.uint64], NDArray[np.float32], int]]:
-    """A reference fingerprint as ``HashIndex.build`` entries: whole pictures, cores."""
-    return [(ref_id, fp.hashes, fp.times, 0), (ref_id, fp.core, fp.times, 1)]
+def static_flags(times: NDArray[np.float32], hashes: NDArray[np.uint64]) -> NDArray[np.uint8]:
+    """FLAG_STATIC on every frame of a still stretch (see STATIC_BITS), else 0."""
+    n = len(hashes)
+    flags = np.zeros(n, np.uint8)
+    start = 0
+    while start < n:
+        end = start + 1
+        while end < n and int(hamming(hashes[end], hashes[start])) <= STATIC_BITS:
+            end += 1
+        if float(times[end - 1]) - float(times[start]) >= STATIC_MIN_S:
+            flags[start:end] = FLAG_STATIC
+        start = end
+    return flags
+
+
+def index_entries(ref_id: int, fp: VideoFingerprint) -> list[tuple[int, NDArray[np.uint64], NDArray[np.float32], int,
+                                                                  NDArray[np.uint8] | None]]:
+    """A reference fingerprint as ``HashIndex.build`` entries: whole pictures, cores,
+    each with the frames' marks."""
+    flags = fp.flags if len(fp.flags) == len(fp.hashes) else None
+    return [(ref_id, fp.hashes, fp.times, 0, flags), (ref_id, fp.core, fp.times, 1, flags)]
 
 
 def region(img: NDArray[np.uint8], xs: tuple[float, float], ys: tuple[float, float]) -> NDArray[np.uint8]:
@@ -237,10 +267,39 @@ class CropHashes:
             self._full[k] = _core_hashes(self.pictures, k)
         return self._full[k]
 
+    def hypothesis_of(self, k: int, frames: NDArray[np.int64]) -> NDArray[np.uint64]:
+        """Hashes of some frames under hypothesis ``k``: shape (2, len(frames))."""
+        if k in self._full:
+            return self._full[k][:, frames]
+        return _core_hashes([self.pictures[int(i)] for i in frames], k)
+
     def probe(self, frames: NDArray[np.int64]) -> NDArray[np.uint64]:
         """Hashes of some frames under every hypothesis: shape (hypotheses, 2, len(frames))."""
         chosen = [self.pictures[int(i)] for i in frames]
         return np.stack([_core_hashes(chosen, k) for k in range(len(CROP_HYPOTHESES))])
+
+
+@dataclass
+class InnerPicture:
+    """A picture found inside the frame: its box and its hashes, per query frame."""
+
+    box: Box
+    hashes: NDArray[np.uint64]
+    mirror: NDArray[np.uint64]
+    crops: CropHashes
+
+
+def inner_picture_hashes(pictures: list[NDArray[np.uint8]], box: Box) -> InnerPicture:
+    """Hashes of what ``box`` shows in each picture, ready for the matcher."""
+    insides = [box.crop(p) for p in pictures]
+    # The inner picture may carry bars of its own (a 4:3 film pillarboxed in it).
+    inner_bars = detect_box(insides)
+    insides = [inner_bars.crop(p) for p in insides]
+    # Its border is found to a pixel or two of the analysis frame: step inside it, so
+    # that what is left is a crop of the film, which the crop search then handles.
+    insides = [region(p, (INNER_MARGIN, 1 - INNER_MARGIN), (INNER_MARGIN, 1 - INNER_MARGIN)) for p in insides]
+    whole = np.stack([resize_for_hash(p) for p in insides])
+    return InnerPicture(box, phash_batch(whole), phash_batch(whole[:, :, ::-1]), CropHashes(insides))
 
 
 def fingerprint_frames(
@@ -253,23 +312,7 @@ def fingerprint_frames(
     box = stats.box()
     pictures = [box.crop(g) for g in grays]
     small = np.stack([resize_for_hash(p) for p in pictures]) if grays else np.zeros((0, 32, 32), np.float32)
-    fallback: dict[str, tuple[NDArray[np.uint64], int]] = {}
-    inner_crops: CropHashes | None = None
-    inner = inner_picture(pictures)
-    if inner is not None:
-        insides = [inner.crop(p) for p in pictures]
-        # The inner picture may carry bars of its own (a 4:3 film pillarboxed in it).
-        inner_bars = detect_box(insides)
-        insides = [inner_bars.crop(p) for p in insides]
-        # Its border is found to a pixel or two of the analysis frame: step inside it, so
-        # that what is left is a crop of the film, which the crop search then handles.
-        insides = [region(p, (INNER_MARGIN, 1 - INNER_MARGIN), (INNER_MARGIN, 1 - INNER_MARGIN)) for p in insides]
-        whole = np.stack([resize_for_hash(p) for p in insides])
-        fallback = {
-            "inner": (phash_batch(whole), 0),
-            "inner_mirror": (phash_batch(whole[:, :, ::-1]), 0),
-        }
-        inner_crops = CropHashes(insides)
+    inner = [inner_picture_hashes(pictures, b) for b in inner_pictures(pictures)] if grays else []
     return VideoFingerprint(
         times=np.asarray(times, dtype=np.float32),
         hashes=phash_batch(small) if len(small) else np.zeros(0, np.uint64),
@@ -279,8 +322,7 @@ def fingerprint_frames(
         box=box,
         variants={"mirror": phash_batch(small[:, :, ::-1]) if len(small) else np.zeros(0, np.uint64)},
         crops=CropHashes(pictures),
-        fallback=fallback,
-        inner_crops=inner_crops,
+        inner=inner,
     )
 
 

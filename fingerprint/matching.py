@@ -9,9 +9,19 @@ line by least squares on its inliers, and measure how much of the query it expla
 The decision is made on that evidence only:
 
 * ``confirmed``: enough matched duration of distinctive frames, densely matched, on a
-  consistent line, and not shared with another title;
+  consistent line, not shared with another title, and with *temporal evidence*: the
+  pictures change along the line, in the copy and in the reference (see
+  CONFIRM_MIN_CHANGES). Two still pictures agree at any offset, so a line through a
+  still shot, a title or end card or a freeze frame proves nothing;
 * ``review``: weaker but real evidence, for a human;
-* nothing otherwise.
+* nothing otherwise, and nothing for a line through reference material that is not
+  distinctive (still stretches, frames shared with another title: ``index.FLAG_*``).
+
+References that are allowed material (a trailer, a promo, a logo, public-domain footage:
+``HashIndex.allowed``) are matched like the others and reported as ``allowed``; the
+query frames they explain are then left out of every film's evidence, so a copy made
+only of allowed material matches no film, and a copy of the film that also contains it
+is matched on the rest.
 """
 
 from __future__ import annotations
@@ -22,9 +32,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from fingerprint.extract import CropHashes, VideoFingerprint
-from fingerprint.hashing import MIN_QUALITY
-from fingerprint.index import HashIndex
+from fingerprint.extract import CropHashes, InnerPicture, VideoFingerprint
+from fingerprint.hashing import MIN_QUALITY, hamming
+from fingerprint.index import FLAG_SHARED, FLAG_STATIC, HashIndex
 
 # Two frames are "the same picture" within this Hamming distance (of 64 bits). pHash
 # distances between a frame and its re-encoded, rescaled, colour-shifted copy sit at
@@ -81,6 +91,23 @@ REVIEW_MIN_MATCHED_S = 2.0
 REVIEW_MIN_FRAMES = 3.0
 REVIEW_MIN_SCORE = 0.25
 
+# Temporal evidence. The matched frames of a line are grouped into distinct pictures:
+# a frame starts a new picture when its hash is more than CHANGE_BITS from every
+# picture already seen on the line. The line confirms only when it holds at least
+# CONFIRM_MIN_CHANGES distinct pictures on both sides, the copy's and the reference's
+# (shot changes or motion, lined up in time); fewer, and it is at most ``review``.
+# CHANGE_BITS is above the jitter of a still picture in a degraded copy (noise,
+# camcorder, low bit rate: see tests/test_matching.py) and under what a second of
+# motion or a cut moves a hash; CONFIRM_MIN_CHANGES = 3 is two changes lined up.
+CHANGE_BITS = 10
+CONFIRM_MIN_CHANGES = 3
+# One picture on either side is no evidence of a copy at all (a still held in the copy
+# hits one reference frame, a plain card agrees with a film's card): not even review.
+REVIEW_MIN_CHANGES = 2
+# Reference frames within SHARED_BITS of a frame of another title are shared material
+# (a producer's logo, a licence card): near-identical renditions of one picture.
+SHARED_BITS = 8
+
 
 @dataclass
 class MatchResult:
@@ -101,6 +128,11 @@ class MatchResult:
     segments: int = 1
     # How far the true offset may lie from ``offset_s``, as far as the pictures tell.
     offset_uncertainty_s: float = 0.0
+    # Distinct pictures along the matched lines, min over the copy and the reference
+    # (see CONFIRM_MIN_CHANGES).
+    changes: int = 0
+    # The query stretches of every matched line (start, end), seconds.
+    spans: list[tuple[float, float]] = field(default_factory=list, repr=False)
     pairs: list[tuple[float, float, int]] = field(default_factory=list, repr=False)
 
     def as_json(self) -> dict[str, float | int | str]:
@@ -291,17 +323,56 @@ def _covered(times: NDArray[np.float64], half: float) -> float:
     return total + (hi - lo)
 
 
-def decide(score: float, matched_s: float, weight: float, ref_span: float) -> str | None:
+def distinct_pictures(hashes: NDArray[np.uint64], limit: int = CONFIRM_MIN_CHANGES) -> int:
+    """How many distinct pictures (more than CHANGE_BITS apart) ``hashes`` hold, in
+    order, counted up to ``limit``."""
+    seen: list[np.uint64] = []
+    for h in hashes:
+        if not seen or int(np.min(hamming(np.asarray(seen, np.uint64), h))) > CHANGE_BITS:
+            seen.append(h)
+            if len(seen) >= limit:
+                break
+    return len(seen)
+
+
+def decide(score: float, matched_s: float, weight: float, ref_span: float, changes: int = CONFIRM_MIN_CHANGES) -> str | None:
+    """The decision for a line's evidence; ``changes`` is its distinct pictures, the
+    lesser of the copy's and the reference's."""
+    if changes < REVIEW_MIN_CHANGES:
+        return None
     if (
         matched_s >= CONFIRM_MIN_MATCHED_S
         and weight >= CONFIRM_MIN_FRAMES
         and score >= CONFIRM_MIN_SCORE
         and ref_span >= CONFIRM_MIN_REF_SPAN_S
+        and changes >= CONFIRM_MIN_CHANGES
     ):
         return "confirmed"
     if matched_s >= REVIEW_MIN_MATCHED_S and weight >= REVIEW_MIN_FRAMES and score >= REVIEW_MIN_SCORE:
         return "review"
     return None
+
+
+def shared_frames(hashes: NDArray[np.uint64], title_id: int, index: HashIndex,
+                  ref_titles: dict[int, int]) -> tuple[NDArray[np.bool_], dict[int, NDArray[np.float32]]]:
+    """Frames of a new reference of ``title_id`` that another title's film references
+    also hold (within SHARED_BITS): which of ``hashes`` are, and per other reference the
+    times of its frames that are. Allowed material is neither side of it: a trailer
+    shares its film's pictures on purpose."""
+    hashes = np.asarray(hashes, dtype=np.uint64)
+    mask = np.zeros(len(hashes), dtype=bool)
+    others: dict[int, NDArray[np.float32]] = {}
+    if len(hashes) == 0 or len(index) == 0:
+        return mask, others
+    hits = index.query(hashes, SHARED_BITS, kinds=np.zeros(len(hashes), np.uint8))
+    ref = index.ref_ids[hits.entry].astype(np.int64)
+    other = np.array([int(r) not in index.allowed and ref_titles.get(int(r), title_id) != title_id for r in ref],
+                     dtype=bool)
+    mask[hits.query[other]] = True
+    for r in np.unique(ref[other]):
+        times = index.times[hits.entry[other][ref[other] == r]]
+        others[int(r)] = np.unique(np.asarray(times, dtype=np.float32))
+    return mask, others
 
 
 Lookup = tuple[NDArray[np.uint64], int]  # hashes aligned with the query frames, kind
@@ -336,21 +407,49 @@ def match(
         k = best_crop_hypothesis(crops, usable, index, radius)
         if k:
             extra += [(h, 1) for h in crops.hypothesis(k)]
-    extra += list(query.fallback.values())
-    inner = query.inner_crops
-    if inner is not None and len(inner) == len(query.times):
-        k = best_crop_hypothesis(inner, usable, index, radius)
-        if k is not None:
-            extra += [(h, 1) for h in inner.hypothesis(k)]
+    inner = best_inner_picture(query, usable, index, radius)
+    if inner is not None:
+        extra += [(inner.hashes, 0), (inner.mirror, 0)]
+        if len(inner.crops) == len(query.times):
+            k = best_crop_hypothesis(inner.crops, usable, index, radius)
+            if k is not None:
+                extra += [(h, 1) for h in inner.crops.hypothesis(k)]
     if not extra:
         return results
     more = _match_lookups(query, usable, [*lookups, *extra], index, ref_titles, radius)
-    best = {m.title_id: m for m in results}
-    for m in more:
+    best: dict[int, MatchResult] = {}
+    allowed: dict[int, MatchResult] = {}
+    for m in [*results, *more]:
+        if m.decision == "allowed":
+            if m.ref_id not in allowed or m.weight > allowed[m.ref_id].weight:
+                allowed[m.ref_id] = m
+            continue
         cur = best.get(m.title_id)
         if cur is None or (m.decision == "confirmed", m.weight) > (cur.decision == "confirmed", cur.weight):
             best[m.title_id] = m
-    return _resolve(list(best.values()))
+    return _resolve(list(best.values())) + sorted(allowed.values(), key=lambda m: -m.score)
+
+
+def best_inner_picture(query: VideoFingerprint, usable: NDArray[np.int64], index: HashIndex,
+                       radius: int) -> InnerPicture | None:
+    """The proposed inner picture (picture-in-picture) whose hashes the index recognises
+    on the most probe frames: the whole inner picture, mirrored, and its core."""
+    if not query.inner:
+        return None
+    probe = usable[np.linspace(0, len(usable) - 1, min(CROP_PROBE_FRAMES, len(usable))).astype(int)]
+    best: tuple[int, InnerPicture] | None = None
+    for cand in query.inner:
+        if len(cand.hashes) != len(query.times):
+            continue
+        looks = [cand.hashes[probe], cand.mirror[probe], *cand.crops.hypothesis_of(0, probe)]
+        hits = index.query(np.concatenate(looks), radius,
+                           kinds=np.repeat(np.array([0, 0, 1, 1], np.uint8), len(probe)))
+        # Probe frames that find one same reference: chance hits spread over many.
+        frame, ref = hits.query % len(probe), index.ref_ids[hits.entry]
+        found = max((len(np.unique(frame[ref == r])) for r in np.unique(ref)), default=0)
+        if found >= CROP_PROBE_MIN_FRAMES and (best is None or found > best[0]):
+            best = (found, cand)
+    return best[1] if best else (query.inner[0] if query.inner else None)
 
 
 def best_crop_hypothesis(crops: CropHashes, usable: NDArray[np.int64], index: HashIndex,
@@ -378,6 +477,30 @@ def _match_lookups(
     ref_titles: dict[int, int],
     radius: int,
 ) -> list[MatchResult]:
+    """Match, then leave out of the films' evidence what allowed material explains."""
+    results = _match_refs(query, usable, lookups, index, ref_titles, radius)
+    allowed = [m for m in results if m.decision == "allowed"]
+    if not allowed:
+        return results
+    times = query.times[usable].astype(np.float64)
+    explained = np.zeros(len(usable), dtype=bool)
+    for m in allowed:
+        for start, end in m.spans:
+            explained |= (times >= start - 1e-6) & (times <= end + 1e-6)
+    rest = usable[~explained]
+    films = _match_refs(query, rest, lookups, index, ref_titles, radius, skip=index.allowed) if len(rest) else []
+    return _resolve(films) + sorted(allowed, key=lambda m: -m.score)
+
+
+def _match_refs(
+    query: VideoFingerprint,
+    usable: NDArray[np.int64],
+    lookups: list[Lookup],
+    index: HashIndex,
+    ref_titles: dict[int, int],
+    radius: int,
+    skip: frozenset[int] = frozenset(),
+) -> list[MatchResult]:
     qtimes = query.times.astype(np.float64)
     # Every hash of a usable frame (the picture as is, mirrored, its core, ...) is looked
     # up among entries of its kind; a hit by any of them is a hit of that frame.
@@ -387,18 +510,32 @@ def _match_lookups(
     hits = index.query(q_all, radius, kinds=kinds)
     if len(hits) == 0:
         return []
+    ref = index.ref_ids[hits.entry]
+    if skip:
+        keep = ~np.isin(ref, np.fromiter(skip, np.int64))
+        hits = type(hits)(hits.query[keep], hits.entry[keep], hits.distance[keep])
+        ref = ref[keep]
+        if len(hits) == 0:
+            return []
     qi = frame_of[hits.query]
+    lookup_of = hits.query // len(usable)
+    q_hash = q_all[hits.query]
     ent = hits.entry
     dist = hits.distance.astype(np.float64)
-    ref = index.ref_ids[ent]
+    allowed = index.allowed
     title = np.array([ref_titles.get(int(r), -1) for r in ref], dtype=np.int64)
 
     # Distinctiveness: a query frame that hits several titles is shared content (a
-    # studio logo, credits on black) and counts 1/k towards each.
+    # studio logo, credits on black) and counts 1/k towards each. Allowed material is
+    # not a title: what it explains is taken out separately.
     titles_per_frame: dict[int, set[int]] = defaultdict(set)
-    for f, t in zip(qi.tolist(), title.tolist()):
-        titles_per_frame[f].add(t)
-    weight = np.array([1.0 / len(titles_per_frame[f]) for f in qi.tolist()])
+    for f, t, r in zip(qi.tolist(), title.tolist(), ref.tolist()):
+        if r not in allowed:
+            titles_per_frame[f].add(t)
+    weight = np.array([1.0 / max(len(titles_per_frame[f]), 1) for f in qi.tolist()])
+    # Reference frames shared with another title count for nothing.
+    flags = np.asarray(index.flags[ent], dtype=np.uint8)
+    weight[(flags & FLAG_SHARED) != 0] = 0.0
 
     step = float(np.median(np.diff(qtimes[usable]))) if len(usable) > 1 else 1.0
     half = min(max(step / 2, 0.05), SEGMENT_MAX_GAP_S / 2)
@@ -406,6 +543,7 @@ def _match_lookups(
     results: list[MatchResult] = []
     usable_t = qtimes[usable]
     for r in np.unique(ref):
+        is_allowed = int(r) in allowed
         sel = np.nonzero(ref == r)[0]
         qt, rt = qtimes[qi[sel]], index.times[ent[sel]].astype(np.float64)
         segs = segments(qt, rt, dist[sel], qi[sel], weight[sel], half, step)
@@ -420,7 +558,19 @@ def _match_lookups(
         matched = float(sum(sg.matched_s for sg in segs))
         w = float(weight[sel][rows].sum())
         ref_span = float(sum(np.ptp(rt[sg.rows]) for sg in segs))
-        decision = decide(score, matched, w, ref_span)
+        if is_allowed:
+            decision = "allowed" if decide(score, matched, w, ref_span) is not None else None
+            changes = 0
+        else:
+            fl = flags[sel][rows]
+            distinctive = (fl & FLAG_SHARED) == 0
+            # A line only through still stretches (or shared frames) of the reference
+            # counts for nothing on its own: it agrees with any still at any offset.
+            if not np.any(distinctive & ((fl & FLAG_STATIC) == 0)):
+                continue
+            changes = _changes(qt[rows], q_hash[sel][rows], lookup_of[sel][rows],
+                               index.hashes[ent[sel][rows]], distinctive)
+            decision = decide(score, matched, w, ref_span, changes)
         if decision is None:
             continue
         top = segs[0]
@@ -444,10 +594,29 @@ def _match_lookups(
                 # Only the reported (top) segment's: the one the offset is read from.
                 offset_uncertainty_s=offset_uncertainty(qt, rt, dist[sel], qi[sel], qi[sel][top.rows],
                                                         top.speed, top.offset),
+                changes=changes,
+                spans=[(sg.start, sg.end) for sg in segs],
                 pairs=[(float(a), float(b), int(c)) for a, b, c in zip(qt[rows], rt[rows], dist[sel][rows])],
             )
         )
-    return _resolve(results)
+    return _resolve([m for m in results if m.decision != "allowed"]) + [m for m in results if m.decision == "allowed"]
+
+
+def _changes(qt: NDArray[np.float64], q_hash: NDArray[np.uint64], lookup: NDArray[np.int64],
+             r_hash: NDArray[np.uint64], distinctive: NDArray[np.bool_]) -> int:
+    """Distinct pictures along a line, the lesser of the copy's and the reference's.
+
+    Only distinctive reference frames count. On the copy's side the hashes of one kind
+    of look-up are compared (a frame's whole picture and its core are not comparable):
+    the look-up that found the most of the line's frames."""
+    order = np.argsort(qt[distinctive], kind="stable")
+    ref_side = distinct_pictures(r_hash[distinctive][order])
+    if ref_side == 0:
+        return 0
+    main = np.bincount(lookup[distinctive]).argmax()
+    mine = distinctive & (lookup == main)
+    q_side = distinct_pictures(q_hash[mine][np.argsort(qt[mine], kind="stable")])
+    return min(ref_side, q_side)
 
 
 def _resolve(results: list[MatchResult]) -> list[MatchResult]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -116,31 +117,78 @@ def detect_box(frames: list[NDArray[np.uint8]]) -> Box:
     return stats.box()
 
 
-# Picture-in-picture: the film shown smaller inside another video. Its border is a
-# straight edge that stays put while everything moves, so it stands out in the
-# per-pixel median (over time) of the gradient. A side counts when its median edge
-# strength is PIP_EDGE_RATIO times the frame's typical edge strength; the inner
-# picture must cover at least PIP_MIN_SHARE of each dimension (the issue's "half size
-# or more", with margin) and have a film-like aspect ratio.
+# Picture-in-picture: the film shown smaller inside another video (a corner or centred
+# inset over another moving video, a reaction layout beside a person, a player or
+# browser window around it). Wherever it is, its border is a straight edge that stays
+# put while the pictures on both sides change independently: in the per-pixel median
+# (over time) of the gradient it is a line as long as the side, where the inside of a
+# moving picture is smooth. Proposals are rectangles whose sides (three at least, or
+# two when it fills a corner of the frame) are such lines along their whole length
+# (their PIP_SIDE_QUANTILE quantile is PIP_EDGE_RATIO times the frame's typical edge
+# strength); the matcher then keeps the proposal whose hashes the index recognises.
 PIP_EDGE_RATIO = 3.0
-PIP_MIN_SHARE = 0.4
-PIP_ASPECT = (1.0, 2.6)
+PIP_SIDE_QUANTILE = 0.35
+PIP_EDGE_GAP = 8
+# The film is at least PIP_MIN_SHARE of the frame's width (the issue's 30 %, with
+# margin) and PIP_MIN_HEIGHT_SHARE of its height (a 2.39:1 film at 30 % of a 4:3 frame),
+# and looks like a film: width / height within PIP_ASPECT (analysis pixels are square).
+PIP_MIN_SHARE = 0.25
+PIP_MIN_HEIGHT_SHARE = 0.12
+PIP_ASPECT = (0.9, 2.8)
+# Lines tried per axis and rectangles returned, strongest first.
+PIP_LINES = 8
 PIP_CANDIDATES = 6
+# Two parallel edges frame a picture when they overlap over this share of the longer;
+# one edge is a whole side of the frame's picture when it spans this share of the frame.
+PIP_PAIR_OVERLAP = 0.8
+PIP_FULL_EDGE = 0.95
 
 
-def _peaks(profile: NDArray[np.floating], floor: float) -> list[int]:
-    """Indices of the strongest local maxima above ``floor`` (at most PIP_CANDIDATES)."""
-    idx = [i for i in range(len(profile))
-           if profile[i] >= floor
-           and (i == 0 or profile[i] >= profile[i - 1])
-           and (i == len(profile) - 1 or profile[i] >= profile[i + 1])]
-    return sorted(idx, key=lambda i: -profile[i])[:PIP_CANDIDATES]
+def _longest_runs(strong: NDArray[np.bool_]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Per column of ``strong``: the length of the longest run of True down the rows,
+    and the row where it ends (exclusive)."""
+    run = np.zeros(strong.shape[1], np.int64)
+    best = np.zeros(strong.shape[1], np.int64)
+    end = np.zeros(strong.shape[1], np.int64)
+    for y, row in enumerate(strong):
+        run = np.where(row, run + 1, 0)
+        longer = run > best
+        best[longer] = run[longer]
+        end[longer] = y + 1
+    return best, end
 
 
-def inner_picture(frames: list[NDArray[np.uint8]]) -> Box | None:
-    """The box of a picture shown inside the frame (picture-in-picture), or None."""
+def _segments(grad: NDArray[np.float32], floor: float, min_len: int) -> list[tuple[int, int, int, float]]:
+    """The strongest long straight edges of ``grad`` running down its columns: (column,
+    first row, end row, mean strength), strongest first."""
+    strong = grad >= floor
+    # Where the background happens to look like the film, or lossy coding smears it, an
+    # edge breaks for a few pixels: bridge gaps of up to PIP_EDGE_GAP, then ask that
+    # most of the bridged stretch is edge (PIP_SIDE_QUANTILE).
+    kernel = np.ones((PIP_EDGE_GAP + 1, 1), np.uint8)
+    bridged = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool) | strong
+    runs, ends = _longest_runs(bridged)
+    out = []
+    for i in range(len(runs)):
+        if runs[i] < min_len or (i > 0 and runs[i] < runs[i - 1]) or (i < len(runs) - 1 and runs[i] <= runs[i + 1]):
+            continue
+        start, stop = int(ends[i] - runs[i]), int(ends[i])
+        if strong[start:stop, i].mean() < 1.0 - PIP_SIDE_QUANTILE:
+            continue
+        out.append((i, start, stop, float(grad[start:stop, i].mean())))
+    return sorted(out, key=lambda seg: -(seg[2] - seg[1]) * seg[3])[:PIP_LINES]
+
+
+def inner_pictures(frames: list[NDArray[np.uint8]]) -> list[Box]:
+    """Boxes where a picture shown inside the frame may be (picture-in-picture), most
+    likely first; empty when nothing looks like one.
+
+    Proposals come from the long straight edges: rectangles whose sides are edges
+    (three, or two meeting in a corner of the frame), two parallel edges facing each
+    other (the other two sides too weak to see against a busy background), or one edge
+    across the whole frame (a film beside a person, filling its half)."""
     if len(frames) < 3:
-        return None
+        return []
     shape = frames[0].shape
     stack = np.stack([f for f in frames if f.shape == shape][:MAX_STAT_FRAMES]).astype(np.float32)
     h, w = shape
@@ -148,34 +196,103 @@ def inner_picture(frames: list[NDArray[np.uint8]]) -> Box | None:
     gy = np.median(np.abs(np.diff(stack, axis=1)), axis=0)  # (h-1, w)
     typical = max(float(np.median(gx)), float(np.median(gy)), 1.0)
     floor = PIP_EDGE_RATIO * typical
-    cols = _peaks(gx.mean(axis=0), floor / 2)
-    rows = _peaks(gy.mean(axis=1), floor / 2)
-    xs = sorted({-1, w - 1, *cols})  # -1 / w-1: the picture touches the frame's edge
-    ys = sorted({-1, h - 1, *rows})
-    best: tuple[float, Box] | None = None
+    min_h = int(PIP_MIN_HEIGHT_SHARE * h)
+    min_w = int(PIP_MIN_SHARE * w)
+    vsegs = _segments(gx, floor, int(0.8 * min_h))
+    hsegs = _segments(gy.T, floor, int(0.8 * min_w))
+    found: list[tuple[float, Box]] = []
+
+    def propose(score: float, y0: int, y1: int, x0: int, x1: int) -> None:
+        if x1 - x0 < min_w or y1 - y0 < min_h or (x1 - x0 >= w - 2 and y1 - y0 >= h - 2):
+            return
+        if PIP_ASPECT[0] <= (x1 - x0) / (y1 - y0) <= PIP_ASPECT[1]:
+            found.append((score, Box(y0, y1, x0, x1)))
+
+    # Rectangles whose sides are all edges or the frame's own edges.
+    xs = sorted({-1, w - 1, *(c for c, *_ in vsegs)})
+    ys = sorted({-1, h - 1, *(r for r, *_ in hsegs)})
+    # Along-side sums in O(1): cumulative sums down each column of gx (strong pixels
+    # and gradient) and along each row of gy.
+    sx = np.vstack([np.zeros((1, w - 1)), np.cumsum(gx >= floor, axis=0)])
+    vx = np.vstack([np.zeros((1, w - 1)), np.cumsum(gx, axis=0)])
+    sy = np.hstack([np.zeros((h - 1, 1)), np.cumsum(gy >= floor, axis=1)])
+    vy = np.hstack([np.zeros((h - 1, 1)), np.cumsum(gy, axis=1)])
+    need = 1.0 - PIP_SIDE_QUANTILE
+
+    def vertical(x: int, y0: int, y1: int) -> float | None:
+        n = y1 - y0
+        if (sx[y1 + 1, x] - sx[y0 + 1, x]) < need * n:
+            return None
+        return float(vx[y1 + 1, x] - vx[y0 + 1, x]) / n
+
+    def horizontal(y: int, x0: int, x1: int) -> float | None:
+        n = x1 - x0
+        if (sy[y, x1 + 1] - sy[y, x0 + 1]) < need * n:
+            return None
+        return float(vy[y, x1 + 1] - vy[y, x0 + 1]) / n
+
     for i, x0 in enumerate(xs):
         for x1 in xs[i + 1 :]:
-            if x1 - x0 < PIP_MIN_SHARE * w:
+            if x1 - x0 < min_w:
                 continue
             for j, y0 in enumerate(ys):
                 for y1 in ys[j + 1 :]:
-                    if y1 - y0 < PIP_MIN_SHARE * h or (x0 == -1 and x1 == w - 1 and y0 == -1 and y1 == h - 1):
-                        continue
-                    aspect = (x1 - x0) / (y1 - y0) * (16 / 9) / (w / h)
-                    if not PIP_ASPECT[0] <= aspect <= PIP_ASPECT[1]:
+                    interior = (x0 >= 0) + (x1 < w - 1) + (y0 >= 0) + (y1 < h - 1)
+                    # Three sides inside the frame, or two meeting in a corner (two
+                    # opposite frame edges would be a band, which bars already handle).
+                    if interior < 2 or (interior == 2 and ((x0 == -1) == (x1 == w - 1)
+                                                           or (y0 == -1) == (y1 == h - 1))):
                         continue
                     sides = []
                     if x0 >= 0:
-                        sides.append(float(gx[y0 + 1 : y1 + 1, x0].mean()))
+                        sides.append(vertical(x0, y0, y1))
                     if x1 < w - 1:
-                        sides.append(float(gx[y0 + 1 : y1 + 1, x1].mean()))
+                        sides.append(vertical(x1, y0, y1))
                     if y0 >= 0:
-                        sides.append(float(gy[y0, x0 + 1 : x1 + 1].mean()))
+                        sides.append(horizontal(y0, x0, x1))
                     if y1 < h - 1:
-                        sides.append(float(gy[y1, x0 + 1 : x1 + 1].mean()))
-                    if len(sides) < 3 or min(sides) < floor:
+                        sides.append(horizontal(y1, x0, x1))
+                    if any(v is None for v in sides):
                         continue
-                    score = min(sides) * len(sides)
-                    if best is None or score > best[0]:
-                        best = (score, Box(y0 + 1, y1 + 1, x0 + 1, x1 + 1))
-    return best[1] if best else None
+                    propose(min(sides) * len(sides), y0 + 1, y1 + 1, x0 + 1, x1 + 1)  # type: ignore[type-var]
+
+    # Two parallel edges facing each other over the same stretch: the box between them.
+    for segs, vertical_edges in ((vsegs, True), (hsegs, False)):
+        for a, (p0, s0, e0, v0) in enumerate(segs):
+            for p1, s1, e1, v1 in segs[a + 1 :]:
+                lo, hi = max(s0, s1), min(e0, e1)
+                if hi - lo < PIP_PAIR_OVERLAP * max(e0 - s0, e1 - s1):
+                    continue
+                q0, q1 = sorted((p0, p1))
+                if vertical_edges:
+                    propose(2 * min(v0, v1), lo, hi, q0 + 1, q1 + 1)
+                else:
+                    propose(2 * min(v0, v1), q0 + 1, q1 + 1, lo, hi)
+    # One edge across the whole frame: the picture fills one side of it.
+    for segs, vertical_edges, length in ((vsegs, True, h), (hsegs, False, w)):
+        for p, s0, e0, v in segs:
+            if e0 - s0 < PIP_FULL_EDGE * length:
+                continue
+            if vertical_edges:
+                propose(v, 0, h, 0, p + 1)
+                propose(v, 0, h, p + 1, w)
+            else:
+                propose(v, 0, p + 1, 0, w)
+                propose(v, p + 1, h, 0, w)
+
+    found.sort(key=lambda f: -f[0])
+    out: list[Box] = []
+    for _, box in found:
+        # A proposal almost equal to a stronger one adds nothing.
+        if any(abs(box.y0 - b.y0) + abs(box.y1 - b.y1) + abs(box.x0 - b.x0) + abs(box.x1 - b.x1) <= 4 for b in out):
+            continue
+        out.append(box)
+        if len(out) >= PIP_CANDIDATES:
+            break
+    return out
+
+
+def inner_picture(frames: list[NDArray[np.uint8]]) -> Box | None:
+    """The most likely box of a picture shown inside the frame, or None."""
+    boxes = inner_pictures(frames)
+    return boxes[0] if boxes else None
