@@ -184,6 +184,14 @@ def _reference_flags(ref: Any) -> NDArray[np.uint8]:
     return np.asarray(static_flags(times, hashes), dtype=np.uint8)
 
 
+def _own_flags(fp: VideoFingerprint) -> NDArray[np.uint8]:
+    """The static marks of a new reference: as fingerprinted, or computed when the
+    fingerprint carries none (one of another shape)."""
+    if len(fp.flags) == len(fp):
+        return np.asarray(fp.flags, dtype=np.uint8)
+    return np.asarray(static_flags(fp.times, fp.hashes), dtype=np.uint8)
+
+
 def mark_shared(session: Session, fp: VideoFingerprint, title_id: int, index: HashIndex,
                 ref_titles: dict[int, int]) -> NDArray[np.uint8]:
     """The flags of a new film reference of ``title_id``: its own (static) marks, plus
@@ -191,7 +199,7 @@ def mark_shared(session: Session, fp: VideoFingerprint, title_id: int, index: Ha
     ``index``; those frames of the other references are marked shared in the database
     too. Allowed material is never marked shared and never makes a film's frames shared:
     a trailer is the film's own pictures, not another title's."""
-    flags = np.array(fp.flags, dtype=np.uint8, copy=True)
+    flags = _own_flags(fp).copy()
     if len(index) == 0:
         return flags
     mine, others = shared_frames(fp.hashes, title_id, index, ref_titles)
@@ -270,7 +278,7 @@ def allow_video(
                                "a film cannot be allowed material")
         return AllowResult(existing, existing.title, created=False)
     fp = _fingerprint(video, progress)
-    ref = _reference_row(video, digest, fp, fp.flags)
+    ref = _reference_row(video, digest, fp, _own_flags(fp))
     ref.allowed_reason = why
     ref.title_id = owner.id if owner is not None else None
     session.add(ref)
