@@ -384,18 +384,22 @@ def title_json(t: Title) -> dict[str, object]:
 
 
 def catalogue_version(session: Session) -> str:
-    """A key that changes whenever a reference is added or removed, becomes or stops
-    being allowed material, or has its frame flags changed (cheap: of the blobs only the
-    flags are read, one byte per frame)."""
+    """A key that changes whenever a reference is added or removed, or is allowed
+    material or not, or has stored flags or not (cheap: no blobs read; the cluster's
+    workers ask before every job).
+
+    The stored flags of a reference change in one way only: ``add_title`` marks the
+    frames a new film shares with it, and that new reference changes the key. Anything
+    that changes flags otherwise must change the key too."""
     rows = session.execute(
-        select(ReferenceVideo.id, ReferenceVideo.frame_count, ReferenceVideo.allowed_reason, ReferenceVideo.flags)
+        select(ReferenceVideo.id, ReferenceVideo.frame_count, ReferenceVideo.allowed_reason,
+               ReferenceVideo.flags.is_(None).label("computed"))
         .where(ReferenceVideo.algorithm == ALGORITHM).order_by(ReferenceVideo.id)
     ).all()
     digest = hashlib.sha256(ALGORITHM.encode())
     for r in rows:
         allowed = r.allowed_reason.value if r.allowed_reason is not None else ""
-        flags = hashlib.sha256(r.flags).hexdigest() if r.flags is not None else "computed"
-        digest.update(f"{r.id}:{r.frame_count}:{allowed}:{flags};".encode())
+        digest.update(f"{r.id}:{r.frame_count}:{allowed}:{'computed' if r.computed else 'stored'};".encode())
     return digest.hexdigest()[:24]
 
 
