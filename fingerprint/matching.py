@@ -384,13 +384,15 @@ def match(
     ref_titles: dict[int, int],
     *,
     radius: int = RADIUS,
+    thorough: bool = True,
 ) -> list[MatchResult]:
     """Match a query fingerprint against the index; best result per title, best first.
 
     First pass: the whole picture (as is and mirrored) and its uncropped core. When that
     confirms nothing, the copy may have been cropped or shown inside another video: the
     crop hypothesis whose core hashes hit the most probe frames, and the hashes of an
-    inner picture if one was found, are added and the match is run again.
+    inner picture if one was found, are added and the match is run again. ``thorough``
+    False stops after the first pass (a first look, to be followed by a closer one).
     """
     usable = np.nonzero(query.quality >= MIN_QUALITY)[0]
     if len(usable) == 0 or len(index) == 0:
@@ -400,7 +402,7 @@ def match(
     if crops is not None:
         lookups += [(h, 1) for h in crops.hypothesis(0)]
     results = _match_lookups(query, usable, lookups, index, ref_titles, radius)
-    if any(m.decision == "confirmed" for m in results):
+    if not thorough or any(m.decision == "confirmed" for m in results):
         return results
     extra: list[Lookup] = []
     if crops is not None:

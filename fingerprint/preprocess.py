@@ -71,11 +71,14 @@ class BarStats:
         if len(self.frames) >= 2 * MAX_STAT_FRAMES:
             self.frames = self.frames[::2]
 
-    def box(self) -> Box:
+    def box(self, max_frames: int = 2 * MAX_STAT_FRAMES) -> Box:
+        """The content box; statistics over at most ``max_frames`` frames (evenly
+        thinned): a sparse query's few dozen frames need no more than two dozen."""
         if self.shape is None or not self.frames:
             return FULL
         h, w = self.shape
-        stack = np.stack(self.frames).astype(np.float32)
+        frames = self.frames[:: -(-len(self.frames) // max_frames)]
+        stack = np.stack(frames).astype(np.float32)
         level = np.median(stack, axis=0)
         spread = stack.std(axis=0)
         gx = np.zeros_like(stack)
@@ -142,6 +145,8 @@ PIP_CANDIDATES = 6
 # one edge is a whole side of the frame's picture when it spans this share of the frame.
 PIP_PAIR_OVERLAP = 0.8
 PIP_FULL_EDGE = 0.95
+# Frames the edge statistics are taken over (evenly thinned beyond that).
+PIP_STAT_FRAMES = 24
 
 
 def _longest_runs(strong: NDArray[np.bool_]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -190,7 +195,10 @@ def inner_pictures(frames: list[NDArray[np.uint8]]) -> list[Box]:
     if len(frames) < 3:
         return []
     shape = frames[0].shape
-    stack = np.stack([f for f in frames if f.shape == shape][:MAX_STAT_FRAMES]).astype(np.float32)
+    same = [f for f in frames if f.shape == shape]
+    # Evenly thinned: the border is there in every frame, the median needs a few dozen.
+    same = same[:: max(1, len(same) // PIP_STAT_FRAMES)]
+    stack = np.stack(same).astype(np.float32)
     h, w = shape
     gx = np.median(np.abs(np.diff(stack, axis=2)), axis=0)  # (h, w-1): edge between c and c+1
     gy = np.median(np.abs(np.diff(stack, axis=1)), axis=0)  # (h-1, w)

@@ -67,8 +67,10 @@ def identify_source(
     video): the video is sampled closer (a full decode, or three times as many seeks) and
     matched again, and the stronger result is kept."""
     fp = fingerprint(source)
-    results = match(fp, index, ref_titles)
     closer_mode = {"keyframes": "dense", "glance": "seek"}.get(fp.mode)
+    # A first look that a closer one may follow gets the first pass only: the search
+    # for crops and inner pictures is done once, on the closer look's frames.
+    results = match(fp, index, ref_titles, thorough=closer_mode is None)
     if closer_mode and not any(m.decision == "confirmed" for m in results):
         # Allowed material alone is no reason to stop: the film may be there beyond it.
         closer = fingerprint(source, mode=closer_mode)
