@@ -227,7 +227,7 @@ class ReportData:
 
 
 def _confirmed(m: Match) -> bool:
-    if m.review is ReviewState.REJECTED:
+    if m.review is ReviewState.REJECTED or m.decision is Decision.ALLOWED:
         return False
     return m.review is ReviewState.APPROVED or m.decision is Decision.CONFIRMED
 

@@ -1,8 +1,9 @@
 """The review web app (``vigie serve``): server-rendered pages and a JSON API.
 
 Staff read the review queue (reference and candidate frames side by side), confirm or
-reject matches, approve or discard held notices, and (admins) look after titles and
-offers, sites, hosts and users; the daily reports are archived here too. The pages and
+reject matches, approve or discard held notices, see the allowed material (trailers,
+logos: copies of it alone get no notice), and (admins) look after titles and offers,
+allowed material, sites, hosts and users; the daily reports are archived here too. The pages and
 the JSON API (schema at ``/openapi.json``) call the same library functions
 (``webapp.actions``), which write the audit log. Public "where to watch legally" pages
 live under ``/public`` without login.
@@ -55,6 +56,7 @@ from db.models import (
 )
 from db.session import sessionmaker_for
 from reports.daily import as_utc, hms, one_line, safe_url, zone
+from vigie.catalog import list_allowed
 from vigie.config import Config
 from vigie.errors import Duplicate, NotFound, VigieError
 from webapp import actions
@@ -126,7 +128,8 @@ class SessionOut(BaseModel):
 
 class MatchOut(BaseModel):
     id: int
-    title_id: int
+    # Empty for a match of allowed material that belongs to no title (a logo).
+    title_id: int | None
     title: str
     score: float
     matched_s: float
@@ -141,6 +144,18 @@ class MatchOut(BaseModel):
     cand_t: float | None
     ref_t: float | None
     frames: dict[str, str]
+    # For decision "allowed": why the material is allowed (trailer, promo, public-domain, logo).
+    allowed_reason: str | None = None
+
+
+class AllowedOut(BaseModel):
+    id: int
+    reason: str
+    title_id: int | None
+    title: str | None
+    duration_s: float
+    hashes: int
+    file: str | None
 
 
 class RejectIn(BaseModel):
@@ -218,12 +233,27 @@ def match_out(m: Match, frame: MatchFrame | None) -> MatchOut:
         frames["reference"] = f"/frames/{m.id}/ref.jpg"
     if frame is not None and frame.cand_jpeg:
         frames["candidate"] = f"/frames/{m.id}/cand.jpg"
-    return MatchOut(id=m.id, title_id=m.title_id, title=m.title.title, score=m.score, matched_s=m.matched_s,
-                    decision=m.decision.value, review=m.review.value, review_reason=m.review_reason,
-                    candidate_id=c.id, page_url=c.page_url, page_title=c.title_text or "",
-                    site=c.site.name if c.site else None, host=c.host.name if c.host else None,
-                    cand_t=frame.cand_t if frame else None, ref_t=frame.ref_t if frame else None,
-                    frames=frames)
+    return MatchOut(id=m.id, title_id=m.title_id, title=m.title.title if m.title else "", score=m.score,
+                    matched_s=m.matched_s, decision=m.decision.value, review=m.review.value,
+                    review_reason=m.review_reason, candidate_id=c.id, page_url=c.page_url,
+                    page_title=c.title_text or "", site=c.site.name if c.site else None,
+                    host=c.host.name if c.host else None, cand_t=frame.cand_t if frame else None,
+                    ref_t=frame.ref_t if frame else None, frames=frames,
+                    allowed_reason=allowed_reason(m))
+
+
+def allowed_reason(m: Match) -> str | None:
+    """Why the material of an allowed match is allowed, as the match stage recorded it."""
+    if m.decision is not Decision.ALLOWED:
+        return None
+    return str((m.details or {}).get("allowed_reason") or "allowed")
+
+
+def allowed_out(r: ReferenceVideo) -> AllowedOut:
+    assert r.allowed_reason is not None
+    return AllowedOut(id=r.id, reason=r.allowed_reason.value, title_id=r.title_id,
+                      title=r.title.title if r.title else None, duration_s=round(r.duration_s, 3),
+                      hashes=r.frame_count, file=Path(r.path).name if r.path else None)
 
 
 def notice_out(n: Notice) -> NoticeOut:
@@ -244,6 +274,8 @@ MATCH_FILTERS = {
     "approved": lambda q: q.where(Match.review == ReviewState.APPROVED),
     "rejected": lambda q: q.where(Match.review == ReviewState.REJECTED),
     "confirmed": lambda q: q.where(Match.decision == Decision.CONFIRMED, Match.review != ReviewState.REJECTED),
+    # Copies explained only by allowed material (a trailer, a logo): shown, never notified.
+    "allowed": lambda q: q.where(Match.decision == Decision.ALLOWED),
     "all": lambda q: q,
 }
 
@@ -438,8 +470,8 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
             refs = {r.id: r for r in s.scalars(select(ReferenceVideo).where(
                 ReferenceVideo.id.in_({m.reference_id for m, _ in rows if m.reference_id})))} if rows else {}
             cards = [{"m": m, "f": f, "ref": refs.get(m.reference_id or -1),
-                      "page_link": safe_url(m.candidate.page_url),
-                      "offers": offers_view(m.title)} for m, f in rows]
+                      "page_link": safe_url(m.candidate.page_url), "allowed": allowed_reason(m),
+                      "offers": offers_view(m.title) if m.title else []} for m, f in rows]
             return render(request, "review.html", user, cards=cards, state=state, states=list(MATCH_FILTERS))
 
     @app.post("/review/{match_id}/confirm", include_in_schema=False)
@@ -457,7 +489,8 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
         with tx() as s:
             user = need_user(request, s, csrf=form.get(CSRF_FIELD))
             m = actions.reject_match(s, match_id, user, form.get("reason", ""))
-            msg = f"match #{m.id} rejected: this page will not come back as {m.title.title}"
+            msg = f"match #{m.id} rejected: this page will not come back as " + (
+                m.title.title if m.title else "this material")
         return back(request, "/review", msg)
 
     @app.get("/frames/{match_id}/{which}.jpg", include_in_schema=False)
@@ -576,6 +609,23 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
             user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
             actions.remove_offer(s, offer_id, user)
         return back(request, "/titles", "offer removed")
+
+    @app.get("/allowed", response_class=HTMLResponse, include_in_schema=False)
+    def allowed_page(request: Request) -> HTMLResponse:
+        # Every staff member sees what is allowed (it explains "allowed" in review);
+        # removing it is for those who manage the catalogue.
+        with tx() as s:
+            user = need_user(request, s)
+            return render(request, "allowed.html", user, rows=[allowed_out(r) for r in list_allowed(s)])
+
+    @app.post("/allowed/{ref_id}/remove", include_in_schema=False)
+    async def remove_allowed_form(request: Request, ref_id: RowId) -> Response:
+        form = await read_form(request)
+        with tx() as s:
+            user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
+            requeued = actions.remove_allowed(s, ref_id, user)
+        return back(request, "/allowed", f"allowed material #{ref_id} removed; "
+                                         f"{requeued} copies of it will be matched again")
 
     @app.get("/sites", response_class=HTMLResponse, include_in_schema=False)
     def sites_page(request: Request) -> HTMLResponse:
@@ -790,6 +840,14 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
         with tx() as s:
             need_user(request, s, Role.ADMIN)
             return [title_out(t) for t in list_public_titles(s)]
+
+    @app.get("/api/allowed", response_model=list[AllowedOut], tags=["catalogue"])
+    def api_allowed(request: Request) -> list[AllowedOut]:
+        """Allowed material (trailers, promos, public-domain footage, logos): a copy of it
+        alone gets no notice."""
+        with tx() as s:
+            need_user(request, s)
+            return [allowed_out(r) for r in list_allowed(s)]
 
     @app.get("/api/sites", response_model=list[SiteOut], tags=["admin"])
     def api_sites(request: Request) -> list[SiteOut]:
