@@ -19,6 +19,7 @@ from crawlers.sitekinds import SITE_KINDS, validate_settings
 from crawlers.urls import host_key, matches_patterns
 from db.models import Host, NoticeChannel, Site, SiteKind
 from vigie.errors import ConfigError, Duplicate, InvalidInput, NotFound
+from vigie.schedules import check_schedule
 
 
 def _check_urls(urls: list[str]) -> list[str]:
@@ -50,7 +51,7 @@ def add_site(session: Session, name: str, start_urls: list[str], *, kind: str = 
     site.kind = SiteKind(kind)
     site.start_urls = urls
     site.settings = settings
-    site.schedule = schedule
+    site.schedule = check_schedule(schedule)
     site.enabled = enabled
     session.flush()
     return site

@@ -160,7 +160,17 @@ def _load(raw: bytes) -> object:
     for key, value in config.schedule.items():  # type: ignore[attr-defined]
         if key.endswith("_every") or key == "lock_stale_after":
             seconds = parse_interval(value)
-            assert math.isfinite(seconds) and seconds > 0, (key, value)
+            assert math.isfinite(seconds) and 1 <= seconds <= 365 * 86400, (key, value)
+    # What the loader let through meets the schema (ports in range, finite numbers...).
+    from vigie.config import SCHEMA, check_value
+    from vigie.errors import ConfigError
+
+    for section in SCHEMA:
+        for key, value in (getattr(config, section, None) or {}).items():
+            try:
+                check_value(SCHEMA[section][key], value, f"{section}.{key}")
+            except ConfigError as exc:  # loaded, yet out of the schema: a broken promise
+                raise AssertionError(str(exc)) from None
     return config
 
 

@@ -53,6 +53,7 @@ from db.models import (
 from reports import charts
 from vigie.config import Config
 from vigie.errors import ConfigError, InvalidInput, ReportError
+from vigie.schedules import parse_schedule
 
 HISTORY_DAYS = 30
 # Used when neither the item's due date nor [notices].grace_hours says otherwise.
@@ -78,11 +79,23 @@ def default_day(config: Config, now: datetime | None = None) -> date:
     return (now.astimezone(zone(config)) - timedelta(days=1)).date()
 
 
+# Days a report can be made for: the history window before the day and the day after
+# it must be dates too (0001-01-01 and 9999-12-31 once overflowed).
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
+
+
 def parse_day(text: str) -> date:
     try:
-        return date.fromisoformat(text.strip())
+        return check_day(date.fromisoformat(text.strip()))
     except ValueError:
         raise InvalidInput(f"bad date {text!r}: use YYYY-MM-DD") from None
+
+
+def check_day(day: date) -> date:
+    """``day`` if a report can be made for it; InvalidInput otherwise."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidInput(f"no report for {day.isoformat()}: a day from {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -276,29 +289,20 @@ def _notice_row(n: Notice, tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def _interval(schedule: str) -> timedelta | None:
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", schedule or "")
-    if not m:
-        return None
-    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
-    return timedelta(**{unit: float(m.group(1))})
-
-
 def _late(schedule: str, last: datetime | None, end: datetime, tz: ZoneInfo) -> str | None:
     """Why a site with this schedule is late at ``end``, or None if it is not."""
-    every = _interval(schedule)
+    try:
+        parsed = parse_schedule(schedule)
+    except ValueError:
+        return f"schedule {schedule!r} not understood"
+    every = parsed.interval
     if every is not None:
         if last is None:
             return "never crawled"
         if end - last > every * LATE_FACTOR:
             return f"last crawl {(end - last).total_seconds() / 3600:.0f} h ago, schedule every {schedule.strip()}"
         return None
-    try:
-        from apscheduler.triggers.cron import CronTrigger
-
-        trigger = CronTrigger.from_crontab(schedule, timezone=tz)
-    except (ValueError, TypeError):
-        return f"schedule {schedule!r} not understood"
+    trigger = parsed.trigger(tz)
     if last is None:
         return "never crawled"
     # Late when the run after next was due before the end of the day.
@@ -562,7 +566,7 @@ def build_report(session: Session, config: Config, day: date | None = None,
     ``vigie-report-YYYY-MM-DD.html`` and ``vigie-report-YYYY-MM-DD-<section>.csv``;
     the HTML is archived in the ``reports`` table (replacing that day's earlier run).
     """
-    day = day or default_day(config, now)
+    day = check_day(day or default_day(config, now))
     out = Path(out_dir or config.report.get("out_dir") or "reports")
     data = collect(session, config, day, now=now)
     html = render_html(data)

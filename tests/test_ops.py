@@ -250,10 +250,10 @@ def test_status_names_a_periodic_job_that_stopped_running(Session, db_url: str, 
 
 @pytest.mark.parametrize(("body", "message"), [
     ("[schedule]\nmatch_every = \"soon\"\n", "schedule.match_every: not an interval"),
-    ("[schedule]\nreport_at = \"25:00\"\n", "schedule.report_at must be a local time HH:MM"),
-    ("[schedule]\nlock_stale_after = 0\n", "schedule.lock_stale_after: an interval must be positive"),
+    ("[schedule]\nreport_at = \"25:00\"\n", "schedule.report_at: must be a local time HH:MM"),
+    ("[schedule]\nlock_stale_after = 0\n", "schedule.lock_stale_after: an interval must be between 1 s and 1 year"),
     ("[schedule]\nevery = \"1h\"\n", "unknown key schedule.every"),
-    ("[schedule]\nverify_every = true\n", "schedule.verify_every: not an interval: True"),
+    ("[schedule]\nverify_every = true\n", "schedule.verify_every must be a str or int or float, not bool"),
     ("[general]\ntimezone = \"Mars/Olympus\"\n", "general.timezone: unknown time zone"),
     ("[report]\nstaff = [\"not an address\"]\n", "report.staff: not mail addresses"),
     ("[schedule\n", "not valid TOML"),

@@ -39,6 +39,7 @@ from db.models import (
     utcnow,
 )
 from vigie.errors import InvalidInput, NotFound
+from vigie.schedules import check_schedule
 
 MAX_REASON = 2000
 
@@ -166,7 +167,7 @@ def set_site(session: Session, site_id: int, user: User, *, enabled: bool | None
     if enabled is not None:
         site.enabled = enabled
     if schedule is not None:
-        site.schedule = schedule.strip() or None
+        site.schedule = check_schedule(schedule)
     session.flush()
     audit(session, user.username, "site.update", "site", site.id, before, snapshot(site, _SITE_FIELDS))
     return site

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from vigie.cli import State, echo_listing, pass_state
+from vigie.errors import CrawlError
 
 
 def _parse_setting(raw: str) -> tuple[str, Any]:
@@ -128,12 +129,15 @@ def crawl(state: State, site_names: tuple[str, ...], evidence_dir: str | None, a
     results = run()
     if as_json:
         click.echo(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=1))
-        return
-    if not results:
+    elif not results:
         click.echo("no enabled sites to crawl; add one with `vigie sites add NAME URL`")
-    for r in results:
+    for r in [] if as_json else results:
         click.echo(f"{r.site}: {r.status}, {r.pages} pages, {r.candidates_new} new candidates, "
                    f"{r.candidates_seen} seen again, {r.errors} errors ({r.elapsed_s:.1f} s, run {r.run_id})")
+    failed = [r for r in results if r.status == "failed"]
+    if failed:  # a crawl that could not run is a failure of the command, not a figure
+        why = failed[0].error_log[-1]["error"] if failed[0].error_log else "no reason recorded"
+        raise CrawlError(f"{len(failed)} of {len(results)} crawl(s) failed; {failed[0].site}: {why}")
 
 
 COMMANDS: list[click.Command] = [sites, crawl]
