@@ -38,8 +38,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.models import CrawlRun, Site
 from vigie.config import Config
 from vigie.errors import SchedulerError
-from vigie.schedules import parse_interval, parse_schedule
 from vigie.ops import Counts, log_event, run_job
+from vigie.schedules import parse_interval, parse_schedule
 
 DEFAULTS: dict[str, str] = {
     "match_every": "5m",

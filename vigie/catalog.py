@@ -37,8 +37,15 @@ class AddResult:
 
 
 def validate_offer_url(url: str) -> str:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    """The offer URL, stripped, if it is an http(s) URL with a host; InvalidInput if not
+    (``vigie catalog add --offer`` and the admin offer form both call this)."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - a port out of range raises here
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # "https://[::1": urlsplit refuses an unclosed IPv6 literal
+        ok = False
+    if not ok or any(ord(c) < 33 or c == "\x7f" for c in url.strip()):
         raise InvalidInput(f"offer URL must be an http(s) URL: {url!r}")
     return url.strip()
 

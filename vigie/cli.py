@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from vigie import __version__
@@ -29,7 +29,7 @@ class VigieGroup(click.Group):
             return super().invoke(ctx)
         except VigieError as exc:
             raise click.ClickException(_one_line(str(exc))) from None
-        except (OperationalError, ProgrammingError) as exc:
+        except DBAPIError as exc:  # the driver's own errors (locked, gone, not a database)
             raise click.ClickException(_one_line(f"database error: {exc.orig}")) from None
 
 

@@ -113,7 +113,7 @@ def time_zone(v: str) -> None:
 def networks(v: list[Any]) -> None:
     for item in v:
         try:
-            ipaddress.ip_network(item, strict=False)
+            ipaddress.ip_network(item)
         except (TypeError, ValueError):
             raise ValueError(f"not an IP address or network: {item!r}") from None
 

@@ -14,7 +14,6 @@ anchors the analyst has to click, and the CSP (``webapp.security``) forbids anyt
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -28,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 from starlette.exceptions import HTTPException
@@ -56,7 +55,7 @@ from db.models import (
 from db.session import sessionmaker_for
 from reports.daily import as_utc, hms, one_line, safe_url, zone
 from vigie.config import Config
-from vigie.errors import Duplicate, NotFound, VigieError
+from vigie.errors import Duplicate, LoginThrottled, NotFound, VigieError
 from webapp import actions
 from webapp import sessions
 from webapp.accounts import LoginThrottle, authenticate, change_own_password, create_user, list_users, \
@@ -113,9 +112,23 @@ NOT_FOUND = _errors((404, "no such object"))
 THROTTLED = _errors((429, "too many failed logins: wait and try again"))
 
 
+def _utf8(value: str) -> str:
+    # JSON may carry lone surrogates (\ud800): no database stores them, no user has one.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    if "\x00" in value:
+        raise ValueError("must not hold a NUL character")
+    return value
+
+
+Text1 = Annotated[str, AfterValidator(_utf8)]
+
+
 class LoginIn(BaseModel):
-    username: str
-    password: str
+    username: Text1 = Field(max_length=200)
+    password: Text1 = Field(max_length=1000)
 
 
 class SessionOut(BaseModel):
@@ -283,9 +296,11 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
                   description="Review matches, approve notices and manage the catalogue. "
                               "Log in with POST /api/login; send the session's csrf_token as "
                               "X-CSRF-Token on every POST.")
-    # Order: the session must exist before handlers; headers wrap everything.
+    # Order: the session must exist before handlers; headers wrap everything, Starlette's
+    # own error middleware (the 500 page) included, so no response goes out without them.
     app.add_middleware(ServerSessions, sessions=Sessions, secure=secure_cookies)
-    app.add_middleware(SecurityHeaders)
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SecurityHeaders(build_stack())  # type: ignore[method-assign]
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @contextmanager
@@ -364,6 +379,16 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
             user = user_of(request, s)
         return render(request, "error.html", user, status=exc.status, message=exc.message, code=exc.status)
 
+    @app.exception_handler(Exception)
+    async def on_server_error(request: Request, exc: Exception) -> Response:
+        # The usual error body, never a traceback; the exception is still logged (Starlette
+        # re-raises it to the server after this response).
+        if is_api(request):
+            return JSONResponse({"detail": "internal server error"}, status_code=500)
+        return HTMLResponse(env.get_template("error.html").render(
+            request=request, user=None, csrf="", csrf_field=CSRF_FIELD, flash=None,
+            message="internal server error", code=500), status_code=500)
+
     @app.exception_handler(VigieError)
     async def on_domain_error(request: Request, exc: VigieError) -> Response:
         status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Duplicate) else 422
@@ -375,20 +400,19 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
     def login_page(request: Request, next: str = "/review") -> HTMLResponse:
         return render(request, "login.html", next=next if next.startswith("/") and not next.startswith("//") else "/review")
 
-    throttle = LoginThrottle()
+    throttle = LoginThrottle(Sessions)
 
     def _login(s: Any, request: Request, username: str, password: str) -> User | None:
-        """authenticate() behind the per-account and per-address throttle."""
+        """authenticate() behind the per-account and per-address throttle: the attempt is
+        reserved (in the database) before the password is checked."""
         ip = request.client.host if request.client else "?"
-        now = time.monotonic()
-        wait = throttle.wait_s(username, ip, now)
-        if wait > 0:
-            raise Problem(429, f"too many failed logins: try again in {int(wait // 60) + 1} min")
+        try:
+            attempt = throttle.reserve(username, ip)
+        except LoginThrottled as exc:
+            raise Problem(429, str(exc)) from None
         user = authenticate(s, username, password)
-        if user is None:
-            throttle.failed(username, ip, now)
-        else:
-            throttle.succeeded(username)
+        if user is not None:
+            throttle.succeeded(attempt, username)
         return user
 
     @app.post("/login", include_in_schema=False)
