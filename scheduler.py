@@ -116,10 +116,11 @@ class Jobs:
         from vigie.match_stage import match_pending
 
         loopback = bool(getattr(self.config, "match", {}).get("allow_loopback", False))
-        total: Counts = {"candidates": 0, "confirmed": 0, "review": 0, "no_match": 0, "failed": 0, "errors": 0}
+        total: Counts = {"candidates": 0, "confirmed": 0, "review": 0, "no_match": 0, "failed": 0, "retry": 0,
+                         "errors": 0}
         while not self.stop.is_set():
             st = match_pending(self.Session, limit=BATCH, allow_loopback=loopback)
-            for k in ("candidates", "confirmed", "review", "no_match", "failed"):
+            for k in ("candidates", "confirmed", "review", "no_match", "failed", "retry"):
                 total[k] += getattr(st, k)
             total["errors"] += len(st.errors)
             if st.candidates < BATCH:

@@ -21,6 +21,7 @@ import re
 import smtplib
 import ssl
 import statistics
+import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -120,9 +121,16 @@ def safe_url(url: str | None) -> str | None:
 
 
 def one_line(text: str | None, limit: int = 300) -> str:
-    """Hostile text on one line: control characters (CR, LF, NUL...) become spaces."""
-    cleaned = re.sub(r"[\x00-\x1f\x7f\u2028\u2029]+", " ", text or "").strip()
+    """Hostile text on one line: control and format characters (CR, LF, NUL, the bidi
+    overrides and isolates such as U+202E, zero-width ones) and line separators become
+    spaces, as in a notice's mail subject (``notices.mail.clean_header_text``): a page
+    title cannot reorder what staff read around it."""
+    cleaned = " ".join("".join(" " if unicodedata.category(ch) in _NOT_TEXT else ch for ch in text or "").split())
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+# Cc/Cf/Zl/Zp: control, format (bidi overrides, zero-width), line and paragraph separators.
+_NOT_TEXT = frozenset(("Cc", "Cf", "Zl", "Zp"))
 
 
 def hms(seconds: float | None) -> str:

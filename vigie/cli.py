@@ -273,7 +273,7 @@ def match_cmd(state: State, limit: int | None, as_json: bool, allow_loopback: bo
         click.echo(json.dumps(stats.as_json()))
         return
     click.echo(f"{stats.candidates} candidates: {stats.confirmed} confirmed, {stats.review} for review, "
-               f"{stats.no_match} without match, {stats.failed} failed")
+               f"{stats.no_match} without match, {stats.failed} failed, {stats.retry} to retry")
     for err in stats.errors[:20]:
         click.echo(f"  error: {err}", err=True)
 

@@ -38,6 +38,7 @@ from db.models import (
     User,
     utcnow,
 )
+from notices.hosts import check_contact
 from vigie.errors import InvalidInput, NotFound
 from vigie.schedules import check_schedule
 
@@ -182,7 +183,8 @@ def set_host(session: Session, host_id: int, user: User, *, abuse_contact: str |
     host: Host = _get(session, Host, host_id, "host")
     before = snapshot(host, _HOST_FIELDS)
     if abuse_contact is not None:
-        host.abuse_contact = abuse_contact.strip() or None
+        # The same check as `vigie hosts add`: a CR/LF here would reach a mail header.
+        host.abuse_contact = check_contact(abuse_contact, allow_empty=True)
     if channel is not None:
         try:
             host.channel = NoticeChannel(channel)

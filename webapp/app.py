@@ -61,7 +61,7 @@ from webapp import sessions
 from webapp.accounts import LoginThrottle, authenticate, change_own_password, create_user, list_users, \
     set_active, set_password
 from webapp.public import brand, list_public_titles, offers_view, title_context
-from webapp.security import CSRF_FIELD, CSRF_HEADER, NOTICE_CSP, REPORT_CSP, SecurityHeaders
+from webapp.security import CSRF_FIELD, CSRF_HEADER, NOTICE_CSP, REPORT_CSP, STATIC_CSP, SecurityHeaders
 from webapp.sessions import LazyToken, ServerSessions, web_session
 
 STATIC = Path(__file__).parent / "static"
@@ -79,6 +79,7 @@ def template_env() -> Environment:
     env.filters["hms"] = hms
     env.filters["one_line"] = one_line
     env.filters["safe_url"] = safe_url
+    env.globals["STATIC_CSP"] = STATIC_CSP
     return env
 
 

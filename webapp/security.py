@@ -20,6 +20,10 @@ log = logging.getLogger("vigie.web")
 
 CSP = ("default-src 'none'; img-src 'self' data:; style-src 'self'; media-src 'self'; "
        "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+# The static public pages (`vigie report --public DIR`), served by any web server: the same
+# policy as a <meta> element (frame-ancestors cannot be set there; no script either way).
+STATIC_CSP = ("default-src 'none'; img-src 'self' data:; style-src 'self'; form-action 'none'; "
+              "base-uri 'none'")
 # The archived daily report is self-contained and carries inline styles; it runs sandboxed.
 REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; sandbox"
 # A rendered notice, shown inside our notice page: no network, no script, no forms.
