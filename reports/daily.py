@@ -36,6 +36,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from db.auditchain import chain_head
 from db.models import (
     Candidate,
     CrawlRun,
@@ -245,6 +246,9 @@ class ReportData:
     late_sites: list[dict[str, Any]]
     chart_daily: charts.Chart
     chart_hosts: charts.Chart | None
+    # The audit chain's head (row id, hash) when the report was made: printed in the report
+    # and mailed, it anchors the log outside the database (db.auditchain).
+    audit_head: tuple[int, str] | None = None
 
 
 def _confirmed(m: Match) -> bool:
@@ -486,7 +490,7 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
         notices_failed=[_notice_row(n, tz) for n in failed],
         takedowns=takedowns, hosts=host_stats, reuploads=[r for r in new_rows if r.reupload],
         repeat_infringers=repeat, top_sites=top_sites, crawl_runs=run_rows, late_sites=late,
-        chart_daily=chart_daily, chart_hosts=chart_hosts,
+        chart_daily=chart_daily, chart_hosts=chart_hosts, audit_head=chain_head(session),
     )
 
 
@@ -560,6 +564,7 @@ class ReportOutput:
     csv: dict[str, Path]
     summary: dict[str, int | str]
     report_id: int
+    audit_head: str | None = None  # "ROW_ID:SHA256" of the audit chain's head
 
     @property
     def paths(self) -> list[Path]:
@@ -597,9 +602,26 @@ def build_report(session: Session, config: Config, day: date | None = None,
         session.add(row)
     row.html, row.generated_at = html, utcnow()
     row.files = [str(p) for p in [html_path, *csv_paths.values()]]
-    row.summary = summary
+    head = f"{data.audit_head[0]}:{data.audit_head[1]}" if data.audit_head else None
+    # The archive keeps the head too: the Audit page checks every archived one still holds.
+    row.summary = {**summary, AUDIT_HEAD: head} if head else summary
     session.flush()
-    return ReportOutput(day=day, html=html_path, csv=csv_paths, summary=summary, report_id=row.id)
+    return ReportOutput(day=day, html=html_path, csv=csv_paths, summary=summary, report_id=row.id,
+                        audit_head=head)
+
+
+AUDIT_HEAD = "audit_head"
+
+
+def report_anchors(session: Session) -> list[tuple[int, str, str]]:
+    """The audit heads recorded by the archived reports, for ``db.auditchain.verify_chain``."""
+    out = []
+    for day, summary in session.execute(select(Report.day, Report.summary)):
+        head = (summary or {}).get(AUDIT_HEAD)
+        if isinstance(head, str) and ":" in head and head.split(":", 1)[0].isdigit():
+            row_id, digest = head.split(":", 1)
+            out.append((int(row_id), digest, f"the report of {day.isoformat()}"))
+    return out
 
 
 # --------------------------------------------------------------------------- mail
@@ -638,6 +660,9 @@ def mail_report(config: Config, output: ReportOutput, session: Session | None = 
     msg["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1])
     lines = [f"Vigie daily report for {output.day.isoformat()}", ""]
     lines += [f"{k}: {v}" for k, v in output.summary.items()]
+    if output.audit_head:
+        lines += ["", f"Audit log head: {output.audit_head} (keep this mail: it shows later whether "
+                      "audit rows were cut)"]
     lines += ["", "The full report is the HTML part of this message; the rows are attached as CSV."]
     msg.set_content("\n".join(lines))
     msg.add_alternative(output.html.read_text(encoding="utf-8"), subtype="html")

@@ -53,7 +53,7 @@ from db.models import (
     User,
 )
 from db.session import sessionmaker_for
-from reports.daily import as_utc, hms, one_line, safe_url, zone
+from reports.daily import as_utc, hms, one_line, report_anchors, safe_url, zone
 from vigie.config import Config
 from vigie.errors import Duplicate, LoginThrottled, NotFound, VigieError
 from webapp import actions
@@ -694,7 +694,8 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
         with tx() as s:
             user = need_user(request, s, Role.ADMIN)
             rows = list(s.scalars(select(AuditLog).order_by(AuditLog.id.desc()).limit(300)))
-            return render(request, "audit.html", user, rows=rows, chain_problems=verify_chain(s))
+            return render(request, "audit.html", user, rows=rows,
+                          chain_problems=verify_chain(s, report_anchors(s)))
 
     # ------------------------------------------------------------------ public pages
 

@@ -34,6 +34,8 @@ def report(state: State, day: str | None, out_dir: str | None, mail: bool, publi
         click.echo(f"  {figures}")
         for p in out.csv.values():
             click.echo(f"  {p}")
+        if out.audit_head:
+            click.echo(f"  audit log head: {out.audit_head}")
         if mail and mail_configured(state.config):
             to = mail_report(state.config, out, s)
             click.echo(f"  mailed to {', '.join(to)}")
