@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from crawlers.sitekinds import SITE_KINDS, validate_settings
 from crawlers.urls import host_key, matches_patterns
 from db.models import Host, NoticeChannel, Site, SiteKind
+from vigie.config import read_small_file
 from vigie.errors import ConfigError, Duplicate, InvalidInput, NotFound
 from vigie.schedules import check_schedule
 
@@ -60,11 +61,10 @@ def add_site(session: Session, name: str, start_urls: list[str], *, kind: str = 
 def import_sites(session: Session, path: str) -> list[Site]:
     """Add or update every ``[sites.NAME]`` block of a TOML file."""
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
+        data = tomllib.loads(read_small_file(path).decode("utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     blocks = data.get("sites")
     if not isinstance(blocks, dict) or not blocks:

@@ -62,6 +62,7 @@ def test_misuse_is_one_line_and_exit_1(db: str, tmp_path: Path, figures: Figures
         "catalog add a FIFO": (["--db", db, "catalog", "add", str(fifo), "--title", "T"], "fifo"),
         "config check /dev/zero": (["config", "check", "/dev/zero"], "not a regular file"),
         "config check a FIFO": (["config", "check", str(fifo)], "not a regular file"),
+        "sites import a FIFO": (["--db", db, "sites", "import", str(fifo)], "not a regular file"),
         "sites add --schedule 999999999w": (["--db", db, "sites", "add", "big", "https://example.org/",
                                              "--schedule", "999999999w"], "1 year"),
     }

@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 from vigie.errors import ConfigError
 from vigie.schedules import parse_interval
 
-__all__ = ["SCHEMA", "Config", "ConfigError", "Key", "config_table", "load_config", "parse_interval"]
+__all__ = ["SCHEMA", "Config", "ConfigError", "Key", "check_value", "config_table", "load_config", "parse_interval",
+           "read_small_file"]
 
 DEFAULT_FILE = "vigie.toml"
 
@@ -290,9 +291,9 @@ def check_value(spec: Key, value: Any, name: str) -> None:
             raise ConfigError(f"{name}: {exc}") from None
 
 
-def _read(path: str) -> bytes:
-    """The bytes of a config file: a regular file of at most MAX_CONFIG_BYTES (a FIFO
-    would block, /dev/zero never ends)."""
+def read_small_file(path: str) -> bytes:
+    """The bytes of a config file (the config, a sites file): a regular file of at most
+    MAX_CONFIG_BYTES (a FIFO would block, /dev/zero never ends); ConfigError otherwise."""
     # O_NONBLOCK: opening a FIFO with no writer must not hang before fstat can refuse it.
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     with os.fdopen(fd, "rb") as f:
@@ -313,7 +314,7 @@ def load_config(path: str | None = None) -> Config:
             raise ConfigError(f"config file not found: {path}")
         return Config()
     try:
-        data = tomllib.loads(_read(path).decode("utf-8"))
+        data = tomllib.loads(read_small_file(path).decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except UnicodeDecodeError as exc:

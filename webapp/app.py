@@ -113,23 +113,29 @@ NOT_FOUND = _errors((404, "no such object"))
 THROTTLED = _errors((429, "too many failed logins: wait and try again"))
 
 
-def _utf8(value: str) -> str:
-    # JSON may carry lone surrogates (\ud800): no database stores them, no user has one.
+def _unicode(value: str) -> str:
+    # JSON may carry lone surrogates (\ud800): no database stores them, argon2 cannot
+    # encode them, no user has one.
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("must be valid Unicode text (no lone surrogates)") from None
-    if "\x00" in value:
+    return value
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:  # PostgreSQL refuses NUL in text; no user name holds one
         raise ValueError("must not hold a NUL character")
     return value
 
 
-Text1 = Annotated[str, AfterValidator(_utf8)]
+UserName = Annotated[str, Field(max_length=200), AfterValidator(_unicode), AfterValidator(_no_nul)]
+Password = Annotated[str, Field(max_length=1000), AfterValidator(_unicode)]
 
 
 class LoginIn(BaseModel):
-    username: Text1 = Field(max_length=200)
-    password: Text1 = Field(max_length=1000)
+    username: UserName
+    password: Password
 
 
 class SessionOut(BaseModel):
