@@ -314,7 +314,7 @@ def test_an_unreadable_site_schedule_is_reported_and_the_others_run(Session, tmp
     sched.shutdown(wait=False)
 
 
-def test_one_schedule_parser_everywhere(Session, db_url: str, tmp_path: Path) -> None:
+def test_one_schedule_parser_everywhere(Session, db_url: str, tmp_path: Path, figures) -> None:  # type: ignore[no-untyped-def]
     """A schedule out of bounds is refused by the CLI, the admin form and the config check,
     and skipped (with a reason) by the cluster tick and the daily report."""
     from zoneinfo import ZoneInfo
@@ -348,6 +348,8 @@ def test_one_schedule_parser_everywhere(Session, db_url: str, tmp_path: Path) ->
     assert _due("999999999w", last, last.replace(year=2027)) is False
     assert _due("1d", last, last.replace(day=3)) is True
     assert _late("999999999w", last, last, ZoneInfo("UTC")) == "schedule '999999999w' not understood"
+    figures.record("schedules: 999999999w refused by CLI, admin form, config check; skipped by tick and report",
+                   "5/5", "5/5", True)
 
 
 def test_readme_documents_every_schedule_key_and_its_deployment_config_is_valid(tmp_path: Path) -> None:
