@@ -1,8 +1,11 @@
 """Configuration: one TOML file, validated at start-up.
 
 ``--config FILE``, else ``vigie.toml`` in the working directory, else built-in
-defaults. An unknown section or key, or a value of the wrong type, is an error naming
-the key: a typo must not silently fall back to a default.
+defaults. An unknown section or key, or a value of the wrong type or out of its range,
+is an error naming the key: a typo must not silently fall back to a default, and a port
+of -1 or a timeout of nan must not reach the code that uses them. ``SCHEMA`` is the one
+list of keys, types and ranges: the loader, ``vigie config check`` and the README's table
+(``config_table``) all read it.
 """
 
 from __future__ import annotations

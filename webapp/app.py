@@ -388,8 +388,8 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
 
     @app.exception_handler(Exception)
     async def on_server_error(request: Request, exc: Exception) -> Response:
-        # The usual error body, never a traceback; the exception is still logged (Starlette
-        # re-raises it to the server after this response).
+        # The usual error body, never a traceback; the exception is logged (by
+        # webapp.security.SecurityHeaders, once this response is out).
         if is_api(request):
             return JSONResponse({"detail": "internal server error"}, status_code=500)
         return HTMLResponse(env.get_template("error.html").render(
