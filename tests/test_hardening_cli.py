@@ -59,7 +59,7 @@ def test_misuse_is_one_line_and_exit_1(db: str, tmp_path: Path, figures: Figures
         "serve --port -1": (["--db", db, "serve", "--port", "-1"], "1 to 65535"),
         "serve on a busy port": (["--db", db, "serve", "--port", port], "already in use"),
         "identify a FIFO": (["--db", db, "identify", str(fifo)], "not a regular file"),
-        "catalog add a FIFO": (["--db", db, "catalog", "add", str(fifo), "--title", "T"], "fifo"),
+        "catalog add a FIFO": (["--db", db, "catalog", "add", str(fifo), "--title", "T"], "not a regular file"),
         "config check /dev/zero": (["config", "check", "/dev/zero"], "not a regular file"),
         "config check a FIFO": (["config", "check", str(fifo)], "not a regular file"),
         "sites import a FIFO": (["--db", db, "sites", "import", str(fifo)], "not a regular file"),

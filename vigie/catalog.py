@@ -78,7 +78,8 @@ def add_title(
     _validate_year(year)
     offer_urls = [validate_offer_url(u) for u in offers]
     if not os.path.isfile(video):
-        raise MediaError(f"no such file: {video}")
+        # A FIFO or a device would block the hashing and the decoder.
+        raise MediaError(f"{'not a regular file' if os.path.exists(video) else 'no such file'}: {video}")
     digest = sha256_file(video)
     existing = session.scalar(
         select(ReferenceVideo).where(ReferenceVideo.sha256 == digest, ReferenceVideo.algorithm == ALGORITHM)
