@@ -39,12 +39,15 @@ PER_ACCOUNT, PER_IP = 5, 20
 
 @contextmanager
 def serving(engine: Any, config: Config) -> Iterator[str]:
-    """The review app on a free loopback port, served by uvicorn as `vigie serve` does."""
+    """The review app on a free loopback port, served by uvicorn as `vigie serve` does,
+    with an engine (a connection pool) of its own, as a separate process would have."""
     import uvicorn
 
+    from db.session import make_engine
     from webapp.app import create_app
     from webapp.serve import bind, uvicorn_config
 
+    engine = make_engine(engine.url.render_as_string(hide_password=False))
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn_config(create_app(engine, config), config, log_level="warning"))
@@ -60,6 +63,7 @@ def serving(engine: Any, config: Config) -> Iterator[str]:
         server.should_exit = True
         thread.join()
         sock.close()
+        engine.dispose()
 
 
 def config(**web: Any) -> Config:
