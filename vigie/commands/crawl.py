@@ -39,7 +39,8 @@ def sites() -> None:
               type=click.Choice(["link_site", "site_search", "sitemap"]), help="The site kind.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="A site setting (VALUE as TOML); repeatable.")
-@click.option("--schedule", help='When to crawl: an interval ("6h") or a cron expression.')
+@click.option("--schedule", help='When to crawl: an interval from 1s to 365d ("6h") or a five-field '
+                                 'cron line ("30 2 * * *").')
 @click.option("--disabled", is_flag=True, help="Add the site without crawling it.")
 @click.option("--replace", is_flag=True, help="Update the site if it exists.")
 @pass_state
@@ -97,7 +98,9 @@ def sites_list(state: State, as_json: bool) -> None:
 @pass_state
 def crawl(state: State, site_names: tuple[str, ...], evidence_dir: str | None, allow_loopback: bool | None,
           as_json: bool, quiet: bool) -> None:
-    """Crawl SITE... (every enabled site when none is named) and store the candidates."""
+    """Crawl SITE... (every enabled site when none is named) and store the candidates.
+
+    Exits 1 when a crawl failed as a whole (its process died or hit [crawl] timeout_s)."""
     from crawlers.run import DEFAULT_TIMEOUT_S
     from crawlers.run import crawl as run_crawl
     from db.session import resolve_url
