@@ -20,16 +20,20 @@ from crawlers.urls import host_key, matches_patterns
 from db.models import Host, NoticeChannel, Site, SiteKind
 from vigie.config import read_small_file
 from vigie.errors import ConfigError, Duplicate, InvalidInput, NotFound
+from vigie.netsafe import http_url
 from vigie.schedules import check_schedule
 
 
 def _check_urls(urls: list[str]) -> list[str]:
     if not urls:
         raise InvalidInput("a site needs at least one start URL")
+    out = []
     for u in urls:
-        if not isinstance(u, str) or not u.lower().startswith(("http://", "https://")):
-            raise InvalidInput(f"start URL must be http(s): {u!r}")
-    return list(urls)
+        try:
+            out.append(http_url(u) if isinstance(u, str) else http_url(""))
+        except ValueError:
+            raise InvalidInput(f"start URL must be http(s): {u!r}") from None
+    return out
 
 
 def add_site(session: Session, name: str, start_urls: list[str], *, kind: str = "link_site",

@@ -63,6 +63,7 @@ def test_misuse_is_one_line_and_exit_1(db: str, tmp_path: Path, figures: Figures
         "config check /dev/zero": (["config", "check", "/dev/zero"], "not a regular file"),
         "config check a FIFO": (["config", "check", str(fifo)], "not a regular file"),
         "sites import a FIFO": (["--db", db, "sites", "import", str(fifo)], "not a regular file"),
+        "sites add https://[::1": (["--db", db, "sites", "add", "v6", "https://[::1"], "start URL"),
         "sites add --schedule 999999999w": (["--db", db, "sites", "add", "big", "https://example.org/",
                                              "--schedule", "999999999w"], "1 year"),
     }

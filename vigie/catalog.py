@@ -27,6 +27,7 @@ from fingerprint.index import HashIndex
 from fingerprint.hashing import MIN_QUALITY
 from fingerprint.sandbox import run_sandboxed
 from vigie.errors import InvalidInput, MediaError, NotFound
+from vigie.netsafe import http_url
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,9 @@ def validate_offer_url(url: str) -> str:
     """The offer URL, stripped, if it is an http(s) URL with a host; InvalidInput if not
     (``vigie catalog add --offer`` and the admin offer form both call this)."""
     try:
-        parts = urlsplit(url.strip())
-        parts.port  # noqa: B018 - a port out of range raises here
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:  # "https://[::1": urlsplit refuses an unclosed IPv6 literal
-        ok = False
-    if not ok or any(ord(c) < 33 or c == "\x7f" for c in url.strip()):
-        raise InvalidInput(f"offer URL must be an http(s) URL: {url!r}")
-    return url.strip()
+        return http_url(url)
+    except ValueError:
+        raise InvalidInput(f"offer URL must be an http(s) URL: {url!r}") from None
 
 
 def _validate_year(year: int | None) -> None:

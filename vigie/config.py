@@ -19,9 +19,9 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from vigie.errors import ConfigError
+from vigie.netsafe import http_url as parse_http_url
 from vigie.schedules import parse_interval
 
 __all__ = ["SCHEMA", "Config", "ConfigError", "Key", "check_value", "config_table", "load_config", "parse_interval",
@@ -62,14 +62,7 @@ def text(v: str) -> None:
 
 
 def http_url(v: str) -> None:
-    one_line(v)
-    try:
-        parts = urlsplit(v)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as exc:
-        raise ValueError(f"not a URL: {exc}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"must be an http(s) URL, not {v!r}")
+    parse_http_url(v)
 
 
 def mailbox(v: str) -> None:
