@@ -438,6 +438,25 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class LoginAttempt(Base):
+    """One login attempt, written before the password is checked (``webapp.accounts.LoginThrottle``).
+
+    In the database, not in the app process, so the limit holds across a restart and
+    across several ``vigie serve`` processes. ``account`` is the SHA-256 of the lower-cased
+    user name (any string a client sends fits, none is stored); a success empties it on the
+    account's rows, which keep counting for their address. ``at`` is Unix time, compared
+    the same way on SQLite and PostgreSQL."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_account_at", "account", "at"),
+                      Index("ix_login_attempts_ip_at", "ip", "at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account: Mapped[Optional[str]] = mapped_column(String(64))
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float, index=True)
+
+
 class WebSession(Base):
     """One session of the review app, kept on the server (``webapp.sessions``).
 

@@ -40,6 +40,7 @@ from fingerprint.index import FLAG_SHARED, HashIndex
 from fingerprint.matching import shared_frames
 from fingerprint.sandbox import run_sandboxed
 from vigie.errors import InvalidInput, MediaError, NotFound
+from vigie.netsafe import http_url
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,12 @@ class AddResult:
 
 
 def validate_offer_url(url: str) -> str:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidInput(f"offer URL must be an http(s) URL: {url!r}")
-    return url.strip()
+    """The offer URL, stripped, if it is an http(s) URL with a host; InvalidInput if not
+    (``vigie catalog add --offer`` and the admin offer form both call this)."""
+    try:
+        return http_url(url)
+    except ValueError:
+        raise InvalidInput(f"offer URL must be an http(s) URL: {url!r}") from None
 
 
 def _validate_year(year: int | None) -> None:
@@ -64,7 +67,8 @@ def _validate_year(year: int | None) -> None:
 def _existing(session: Session, video: str) -> tuple[str, ReferenceVideo | None]:
     """The SHA-256 of ``video`` and the reference already stored for it, if any."""
     if not os.path.isfile(video):
-        raise MediaError(f"no such file: {video}")
+        # A FIFO or a device would block the hashing and the decoder.
+        raise MediaError(f"{'not a regular file' if os.path.exists(video) else 'no such file'}: {video}")
     digest = sha256_file(video)
     return digest, session.scalar(
         select(ReferenceVideo).where(ReferenceVideo.sha256 == digest, ReferenceVideo.algorithm == ALGORITHM)

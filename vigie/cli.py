@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from vigie import __version__
@@ -29,7 +29,7 @@ class VigieGroup(click.Group):
             return super().invoke(ctx)
         except VigieError as exc:
             raise click.ClickException(_one_line(str(exc))) from None
-        except (OperationalError, ProgrammingError) as exc:
+        except DBAPIError as exc:  # the driver's own errors (locked, gone, not a database)
             raise click.ClickException(_one_line(f"database error: {exc.orig}")) from None
 
 
@@ -344,7 +344,8 @@ def match_cmd(state: State, limit: int | None, as_json: bool, allow_loopback: bo
         click.echo(json.dumps(stats.as_json()))
         return
     click.echo(f"{stats.candidates} candidates: {stats.confirmed} confirmed, {stats.review} for review, "
-               f"{stats.allowed} allowed material only, {stats.no_match} without match, {stats.failed} failed")
+               f"{stats.allowed} allowed material only, {stats.no_match} without match, {stats.failed} failed, "
+               f"{stats.retry} to retry")
     for err in stats.errors[:20]:
         click.echo(f"  error: {err}", err=True)
 

@@ -45,6 +45,8 @@ class MatchStats:
     allowed: int = 0  # candidates explained only by allowed material: no notice
     no_match: int = 0
     failed: int = 0
+    # Media not had this time, tried again by a later run (failed after MAX_ATTEMPTS).
+    retry: int = 0
     errors: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
@@ -210,10 +212,13 @@ def match_pending(
             assert cand is not None
             rows = finish_candidate(s, cand, index, allow_loopback=allow_loopback, thumbnails=thumbnails)
             if rows is None:
+                stats.errors.append(f"candidate {cid}: {cand.error}")
                 if cand.status == CandidateStatus.FAILED:
                     stats.failed += 1
-                stats.errors.append(f"candidate {cid}: {cand.error}")
-                outcome = "failed"
+                    outcome = "failed"
+                else:  # back to pending: the line and the summary say the same
+                    stats.retry += 1
+                    outcome = f"error, to retry (attempt {cand.attempts} of {MAX_ATTEMPTS})"
             elif cand.status == CandidateStatus.ALLOWED:
                 stats.allowed += 1
                 outcome = ", ".join(f"allowed {(r.details or {}).get('allowed_reason')} (reference {r.reference_id})"

@@ -40,7 +40,9 @@ from db.models import (
     User,
     utcnow,
 )
+from notices.hosts import check_contact
 from vigie.errors import InvalidInput, NotFound
+from vigie.schedules import check_schedule
 
 MAX_REASON = 2000
 
@@ -181,7 +183,7 @@ def set_site(session: Session, site_id: int, user: User, *, enabled: bool | None
     if enabled is not None:
         site.enabled = enabled
     if schedule is not None:
-        site.schedule = schedule.strip() or None
+        site.schedule = check_schedule(schedule)
     session.flush()
     audit(session, user.username, "site.update", "site", site.id, before, snapshot(site, _SITE_FIELDS))
     return site
@@ -196,7 +198,8 @@ def set_host(session: Session, host_id: int, user: User, *, abuse_contact: str |
     host: Host = _get(session, Host, host_id, "host")
     before = snapshot(host, _HOST_FIELDS)
     if abuse_contact is not None:
-        host.abuse_contact = abuse_contact.strip() or None
+        # The same check as `vigie hosts add`: a CR/LF here would reach a mail header.
+        host.abuse_contact = check_contact(abuse_contact, allow_empty=True)
     if channel is not None:
         try:
             host.channel = NoticeChannel(channel)

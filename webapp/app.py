@@ -15,7 +15,6 @@ anchors the analyst has to click, and the CSP (``webapp.security``) forbids anyt
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -29,7 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 from starlette.exceptions import HTTPException
@@ -55,16 +54,16 @@ from db.models import (
     User,
 )
 from db.session import sessionmaker_for
-from reports.daily import as_utc, hms, one_line, safe_url, zone
+from reports.daily import as_utc, hms, one_line, report_anchors, safe_url, zone
 from vigie.catalog import list_allowed
 from vigie.config import Config
-from vigie.errors import Duplicate, NotFound, VigieError
+from vigie.errors import Duplicate, LoginThrottled, NotFound, VigieError
 from webapp import actions
 from webapp import sessions
 from webapp.accounts import LoginThrottle, authenticate, change_own_password, create_user, list_users, \
     set_active, set_password
 from webapp.public import brand, list_public_titles, offers_view, title_context
-from webapp.security import CSRF_FIELD, CSRF_HEADER, NOTICE_CSP, REPORT_CSP, SecurityHeaders
+from webapp.security import CSRF_FIELD, CSRF_HEADER, NOTICE_CSP, REPORT_CSP, STATIC_CSP, SecurityHeaders
 from webapp.sessions import LazyToken, ServerSessions, web_session
 
 STATIC = Path(__file__).parent / "static"
@@ -82,6 +81,7 @@ def template_env() -> Environment:
     env.filters["hms"] = hms
     env.filters["one_line"] = one_line
     env.filters["safe_url"] = safe_url
+    env.globals["STATIC_CSP"] = STATIC_CSP
     return env
 
 
@@ -115,9 +115,29 @@ NOT_FOUND = _errors((404, "no such object"))
 THROTTLED = _errors((429, "too many failed logins: wait and try again"))
 
 
+def _unicode(value: str) -> str:
+    # JSON may carry lone surrogates (\ud800): no database stores them, argon2 cannot
+    # encode them, no user has one.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:  # PostgreSQL refuses NUL in text; no user name holds one
+        raise ValueError("must not hold a NUL character")
+    return value
+
+
+UserName = Annotated[str, Field(max_length=200), AfterValidator(_unicode), AfterValidator(_no_nul)]
+Password = Annotated[str, Field(max_length=1000), AfterValidator(_unicode)]
+
+
 class LoginIn(BaseModel):
-    username: str
-    password: str
+    username: UserName
+    password: Password
 
 
 class SessionOut(BaseModel):
@@ -315,9 +335,11 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
                   description="Review matches, approve notices and manage the catalogue. "
                               "Log in with POST /api/login; send the session's csrf_token as "
                               "X-CSRF-Token on every POST.")
-    # Order: the session must exist before handlers; headers wrap everything.
+    # Order: the session must exist before handlers; headers wrap everything, Starlette's
+    # own error middleware (the 500 page) included, so no response goes out without them.
     app.add_middleware(ServerSessions, sessions=Sessions, secure=secure_cookies)
-    app.add_middleware(SecurityHeaders)
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SecurityHeaders(build_stack())  # type: ignore[method-assign]
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @contextmanager
@@ -396,6 +418,16 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
             user = user_of(request, s)
         return render(request, "error.html", user, status=exc.status, message=exc.message, code=exc.status)
 
+    @app.exception_handler(Exception)
+    async def on_server_error(request: Request, exc: Exception) -> Response:
+        # The usual error body, never a traceback; the exception is logged (by
+        # webapp.security.SecurityHeaders, once this response is out).
+        if is_api(request):
+            return JSONResponse({"detail": "internal server error"}, status_code=500)
+        return HTMLResponse(env.get_template("error.html").render(
+            request=request, user=None, csrf="", csrf_field=CSRF_FIELD, flash=None,
+            message="internal server error", code=500), status_code=500)
+
     @app.exception_handler(VigieError)
     async def on_domain_error(request: Request, exc: VigieError) -> Response:
         status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Duplicate) else 422
@@ -407,20 +439,19 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
     def login_page(request: Request, next: str = "/review") -> HTMLResponse:
         return render(request, "login.html", next=next if next.startswith("/") and not next.startswith("//") else "/review")
 
-    throttle = LoginThrottle()
+    throttle = LoginThrottle(Sessions)
 
     def _login(s: Any, request: Request, username: str, password: str) -> User | None:
-        """authenticate() behind the per-account and per-address throttle."""
+        """authenticate() behind the per-account and per-address throttle: the attempt is
+        reserved (in the database) before the password is checked."""
         ip = request.client.host if request.client else "?"
-        now = time.monotonic()
-        wait = throttle.wait_s(username, ip, now)
-        if wait > 0:
-            raise Problem(429, f"too many failed logins: try again in {int(wait // 60) + 1} min")
+        try:
+            attempt = throttle.reserve(username, ip)
+        except LoginThrottled as exc:
+            raise Problem(429, str(exc)) from None
         user = authenticate(s, username, password)
-        if user is None:
-            throttle.failed(username, ip, now)
-        else:
-            throttle.succeeded(username)
+        if user is not None:
+            throttle.succeeded(attempt, username)
         return user
 
     @app.post("/login", include_in_schema=False)
@@ -719,7 +750,8 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
         with tx() as s:
             user = need_user(request, s, Role.ADMIN)
             rows = list(s.scalars(select(AuditLog).order_by(AuditLog.id.desc()).limit(300)))
-            return render(request, "audit.html", user, rows=rows, chain_problems=verify_chain(s))
+            return render(request, "audit.html", user, rows=rows,
+                          chain_problems=verify_chain(s, report_anchors(s)))
 
     # ------------------------------------------------------------------ public pages
 
