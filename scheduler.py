@@ -36,9 +36,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import CrawlRun, Site
-from vigie.config import Config, parse_interval
+from vigie.config import Config
 from vigie.errors import SchedulerError
 from vigie.ops import Counts, log_event, run_job
+from vigie.schedules import parse_interval, parse_schedule
 
 DEFAULTS: dict[str, str] = {
     "match_every": "5m",
@@ -70,14 +71,9 @@ def job_intervals(config: Config) -> dict[str, float]:
 def site_trigger(schedule: str, tz: Any) -> BaseTrigger:
     """The trigger of a site's ``schedule``: an interval ("6h") or a crontab line."""
     try:
-        return IntervalTrigger(seconds=parse_interval(schedule), timezone=tz)
-    except ValueError:
-        pass
-    try:
-        return CronTrigger.from_crontab(schedule, timezone=tz)
-    except (ValueError, TypeError) as exc:
-        raise SchedulerError(f"schedule {schedule!r} is neither an interval like 6h nor a "
-                             f"cron expression: {exc}") from None
+        return parse_schedule(schedule).trigger(tz)  # type: ignore[no-any-return]
+    except ValueError as exc:
+        raise SchedulerError(str(exc)) from None
 
 
 @dataclass
@@ -120,10 +116,11 @@ class Jobs:
         from vigie.match_stage import match_pending
 
         loopback = bool(getattr(self.config, "match", {}).get("allow_loopback", False))
-        total: Counts = {"candidates": 0, "confirmed": 0, "review": 0, "no_match": 0, "failed": 0, "errors": 0}
+        counted = ("candidates", "confirmed", "review", "allowed", "no_match", "failed", "retry")
+        total: Counts = {**dict.fromkeys(counted, 0), "errors": 0}
         while not self.stop.is_set():
             st = match_pending(self.Session, limit=BATCH, allow_loopback=loopback)
-            for k in ("candidates", "confirmed", "review", "no_match", "failed"):
+            for k in counted:
                 total[k] += getattr(st, k)
             total["errors"] += len(st.errors)
             if st.candidates < BATCH:
@@ -206,8 +203,9 @@ def resync_sites(scheduler: BaseScheduler, jobs: Jobs, known: dict[str, str]) ->
             continue
         try:
             trigger = site_trigger(schedule, jobs.tz)
-        except SchedulerError as exc:
+        except Exception as exc:  # noqa: BLE001 - one site's schedule never stops the others
             bad.append(f"site {name}: {exc}")
+            log_event("schedule_error", site=name, schedule=schedule, error=str(exc))
             if name in known:
                 scheduler.remove_job(f"crawl:{name}")
                 del known[name]

@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from cluster.matcher import IndexHolder, match_one, rss_mb
 from cluster.queue import apply_schema, defer, enqueue_pending, require_postgres
 from db.session import make_engine, sessionmaker_for
-from vigie.config import Config, parse_interval
+from vigie.config import Config
+from vigie.schedules import parse_interval, parse_schedule
 from vigie.errors import ClusterError
 from vigie.ops import Counts, log_event, run_job
 
@@ -63,15 +64,11 @@ def _due(schedule: str, last: datetime | None, now: datetime) -> bool:
         return True
     last = last.replace(tzinfo=last.tzinfo or timezone.utc)
     try:
-        return (now - last).total_seconds() >= parse_interval(schedule)
-    except ValueError:
-        pass
-    from croniter import croniter
-
-    try:
-        nxt = croniter(schedule, last).get_next(datetime)
-    except (ValueError, KeyError) as exc:
+        nxt = parse_schedule(schedule).next_after(last, timezone.utc)
+    except ValueError as exc:  # that site is skipped, the others go on
         log_event("schedule_error", schedule=schedule, error=str(exc))
+        return False
+    if nxt is None:  # a cron line that never fires (31 February)
         return False
     return bool(nxt <= now)
 

@@ -98,4 +98,6 @@ def match_one(Session: sessionmaker[Session], candidate_id: int, index: Index, *
             return "failed" if cand.status == CandidateStatus.FAILED else "retry"
         if not rows:
             return "no_match"
+        if cand.status == CandidateStatus.ALLOWED:
+            return "allowed"
         return "confirmed" if any(r.decision == Decision.CONFIRMED for r in rows) else "review"

@@ -13,6 +13,7 @@ work in another process, not one transaction.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -75,6 +76,9 @@ def crawl_site(db_url: str, site_name: str, *, evidence_dir: str | None = None,
     """Crawl one site in a child process; returns the counts its CrawlRun row holds."""
     from db.session import make_engine, sessionmaker_for
 
+    # nan once made every crawl fail at once (threading.Timer(nan) fires at once).
+    if not (isinstance(timeout_s, (int, float)) and math.isfinite(timeout_s) and timeout_s > 0):
+        raise CrawlError(f"crawl timeout must be a positive number of seconds, not {timeout_s!r}")
     engine = make_engine(db_url)
     Session = sessionmaker_for(engine)
     started = time.monotonic()

@@ -17,16 +17,22 @@ from sqlalchemy.orm import Session
 
 from crawlers.urls import host_key, matches_patterns
 from db.models import Host, NoticeChannel, Site, SiteKind
+from vigie.config import read_small_file
 from vigie.errors import ConfigError, Duplicate, InvalidInput, NotFound
+from vigie.netsafe import http_url
+from vigie.schedules import check_schedule
 
 
 def _check_urls(urls: list[str]) -> list[str]:
     if not urls:
         raise InvalidInput("a site needs at least one start URL")
+    out = []
     for u in urls:
-        if not isinstance(u, str) or not u.lower().startswith(("http://", "https://")):
-            raise InvalidInput(f"start URL must be http(s): {u!r}")
-    return list(urls)
+        try:
+            out.append(http_url(u) if isinstance(u, str) else http_url(""))
+        except ValueError:
+            raise InvalidInput(f"start URL must be http(s): {u!r}") from None
+    return out
 
 
 def add_site(session: Session, name: str, start_urls: list[str], *, kind: str = "link_site",
@@ -52,7 +58,7 @@ def add_site(session: Session, name: str, start_urls: list[str], *, kind: str = 
     site.kind = SiteKind(kind)
     site.start_urls = urls
     site.settings = settings
-    site.schedule = schedule
+    site.schedule = check_schedule(schedule)
     site.enabled = enabled
     session.flush()
     return site
@@ -61,11 +67,10 @@ def add_site(session: Session, name: str, start_urls: list[str], *, kind: str = 
 def import_sites(session: Session, path: str) -> list[Site]:
     """Add or update every ``[sites.NAME]`` block of a TOML file."""
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
+        data = tomllib.loads(read_small_file(path).decode("utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     blocks = data.get("sites")
     if not isinstance(blocks, dict) or not blocks:

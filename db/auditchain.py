@@ -6,8 +6,14 @@ whoever adds it (the web app's ``webapp.actions.audit``, ``notices.build``). Row
 chained in id order; on PostgreSQL a transaction-level advisory lock makes concurrent
 writers take turns, SQLite serialises writers itself. ``verify_chain`` walks the log and
 names every row whose hash or link does not hold. Rows written before the chain existed
-(no hash) may only come first. Cutting rows off the end is not detectable from the table
-alone: keep the last hash somewhere else (the daily report) for that.
+(no hash) may only come first.
+
+Cutting rows off the end leaves a valid (shorter) chain: the table alone cannot show it.
+So the chain's head (``chain_head``: the last row's id and hash) is anchored outside it:
+every daily report prints it (the mailed copy and the files are out of the database's
+reach) and its archive row keeps it; ``verify_chain`` checks each anchor it is given
+still holds. A cut made after the last report, or one made together with editing the
+archived reports, is found only against a copy kept elsewhere (the mailed report).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timezone
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import event, select, text
@@ -62,9 +69,25 @@ def _chain_new_rows(session: Session, flush_context: Any, instances: Any) -> Non
         row.row_hash = prev = row_hash(prev, row)
 
 
-def verify_chain(session: Session) -> list[str]:
-    """Problems found in the audit chain, one line per broken row ([] when intact)."""
+def chain_head(session: Session) -> tuple[int, str] | None:
+    """The id and hash of the chain's last row (None before any): what a report anchors."""
+    row = session.execute(select(AuditLog.id, AuditLog.row_hash).where(AuditLog.row_hash.is_not(None))
+                          .order_by(AuditLog.id.desc()).limit(1)).first()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def verify_chain(session: Session, anchors: Iterable[tuple[int, str, str]] = ()) -> list[str]:
+    """Problems found in the audit chain, one line per broken row ([] when intact).
+
+    ``anchors`` are heads recorded earlier, each (row id, hash, where it was recorded): a
+    row that is gone or changed there means the log was cut or rewritten after it."""
     problems: list[str] = []
+    for row_id, digest, where in anchors:
+        now = session.get(AuditLog, row_id)
+        if now is None or now.row_hash != digest:
+            problems.append(f"audit row {row_id}, the head recorded in {where}, is "
+                            f"{'gone' if now is None else 'changed'}: rows were cut from the end "
+                            "of the log or rewritten")
     prev: str | None = None
     for row in session.scalars(select(AuditLog).order_by(AuditLog.id)):
         if row.row_hash is None:

@@ -113,19 +113,36 @@ class Offer(Base):
     title: Mapped[Title] = relationship(back_populates="offers")
 
 
+class AllowedReason(enum.Enum):
+    """Why a reference video is allowed material: what staff registered with ``vigie
+    catalog allow``. A copy explained only by allowed material gets no notice."""
+
+    TRAILER = "trailer"              # a trailer, clip or making-of the studio published
+    PROMO = "promo"                  # promotional material (a teaser, an interview, an ad)
+    PUBLIC_DOMAIN = "public-domain"  # footage anyone may use (archives, newsreels)
+    LOGO = "logo"                    # a producer's or distributor's logo, a licence card
+
+
 class ReferenceVideo(Base):
     """A catalogue video and its frame fingerprints.
 
     Hashes are stored compactly as one blob per reference (packed little-endian
     ``uint64`` hashes and ``float32`` timestamps), not one row per frame: a film has
     thousands of frames and the index loads them all at once anyway.
+
+    A reference is either a film (``allowed_reason`` empty, it belongs to a title) or
+    allowed material (a trailer, a logo, public-domain footage: ``allowed_reason`` says
+    which; it may belong to a title or to none). ``flags`` holds one byte per stored
+    frame (``fingerprint.index.FLAG_STATIC``, ``FLAG_SHARED``): frames that are not
+    distinctive evidence. Empty for references made before flags existed: the index
+    computes the static marks from the hashes then.
     """
 
     __tablename__ = "reference_videos"
     __table_args__ = (UniqueConstraint("sha256", "algorithm", name="uq_reference_sha_algo"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    title_id: Mapped[int] = mapped_column(ForeignKey("titles.id", ondelete="CASCADE"), index=True)
+    title_id: Mapped[Optional[int]] = mapped_column(ForeignKey("titles.id", ondelete="CASCADE"), index=True)
     sha256: Mapped[str] = mapped_column(String(64))
     path: Mapped[Optional[str]] = mapped_column(String(2000))
     duration_s: Mapped[float] = mapped_column(Float)
@@ -137,9 +154,11 @@ class ReferenceVideo(Base):
     frame_count: Mapped[int]
     hashes: Mapped[bytes] = mapped_column(LargeBinary)
     times: Mapped[bytes] = mapped_column(LargeBinary)
+    flags: Mapped[Optional[bytes]] = mapped_column(LargeBinary)
+    allowed_reason: Mapped[Optional[AllowedReason]] = mapped_column(_enum(AllowedReason))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    title: Mapped[Title] = relationship(back_populates="references")
+    title: Mapped[Optional[Title]] = relationship(back_populates="references")
 
 
 # --------------------------------------------------------------------------- the web
@@ -221,6 +240,7 @@ class CandidateStatus(enum.Enum):
     NO_MATCH = "no_match"
     FAILED = "failed"            # could not be fetched or decoded; see error
     SKIPPED = "skipped"          # licensed partner or out of scope
+    ALLOWED = "allowed"          # explained only by allowed material (a trailer, a logo): no notice
 
 
 class Candidate(Base):
@@ -254,6 +274,7 @@ class Candidate(Base):
 class Decision(enum.Enum):
     CONFIRMED = "confirmed"      # a notice may go out without a human
     REVIEW = "review"            # a human decides
+    ALLOWED = "allowed"          # allowed material only (a trailer, a logo): never a notice
 
 
 class ReviewState(enum.Enum):
@@ -268,7 +289,8 @@ class Match(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
-    title_id: Mapped[int] = mapped_column(ForeignKey("titles.id", ondelete="CASCADE"), index=True)
+    # Empty only for a match of allowed material that belongs to no title (a logo).
+    title_id: Mapped[Optional[int]] = mapped_column(ForeignKey("titles.id", ondelete="CASCADE"), index=True)
     reference_id: Mapped[Optional[int]] = mapped_column(ForeignKey("reference_videos.id", ondelete="SET NULL"))
     media_url: Mapped[Optional[str]] = mapped_column(String(2000))
     score: Mapped[float]
@@ -288,7 +310,7 @@ class Match(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     candidate: Mapped[Candidate] = relationship(back_populates="matches")
-    title: Mapped[Title] = relationship()
+    title: Mapped[Optional[Title]] = relationship()
     reviewer: Mapped[Optional[User]] = relationship()
 
 
@@ -414,6 +436,25 @@ class User(Base):
     role: Mapped[Role] = mapped_column(_enum(Role), default=Role.ANALYST)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoginAttempt(Base):
+    """One login attempt, written before the password is checked (``webapp.accounts.LoginThrottle``).
+
+    In the database, not in the app process, so the limit holds across a restart and
+    across several ``vigie serve`` processes. ``account`` is the SHA-256 of the lower-cased
+    user name (any string a client sends fits, none is stored); a success empties it on the
+    account's rows, which keep counting for their address. ``at`` is Unix time, compared
+    the same way on SQLite and PostgreSQL."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_account_at", "account", "at"),
+                      Index("ix_login_attempts_ip_at", "ip", "at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account: Mapped[Optional[str]] = mapped_column(String(64))
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float, index=True)
 
 
 class WebSession(Base):

@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from vigie.errors import DatabaseError
@@ -77,7 +77,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Create or upgrade the schema (what ``vigie init`` does)."""
     try:
         command.upgrade(alembic_config(engine), revision)
-    except OperationalError as exc:
+    except DBAPIError as exc:
         raise DatabaseError(f"cannot open database: {exc.orig}") from None
 
 
@@ -89,7 +89,7 @@ def current_revision(engine: Engine) -> str | None:
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
-    except OperationalError as exc:
+    except DBAPIError as exc:  # unreachable, or a file that is no database (/etc/passwd)
         raise DatabaseError(f"cannot open database: {exc.orig}") from None
 
 

@@ -64,8 +64,9 @@ def _open(source: str, *, ranged: bool = False) -> av.container.InputContainer:
     is_url = "://" in source
     if not is_url and not os.path.exists(source):
         raise MediaError(f"no such file: {source}")
-    if not is_url and os.path.isdir(source):
-        raise MediaError(f"not a file: {source}")
+    if not is_url and not os.path.isfile(source):
+        # A FIFO or a device would block FFmpeg (a FIFO with no writer: for ever).
+        raise MediaError(f"not a regular file: {source}")
     options = {"protocol_whitelist": REMOTE_PROTOCOLS if is_url else LOCAL_PROTOCOLS}
     opener = None
     if is_url:

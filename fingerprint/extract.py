@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fingerprint import decode
-from fingerprint.hashing import MIN_QUALITY, hamming, phash_batch, quality, resize_for_hash
+from fingerprint.hashing import MIN_QUALITY, hamming, phash_batch, phash_regions, quality, resize_for_hash
 from fingerprint.index import FLAG_STATIC
 from fingerprint.preprocess import FULL, BarStats, Box, detect_box, inner_pictures
 from vigie.errors import MediaError
@@ -37,6 +37,10 @@ CORE = 0.15
 
 # Share of each side of a detected inner picture left out before hashing it.
 INNER_MARGIN = 0.04
+# Frames of an inner picture its own bars are looked for in (bars do not move), and of
+# a query its bars are.
+INNER_BAR_FRAMES = 16
+QUERY_BAR_FRAMES = 24
 
 # How one axis of a copy may have been cropped: (kept from, kept to) as shares of the
 # original. Symmetric crops of 0-15 % and one-sided ones; the grid step (5-7.5 %) is
@@ -107,14 +111,27 @@ class VideoFingerprint:
     # Query only: core hashes under the crop hypotheses of the whole picture.
     crops: CropHashes | None = None
     # Query only: pictures that may be shown inside the frame (picture-in-picture),
-    # most likely first; tried when nothing else confirms.
-    inner: list[InnerPicture] = field(default_factory=list)
+    # most likely first; looked for only when nothing else confirms (``inner``).
+    _inner: list[InnerPicture] | None = field(default=None, repr=False)
+    # Query only: the crop hypotheses of the frames as decoded, when bars were cropped
+    # away: the "bars" may have been the film's own flat edges (a drawn film on white).
+    uncropped: CropHashes | None = None
     # How the frames were sampled: "reference", "keyframes", "dense", "glance" or "seek".
     mode: str = "reference"
     algorithm: str = ALGORITHM
 
     def __len__(self) -> int:
         return len(self.times)
+
+    @property
+    def inner(self) -> list[InnerPicture]:
+        """Pictures that may be shown inside the frame (picture-in-picture), computed
+        from the query's pictures the first time they are asked for: most copies
+        confirm without them, and finding them costs as much as the first look."""
+        if self._inner is None:
+            pictures = self.crops.pictures if self.crops is not None else []
+            self._inner = [inner_picture_hashes(pictures, b) for b in inner_pictures(pictures)] if pictures else []
+        return self._inner
 
 
 def sha256_file(path: str) -> str:
@@ -234,16 +251,34 @@ def core_in_copy(kept: tuple[float, float]) -> tuple[float, float]:
     return (max(0.0, (CORE - lo) / span), min(1.0, (1 - CORE - lo) / span))
 
 
-def _core_hashes(pictures: list[NDArray[np.uint8]], k: int) -> NDArray[np.uint64]:
-    """Core hashes of ``pictures`` under crop hypothesis ``k``: shape (2, n), as is and
-    mirrored."""
-    xs, ys = CROP_HYPOTHESES[k]
-    cx, cy = core_in_copy(xs), core_in_copy(ys)
-    # Mirrored: the copy was flipped, so the original's left is the copy's right.
-    mx = (1 - cx[1], 1 - cx[0])
-    small = np.stack([resize_for_hash(region(p, cx, cy)) for p in pictures])
-    small_m = np.stack([resize_for_hash(region(p, mx, cy))[:, ::-1] for p in pictures])
-    return np.stack([phash_batch(small), phash_batch(small_m)])
+# Where the original's core lies in a copy, per crop option of one axis, as is and
+# mirrored (the copy was flipped, so the original's left is the copy's right).
+_AXIS_CORES = [core_in_copy(o) for o in CROP_AXIS_OPTIONS]
+_AXIS_CORES_MIRRORED = [(1 - c[1], 1 - c[0]) for c in _AXIS_CORES]
+
+
+def _core_hashes(pictures: list[NDArray[np.uint8]], ks: list[int]) -> NDArray[np.uint64]:
+    """Core hashes of ``pictures`` under crop hypotheses ``ks``: shape (len(ks), 2, n),
+    as is and mirrored."""
+    n_axis = len(CROP_AXIS_OPTIONS)
+    out = np.zeros((len(ks), 2, len(pictures)), np.uint64)
+    if not pictures:
+        return out
+    shapes = {p.shape for p in pictures}
+    if len(shapes) > 1:  # a stream that changed size: each size on its own
+        for shape in shapes:
+            idx = [i for i, p in enumerate(pictures) if p.shape == shape]
+            out[:, :, idx] = _core_hashes([pictures[i] for i in idx], ks)
+        return out
+    stack = np.stack(pictures)
+    ys = sorted({k // n_axis for k in ks})
+    xs = sorted({k % n_axis for k in ks})
+    plain = phash_regions(stack, [_AXIS_CORES[y] for y in ys], [_AXIS_CORES[x] for x in xs])
+    mirrored = phash_regions(stack, [_AXIS_CORES[y] for y in ys], [_AXIS_CORES_MIRRORED[x] for x in xs], flip_x=True)
+    for j, k in enumerate(ks):
+        yi, xi = ys.index(k // n_axis), xs.index(k % n_axis)
+        out[j, 0], out[j, 1] = plain[:, yi, xi], mirrored[:, yi, xi]
+    return out
 
 
 class CropHashes:
@@ -251,8 +286,7 @@ class CropHashes:
 
     Most copies confirm on the first pass, which needs hypothesis 0 only; the crop
     search needs all hypotheses but on a few probe frames, then one hypothesis on all
-    frames. Computing all 64 x 2 hashes of every frame up front cost about a second a
-    query for nothing, so the (small, greyscale) pictures are kept instead."""
+    frames. So the (small, greyscale) pictures are kept and hashed when asked."""
 
     def __init__(self, pictures: list[NDArray[np.uint8]]) -> None:
         self.pictures = pictures
@@ -264,19 +298,18 @@ class CropHashes:
     def hypothesis(self, k: int) -> NDArray[np.uint64]:
         """Hashes of every frame under hypothesis ``k``: shape (2, frames)."""
         if k not in self._full:
-            self._full[k] = _core_hashes(self.pictures, k)
+            self._full[k] = _core_hashes(self.pictures, [k])[0]
         return self._full[k]
 
     def hypothesis_of(self, k: int, frames: NDArray[np.int64]) -> NDArray[np.uint64]:
         """Hashes of some frames under hypothesis ``k``: shape (2, len(frames))."""
         if k in self._full:
             return self._full[k][:, frames]
-        return _core_hashes([self.pictures[int(i)] for i in frames], k)
+        return _core_hashes([self.pictures[int(i)] for i in frames], [k])[0]
 
     def probe(self, frames: NDArray[np.int64]) -> NDArray[np.uint64]:
         """Hashes of some frames under every hypothesis: shape (hypotheses, 2, len(frames))."""
-        chosen = [self.pictures[int(i)] for i in frames]
-        return np.stack([_core_hashes(chosen, k) for k in range(len(CROP_HYPOTHESES))])
+        return _core_hashes([self.pictures[int(i)] for i in frames], list(range(len(CROP_HYPOTHESES))))
 
 
 @dataclass
@@ -293,7 +326,7 @@ def inner_picture_hashes(pictures: list[NDArray[np.uint8]], box: Box) -> InnerPi
     """Hashes of what ``box`` shows in each picture, ready for the matcher."""
     insides = [box.crop(p) for p in pictures]
     # The inner picture may carry bars of its own (a 4:3 film pillarboxed in it).
-    inner_bars = detect_box(insides)
+    inner_bars = detect_box(insides[:: max(1, len(insides) // INNER_BAR_FRAMES)])
     insides = [inner_bars.crop(p) for p in insides]
     # Its border is found to a pixel or two of the analysis frame: step inside it, so
     # that what is left is a crop of the film, which the crop search then handles.
@@ -309,10 +342,9 @@ def fingerprint_frames(
     stats = BarStats()
     for g in grays:
         stats.add(g)
-    box = stats.box()
+    box = stats.box(QUERY_BAR_FRAMES)
     pictures = [box.crop(g) for g in grays]
     small = np.stack([resize_for_hash(p) for p in pictures]) if grays else np.zeros((0, 32, 32), np.float32)
-    inner = [inner_picture_hashes(pictures, b) for b in inner_pictures(pictures)] if grays else []
     return VideoFingerprint(
         times=np.asarray(times, dtype=np.float32),
         hashes=phash_batch(small) if len(small) else np.zeros(0, np.uint64),
@@ -322,7 +354,7 @@ def fingerprint_frames(
         box=box,
         variants={"mirror": phash_batch(small[:, :, ::-1]) if len(small) else np.zeros(0, np.uint64)},
         crops=CropHashes(pictures),
-        inner=inner,
+        uncropped=None if box.is_full or not grays else CropHashes(grays),
     )
 
 

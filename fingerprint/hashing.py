@@ -58,6 +58,42 @@ def phash(gray: NDArray[np.uint8]) -> np.uint64:
     return phash_batch(resize_for_hash(gray)[None])[0]
 
 
+def area_matrix(n_in: int, spans: list[tuple[float, float]], flip: bool = False) -> NDArray[np.float64]:
+    """Weights that area-average each span [lo, hi) of ``n_in`` pixels (shares of
+    ``n_in``) into IMG_SIZE cells, as ``cv2.INTER_AREA`` does: shape (spans, 32, n_in).
+    ``flip`` reverses the cells (a mirrored picture)."""
+    out = np.zeros((len(spans), IMG_SIZE, n_in))
+    p = np.arange(n_in, dtype=np.float64)
+    for k, (lo, hi) in enumerate(spans):
+        lo_px, hi_px = lo * n_in, max(hi * n_in, lo * n_in + 1.0)
+        edges = np.linspace(lo_px, hi_px, IMG_SIZE + 1)
+        a, b = edges[:-1, None], edges[1:, None]
+        out[k] = np.clip(np.minimum(b, p + 1) - np.maximum(a, p), 0.0, None) / (b - a)
+        if flip:
+            out[k] = out[k][::-1]
+    return out
+
+
+def phash_regions(pictures: NDArray[np.uint8], ys: list[tuple[float, float]], xs: list[tuple[float, float]],
+                  flip_x: bool = False) -> NDArray[np.uint64]:
+    """pHash of regions of same-sized pictures, every (y span, x span) pair at once:
+    shape (n, len(ys), len(xs)). Spans are shares of the height and width.
+
+    The same hash as ``phash`` of the region cut out and resized, computed as matrix
+    products: the area resize is linear, so it folds into the DCT (the 8 x h and 8 x w
+    matrices ``DCT @ area``), and a region costs a few thousand multiply-adds, not a
+    resize call."""
+    n, h, w = pictures.shape
+    ny, nx = len(ys), len(xs)
+    dy = (_DCT @ area_matrix(h, ys)).reshape(ny * HASH_SIZE, h).astype(np.float32)       # (Y*8, h)
+    dx = (_DCT @ area_matrix(w, xs, flip_x)).reshape(nx * HASH_SIZE, w).astype(np.float32)  # (X*8, w)
+    rows = dy @ pictures.astype(np.float32)                      # (n, Y*8, w)
+    coeffs = rows @ dx.T                                         # (n, Y*8, X*8)
+    coeffs = coeffs.reshape(n, ny, HASH_SIZE, nx, HASH_SIZE).transpose(0, 1, 3, 2, 4).reshape(n, ny, nx, 64)
+    med = np.median(coeffs, axis=3, keepdims=True)
+    return ((coeffs > med).astype(np.uint64) * _BIT_WEIGHTS).sum(axis=3, dtype=np.uint64)
+
+
 def hamming(a: NDArray[np.uint64] | np.uint64, b: NDArray[np.uint64] | np.uint64) -> NDArray[np.uint8]:
     """Bitwise Hamming distance, element-wise (broadcasting)."""
     return np.bitwise_count(np.bitwise_xor(a, b))

@@ -32,6 +32,8 @@ MIH_MIN_ENTRIES = 600_000
 MIH_WIDTHS = (21, 21, 22)
 # Candidates verified at once by the multi-index engine; bounds its temporaries.
 _MIH_CHUNK = 4_000_000
+# (query, entry) pairs compared at once by the scan; bounds its temporaries (8 MB).
+_SCAN_BLOCK = 8_000_000
 
 
 _MASKS: dict[tuple[int, int], NDArray[np.int64]] = {}
@@ -157,14 +159,18 @@ class HashIndex:
         return Hits(hits.query[ok], hits.entry[ok], hits.distance[ok])
 
     def _query_scan(self, queries: NDArray[np.uint64], radius: int) -> Hits:
+        # A block of queries against every entry at once, about _SCAN_BLOCK pairs a
+        # block: one vectorised XOR + popcount instead of a Python loop per query.
         qs, es, ds = [], [], []
-        for i, q in enumerate(queries):
-            dist = np.bitwise_count(self.hashes ^ q)
-            (ei,) = np.nonzero(dist <= radius)
-            qs.append(np.full(len(ei), i, np.int64))
-            es.append(ei)
-            ds.append(dist[ei])
-        return Hits(np.concatenate(qs), np.concatenate(es).astype(np.int64), np.concatenate(ds).astype(np.uint8))
+        step = max(1, _SCAN_BLOCK // max(len(self.hashes), 1))
+        for first in range(0, len(queries), step):
+            block = queries[first : first + step]
+            dist = np.bitwise_count(block[:, None] ^ self.hashes[None, :])
+            qi, ei = np.nonzero(dist <= radius)
+            qs.append(qi.astype(np.int64) + first)
+            es.append(ei.astype(np.int64))
+            ds.append(dist[qi, ei])
+        return Hits(np.concatenate(qs), np.concatenate(es), np.concatenate(ds).astype(np.uint8))
 
     def _query_mih(self, queries: NDArray[np.uint64], radius: int) -> Hits:
         q_out, e_out, d_out = [], [], []

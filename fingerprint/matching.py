@@ -384,13 +384,15 @@ def match(
     ref_titles: dict[int, int],
     *,
     radius: int = RADIUS,
+    thorough: bool = True,
 ) -> list[MatchResult]:
     """Match a query fingerprint against the index; best result per title, best first.
 
     First pass: the whole picture (as is and mirrored) and its uncropped core. When that
     confirms nothing, the copy may have been cropped or shown inside another video: the
     crop hypothesis whose core hashes hit the most probe frames, and the hashes of an
-    inner picture if one was found, are added and the match is run again.
+    inner picture if one was found, are added and the match is run again. ``thorough``
+    False stops after the first pass (a first look, to be followed by a closer one).
     """
     usable = np.nonzero(query.quality >= MIN_QUALITY)[0]
     if len(usable) == 0 or len(index) == 0:
@@ -400,13 +402,18 @@ def match(
     if crops is not None:
         lookups += [(h, 1) for h in crops.hypothesis(0)]
     results = _match_lookups(query, usable, lookups, index, ref_titles, radius)
-    if any(m.decision == "confirmed" for m in results):
+    if not thorough or any(m.decision == "confirmed" for m in results):
         return results
     extra: list[Lookup] = []
     if crops is not None:
         k = best_crop_hypothesis(crops, usable, index, radius)
         if k:
             extra += [(h, 1) for h in crops.hypothesis(k)]
+    whole = query.uncropped
+    if whole is not None and len(whole) == len(query.times):
+        k = best_crop_hypothesis(whole, usable, index, radius)
+        if k is not None:
+            extra += [(h, 1) for h in whole.hypothesis(k)]
     inner = best_inner_picture(query, usable, index, radius)
     if inner is not None:
         extra += [(inner.hashes, 0), (inner.mirror, 0)]
@@ -444,7 +451,9 @@ def best_inner_picture(query: VideoFingerprint, usable: NDArray[np.int64], index
         looks = [cand.hashes[probe], cand.mirror[probe], *cand.crops.hypothesis_of(0, probe)]
         hits = index.query(np.concatenate(looks), radius,
                            kinds=np.repeat(np.array([0, 0, 1, 1], np.uint8), len(probe)))
-        found = len(np.unique(hits.query % len(probe)))
+        # Probe frames that find one same reference: chance hits spread over many.
+        frame, ref = hits.query % len(probe), index.ref_ids[hits.entry]
+        found = max((len(np.unique(frame[ref == r])) for r in np.unique(ref)), default=0)
         if found >= CROP_PROBE_MIN_FRAMES and (best is None or found > best[0]):
             best = (found, cand)
     return best[1] if best else (query.inner[0] if query.inner else None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -70,11 +71,14 @@ class BarStats:
         if len(self.frames) >= 2 * MAX_STAT_FRAMES:
             self.frames = self.frames[::2]
 
-    def box(self) -> Box:
+    def box(self, max_frames: int = 2 * MAX_STAT_FRAMES) -> Box:
+        """The content box; statistics over at most ``max_frames`` frames (evenly
+        thinned): a sparse query's few dozen frames need no more than two dozen."""
         if self.shape is None or not self.frames:
             return FULL
         h, w = self.shape
-        stack = np.stack(self.frames).astype(np.float32)
+        frames = self.frames[:: -(-len(self.frames) // max_frames)]
+        stack = np.stack(frames).astype(np.float32)
         level = np.median(stack, axis=0)
         spread = stack.std(axis=0)
         gx = np.zeros_like(stack)
@@ -126,7 +130,8 @@ def detect_box(frames: list[NDArray[np.uint8]]) -> Box:
 # (their PIP_SIDE_QUANTILE quantile is PIP_EDGE_RATIO times the frame's typical edge
 # strength); the matcher then keeps the proposal whose hashes the index recognises.
 PIP_EDGE_RATIO = 3.0
-PIP_SIDE_QUANTILE = 0.25
+PIP_SIDE_QUANTILE = 0.35
+PIP_EDGE_GAP = 8
 # The film is at least PIP_MIN_SHARE of the frame's width (the issue's 30 %, with
 # margin) and PIP_MIN_HEIGHT_SHARE of its height (a 2.39:1 film at 30 % of a 4:3 frame),
 # and looks like a film: width / height within PIP_ASPECT (analysis pixels are square).
@@ -135,38 +140,65 @@ PIP_MIN_HEIGHT_SHARE = 0.12
 PIP_ASPECT = (0.9, 2.8)
 # Lines tried per axis and rectangles returned, strongest first.
 PIP_LINES = 8
-PIP_CANDIDATES = 4
+PIP_CANDIDATES = 6
+# Two parallel edges frame a picture when they overlap over this share of the longer;
+# one edge is a whole side of the frame's picture when it spans this share of the frame.
+PIP_PAIR_OVERLAP = 0.8
+PIP_FULL_EDGE = 0.95
+# Frames the edge statistics are taken over (evenly thinned beyond that).
+PIP_STAT_FRAMES = 24
 
 
-def _longest_runs(strong: NDArray[np.bool_]) -> NDArray[np.int64]:
-    """Per column of ``strong``, the longest run of True down the rows."""
+def _longest_runs(strong: NDArray[np.bool_]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Per column of ``strong``: the length of the longest run of True down the rows,
+    and the row where it ends (exclusive)."""
     run = np.zeros(strong.shape[1], np.int64)
     best = np.zeros(strong.shape[1], np.int64)
-    for row in strong:
+    end = np.zeros(strong.shape[1], np.int64)
+    for y, row in enumerate(strong):
         run = np.where(row, run + 1, 0)
-        np.maximum(best, run, out=best)
-    return best
+        longer = run > best
+        best[longer] = run[longer]
+        end[longer] = y + 1
+    return best, end
 
 
-def _lines(grad: NDArray[np.float32], floor: float, min_len: int) -> list[int]:
-    """Positions (columns of ``grad``) of the strongest long straight edges."""
+def _segments(grad: NDArray[np.float32], floor: float, min_len: int) -> list[tuple[int, int, int, float]]:
+    """The strongest long straight edges of ``grad`` running down its columns: (column,
+    first row, end row, mean strength), strongest first."""
     strong = grad >= floor
-    # Lossy coding breaks an edge for a pixel here and there: bridge gaps of one.
-    bridged = strong.copy()
-    bridged[1:-1] |= strong[:-2] & strong[2:]
-    runs = _longest_runs(bridged)
-    idx = [i for i in range(len(runs)) if runs[i] >= min_len
-           and (i == 0 or runs[i] >= runs[i - 1]) and (i == len(runs) - 1 or runs[i] > runs[i + 1])]
-    return sorted(idx, key=lambda i: -runs[i])[:PIP_LINES]
+    # Where the background happens to look like the film, or lossy coding smears it, an
+    # edge breaks for a few pixels: bridge gaps of up to PIP_EDGE_GAP, then ask that
+    # most of the bridged stretch is edge (PIP_SIDE_QUANTILE).
+    kernel = np.ones((PIP_EDGE_GAP + 1, 1), np.uint8)
+    bridged = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool) | strong
+    runs, ends = _longest_runs(bridged)
+    out = []
+    for i in range(len(runs)):
+        if runs[i] < min_len or (i > 0 and runs[i] < runs[i - 1]) or (i < len(runs) - 1 and runs[i] <= runs[i + 1]):
+            continue
+        start, stop = int(ends[i] - runs[i]), int(ends[i])
+        if strong[start:stop, i].mean() < 1.0 - PIP_SIDE_QUANTILE:
+            continue
+        out.append((i, start, stop, float(grad[start:stop, i].mean())))
+    return sorted(out, key=lambda seg: -(seg[2] - seg[1]) * seg[3])[:PIP_LINES]
 
 
 def inner_pictures(frames: list[NDArray[np.uint8]]) -> list[Box]:
     """Boxes where a picture shown inside the frame may be (picture-in-picture), most
-    likely first; empty when nothing looks like one."""
+    likely first; empty when nothing looks like one.
+
+    Proposals come from the long straight edges: rectangles whose sides are edges
+    (three, or two meeting in a corner of the frame), two parallel edges facing each
+    other (the other two sides too weak to see against a busy background), or one edge
+    across the whole frame (a film beside a person, filling its half)."""
     if len(frames) < 3:
         return []
     shape = frames[0].shape
-    stack = np.stack([f for f in frames if f.shape == shape][:MAX_STAT_FRAMES]).astype(np.float32)
+    same = [f for f in frames if f.shape == shape]
+    # Evenly thinned: the border is there in every frame, the median needs a few dozen.
+    same = same[:: max(1, len(same) // PIP_STAT_FRAMES)]
+    stack = np.stack(same).astype(np.float32)
     h, w = shape
     gx = np.median(np.abs(np.diff(stack, axis=2)), axis=0)  # (h, w-1): edge between c and c+1
     gy = np.median(np.abs(np.diff(stack, axis=1)), axis=0)  # (h-1, w)
@@ -174,11 +206,19 @@ def inner_pictures(frames: list[NDArray[np.uint8]]) -> list[Box]:
     floor = PIP_EDGE_RATIO * typical
     min_h = int(PIP_MIN_HEIGHT_SHARE * h)
     min_w = int(PIP_MIN_SHARE * w)
-    cols = _lines(gx, floor, int(0.8 * min_h))
-    rows = _lines(gy.T, floor, int(0.8 * min_w))
-    xs = sorted({-1, w - 1, *cols})  # -1 / w-1: the picture touches the frame's edge
-    ys = sorted({-1, h - 1, *rows})
+    vsegs = _segments(gx, floor, int(0.8 * min_h))
+    hsegs = _segments(gy.T, floor, int(0.8 * min_w))
+    found: list[tuple[float, Box]] = []
 
+    def propose(score: float, y0: int, y1: int, x0: int, x1: int) -> None:
+        if x1 - x0 < min_w or y1 - y0 < min_h or (x1 - x0 >= w - 2 and y1 - y0 >= h - 2):
+            return
+        if PIP_ASPECT[0] <= (x1 - x0) / (y1 - y0) <= PIP_ASPECT[1]:
+            found.append((score, Box(y0, y1, x0, x1)))
+
+    # Rectangles whose sides are all edges or the frame's own edges.
+    xs = sorted({-1, w - 1, *(c for c, *_ in vsegs)})
+    ys = sorted({-1, h - 1, *(r for r, *_ in hsegs)})
     # Along-side sums in O(1): cumulative sums down each column of gx (strong pixels
     # and gradient) and along each row of gy.
     sx = np.vstack([np.zeros((1, w - 1)), np.cumsum(gx >= floor, axis=0)])
@@ -199,17 +239,12 @@ def inner_pictures(frames: list[NDArray[np.uint8]]) -> list[Box]:
             return None
         return float(vy[y, x1 + 1] - vy[y, x0 + 1]) / n
 
-    found: list[tuple[float, Box]] = []
     for i, x0 in enumerate(xs):
         for x1 in xs[i + 1 :]:
             if x1 - x0 < min_w:
                 continue
             for j, y0 in enumerate(ys):
                 for y1 in ys[j + 1 :]:
-                    if y1 - y0 < min_h or (x0 == -1 and x1 == w - 1 and y0 == -1 and y1 == h - 1):
-                        continue
-                    if not PIP_ASPECT[0] <= (x1 - x0) / (y1 - y0) <= PIP_ASPECT[1]:
-                        continue
                     interior = (x0 >= 0) + (x1 < w - 1) + (y0 >= 0) + (y1 < h - 1)
                     # Three sides inside the frame, or two meeting in a corner (two
                     # opposite frame edges would be a band, which bars already handle).
@@ -227,7 +262,32 @@ def inner_pictures(frames: list[NDArray[np.uint8]]) -> list[Box]:
                         sides.append(horizontal(y1, x0, x1))
                     if any(v is None for v in sides):
                         continue
-                    found.append((min(sides) * len(sides), Box(y0 + 1, y1 + 1, x0 + 1, x1 + 1)))  # type: ignore[type-var]
+                    propose(min(sides) * len(sides), y0 + 1, y1 + 1, x0 + 1, x1 + 1)  # type: ignore[type-var]
+
+    # Two parallel edges facing each other over the same stretch: the box between them.
+    for segs, vertical_edges in ((vsegs, True), (hsegs, False)):
+        for a, (p0, s0, e0, v0) in enumerate(segs):
+            for p1, s1, e1, v1 in segs[a + 1 :]:
+                lo, hi = max(s0, s1), min(e0, e1)
+                if hi - lo < PIP_PAIR_OVERLAP * max(e0 - s0, e1 - s1):
+                    continue
+                q0, q1 = sorted((p0, p1))
+                if vertical_edges:
+                    propose(2 * min(v0, v1), lo, hi, q0 + 1, q1 + 1)
+                else:
+                    propose(2 * min(v0, v1), q0 + 1, q1 + 1, lo, hi)
+    # One edge across the whole frame: the picture fills one side of it.
+    for segs, vertical_edges, length in ((vsegs, True, h), (hsegs, False, w)):
+        for p, s0, e0, v in segs:
+            if e0 - s0 < PIP_FULL_EDGE * length:
+                continue
+            if vertical_edges:
+                propose(v, 0, h, 0, p + 1)
+                propose(v, 0, h, p + 1, w)
+            else:
+                propose(v, 0, p + 1, 0, w)
+                propose(v, p + 1, h, 0, w)
+
     found.sort(key=lambda f: -f[0])
     out: list[Box] = []
     for _, box in found:

@@ -160,7 +160,17 @@ def _load(raw: bytes) -> object:
     for key, value in config.schedule.items():  # type: ignore[attr-defined]
         if key.endswith("_every") or key == "lock_stale_after":
             seconds = parse_interval(value)
-            assert math.isfinite(seconds) and seconds > 0, (key, value)
+            assert math.isfinite(seconds) and 1 <= seconds <= 365 * 86400, (key, value)
+    # What the loader let through meets the schema (ports in range, finite numbers...).
+    from vigie.config import SCHEMA, check_value
+    from vigie.errors import ConfigError
+
+    for section in SCHEMA:
+        for key, value in (getattr(config, section, None) or {}).items():
+            try:
+                check_value(SCHEMA[section][key], value, f"{section}.{key}")
+            except ConfigError as exc:  # loaded, yet out of the schema: a broken promise
+                raise AssertionError(str(exc)) from None
     return config
 
 
@@ -282,6 +292,61 @@ def media_response(data: bytes) -> None:
         netsafe.resolve = real
 
 
+# --- vigie.schedules: site schedules (CLI, admin form, scheduler, cluster tick) --------
+
+def schedule_text(data: bytes) -> None:
+    """Every schedule the parser accepts can be honoured: an interval within its bounds,
+    a trigger APScheduler builds, a next run after the last one (never an OverflowError)."""
+    from datetime import datetime, timezone
+
+    from vigie.errors import InvalidInput
+    from vigie.schedules import MAX_INTERVAL_S, MIN_INTERVAL_S, check_schedule, parse_schedule
+
+    raw = text(data)
+    try:
+        parsed = parse_schedule(raw)  # ValueError: refused, with the reason
+    except ValueError:
+        try:
+            check_schedule(raw)
+        except InvalidInput:
+            return
+        assert not raw.strip(), f"check_schedule accepted what parse_schedule refused: {raw!r}"
+        return
+    assert check_schedule(raw) == parsed.text
+    if parsed.interval_s is not None:
+        assert MIN_INTERVAL_S <= parsed.interval_s <= MAX_INTERVAL_S, parsed
+    parsed.trigger(timezone.utc)
+    last = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
+    nxt = parsed.next_after(last, timezone.utc)
+    assert nxt is None or nxt > last, (parsed, nxt)
+
+
+# --- staff input and page text shown to staff -----------------------------------------
+
+def staff_input(data: bytes) -> None:
+    """A host contact, an offer URL and a page title: what the CLI and the admin forms
+    accept is header-safe, and hostile page text is shown without control, bidi or
+    zero-width characters."""
+    from notices.hosts import check_contact
+    from reports.daily import one_line
+    from vigie.catalog import validate_offer_url
+    from vigie.errors import InvalidInput
+
+    contact, url, title = fields(data, 3)
+    try:
+        ok = check_contact(contact, allow_empty=True)
+        assert ok is None or not any(unicodedata.category(c)[0] in "CZ" for c in ok), ok
+    except InvalidInput:
+        pass
+    try:
+        ok = validate_offer_url(url)
+        assert urlsplit(ok).scheme in ("http", "https") and "\n" not in ok and "\r" not in ok, ok
+    except InvalidInput:
+        pass
+    shown = one_line(title)
+    assert not any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in shown), shown
+
+
 BUILTINS = [
     Harness("url", url_identity, (ValueError,),
             "crawlers.urls: canonical_url (ValueError: not a URL), host_key, host_names, "
@@ -302,6 +367,10 @@ BUILTINS = [
             "crawlers: clean_title and the title matcher's fold/normalise/guess (total)"),
     Harness("page_media", page_media, (),
             "crawlers.resolvers.resolve_page over any HTML (total)"),
+    Harness("schedule", schedule_text, (),
+            "vigie.schedules.parse_schedule and check_schedule (ValueError, InvalidInput: refused)"),
+    Harness("staff_input", staff_input, (),
+            "notices.hosts.check_contact, vigie.catalog.validate_offer_url, reports.daily.one_line (total)"),
 ]
 
 

@@ -102,6 +102,9 @@ def notifiable_matches(session: Session) -> list[Match]:
         .join(Candidate, Match.candidate_id == Candidate.id)
         .where(or_(and_(Match.decision == Decision.CONFIRMED, Match.review != ReviewState.REJECTED),
                    Match.review == ReviewState.APPROVED))
+        # Allowed material (a trailer the studio published) is never notified, whatever
+        # its review says (webapp.actions refuses to approve it; this holds regardless).
+        .where(Match.decision != Decision.ALLOWED)
         .where(~and_(page_notified, video_notified))
         .options(selectinload(Match.candidate).selectinload(Candidate.host),
                  selectinload(Match.title).selectinload(Title.offers))

@@ -38,9 +38,22 @@ def valid_email(addr: str | None) -> str | None:
     if not addr:
         return None
     addr = addr.strip()
-    if len(addr) > 254 or not _EMAIL.match(addr):
+    if len(addr) > 254 or not _EMAIL.fullmatch(addr):
         return None
     return addr
+
+
+def check_contact(addr: str | None, what: str = "abuse contact", *, allow_empty: bool = False) -> str | None:
+    """The address, stripped, if it is a plain, header-safe mailbox (no CR/LF, no display
+    name); InvalidInput otherwise. Empty means none when ``allow_empty``. The one check of
+    a host's contacts: ``vigie hosts add`` (``add_host``) and the admin host form
+    (``webapp.actions.set_host``) both call it."""
+    if allow_empty and (addr is None or not addr.strip()):
+        return None
+    ok = valid_email(addr)
+    if ok is None:
+        raise InvalidInput(f"{what} must be a plain email address: {addr!r}")
+    return ok
 
 
 def add_host(
@@ -65,8 +78,8 @@ def add_host(
     for p in pats:
         if not _DOMAIN.match(p):
             raise InvalidInput(f"not a domain pattern: {p!r} (use example.com or *.example.com)")
-    if contact is not None and valid_email(contact) is None:
-        raise InvalidInput(f"abuse contact must be a plain email address: {contact!r}")
+    if contact is not None:
+        contact = check_contact(contact)
     if jurisdiction is not None and not re.fullmatch(r"[A-Za-z]{2}", jurisdiction):
         raise InvalidInput(f"jurisdiction must be an ISO 3166-1 alpha-2 code: {jurisdiction!r}")
     try:
@@ -83,7 +96,7 @@ def add_host(
     if pats:
         host.domain_patterns = sorted(set(host.domain_patterns or []) | set(pats))
     if contact is not None:
-        host.abuse_contact = contact.strip()
+        host.abuse_contact = contact
     if chan is not None:
         host.channel = chan
     if jurisdiction is not None:
@@ -97,9 +110,9 @@ def add_host(
     if needs_approval is not None:
         host.needs_approval = needs_approval
     if settings:
-        upstream = settings.get("upstream_contact")
-        if upstream is not None and valid_email(upstream) is None:
-            raise InvalidInput(f"upstream contact must be a plain email address: {upstream!r}")
+        if settings.get("upstream_contact") is not None:
+            settings = {**settings, "upstream_contact": check_contact(settings["upstream_contact"],
+                                                                      "upstream contact")}
         host.settings = {**(host.settings or {}), **settings}
     session.flush()
     return host, created

@@ -21,6 +21,7 @@ import re
 import smtplib
 import ssl
 import statistics
+import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -35,6 +36,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from db.auditchain import chain_head
 from db.models import (
     Candidate,
     CrawlRun,
@@ -53,6 +55,7 @@ from db.models import (
 from reports import charts
 from vigie.config import Config
 from vigie.errors import ConfigError, InvalidInput, ReportError
+from vigie.schedules import parse_schedule
 
 HISTORY_DAYS = 30
 # Used when neither the item's due date nor [notices].grace_hours says otherwise.
@@ -78,11 +81,23 @@ def default_day(config: Config, now: datetime | None = None) -> date:
     return (now.astimezone(zone(config)) - timedelta(days=1)).date()
 
 
+# Days a report can be made for: the history window before the day and the day after
+# it must be dates too (0001-01-01 and 9999-12-31 once overflowed).
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
+
+
 def parse_day(text: str) -> date:
     try:
-        return date.fromisoformat(text.strip())
+        return check_day(date.fromisoformat(text.strip()))
     except ValueError:
         raise InvalidInput(f"bad date {text!r}: use YYYY-MM-DD") from None
+
+
+def check_day(day: date) -> date:
+    """``day`` if a report can be made for it; InvalidInput otherwise."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidInput(f"no report for {day.isoformat()}: a day from {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -107,9 +122,16 @@ def safe_url(url: str | None) -> str | None:
 
 
 def one_line(text: str | None, limit: int = 300) -> str:
-    """Hostile text on one line: control characters (CR, LF, NUL...) become spaces."""
-    cleaned = re.sub(r"[\x00-\x1f\x7f\u2028\u2029]+", " ", text or "").strip()
+    """Hostile text on one line: control and format characters (CR, LF, NUL, the bidi
+    overrides and isolates such as U+202E, zero-width ones) and line separators become
+    spaces, as in a notice's mail subject (``notices.mail.clean_header_text``): a page
+    title cannot reorder what staff read around it."""
+    cleaned = " ".join("".join(" " if unicodedata.category(ch) in _NOT_TEXT else ch for ch in text or "").split())
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+# Cc/Cf/Zl/Zp: control, format (bidi overrides, zero-width), line and paragraph separators.
+_NOT_TEXT = frozenset(("Cc", "Cf", "Zl", "Zp"))
 
 
 def hms(seconds: float | None) -> str:
@@ -224,10 +246,13 @@ class ReportData:
     late_sites: list[dict[str, Any]]
     chart_daily: charts.Chart
     chart_hosts: charts.Chart | None
+    # The audit chain's head (row id, hash) when the report was made: printed in the report
+    # and mailed, it anchors the log outside the database (db.auditchain).
+    audit_head: tuple[int, str] | None = None
 
 
 def _confirmed(m: Match) -> bool:
-    if m.review is ReviewState.REJECTED:
+    if m.review is ReviewState.REJECTED or m.decision is Decision.ALLOWED:
         return False
     return m.review is ReviewState.APPROVED or m.decision is Decision.CONFIRMED
 
@@ -276,29 +301,20 @@ def _notice_row(n: Notice, tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def _interval(schedule: str) -> timedelta | None:
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", schedule or "")
-    if not m:
-        return None
-    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
-    return timedelta(**{unit: float(m.group(1))})
-
-
 def _late(schedule: str, last: datetime | None, end: datetime, tz: ZoneInfo) -> str | None:
     """Why a site with this schedule is late at ``end``, or None if it is not."""
-    every = _interval(schedule)
+    try:
+        parsed = parse_schedule(schedule)
+    except ValueError:
+        return f"schedule {schedule!r} not understood"
+    every = parsed.interval
     if every is not None:
         if last is None:
             return "never crawled"
         if end - last > every * LATE_FACTOR:
             return f"last crawl {(end - last).total_seconds() / 3600:.0f} h ago, schedule every {schedule.strip()}"
         return None
-    try:
-        from apscheduler.triggers.cron import CronTrigger
-
-        trigger = CronTrigger.from_crontab(schedule, timezone=tz)
-    except (ValueError, TypeError):
-        return f"schedule {schedule!r} not understood"
+    trigger = parsed.trigger(tz)
     if last is None:
         return "never crawled"
     # Late when the run after next was due before the end of the day.
@@ -474,7 +490,7 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
         notices_failed=[_notice_row(n, tz) for n in failed],
         takedowns=takedowns, hosts=host_stats, reuploads=[r for r in new_rows if r.reupload],
         repeat_infringers=repeat, top_sites=top_sites, crawl_runs=run_rows, late_sites=late,
-        chart_daily=chart_daily, chart_hosts=chart_hosts,
+        chart_daily=chart_daily, chart_hosts=chart_hosts, audit_head=chain_head(session),
     )
 
 
@@ -548,6 +564,7 @@ class ReportOutput:
     csv: dict[str, Path]
     summary: dict[str, int | str]
     report_id: int
+    audit_head: str | None = None  # "ROW_ID:SHA256" of the audit chain's head
 
     @property
     def paths(self) -> list[Path]:
@@ -562,7 +579,7 @@ def build_report(session: Session, config: Config, day: date | None = None,
     ``vigie-report-YYYY-MM-DD.html`` and ``vigie-report-YYYY-MM-DD-<section>.csv``;
     the HTML is archived in the ``reports`` table (replacing that day's earlier run).
     """
-    day = day or default_day(config, now)
+    day = check_day(day or default_day(config, now))
     out = Path(out_dir or config.report.get("out_dir") or "reports")
     data = collect(session, config, day, now=now)
     html = render_html(data)
@@ -585,9 +602,26 @@ def build_report(session: Session, config: Config, day: date | None = None,
         session.add(row)
     row.html, row.generated_at = html, utcnow()
     row.files = [str(p) for p in [html_path, *csv_paths.values()]]
-    row.summary = summary
+    head = f"{data.audit_head[0]}:{data.audit_head[1]}" if data.audit_head else None
+    # The archive keeps the head too: the Audit page checks every archived one still holds.
+    row.summary = {**summary, AUDIT_HEAD: head} if head else summary
     session.flush()
-    return ReportOutput(day=day, html=html_path, csv=csv_paths, summary=summary, report_id=row.id)
+    return ReportOutput(day=day, html=html_path, csv=csv_paths, summary=summary, report_id=row.id,
+                        audit_head=head)
+
+
+AUDIT_HEAD = "audit_head"
+
+
+def report_anchors(session: Session) -> list[tuple[int, str, str]]:
+    """The audit heads recorded by the archived reports, for ``db.auditchain.verify_chain``."""
+    out = []
+    for day, summary in session.execute(select(Report.day, Report.summary)):
+        head = (summary or {}).get(AUDIT_HEAD)
+        if isinstance(head, str) and ":" in head and head.split(":", 1)[0].isdigit():
+            row_id, digest = head.split(":", 1)
+            out.append((int(row_id), digest, f"the report of {day.isoformat()}"))
+    return out
 
 
 # --------------------------------------------------------------------------- mail
@@ -626,6 +660,9 @@ def mail_report(config: Config, output: ReportOutput, session: Session | None = 
     msg["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1])
     lines = [f"Vigie daily report for {output.day.isoformat()}", ""]
     lines += [f"{k}: {v}" for k, v in output.summary.items()]
+    if output.audit_head:
+        lines += ["", f"Audit log head: {output.audit_head} (keep this mail: it shows later whether "
+                      "audit rows were cut)"]
     lines += ["", "The full report is the HTML part of this message; the rows are attached as CSV."]
     msg.set_content("\n".join(lines))
     msg.add_alternative(output.html.read_text(encoding="utf-8"), subtype="html")

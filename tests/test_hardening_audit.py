@@ -79,3 +79,32 @@ def test_audit_page_shows_a_broken_chain(Session, engine) -> None:  # type: igno
             s.execute(update(AuditLog).where(AuditLog.id == first).values(action="nothing to see"))
         page = client.get("/audit").text
         assert "hash chain is broken" in page and f"audit row {first}: contents changed" in page
+
+
+def test_rows_cut_from_the_end_are_found_against_the_reports_anchor(Session, tmp_path, figures: Figures) -> None:  # type: ignore[no-untyped-def]
+    """The table alone cannot show a cut end; the head each daily report records can."""
+    from reports.daily import build_report, report_anchors
+    from vigie.config import Config
+
+    for i in range(3):
+        with Session.begin() as s:
+            audit(s, "alice", "match.approve", "match", i, None, {"n": i})
+    with Session.begin() as s:
+        out = build_report(s, Config(timezone="UTC"), None, tmp_path)
+    head_id, digest = out.audit_head.split(":")  # type: ignore[union-attr]
+    assert f"Audit log head: row {head_id}, SHA-256 {digest}" in out.html.read_text()
+    with Session.begin() as s:  # written after the report: the anchor still holds
+        audit(s, "bob", "notice.approve", "notice", 7, None, None)
+    with Session() as s:
+        assert verify_chain(s, report_anchors(s)) == []
+    # Cut the last rows, the anchored one included: a valid, shorter chain.
+    with Session.begin() as s:
+        s.execute(delete(AuditLog).where(AuditLog.id >= int(head_id)))
+    with Session() as s:
+        alone = verify_chain(s)
+        anchored = verify_chain(s, report_anchors(s))
+    assert alone == []  # the known limit, stated in the README
+    found = any(f"audit row {head_id}, the head recorded in the report of" in p and "gone" in p for p in anchored)
+    figures.record("audit chain: rows cut from the end, found against the report's anchored head",
+                   "found" if found else "missed", "found", found)
+    assert found, anchored

@@ -50,18 +50,27 @@ def test_login_throttled_per_account_then_per_address(client: Any, figures: Figu
     assert after == 429
 
 
-def test_throttle_window_moves_on() -> None:
-    t = LoginThrottle(per_account=3, per_ip=10, window_s=60)
+def test_throttle_window_moves_on(Session) -> None:  # type: ignore[no-untyped-def]
+    from vigie.errors import LoginThrottled
+
+    now = [100.0]
+    t = LoginThrottle(Session, per_account=3, per_ip=10, window_s=60, clock=lambda: now[0])
     for i in range(3):
-        assert t.wait_s("alice", "1.2.3.4", 100.0 + i) == 0
-        t.failed("alice", "1.2.3.4", 100.0 + i)
-    assert 0 < t.wait_s("alice", "1.2.3.4", 103.0) <= 60
-    assert t.wait_s("ALICE", "5.6.7.8", 103.0) > 0          # the account, from anywhere
-    assert t.wait_s("bob", "1.2.3.4", 103.0) == 0
-    assert t.wait_s("alice", "1.2.3.4", 161.0) == 0          # window passed
-    t.failed("bob", "9.9.9.9", 200.0)
-    t.succeeded("bob")
-    assert t.wait_s("bob", "9.9.9.9", 200.0) == 0
+        now[0] = 100.0 + i
+        t.reserve("alice", "1.2.3.4")
+    now[0] = 103.0
+    with pytest.raises(LoginThrottled) as locked:
+        t.reserve("alice", "1.2.3.4")
+    assert 0 < locked.value.wait_s <= 60
+    with pytest.raises(LoginThrottled):
+        t.reserve("ALICE", "5.6.7.8")                     # the account, from anywhere
+    t.reserve("bob", "1.2.3.4")
+    now[0] = 161.0                                        # window passed
+    t.reserve("alice", "1.2.3.4")
+    now[0] = 200.0
+    t.reserve("bob", "9.9.9.9")
+    t.succeeded(t.reserve("bob", "9.9.9.9"), "bob")
+    t.reserve("bob", "9.9.9.9")
 
 
 def test_common_passwords_refused(Session, figures: Figures) -> None:  # type: ignore[no-untyped-def]

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from db.models import Candidate, Host, Notice, Title
+from db.models import Candidate, Host, Match, Notice, ReferenceVideo, Title
 from db.session import make_engine, sessionmaker_for, upgrade
 from notices.build import make_notice
 from notices.hosts import Contact
@@ -28,6 +28,7 @@ from reports.daily import build_report
 from tests.figures import Figures
 from tests.test_notices_support import T0, add_host, add_match, add_title, make_config
 from tests.test_report import DAY, build_world
+from tests.test_web import add_allowed
 from vigie.config import Config
 from vigie.errors import NoticeInvalid
 
@@ -186,11 +187,15 @@ def _set_hostile(s: Any, w: dict[str, Any], title: str, url: str) -> None:
     held.subject, held.body_text, held.last_error = title, f"{title}\n{url}", title
     s.get(Notice, w["n_failed"]).last_error = title
     s.get(Host, w["locker"]).abuse_contact = title
+    # Allowed material: its file name, and the page of a copy made only of it.
+    s.get(ReferenceVideo, w["trailer"]).path = f"/masters/{title}"
+    s.get(Match, w["allowed_match"]).candidate.title_text = title
 
 
 def _world(sessionmaker) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     with sessionmaker.begin() as s:
         w = build_world(s)
+        add_allowed(s, w)
         ids = {k: getattr(v, "id", v) for k, v in w.items()}
         ids["c_hostile"] = w["review_hostile"].candidate_id
         ids["c_formula"] = w["review_formula"].candidate_id
@@ -227,7 +232,8 @@ def test_xss_corpus_through_the_web_app(sessionmaker, figures: Figures) -> None:
     with sessionmaker() as s:
         title_id = s.scalar(select(Title.id).order_by(Title.id))
     pages: list[str] = ["/review", "/notices", f"/notices/{w['n_held']}", f"/notices/{w['n_failed']}",
-                        "/titles", "/sites", "/hosts", "/audit", "/public", f"/public/titles/{title_id}"]
+                        "/titles", "/sites", "/hosts", "/audit", "/public", f"/public/titles/{title_id}",
+                        "/allowed", "/review?state=allowed"]
     tally = Tally()
     with TestClient(app) as client:
         login_form(client, ADMIN)

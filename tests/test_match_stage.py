@@ -36,8 +36,12 @@ def test_pending_candidates_matched_over_http(Session, media, tmp_path: Path) ->
                 Candidate(canonical_url="https://pirate.example/d", page_url="https://pirate.example/d",
                           media_urls=[]),
             ])
-        stats = match_pending(Session, allow_loopback=True)
+        outcomes: list[str] = []
+        stats = match_pending(Session, allow_loopback=True, on_item=lambda c, o: outcomes.append(o))
     assert stats.candidates == 4 and stats.confirmed == 1 and stats.no_match == 1
+    # Each line and the summary say the same (issue 13: "candidate 3: failed", then "0 failed").
+    assert stats.failed == outcomes.count("failed") and stats.failed + stats.retry == 2, outcomes
+    assert sum(o.startswith("error, to retry") for o in outcomes) == stats.retry == 2, outcomes
     with Session() as s:
         by_url = {c.page_url: c for c in s.scalars(select(Candidate))}
         a = by_url["https://pirate.example/a"]

@@ -38,3 +38,57 @@ def test_models_match_migrations(db_url: str) -> None:
         assert diff == []
     finally:
         engine.dispose()
+
+
+def test_0008_keeps_every_row_and_allows_material_without_title(db_url: str) -> None:
+    # 0008 rebuilds reference_videos and matches on SQLite (batch mode): no row of theirs
+    # nor of the tables pointing at them (notice items, thumbnails) may be lost on the way.
+    from sqlalchemy import text
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, "0007_web_sessions")
+        with engine.begin() as c:
+            c.execute(text("INSERT INTO titles (id, title, created_at) VALUES (1, 'Film', '2026-01-01')"))
+            c.execute(text("INSERT INTO reference_videos (id, title_id, sha256, duration_s, fps, width, height, "
+                           "size_bytes, algorithm, frame_count, hashes, times, created_at) VALUES (1, 1, 'a', 60, "
+                           "24, 480, 270, 10, 'x', 0, :b, :b, '2026-01-01')"), {"b": b""})
+            c.execute(text("INSERT INTO hosts (id, name, domain_patterns, channel, language, licensed_partner, "
+                           "needs_approval, settings) VALUES (1, 'h', '[]', 'email', 'en', false, false, '{}')"))
+            c.execute(text("INSERT INTO candidates (id, canonical_url, page_url, media_urls, evidence, status, "
+                           "attempts, first_seen, last_seen) VALUES (1, 'u', 'u', '[]', '{}', 'matched', 1, "
+                           "'2026-01-01', '2026-01-01')"))
+            c.execute(text("INSERT INTO matches (id, candidate_id, title_id, reference_id, score, matched_s, "
+                           "offset_s, speed, cand_start_s, cand_end_s, ref_start_s, ref_end_s, decision, review, "
+                           "details, created_at) VALUES (1, 1, 1, 1, 0.9, 20, 0, 1, 0, 20, 0, 20, 'confirmed', "
+                           "'none', '{}', '2026-01-01')"))
+            c.execute(text("INSERT INTO match_frames (id, match_id, ref_t, cand_t, created_at) "
+                           "VALUES (1, 1, 1, 1, '2026-01-01')"))
+            c.execute(text("INSERT INTO notices (id, host_id, regime, template, language, status, attempts, "
+                           "escalation_level, created_at, kind) VALUES (1, 1, 'dmca', 't', 'en', 'sent', 1, 0, "
+                           "'2026-01-01', 'notice')"))
+            c.execute(text("INSERT INTO notice_items (id, notice_id, match_id, url, role, state, escalation_level) "
+                           "VALUES (1, 1, 1, 'u', 'hosting', 'notified', 0)"))
+        upgrade(engine)
+        with engine.begin() as c:
+            assert c.execute(text("SELECT reference_id, title_id FROM matches")).all() == [(1, 1)]
+            assert c.scalar(text("SELECT count(*) FROM notice_items")) == 1
+            assert c.scalar(text("SELECT count(*) FROM match_frames")) == 1
+            assert c.execute(text("SELECT title_id, flags, allowed_reason FROM reference_videos")).all() == [
+                (1, None, None)]
+            # Allowed material of no title, and a match of it.
+            c.execute(text("INSERT INTO reference_videos (id, title_id, sha256, duration_s, fps, width, height, "
+                           "size_bytes, algorithm, frame_count, hashes, times, flags, allowed_reason, created_at) "
+                           "VALUES (2, NULL, 'b', 5, 24, 480, 270, 10, 'x', 0, :b, :b, :b, 'logo', '2026-01-01')"),
+                      {"b": b""})
+            c.execute(text("INSERT INTO matches (id, candidate_id, title_id, reference_id, score, matched_s, "
+                           "offset_s, speed, cand_start_s, cand_end_s, ref_start_s, ref_end_s, decision, review, "
+                           "details, created_at) VALUES (2, 1, NULL, 2, 0.9, 5, 0, 1, 0, 5, 0, 5, 'allowed', "
+                           "'none', '{}', '2026-01-01')"))
+        downgrade(engine, "0007_web_sessions")
+        with engine.begin() as c:
+            assert c.execute(text("SELECT id FROM reference_videos")).all() == [(1,)]
+            assert c.execute(text("SELECT id, reference_id FROM matches")).all() == [(1, 1)]
+            assert c.scalar(text("SELECT count(*) FROM notice_items")) == 1
+    finally:
+        engine.dispose()

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from db.models import Candidate, CandidateStatus, CrawlRun, JobRun, SchedulerLock, Site, SiteKind
+from db.models import Candidate, CandidateStatus, CrawlRun, JobRun, Role, SchedulerLock, Site, SiteKind, User
 from vigie.cli import cli
 from vigie.runlock import current_holder, is_stale
 
@@ -250,10 +250,10 @@ def test_status_names_a_periodic_job_that_stopped_running(Session, db_url: str, 
 
 @pytest.mark.parametrize(("body", "message"), [
     ("[schedule]\nmatch_every = \"soon\"\n", "schedule.match_every: not an interval"),
-    ("[schedule]\nreport_at = \"25:00\"\n", "schedule.report_at must be a local time HH:MM"),
-    ("[schedule]\nlock_stale_after = 0\n", "schedule.lock_stale_after: an interval must be positive"),
+    ("[schedule]\nreport_at = \"25:00\"\n", "schedule.report_at: must be a local time HH:MM"),
+    ("[schedule]\nlock_stale_after = 0\n", "schedule.lock_stale_after: an interval must be between 1 s and 1 year"),
     ("[schedule]\nevery = \"1h\"\n", "unknown key schedule.every"),
-    ("[schedule]\nverify_every = true\n", "schedule.verify_every: not an interval: True"),
+    ("[schedule]\nverify_every = true\n", "schedule.verify_every must be a str or int or float, not bool"),
     ("[general]\ntimezone = \"Mars/Olympus\"\n", "general.timezone: unknown time zone"),
     ("[report]\nstaff = [\"not an address\"]\n", "report.staff: not mail addresses"),
     ("[schedule\n", "not valid TOML"),
@@ -287,11 +287,15 @@ def test_an_unreadable_site_schedule_is_reported_and_the_others_run(Session, tmp
         s.add(Site(name="good", start_urls=["http://example.org/"], schedule="6h"))
         s.add(Site(name="cron", start_urls=["http://example.org/"], schedule="30 2 * * *"))
         s.add(Site(name="bad", start_urls=["http://example.org/"], schedule="every tuesday"))
+        # Written behind the CLI's back (an older vigie, SQL): it once raised OverflowError
+        # on every resync, and no site was crawled any more.
+        s.add(Site(name="huge", start_urls=["http://example.org/"], schedule="999999999w"))
     sched = BackgroundScheduler()
     sched.start(paused=True)  # jobs are stored (and replaced) as in `vigie run`, never run
     jobs = Jobs(db_url="unused", Session=Session, config=load_config(str(_config(tmp_path))))
     known: dict[str, str] = {}
-    with pytest.raises(SchedulerError, match="site bad: schedule 'every tuesday'"):
+    with pytest.raises(SchedulerError, match="site bad: schedule 'every tuesday'.*; site huge: an interval "
+                                             "must be between 1 s and 1 year"):
         resync_sites(sched, jobs, known)
     assert sorted(known) == ["cron", "good"]
     assert sorted(j.id for j in sched.get_jobs()) == ["crawl:cron", "crawl:good"]
@@ -300,6 +304,7 @@ def test_an_unreadable_site_schedule_is_reported_and_the_others_run(Session, tmp
         s.scalars(select(Site).where(Site.name == "good")).one().schedule = "12h"
         s.scalars(select(Site).where(Site.name == "cron")).one().enabled = False
         s.scalars(select(Site).where(Site.name == "bad")).one().schedule = "1d"
+        s.scalars(select(Site).where(Site.name == "huge")).one().enabled = False
     counts = resync_sites(sched, jobs, known)
     assert counts == {"sites": 2, "added": 1, "changed": 1, "removed": 1}
     job = sched.get_job("crawl:good")
@@ -307,6 +312,44 @@ def test_an_unreadable_site_schedule_is_reported_and_the_others_run(Session, tmp
     assert job.coalesce is True and job.max_instances == 1
     assert sorted(j.id for j in sched.get_jobs()) == ["crawl:bad", "crawl:good"]
     sched.shutdown(wait=False)
+
+
+def test_one_schedule_parser_everywhere(Session, db_url: str, tmp_path: Path, figures) -> None:  # type: ignore[no-untyped-def]
+    """A schedule out of bounds is refused by the CLI, the admin form and the config check,
+    and skipped (with a reason) by the cluster tick and the daily report."""
+    from zoneinfo import ZoneInfo
+
+    from cluster.app import _due
+    from crawlers.sites import add_site
+    from reports.daily import _late
+    from vigie.errors import InvalidInput
+    from webapp.actions import set_site
+
+    r = subprocess.run([VIGIE, "--db", db_url, "sites", "add", "big", "http://example.org/",
+                        "--schedule", "999999999w"], capture_output=True, text=True)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "between 1 s and 1 year" in r.stderr and "Traceback" not in r.stderr
+    with Session.begin() as s:
+        for bad in ("999999999w", "0s", "0.5s", "366d", "61 * * * *", "nan", "1e9s"):
+            with pytest.raises(InvalidInput):
+                add_site(s, f"x{bad}", ["http://example.org/"], schedule=bad)
+        site = add_site(s, "ok", ["http://example.org/"], schedule=" 6h ")
+        assert site.schedule == "6h"
+        admin = s.scalars(select(User)).first() or User(username="a", password_hash="x", role=Role.ADMIN)
+        s.add(admin)
+        s.flush()
+        with pytest.raises(InvalidInput, match="1 year"):
+            set_site(s, site.id, admin, schedule="999999999w")
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[schedule]\nmatch_every = "999999999w"\n')
+    r = subprocess.run([VIGIE, "config", "check", str(cfg)], capture_output=True, text=True)
+    assert r.returncode == 1 and "schedule.match_every" in r.stderr, r.stderr
+    last = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert _due("999999999w", last, last.replace(year=2027)) is False
+    assert _due("1d", last, last.replace(day=3)) is True
+    assert _late("999999999w", last, last, ZoneInfo("UTC")) == "schedule '999999999w' not understood"
+    figures.record("schedules: 999999999w refused by CLI, admin form, config check; skipped by tick and report",
+                   "5/5", "5/5", True)
 
 
 def test_readme_documents_every_schedule_key_and_its_deployment_config_is_valid(tmp_path: Path) -> None:

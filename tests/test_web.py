@@ -25,7 +25,38 @@ ANALYST = ("bob", "analyst password 1")
 def world(Session) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     with Session.begin() as s:
         w = build_world(s)
+        add_allowed(s, w)
         return {k: getattr(v, "id", v) for k, v in w.items()}
+
+
+# A file name as hostile as a page title: staff registered it, but it came from somewhere.
+HOSTILE_FILE = "bbb_<img src=x onerror=alert(3)>.mp4"
+
+
+def add_allowed(s: Any, w: dict[str, Any]) -> None:
+    """Allowed material: the film's trailer and a logo of no title, and a copy that is the
+    logo alone (an allowed match: shown in review, never notified)."""
+    from db.models import AllowedReason, Candidate, CandidateStatus, Decision, ReferenceVideo
+
+    def ref(sha: str, title: Any, reason: AllowedReason, path: str | None, duration: float) -> ReferenceVideo:
+        r = ReferenceVideo(title=title, sha256=sha * 64, path=path, duration_s=duration, fps=24.0, width=640,
+                           height=360, size_bytes=1, algorithm="test", frame_count=0, hashes=b"", times=b"",
+                           allowed_reason=reason)
+        s.add(r)
+        return r
+
+    w["trailer"] = ref("1", w["bunny"], AllowedReason.TRAILER, f"/masters/{HOSTILE_FILE}", 95.0)
+    w["logo"] = ref("2", None, AllowedReason.LOGO, None, 4.0)
+    c = Candidate(canonical_url="http://linkz.test/watch/9", page_url="http://linkz.test/watch/9",
+                  site=w["links"], host=w["vidhost"], title_text="studio logo compilation",
+                  status=CandidateStatus.ALLOWED)
+    s.add(c)
+    s.flush()
+    w["allowed_match"] = Match(candidate=c, title=None, reference_id=w["logo"].id, score=0.9, matched_s=4.0,
+                               offset_s=0.0, speed=1.0, cand_start_s=0.0, cand_end_s=4.0, ref_start_s=0.0,
+                               ref_end_s=4.0, decision=Decision.ALLOWED, details={"allowed_reason": "logo"})
+    s.add(w["allowed_match"])
+    s.flush()
 
 
 @pytest.fixture
@@ -408,3 +439,54 @@ def test_review_states_an_uncertain_offset(client: Any, world: dict[str, Any], S
     blocks = dict(zip(shown, re.split(r'id="match-\d+"', page)[1:]))
     assert "(± 6 s)" in blocks[str(world["review_formula"])]  # rounded down by '%.0f' of 6.5
     assert "(± " not in blocks[str(world["review_hostile"])]
+
+
+def test_allowed_material_pages(client: Any, world: dict[str, Any], Session) -> None:  # type: ignore[no-untyped-def]
+    # Any staff member sees the allowed material and its reason; only admins remove it.
+    token = login_form(client, ANALYST)
+    page = client.get("/allowed")
+    assert page.status_code == 200 and 'href="/allowed"' in page.text
+    row = re.search(rf'id="allowed-{world["trailer"]}".*?</tr>', page.text, re.S).group(0)
+    assert "trailer" in row and "Big Buck Bunny" in row and "1:35" in row
+    assert "<img src=x" not in page.text and "bbb_&lt;img src=x onerror=alert(3)&gt;.mp4" in page.text
+    logo = re.search(rf'id="allowed-{world["logo"]}".*?</tr>', page.text, re.S).group(0)
+    assert "logo" in logo and "no title" in logo
+    assert 'action="/allowed/' not in page.text
+    r = client.post(f"/allowed/{world['logo']}/remove", data={"csrf_token": token})
+    assert r.status_code == 403
+    api = client.get("/api/allowed").json()
+    assert [(a["id"], a["reason"], a["title"], a["file"]) for a in api] == [
+        (world["trailer"], "trailer", "Big Buck Bunny", HOSTILE_FILE), (world["logo"], "logo", None, None)]
+
+    # Review shows the copy of the logo as allowed, with no confirm button; it cannot be approved.
+    review = client.get("/review?state=allowed").text
+    card = review.split(f'id="match-{world["allowed_match"]}"')[1]
+    assert "allowed (logo)" in card and "no notice goes out" in card and "no title" in card
+    assert f'action="/review/{world["allowed_match"]}/confirm"' not in review
+    assert f'id="match-{world["allowed_match"]}"' not in client.get("/review").text  # not in the queue
+    r = client.post(f"/review/{world['allowed_match']}/confirm", data={"csrf_token": token})
+    assert r.status_code == 422 and "allowed material" in r.text
+    h = {"X-CSRF-Token": client.get("/api/session").json()["csrf_token"]}
+    assert client.post(f"/api/matches/{world['allowed_match']}/approve", headers=h).status_code == 422
+    (m,) = [x for x in client.get("/api/matches?state=allowed").json()]
+    assert (m["decision"], m["allowed_reason"], m["title_id"], m["title"]) == ("allowed", "logo", None, "")
+    client.post("/logout", data={"csrf_token": form_token(client.get("/review").text)})
+
+    # An admin removes the logo: audited, and the copy of it goes back to matching.
+    token = login_form(client, ADMIN)
+    page = client.get("/allowed").text
+    assert f'action="/allowed/{world["logo"]}/remove"' in page
+    assert client.post(f"/allowed/{world['logo']}/remove", data={}).status_code == 403  # no CSRF token
+    r = client.post(f"/allowed/{world['logo']}/remove", data={"csrf_token": token})
+    assert r.status_code == 200 and "removed" in r.text and "1 copies of it will be matched again" in r.text
+    assert f'id="allowed-{world["logo"]}"' not in r.text and f'id="allowed-{world["trailer"]}"' in r.text
+    assert client.post(f"/allowed/{world['logo']}/remove", data={"csrf_token": token}).status_code == 404
+    with Session() as s:
+        from db.models import Candidate, CandidateStatus
+
+        a = s.scalar(select(AuditLog).where(AuditLog.action == "allowed.remove"))
+        assert a.actor == "alice" and a.object_id == world["logo"] and a.before["reason"] == "logo"
+        assert s.get(Match, world["allowed_match"]) is None
+        assert s.scalar(select(Candidate).where(Candidate.canonical_url == "http://linkz.test/watch/9")).status \
+            is CandidateStatus.PENDING
+    assert "allowed.remove" in client.get("/audit").text

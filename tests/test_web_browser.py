@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from db.models import AuditLog, Match, Notice, NoticeStatus, ReviewState
 from tests.test_report import DAY, build_world
+from tests.test_web import add_allowed
 from vigie.config import Config
 
 CHROMIUM = os.environ.get("VIGIE_CHROMIUM", "/usr/bin/chromium")
@@ -103,6 +104,7 @@ def served(engine, Session, tmp_path: Path, tracker: list[str]) -> Iterator[dict
     pirate = tracker.pop(0)
     with Session.begin() as s:
         w = build_world(s)
+        add_allowed(s, w)
         # The held notice quotes the pirate page's markup: a pixel, a stylesheet, a frame.
         w["n_held"].body_html += (f'<img src="{pirate}/pixel.gif"><link rel="stylesheet" href="{pirate}/x.css">'
                                   f'<iframe src="{pirate}/frame"></iframe><p style="background:url({pirate}/bg.png)">x</p>')
@@ -248,6 +250,13 @@ def test_admin_pages_and_public_page_in_the_browser(page: Any, served: dict[str,
     assert page.title() == "Where to watch Big Buck Bunny legally"
     assert page.locator(".offer", has_text="https://svod.example/bunny").count() == 1
     shot(page, "public_title")
+    # Allowed material, listed with its reason; the admin removes the logo.
+    page.goto(f"{base}/allowed")
+    assert page.locator(f"#allowed-{w['trailer']}", has_text="trailer").count() == 1
+    page.locator(f"#allowed-{w['logo']} button", has_text="Remove").click()
+    page.wait_for_load_state()
+    assert "removed" in page.locator(".flash").inner_text()
+    assert page.locator(f"#allowed-{w['logo']}").count() == 0
     # The session cookie as the browser keeps it: HttpOnly (no script reads it), Lax.
     saved = [c for c in page.context.cookies() if c["name"] == "vigie_session"]
     assert len(saved) == 1 and saved[0]["httpOnly"] and saved[0]["sameSite"] == "Lax", saved

@@ -20,13 +20,27 @@ from numpy.typing import NDArray
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from db.models import AltTitle, Offer, OfferKind, ReferenceVideo, Title
+from db.models import (
+    AllowedReason,
+    AltTitle,
+    AuditLog,
+    Candidate,
+    CandidateStatus,
+    Decision,
+    Match,
+    Offer,
+    OfferKind,
+    ReferenceVideo,
+    Title,
+)
 from fingerprint.decode import probe
-from fingerprint.extract import ALGORITHM, VideoFingerprint, fingerprint_reference, sha256_file
-from fingerprint.index import HashIndex
+from fingerprint.extract import ALGORITHM, VideoFingerprint, fingerprint_reference, sha256_file, static_flags
 from fingerprint.hashing import MIN_QUALITY
+from fingerprint.index import FLAG_SHARED, HashIndex
+from fingerprint.matching import shared_frames
 from fingerprint.sandbox import run_sandboxed
 from vigie.errors import InvalidInput, MediaError, NotFound
+from vigie.netsafe import http_url
 
 
 @dataclass(frozen=True)
@@ -37,15 +51,74 @@ class AddResult:
 
 
 def validate_offer_url(url: str) -> str:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidInput(f"offer URL must be an http(s) URL: {url!r}")
-    return url.strip()
+    """The offer URL, stripped, if it is an http(s) URL with a host; InvalidInput if not
+    (``vigie catalog add --offer`` and the admin offer form both call this)."""
+    try:
+        return http_url(url)
+    except ValueError:
+        raise InvalidInput(f"offer URL must be an http(s) URL: {url!r}") from None
 
 
 def _validate_year(year: int | None) -> None:
     if year is not None and not 1870 <= year <= 2200:
         raise InvalidInput(f"year out of range: {year}")
+
+
+def _existing(session: Session, video: str) -> tuple[str, ReferenceVideo | None]:
+    """The SHA-256 of ``video`` and the reference already stored for it, if any."""
+    if not os.path.isfile(video):
+        # A FIFO or a device would block the hashing and the decoder.
+        raise MediaError(f"{'not a regular file' if os.path.exists(video) else 'no such file'}: {video}")
+    digest = sha256_file(video)
+    return digest, session.scalar(
+        select(ReferenceVideo).where(ReferenceVideo.sha256 == digest, ReferenceVideo.algorithm == ALGORITHM)
+    )
+
+
+def _fingerprint(video: str, progress: Callable[[float, float], None] | None) -> VideoFingerprint:
+    """The reference fingerprint of ``video``, decoded in the sandbox."""
+    fp: VideoFingerprint
+    if progress is None:
+        fp = run_sandboxed(fingerprint_reference, video, label=video)
+    else:
+        # The child writes how far it has decoded into shared memory; the parent reports
+        # it as (seconds done, duration) while it waits.
+        done = multiprocessing.get_context("fork").Value("d", 0.0, lock=False)
+        duration = probe(video).duration_s
+
+        def advance(t: float) -> None:
+            done.value = t
+
+        fp = run_sandboxed(partial(fingerprint_reference, progress=advance), video, label=video,
+                           on_wait=lambda: progress(done.value, duration))
+        progress(duration, duration)
+    if len(fp) == 0 or not np.any(fp.quality >= MIN_QUALITY):
+        raise MediaError(f"{video}: no usable frames (black, flat or empty video)")
+    return fp
+
+
+def _reference_row(video: str, digest: str, fp: VideoFingerprint, flags: NDArray[np.uint8]) -> ReferenceVideo:
+    return ReferenceVideo(
+        sha256=digest,
+        path=os.path.abspath(video),
+        duration_s=fp.info.duration_s,
+        fps=fp.info.fps,
+        width=fp.info.width,
+        height=fp.info.height,
+        size_bytes=os.path.getsize(video),
+        algorithm=fp.algorithm,
+        frame_count=len(fp),
+        # The whole-picture hashes, then the core hashes (see extract.ALGORITHM).
+        hashes=np.concatenate([fp.hashes, fp.core]).astype("<u8").tobytes(),
+        times=fp.times.astype("<f4").tobytes(),
+        flags=np.asarray(flags, dtype=np.uint8).tobytes(),
+    )
+
+
+def _not_allowed_yet(existing: ReferenceVideo, video: str) -> None:
+    if existing.allowed_reason is not None:
+        raise InvalidInput(f"{video} is allowed material ({existing.allowed_reason.value}, reference "
+                           f"{existing.id}), not a film: remove it from allowed material first")
 
 
 def add_title(
@@ -64,38 +137,24 @@ def add_title(
     The same file (by SHA-256) is only ever stored once: adding it again returns the
     existing reference with ``created=False`` and changes nothing. A title with the same
     name and year gets the new reference added to it.
+
+    Frames of the new reference that are near-identical to frames of another title's
+    film (a producer's logo, a licence card) are marked shared, in both references
+    (``mark_shared``): they count for nothing as evidence on their own.
     """
     name = " ".join(title.split())
     if not name:
         raise InvalidInput("a title must not be empty")
     _validate_year(year)
     offer_urls = [validate_offer_url(u) for u in offers]
-    if not os.path.isfile(video):
-        raise MediaError(f"no such file: {video}")
-    digest = sha256_file(video)
-    existing = session.scalar(
-        select(ReferenceVideo).where(ReferenceVideo.sha256 == digest, ReferenceVideo.algorithm == ALGORITHM)
-    )
+    digest, existing = _existing(session, video)
     if existing is not None:
+        _not_allowed_yet(existing, video)
+        assert existing.title is not None  # a film reference always has its title
         return AddResult(existing.title, existing, created=False)
-
-    fp: VideoFingerprint
-    if progress is None:
-        fp = run_sandboxed(fingerprint_reference, video, label=video)
-    else:
-        # The child writes how far it has decoded into shared memory; the parent reports
-        # it as (seconds done, duration) while it waits.
-        done = multiprocessing.get_context("fork").Value("d", 0.0, lock=False)
-        duration = probe(video).duration_s
-
-        def advance(t: float) -> None:
-            done.value = t
-
-        fp = run_sandboxed(partial(fingerprint_reference, progress=advance), video, label=video,
-                           on_wait=lambda: progress(done.value, duration))
-        progress(duration, duration)
-    if len(fp) == 0 or not np.any(fp.quality >= MIN_QUALITY):
-        raise MediaError(f"{video}: no usable frames (black, flat or empty video)")
+    fp = _fingerprint(video, progress)
+    # The catalogue as it was before this reference: what its frames may be shared with.
+    index, ref_titles = load_index(session)
 
     row = session.scalar(select(Title).where(Title.title == name, Title.year == year))
     if row is None:
@@ -112,23 +171,177 @@ def add_title(
         if url not in known_offers:
             row.offers.append(Offer(url=url, provider=urlsplit(url).hostname, kind=OfferKind.VOD_RENTAL))
             known_offers.add(url)
-    ref = ReferenceVideo(
-        sha256=digest,
-        path=os.path.abspath(video),
-        duration_s=fp.info.duration_s,
-        fps=fp.info.fps,
-        width=fp.info.width,
-        height=fp.info.height,
-        size_bytes=os.path.getsize(video),
-        algorithm=fp.algorithm,
-        frame_count=len(fp),
-        # The whole-picture hashes, then the core hashes (see extract.ALGORITHM).
-        hashes=np.concatenate([fp.hashes, fp.core]).astype("<u8").tobytes(),
-        times=fp.times.astype("<f4").tobytes(),
-    )
+    session.flush()
+    ref = _reference_row(video, digest, fp, mark_shared(session, fp, row.id, index, ref_titles))
     row.references.append(ref)
     session.flush()
     return AddResult(row, ref, created=True)
+
+
+def _reference_flags(ref: Any) -> NDArray[np.uint8]:
+    """A stored reference's frame flags: its blob, or for a reference made before flags
+    were stored, the static marks computed from its whole-picture hashes."""
+    times = np.frombuffer(ref.times, dtype="<f4")
+    if ref.flags is not None and len(ref.flags) == len(times):
+        return np.frombuffer(ref.flags, dtype=np.uint8)
+    hashes = np.frombuffer(ref.hashes, dtype="<u8").astype(np.uint64)[: len(times)]
+    return np.asarray(static_flags(times, hashes), dtype=np.uint8)
+
+
+def _own_flags(fp: VideoFingerprint) -> NDArray[np.uint8]:
+    """The static marks of a new reference: as fingerprinted, or computed when the
+    fingerprint carries none (one of another shape)."""
+    if len(fp.flags) == len(fp):
+        return np.asarray(fp.flags, dtype=np.uint8)
+    return np.asarray(static_flags(fp.times, fp.hashes), dtype=np.uint8)
+
+
+def mark_shared(session: Session, fp: VideoFingerprint, title_id: int, index: HashIndex,
+                ref_titles: dict[int, int]) -> NDArray[np.uint8]:
+    """The flags of a new film reference of ``title_id``: its own (static) marks, plus
+    FLAG_SHARED on the frames near-identical to frames of other titles' films in
+    ``index``; those frames of the other references are marked shared in the database
+    too. Allowed material is never marked shared and never makes a film's frames shared:
+    a trailer is the film's own pictures, not another title's."""
+    flags = _own_flags(fp).copy()
+    if len(index) == 0:
+        return flags
+    mine, others = shared_frames(fp.hashes, title_id, index, ref_titles)
+    flags[np.asarray(mine, dtype=bool)] |= FLAG_SHARED
+    for ref_id, times in others.items():
+        if ref_id in index.allowed:
+            continue
+        other = session.get(ReferenceVideo, ref_id)
+        if other is None or other.allowed_reason is not None:
+            continue
+        theirs = _reference_flags(other).copy()
+        # The index keeps each frame's stored time: the same float32 values as the blob.
+        theirs[np.isin(np.frombuffer(other.times, dtype="<f4"), np.asarray(times, dtype=np.float32))] |= FLAG_SHARED
+        other.flags = theirs.tobytes()
+    return flags
+
+
+@dataclass(frozen=True)
+class AllowResult:
+    reference: ReferenceVideo
+    title: Title | None
+    created: bool
+
+
+def find_title(session: Session, title: int | str) -> Title:
+    """A title by id, or by its name (exactly, spaces folded); a name that several titles
+    bear must be given as an id."""
+    if isinstance(title, int):
+        return get_title(session, title)
+    name = " ".join(title.split())
+    rows = list(session.scalars(select(Title).where(Title.title == name).order_by(Title.id)))
+    if len(rows) == 1:
+        return rows[0]
+    if len(rows) > 1:
+        which = ", ".join(f"{t.id} ({t.year or 'no year'})" for t in rows)
+        raise InvalidInput(f"several titles are named {name!r}: {which}; give the title's id")
+    if name.isdigit():
+        return get_title(session, int(name))
+    raise NotFound(f"no title named {name!r}")
+
+
+def _audit(session: Session, actor: str, action: str, ref: ReferenceVideo, before: dict[str, Any] | None,
+           after: dict[str, Any] | None) -> None:
+    session.add(AuditLog(actor=actor, action=action, object_type="reference", object_id=ref.id,
+                         before=before, after=after))
+    session.flush()
+
+
+def allow_video(
+    session: Session,
+    video: str,
+    *,
+    reason: str | AllowedReason,
+    title: int | str | None = None,
+    actor: str = "cli",
+    progress: Callable[[float, float], None] | None = None,
+) -> AllowResult:
+    """Fingerprint ``video`` and store it as allowed material (a trailer, promo,
+    public-domain footage, a logo), of ``title`` (an id or a name) or of none.
+
+    A copy explained only by allowed material produces no notice; a copy of a film that
+    also holds allowed material is still matched on the rest (``fingerprint.matching``).
+    The same file (by SHA-256) is stored once: allowing it again changes nothing, and a
+    film reference cannot become allowed material. The registration is audit-logged.
+    """
+    try:
+        why = reason if isinstance(reason, AllowedReason) else AllowedReason(reason)
+    except ValueError:
+        raise InvalidInput(f"unknown reason {reason!r} (known: "
+                           f"{', '.join(r.value for r in AllowedReason)})") from None
+    owner = find_title(session, title) if title is not None else None
+    digest, existing = _existing(session, video)
+    if existing is not None:
+        if existing.allowed_reason is None:
+            raise InvalidInput(f"{video} is the film reference {existing.id} of title {existing.title_id}: "
+                               "a film cannot be allowed material")
+        return AllowResult(existing, existing.title, created=False)
+    fp = _fingerprint(video, progress)
+    ref = _reference_row(video, digest, fp, _own_flags(fp))
+    ref.allowed_reason = why
+    ref.title_id = owner.id if owner is not None else None
+    session.add(ref)
+    session.flush()
+    _audit(session, actor, "allowed.add", ref, None, allowed_json(ref))
+    return AllowResult(ref, owner, created=True)
+
+
+def list_allowed(session: Session) -> list[ReferenceVideo]:
+    """Every reference registered as allowed material, oldest first."""
+    return list(session.scalars(select(ReferenceVideo).where(ReferenceVideo.allowed_reason.is_not(None))
+                                .options(selectinload(ReferenceVideo.title)).order_by(ReferenceVideo.id)))
+
+
+def get_allowed(session: Session, ref_id: int) -> ReferenceVideo:
+    ref = session.get(ReferenceVideo, ref_id)
+    if ref is None or ref.allowed_reason is None:
+        raise NotFound(f"no allowed material with id {ref_id}")
+    return ref
+
+
+def remove_allowed(session: Session, ref_id: int, *, actor: str = "cli") -> int:
+    """Remove allowed material; returns how many candidates go back to matching.
+
+    Copies that were found to be only this material were not notified: with the
+    material no longer allowed they may be infringing, so their allowed matches are
+    removed and the candidates matched again (pending). Audit-logged."""
+    ref = get_allowed(session, ref_id)
+    before = allowed_json(ref)
+    matches = list(session.scalars(select(Match).where(Match.reference_id == ref.id,
+                                                       Match.decision == Decision.ALLOWED)))
+    cand_ids = {m.candidate_id for m in matches}
+    for m in matches:
+        session.delete(m)
+    session.flush()
+    requeued = 0
+    for cand in session.scalars(select(Candidate).where(Candidate.id.in_(cand_ids))) if cand_ids else ():
+        left = session.scalar(select(func.count()).select_from(Match).where(Match.candidate_id == cand.id))
+        if cand.status is CandidateStatus.ALLOWED and not left:
+            cand.status = CandidateStatus.PENDING
+            requeued += 1
+    _audit(session, actor, "allowed.remove", ref, before, {"candidates_requeued": requeued})
+    session.delete(ref)
+    session.flush()
+    return requeued
+
+
+def allowed_json(r: ReferenceVideo) -> dict[str, object]:
+    assert r.allowed_reason is not None
+    return {
+        "id": r.id,
+        "reason": r.allowed_reason.value,
+        "title_id": r.title_id,
+        "title": r.title.title if r.title is not None else None,
+        "sha256": r.sha256,
+        "path": r.path,
+        "duration_s": round(r.duration_s, 3),
+        "hashes": r.frame_count,
+    }
 
 
 def get_title(session: Session, title_id: int) -> Title:
@@ -168,24 +381,36 @@ def title_json(t: Title) -> dict[str, object]:
                 "algorithm": r.algorithm,
             }
             for r in t.references
+            if r.allowed_reason is None
         ],
+        "allowed": [allowed_json(r) for r in t.references if r.allowed_reason is not None],
     }
 
 
 def catalogue_version(session: Session) -> str:
-    """A key that changes whenever a reference is added or removed (cheap: no blobs read)."""
+    """A key that changes whenever a reference is added or removed, or is allowed
+    material or not, or has stored flags or not (cheap: no blobs read; the cluster's
+    workers ask before every job).
+
+    The stored flags of a reference change in one way only: ``add_title`` marks the
+    frames a new film shares with it, and that new reference changes the key. Anything
+    that changes flags otherwise must change the key too."""
     rows = session.execute(
-        select(ReferenceVideo.id, ReferenceVideo.frame_count).where(ReferenceVideo.algorithm == ALGORITHM)
-        .order_by(ReferenceVideo.id)
+        select(ReferenceVideo.id, ReferenceVideo.frame_count, ReferenceVideo.allowed_reason,
+               ReferenceVideo.flags.is_(None).label("computed"))
+        .where(ReferenceVideo.algorithm == ALGORITHM).order_by(ReferenceVideo.id)
     ).all()
     digest = hashlib.sha256(ALGORITHM.encode())
     for r in rows:
-        digest.update(f"{r.id}:{r.frame_count};".encode())
+        allowed = r.allowed_reason.value if r.allowed_reason is not None else ""
+        digest.update(f"{r.id}:{r.frame_count}:{allowed}:{'computed' if r.computed else 'stored'};".encode())
     return digest.hexdigest()[:24]
 
 
 def load_index(session: Session, cache_dir: str | None = None) -> tuple[HashIndex, dict[int, int]]:
-    """The index over every reference of the current algorithm, and ref id -> title id.
+    """The index over every reference of the current algorithm, and ref id -> title id
+    (None for allowed material of no title). Allowed material is in the index, named in
+    ``HashIndex.allowed``; each entry carries its frame's flags (static, shared).
 
     With ``cache_dir``, the built index is kept there as a file named after the
     catalogue's version; later loads memory-map it instead of rebuilding (a 10 M-hash
@@ -202,18 +427,21 @@ def load_index(session: Session, cache_dir: str | None = None) -> tuple[HashInde
             except (OSError, ValueError, KeyError):
                 pass  # a damaged cache file is rebuilt below
     rows = session.execute(
-        select(ReferenceVideo.id, ReferenceVideo.title_id, ReferenceVideo.hashes, ReferenceVideo.times).where(
-            ReferenceVideo.algorithm == ALGORITHM
-        )
+        select(ReferenceVideo.id, ReferenceVideo.title_id, ReferenceVideo.hashes, ReferenceVideo.times,
+               ReferenceVideo.flags, ReferenceVideo.allowed_reason).where(ReferenceVideo.algorithm == ALGORITHM)
     ).all()
-    def parts(r: Any) -> Iterator[tuple[int, NDArray[np.uint64], NDArray[np.float32], int]]:
+
+    def parts(r: Any) -> Iterator[tuple[int, NDArray[np.uint64], NDArray[np.float32], int, NDArray[np.uint8]]]:
         times = np.frombuffer(r.times, dtype="<f4")
         hashes = np.frombuffer(r.hashes, dtype="<u8").astype(np.uint64)
         n = len(times)
-        yield r.id, hashes[:n], times, 0
-        yield r.id, hashes[n : 2 * n], times, 1
+        # One flag per frame, for both of its hashes (the whole picture and its core).
+        flags = _reference_flags(r)
+        yield r.id, hashes[:n], times, 0, flags
+        yield r.id, hashes[n : 2 * n], times, 1, flags
 
-    index = HashIndex.build(part for r in rows for part in parts(r))
+    index = HashIndex.build((part for r in rows for part in parts(r)),
+                            allowed=[r.id for r in rows if r.allowed_reason is not None])
     if cache_dir:
         os.makedirs(cache_dir, exist_ok=True)
         for old in os.listdir(cache_dir):

@@ -31,10 +31,11 @@ class VigieGroup(click.Group):
         except VigieError as exc:
             raise click.ClickException(_one_line(str(exc))) from None
         except Exception as exc:
-            # SQLAlchemy is imported by the commands that use it, not at start-up: if it
-            # was never imported, this cannot be one of its errors.
+            # The driver's own errors (locked, gone, not a database). SQLAlchemy is imported
+            # by the commands that use it, not at start-up: if it was never imported, this
+            # cannot be one of its errors.
             sa_exc = sys.modules.get("sqlalchemy.exc")
-            if sa_exc is None or not isinstance(exc, (sa_exc.OperationalError, sa_exc.ProgrammingError)):
+            if sa_exc is None or not isinstance(exc, sa_exc.DBAPIError):
                 raise
             raise click.ClickException(_one_line(f"database error: {exc.orig}")) from None
 
@@ -145,7 +146,11 @@ def init(state: State) -> None:
 
 @cli.group()
 def catalog() -> None:
-    """The catalogue: titles, offers and reference fingerprints."""
+    """The catalogue: titles, offers, reference fingerprints and allowed material."""
+
+
+# Kept here (not imported from db.models) so `vigie --help` stays light.
+ALLOWED_REASONS = ("trailer", "promo", "public-domain", "logo")
 
 
 @catalog.command("add")
@@ -183,22 +188,85 @@ def catalog_add(state: State, video: str, title: str, year: int | None, alt_titl
                        f"of title {res.title.id} {res.title.title!r}; nothing changed")
 
 
+@catalog.command("allow")
+@click.argument("video", type=click.Path(dir_okay=False))
+@click.option("--reason", "-r", required=True, type=click.Choice(ALLOWED_REASONS),
+              help="Why the video is allowed: a trailer (or clip, making-of) the studio published, "
+                   "promotional material, public-domain footage, a logo.")
+@click.option("--title", "-t", metavar="T", help="The title it belongs to (id or name); none for a logo "
+                                                  "or public-domain footage of no title.")
+@click.option("--json", "as_json", is_flag=True, help="Print the allowed material as JSON.")
+@pass_state
+def catalog_allow(state: State, video: str, reason: str, title: str | None, as_json: bool) -> None:
+    """Register VIDEO as allowed material: a copy of it alone gets no notice.
+
+    A copy of a film that also holds allowed material is still matched on the rest.
+    The same file (by SHA-256) is stored once; allowing it again does nothing.
+    """
+    from vigie.catalog import allow_video, allowed_json
+
+    with state.session() as s:
+        with progress_bar(not as_json, label="fingerprinting") as bar:
+            res = allow_video(s, video, reason=reason, title=title, progress=bar.seconds if bar else None)
+        r = res.reference
+        if as_json:
+            click.echo(json.dumps({"created": res.created, **allowed_json(r)}, ensure_ascii=False))
+            return
+        of = f"of title {res.title.id} {res.title.title!r}" if res.title is not None else "of no title"
+        why = r.allowed_reason.value if r.allowed_reason else reason
+        if res.created:
+            click.echo(f"allowed {why} {of}: reference {r.id}, {r.duration_s:.1f} s, {r.width}x{r.height}, "
+                       f"{r.frame_count} hashes")
+        else:
+            click.echo(f"already allowed: {video} is reference {r.id} ({why}) {of}; nothing changed")
+
+
+@catalog.command("disallow")
+@click.argument("ref_id", type=int, metavar="ID")
+@pass_state
+def catalog_disallow(state: State, ref_id: int) -> None:
+    """Remove allowed material ID (see `vigie catalog list`); copies found to be only it
+    are matched again."""
+    from vigie.catalog import remove_allowed
+
+    with state.session() as s:
+        requeued = remove_allowed(s, ref_id)
+    click.echo(f"removed allowed material {ref_id}; {requeued} candidate(s) will be matched again")
+
+
 @catalog.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_state
 def catalog_list(state: State, as_json: bool) -> None:
-    """List the catalogue."""
-    from vigie.catalog import list_titles, title_json
+    """List the catalogue: titles, then allowed material with its reason.
+
+    In JSON, each title lists its allowed material under "allowed"; material of no title
+    comes last, in an entry whose "id" and "title" are null.
+    """
+    from vigie.catalog import allowed_json, list_allowed, list_titles, title_json
 
     with state.session() as s:
         rows = [title_json(t) for t in list_titles(s)]
+        untitled = [allowed_json(r) for r in list_allowed(s) if r.title_id is None]
+        allowed = [allowed_json(r) for r in list_allowed(s)]
+    if untitled:
+        rows.append({"id": None, "title": None, "year": None, "alt_titles": [], "offers": [], "references": [],
+                     "allowed": untitled})
     if echo_listing(rows, as_json, "the catalogue is empty; add a film with `vigie catalog add VIDEO --title T`"):
         return
     for t in rows:
+        if t["id"] is None:
+            continue
         year = f" ({t['year']})" if t["year"] else ""
         refs = t["references"]
         dur = sum(r["duration_s"] for r in refs)  # type: ignore[misc]
-        click.echo(f"{t['id']:>5}  {t['title']}{year}  refs={len(refs)} {dur:.0f}s  offers={len(t['offers'])}")  # type: ignore[arg-type]
+        extra = f"  allowed={len(t['allowed'])}" if t["allowed"] else ""  # type: ignore[arg-type]
+        click.echo(f"{t['id']:>5}  {t['title']}{year}  refs={len(refs)} {dur:.0f}s  offers={len(t['offers'])}{extra}")  # type: ignore[arg-type]
+    if allowed:
+        click.echo("allowed material (a copy of it alone gets no notice):")
+    for a in allowed:
+        of = f"title {a['title_id']} {a['title']!r}" if a["title_id"] is not None else "no title"
+        click.echo(f"{a['id']:>5}  {a['reason']:<13} {of}  {a['duration_s']:.0f}s  {a['path']}")
 
 
 # --------------------------------------------------------------------------- identify
@@ -234,6 +302,10 @@ def identify(state: State, video_or_url: str, as_json: bool, allow_loopback: boo
         click.echo(f"  {m['decision'].upper():9} {m['title']!r} (title {m['title_id']}) score {m['score']:.2f}, "
                    f"{m['matched_s']:.0f} s matched; copy {m['cand_start_s']:.1f}-{m['cand_end_s']:.1f} s = "
                    f"film {m['ref_start_s']:.1f}-{m['ref_end_s']:.1f} s, speed {m['speed']:.3f}")
+    for a in out["allowed"]:
+        of = f"{a['title']!r} (title {a['title_id']})" if a["title_id"] is not None else "of no title"
+        click.echo(f"  ALLOWED   {a['reason']} {of}, reference {a['ref_id']}: {a['matched_s']:.0f} s matched; "
+                   f"copy {a['cand_start_s']:.1f}-{a['cand_end_s']:.1f} s (no notice for it)")
 
 
 # --------------------------------------------------------------------------- match
@@ -279,7 +351,8 @@ def match_cmd(state: State, limit: int | None, as_json: bool, allow_loopback: bo
         click.echo(json.dumps(stats.as_json()))
         return
     click.echo(f"{stats.candidates} candidates: {stats.confirmed} confirmed, {stats.review} for review, "
-               f"{stats.no_match} without match, {stats.failed} failed")
+               f"{stats.allowed} allowed material only, {stats.no_match} without match, {stats.failed} failed, "
+               f"{stats.retry} to retry")
     for err in stats.errors[:20]:
         click.echo(f"  error: {err}", err=True)
 

@@ -76,3 +76,17 @@ class SchedulerError(VigieError):
 class ClusterError(VigieError):
     """Raised by ``cluster`` when cluster mode cannot run: the database is not PostgreSQL,
     the job queue's schema is missing, or a stage or its arguments are unknown."""
+
+
+class LoginThrottled(VigieError):
+    """Raised by ``webapp.accounts.LoginThrottle`` when an account or a client address has
+    had too many failed logins in the window; ``wait_s`` says for how long."""
+
+    def __init__(self, wait_s: float) -> None:
+        super().__init__(f"too many failed logins: try again in {int(wait_s // 60) + 1} min")
+        self.wait_s = wait_s
+
+
+class ServeError(VigieError):
+    """Raised by ``webapp.serve`` when the review app cannot listen on its address (a port
+    out of range or already in use, an address that is not ours)."""

@@ -1,7 +1,8 @@
 """Identify one video (file or http(s) URL) against the catalogue.
 
 Returns the JSON object of the CLI contract (DESIGN.md): the video, its duration, how
-many frames were hashed, the time taken, and the matches.
+many frames were hashed, the time taken, and the matches (films, confirmed or for
+review), plus ``allowed``: what allowed material (a trailer, a logo) explains.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Title
+from db.models import ReferenceVideo, Title
 from fingerprint.extract import VideoFingerprint, fingerprint_query
 from fingerprint.index import HashIndex
 from fingerprint.matching import MatchResult, match
@@ -35,12 +37,18 @@ def fingerprint_untrusted(source: str, mode: str = "auto") -> VideoFingerprint:
     return fingerprint_query(source, mode=mode)
 
 
+ALLOWED = "allowed"  # the decision of a result explained by allowed material (fingerprint.matching)
+
+
 def strength(results: list[MatchResult]) -> tuple[int, float]:
-    """How strong the best match of a result list is, for choosing between two looks."""
-    films = [m for m in results if m.decision != "allowed"]
-    if not films:
-        return (0, sum(m.weight for m in results))
-    return (2 if films[0].decision == "confirmed" else 1, films[0].weight)
+    """How strong the best match of a result list is, for choosing between two looks:
+    a confirmed film match, then one for review, then allowed material only."""
+    film = [m for m in results if m.decision != ALLOWED]
+    if film:  # in the matcher's order: confirmed first
+        return (3 if film[0].decision == "confirmed" else 2, film[0].weight)
+    if results:
+        return (1, max(m.weight for m in results))
+    return (0, 0.0)
 
 
 def identify_source(
@@ -59,9 +67,12 @@ def identify_source(
     video): the video is sampled closer (a full decode, or three times as many seeks) and
     matched again, and the stronger result is kept."""
     fp = fingerprint(source)
-    results = match(fp, index, ref_titles)
     closer_mode = {"keyframes": "dense", "glance": "seek"}.get(fp.mode)
+    # A first look that a closer one may follow gets the first pass only: the search
+    # for crops and inner pictures is done once, on the closer look's frames.
+    results = match(fp, index, ref_titles, thorough=closer_mode is None)
     if closer_mode and not any(m.decision == "confirmed" for m in results):
+        # Allowed material alone is no reason to stop: the film may be there beyond it.
         closer = fingerprint(source, mode=closer_mode)
         more = match(closer, index, ref_titles)
         if strength(more) >= strength(results):
@@ -81,7 +92,7 @@ def identify(session: Session, source: str, *, index: tuple[HashIndex, dict[int,
     names = {t.id: t.title for t in session.query(Title).filter(Title.id.in_({m.title_id for m in results}))}
     matches = []
     for m in results:
-        if m.decision == "allowed":
+        if m.decision == ALLOWED:
             continue
         d = m.as_json()
         d = {"title_id": d.pop("title_id"), "title": names.get(m.title_id, ""), **d}
@@ -92,4 +103,24 @@ def identify(session: Session, source: str, *, index: tuple[HashIndex, dict[int,
         "frames_hashed": len(fp),
         "elapsed_s": round(time.perf_counter() - started, 3),
         "matches": matches,
+        "allowed": allowed_json(session, results, names),
     }
+
+
+def allowed_json(session: Session, results: list[MatchResult], names: dict[int, str]) -> list[dict[str, Any]]:
+    """The results explained by allowed material, for ``identify --json``: which
+    reference, its title (if any) and reason, and where it plays in the copy."""
+    allowed = [m for m in results if m.decision == ALLOWED]
+    if not allowed:
+        return []
+    reasons = dict(session.execute(select(ReferenceVideo.id, ReferenceVideo.allowed_reason)
+                                   .where(ReferenceVideo.id.in_({m.ref_id for m in allowed}))).all())
+    out = []
+    for m in allowed:
+        reason = reasons.get(m.ref_id)
+        out.append({"ref_id": m.ref_id, "title_id": m.title_id, "title": names.get(m.title_id) if m.title_id else None,
+                    "reason": reason.value if reason is not None else None, "matched_s": round(m.matched_s, 2),
+                    "cand_start_s": round(m.cand_start_s, 2), "cand_end_s": round(m.cand_end_s, 2),
+                    "ref_start_s": round(m.ref_start_s, 2), "ref_end_s": round(m.ref_end_s, 2),
+                    "score": round(m.score, 4)})
+    return out

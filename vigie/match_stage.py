@@ -1,7 +1,10 @@
 """The match stage: fingerprint pending candidates and store their matches.
 
 Input: Candidate rows in status ``pending`` (written by the crawlers) with their media
-URLs. Output: Match rows (one per candidate and title) and the candidate's new status.
+URLs. Output: Match rows (one per candidate and title) and the candidate's new status:
+``matched``, ``no_match``, or ``allowed`` when allowed material alone (a trailer the
+studio published, a logo) explains it; its matches are then stored with decision
+``allowed``, which no notice is ever built from.
 Each candidate is claimed before work (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a
 guarded status update on SQLite) and finished in its own transaction, so several
 workers can run this at once and a crash loses at most the candidate in hand, which
@@ -17,14 +20,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Candidate, CandidateStatus, Decision, Match, ReviewState
+from db.models import Candidate, CandidateStatus, Decision, Match, ReferenceVideo, ReviewState
 from fingerprint.index import HashIndex
 from fingerprint.matching import MatchResult
 from reports.thumbs import capture_match_frames
 from vigie.catalog import load_index
 from vigie.errors import MediaError, UnsafeAddress
 from fingerprint.extract import VideoFingerprint
-from vigie.identify import fingerprint_untrusted, identify_source, strength
+from vigie.identify import ALLOWED, fingerprint_untrusted, identify_source, strength
 from vigie.netsafe import check_url, media_loopback
 
 log = logging.getLogger(__name__)
@@ -39,8 +42,11 @@ class MatchStats:
     matched: int = 0
     confirmed: int = 0
     review: int = 0
+    allowed: int = 0  # candidates explained only by allowed material: no notice
     no_match: int = 0
     failed: int = 0
+    # Media not had this time, tried again by a later run (failed after MAX_ATTEMPTS).
+    retry: int = 0
     errors: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
@@ -67,17 +73,40 @@ def _claim(Session: sessionmaker[Session], skip: set[int]) -> int | None:
         return cid if done.rowcount == 1 else -1
 
 
-def store_matches(s: Session, cand: Candidate, media_url: str, results: list[MatchResult]) -> list[Match]:
-    """Insert or refresh the candidate's matches; a pair staff rejected never comes back."""
-    out = []
+def _to_store(results: list[MatchResult]) -> list[MatchResult]:
+    """The results a candidate keeps: its film matches; or, when allowed material alone
+    explains it (a trailer, a logo), the best allowed result per title (or of no title),
+    so review can show why no notice went out. Allowed material beside a film match says
+    nothing a notice needs and is not kept."""
+    film = [r for r in results if r.decision != ALLOWED]
+    if film:
+        return film
+    best: dict[int | None, MatchResult] = {}
     for r in results:
-        if r.decision == "allowed":
-            continue  # allowed material is no infringement: nothing to store or notify
-        row = s.scalar(select(Match).where(Match.candidate_id == cand.id, Match.title_id == r.title_id))
+        key = r.title_id if r.title_id is not None and r.title_id >= 0 else None
+        if key not in best or r.weight > best[key].weight:
+            best[key] = r
+    return list(best.values())
+
+
+def store_matches(s: Session, cand: Candidate, media_url: str, results: list[MatchResult]) -> list[Match]:
+    """Insert or refresh the candidate's matches; a pair staff rejected never comes back.
+
+    A match explained only by allowed material is stored with decision ``allowed``: no
+    notice is ever built from it (``notices.build`` takes confirmed or approved matches)."""
+    out = []
+    for r in _to_store(results):
+        allowed = r.decision == ALLOWED
+        title_id = r.title_id if r.title_id is not None and r.title_id >= 0 else None
+        q = select(Match).where(Match.candidate_id == cand.id)
+        # Allowed material of no title: one row per reference (a NULL title is unique to nothing).
+        q = q.where(Match.title_id == title_id) if title_id is not None else \
+            q.where(Match.title_id.is_(None), Match.reference_id == r.ref_id)
+        row = s.scalar(q)
         if row is not None and row.review == ReviewState.REJECTED:
             continue
         if row is None:
-            row = Match(candidate_id=cand.id, title_id=r.title_id)
+            row = Match(candidate_id=cand.id, title_id=title_id)
             s.add(row)
         row.reference_id = r.ref_id
         row.media_url = media_url
@@ -87,8 +116,13 @@ def store_matches(s: Session, cand: Candidate, media_url: str, results: list[Mat
         # A human's confirmation stands; otherwise the machine's decision is refreshed.
         if row.review != ReviewState.APPROVED:
             row.decision = Decision(r.decision)
-        row.details = {"frames": r.frames, "segments": r.segments, "mean_distance": round(r.mean_distance, 2),
-                       "offset_uncertainty_s": round(r.offset_uncertainty_s, 2)}
+        details: dict[str, object] = {"frames": r.frames, "segments": r.segments,
+                                      "mean_distance": round(r.mean_distance, 2),
+                                      "offset_uncertainty_s": round(r.offset_uncertainty_s, 2)}
+        if allowed:
+            reason = s.scalar(select(ReferenceVideo.allowed_reason).where(ReferenceVideo.id == r.ref_id))
+            details["allowed_reason"] = reason.value if reason is not None else None
+        row.details = details
         out.append(row)
     s.flush()
     return out
@@ -142,7 +176,9 @@ def finish_candidate(
         cand.status = CandidateStatus.FAILED if cand.attempts >= MAX_ATTEMPTS else CandidateStatus.PENDING
         return None
     cand.error = None
-    cand.status = CandidateStatus.MATCHED if rows else CandidateStatus.NO_MATCH
+    cand.status = (CandidateStatus.NO_MATCH if not rows
+                   else CandidateStatus.ALLOWED if all(r.decision == Decision.ALLOWED for r in rows)
+                   else CandidateStatus.MATCHED)
     return rows
 
 
@@ -176,10 +212,17 @@ def match_pending(
             assert cand is not None
             rows = finish_candidate(s, cand, index, allow_loopback=allow_loopback, thumbnails=thumbnails)
             if rows is None:
+                stats.errors.append(f"candidate {cid}: {cand.error}")
                 if cand.status == CandidateStatus.FAILED:
                     stats.failed += 1
-                stats.errors.append(f"candidate {cid}: {cand.error}")
-                outcome = "failed"
+                    outcome = "failed"
+                else:  # back to pending: the line and the summary say the same
+                    stats.retry += 1
+                    outcome = f"error, to retry (attempt {cand.attempts} of {MAX_ATTEMPTS})"
+            elif cand.status == CandidateStatus.ALLOWED:
+                stats.allowed += 1
+                outcome = ", ".join(f"allowed {(r.details or {}).get('allowed_reason')} (reference {r.reference_id})"
+                                    for r in rows)
             elif rows:
                 stats.matched += 1
                 stats.confirmed += sum(r.decision == Decision.CONFIRMED for r in rows)

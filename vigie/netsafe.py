@@ -90,6 +90,23 @@ def resolve(host: str, port: int | None = None) -> list[str]:
     return sorted({str(info[4][0]).split("%", 1)[0] for info in infos})
 
 
+def http_url(url: str) -> str:
+    """``url``, stripped, if it is a well-formed http(s) URL with a host and no control
+    character or space; ValueError saying why otherwise. No name is resolved: the shape
+    check of URLs people type (offers, site start URLs, ``[web] public_base_url``)."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port out of range raises here
+    except ValueError as exc:  # "https://[::1": an unclosed IPv6 literal
+        raise ValueError(f"not a URL ({exc}): {url[:200]!r}") from None
+    if parts.scheme.lower() not in ALLOWED_SCHEMES or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url[:200]!r}")
+    if any(ord(c) < 33 or c in "\x7f\x85\u2028\u2029" for c in url):
+        raise ValueError(f"a URL holds no spaces or control characters: {url[:200]!r}")
+    return url
+
+
 def check_url(url: str, *, allow_loopback: bool = False) -> list[str]:
     """Check that ``url`` is http(s) and its host resolves only to fetchable addresses.
 

@@ -7,16 +7,20 @@ older parameters is upgraded at the next successful login.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import time
+from collections.abc import Callable
 from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Role, User
-from vigie.errors import Duplicate, InvalidInput, NotFound
+from db.models import LoginAttempt, Role, User
+from vigie.errors import Duplicate, InvalidInput, LoginThrottled, NotFound
 from webapp.actions import audit
 from webapp.sessions import revoke_user
 
@@ -51,41 +55,77 @@ def common_passwords() -> frozenset[str]:
 
 
 class LoginThrottle:
-    """Failed logins per account and per client address, in a sliding window.
+    """Login attempts per account and per client address in a sliding window, kept in the
+    database (``login_attempts``) so the limit holds across restarts and across several
+    ``vigie serve`` processes.
 
-    Held by the app process (one review app serves one deployment): after ``per_account``
-    failures for a user name, or ``per_ip`` from one address, within ``window_s``, further
-    attempts are refused until the window has moved on (ASVS 2.2.1). A success clears the
-    account's count. Used by ``webapp.app`` on /login and /api/login.
+    After ``per_account`` failures for a user name, or ``per_ip`` from one address, within
+    ``window_s``, further attempts are refused until the window has moved on (ASVS 2.2.1).
+    An attempt is *reserved* before its password is checked: its row is committed first,
+    then the rows in the window are counted in a new transaction, and the attempt goes on
+    only if the count (its own row included) is within the limit. Of any set of concurrent
+    attempts the last one to count sees every other's row, so at most ``per_account``
+    passwords of one account are ever checked per window, whatever the concurrency (40
+    parallel requests once had 37 checked). A refused attempt's row is deleted (it checked
+    nothing); a failed one stays as the failure; a success deletes its own row and takes
+    the account off its earlier failures, which still count for their address.
+    Used by ``webapp.app`` on /login and /api/login.
     """
 
-    def __init__(self, per_account: int = 5, per_ip: int = 20, window_s: float = 900.0) -> None:
+    def __init__(self, sessions: sessionmaker[Session], per_account: int = 5, per_ip: int = 20,
+                 window_s: float = 900.0, clock: Callable[[], float] = time.time) -> None:
+        self.sessions, self.clock = sessions, clock
         self.per_account, self.per_ip, self.window_s = per_account, per_ip, window_s
-        self._fails: dict[str, list[float]] = {}
+        self._swept = 0.0
 
-    def _recent(self, key: str, now: float) -> list[float]:
-        times = [t for t in self._fails.get(key, []) if t > now - self.window_s]
-        if times:
-            self._fails[key] = times
-        else:
-            self._fails.pop(key, None)
-        return times
+    @staticmethod
+    def account_key(username: str) -> str:
+        return hashlib.sha256(username.lower().encode("utf-8", "surrogatepass")).hexdigest()
 
-    def wait_s(self, username: str, ip: str, now: float) -> float:
-        """Seconds before this user name may be tried from this address (0: go ahead)."""
+    def reserve(self, username: str, ip: str) -> int:
+        """Record an attempt before its password is checked; its id, or LoginThrottled
+        (with the seconds to wait) when the account or the address is over its limit."""
+        now = self.clock()
+        key, ip = self.account_key(username), ip[:64]
+        with self.sessions.begin() as s:
+            row = LoginAttempt(account=key, ip=ip, at=now)
+            s.add(row)
+            s.flush()
+            mine = row.id
+        since = now - self.window_s
         waits = [0.0]
-        for key, limit in ((f"u:{username.lower()}", self.per_account), (f"ip:{ip}", self.per_ip)):
-            times = self._recent(key, now)
-            if len(times) >= limit:
-                waits.append(times[-limit] + self.window_s - now)
-        return max(waits)
+        with self.sessions() as s:  # a new snapshot: every attempt committed before ours counts
+            for column, value, limit in ((LoginAttempt.account, key, self.per_account),
+                                         (LoginAttempt.ip, ip, self.per_ip)):
+                times = sorted(s.scalars(select(LoginAttempt.at).where(column == value, LoginAttempt.at > since,
+                                                                        LoginAttempt.id != mine)))
+                if len(times) >= limit:
+                    waits.append(times[-limit] + self.window_s - now)
+        if max(waits) > 0:
+            with self.sessions.begin() as s:
+                s.execute(delete(LoginAttempt).where(LoginAttempt.id == mine))
+            raise LoginThrottled(max(waits))
+        self._sweep(now)
+        return mine
 
-    def failed(self, username: str, ip: str, now: float) -> None:
-        for key in (f"u:{username.lower()}", f"ip:{ip}"):
-            self._fails.setdefault(key, []).append(now)
+    def succeeded(self, attempt: int, username: str) -> None:
+        """The password was right: the account's count starts again (the address's does not)."""
+        with self.sessions.begin() as s:
+            s.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt))
+            s.execute(update(LoginAttempt).where(LoginAttempt.account == self.account_key(username))
+                      .values(account=None))
 
-    def succeeded(self, username: str) -> None:
-        self._fails.pop(f"u:{username.lower()}", None)
+    def _sweep(self, now: float) -> None:
+        # Rows past the window count for nothing: deleted once a minute per process, in a
+        # transaction of their own (a failure here never refuses a login).
+        if now - self._swept < 60:
+            return
+        self._swept = now
+        try:
+            with self.sessions.begin() as s:
+                s.execute(delete(LoginAttempt).where(LoginAttempt.at <= now - self.window_s))
+        except SQLAlchemyError:
+            pass
 
 
 def hash_password(password: str) -> str:
@@ -181,7 +221,8 @@ def list_users(session: Session) -> list[User]:
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
     """The active user with this name and password, or None (same cost either way)."""
-    user = session.scalar(select(User).where(User.username == username))
+    # A name no account can have (NUL, lone surrogates, ...) never reaches the database.
+    user = session.scalar(select(User).where(User.username == username)) if USERNAME_RE.fullmatch(username) else None
     if user is None or not user.active:
         try:
             _hasher.verify(dummy_hash(), password)

@@ -7,7 +7,8 @@ Nothing here commits: the caller's unit of work does.
 Review semantics other stages rely on:
 
 * ``approve_match`` sets ``Match.review = APPROVED``: a notice may go out for it as if
-  the machine had confirmed it.
+  the machine had confirmed it. A match of allowed material (decision ``allowed``) is
+  never approved.
 * ``reject_match`` sets ``Match.review = REJECTED`` with the reason and keeps the row:
   the match stage never recreates or overwrites a rejected (candidate, title) pair, so
   the pair never comes back as a match, and no notice is ever built from it.
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from db.models import (
     AuditLog,
+    Decision,
     Host,
     Match,
     Notice,
@@ -38,7 +40,9 @@ from db.models import (
     User,
     utcnow,
 )
+from notices.hosts import check_contact
 from vigie.errors import InvalidInput, NotFound
+from vigie.schedules import check_schedule
 
 MAX_REASON = 2000
 
@@ -79,8 +83,13 @@ _MATCH_FIELDS = ["review", "reviewer_id", "reviewed_at", "review_reason"]
 
 
 def approve_match(session: Session, match_id: int, user: User, note: str | None = None) -> Match:
-    """Confirm a match (a notice may go out for it)."""
+    """Confirm a match (a notice may go out for it). A match of allowed material cannot
+    be confirmed: the material is allowed (remove it from allowed material, and the
+    copies found to be only it are matched again)."""
     m: Match = _get(session, Match, match_id, "match")
+    if m.decision is Decision.ALLOWED:
+        raise InvalidInput(f"match #{m.id} is allowed material ({(m.details or {}).get('allowed_reason')}): "
+                           "nothing to confirm")
     before = snapshot(m, _MATCH_FIELDS)
     m.review = ReviewState.APPROVED
     m.reviewer_id, m.reviewed_at = user.id, utcnow()
@@ -156,6 +165,14 @@ def remove_offer(session: Session, offer_id: int, user: User) -> None:
     audit(session, user.username, "offer.remove", "offer", offer_id, before, None)
 
 
+def remove_allowed(session: Session, ref_id: int, user: User) -> int:
+    """Remove allowed material (audit-logged by the catalogue); returns how many copies
+    found to be only it go back to matching."""
+    from vigie.catalog import remove_allowed as remove
+
+    return remove(session, ref_id, actor=user.username)
+
+
 _SITE_FIELDS = ["name", "enabled", "schedule"]
 
 
@@ -166,7 +183,7 @@ def set_site(session: Session, site_id: int, user: User, *, enabled: bool | None
     if enabled is not None:
         site.enabled = enabled
     if schedule is not None:
-        site.schedule = schedule.strip() or None
+        site.schedule = check_schedule(schedule)
     session.flush()
     audit(session, user.username, "site.update", "site", site.id, before, snapshot(site, _SITE_FIELDS))
     return site
@@ -181,7 +198,8 @@ def set_host(session: Session, host_id: int, user: User, *, abuse_contact: str |
     host: Host = _get(session, Host, host_id, "host")
     before = snapshot(host, _HOST_FIELDS)
     if abuse_contact is not None:
-        host.abuse_contact = abuse_contact.strip() or None
+        # The same check as `vigie hosts add`: a CR/LF here would reach a mail header.
+        host.abuse_contact = check_contact(abuse_contact, allow_empty=True)
     if channel is not None:
         try:
             host.channel = NoticeChannel(channel)

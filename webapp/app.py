@@ -1,8 +1,9 @@
 """The review web app (``vigie serve``): server-rendered pages and a JSON API.
 
 Staff read the review queue (reference and candidate frames side by side), confirm or
-reject matches, approve or discard held notices, and (admins) look after titles and
-offers, sites, hosts and users; the daily reports are archived here too. The pages and
+reject matches, approve or discard held notices, see the allowed material (trailers,
+logos: copies of it alone get no notice), and (admins) look after titles and offers,
+allowed material, sites, hosts and users; the daily reports are archived here too. The pages and
 the JSON API (schema at ``/openapi.json``) call the same library functions
 (``webapp.actions``), which write the audit log. Public "where to watch legally" pages
 live under ``/public`` without login.
@@ -14,7 +15,6 @@ anchors the analyst has to click, and the CSP (``webapp.security``) forbids anyt
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -28,7 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 from starlette.exceptions import HTTPException
@@ -54,15 +54,16 @@ from db.models import (
     User,
 )
 from db.session import sessionmaker_for
-from reports.daily import as_utc, hms, one_line, safe_url, zone
+from reports.daily import as_utc, hms, one_line, report_anchors, safe_url, zone
+from vigie.catalog import list_allowed
 from vigie.config import Config
-from vigie.errors import Duplicate, NotFound, VigieError
+from vigie.errors import Duplicate, LoginThrottled, NotFound, VigieError
 from webapp import actions
 from webapp import sessions
 from webapp.accounts import LoginThrottle, authenticate, change_own_password, create_user, dummy_hash, \
     list_users, set_active, set_password
 from webapp.public import brand, list_public_titles, offers_view, title_context
-from webapp.security import CSRF_FIELD, CSRF_HEADER, NOTICE_CSP, REPORT_CSP, SecurityHeaders
+from webapp.security import CSRF_FIELD, CSRF_HEADER, NOTICE_CSP, REPORT_CSP, STATIC_CSP, SecurityHeaders
 from webapp.sessions import LazyToken, ServerSessions, web_session
 
 STATIC = Path(__file__).parent / "static"
@@ -80,6 +81,7 @@ def template_env() -> Environment:
     env.filters["hms"] = hms
     env.filters["one_line"] = one_line
     env.filters["safe_url"] = safe_url
+    env.globals["STATIC_CSP"] = STATIC_CSP
     return env
 
 
@@ -113,9 +115,29 @@ NOT_FOUND = _errors((404, "no such object"))
 THROTTLED = _errors((429, "too many failed logins: wait and try again"))
 
 
+def _unicode(value: str) -> str:
+    # JSON may carry lone surrogates (\ud800): no database stores them, argon2 cannot
+    # encode them, no user has one.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:  # PostgreSQL refuses NUL in text; no user name holds one
+        raise ValueError("must not hold a NUL character")
+    return value
+
+
+UserName = Annotated[str, Field(max_length=200), AfterValidator(_unicode), AfterValidator(_no_nul)]
+Password = Annotated[str, Field(max_length=1000), AfterValidator(_unicode)]
+
+
 class LoginIn(BaseModel):
-    username: str
-    password: str
+    username: UserName
+    password: Password
 
 
 class SessionOut(BaseModel):
@@ -126,7 +148,8 @@ class SessionOut(BaseModel):
 
 class MatchOut(BaseModel):
     id: int
-    title_id: int
+    # Empty for a match of allowed material that belongs to no title (a logo).
+    title_id: int | None
     title: str
     score: float
     matched_s: float
@@ -141,6 +164,18 @@ class MatchOut(BaseModel):
     cand_t: float | None
     ref_t: float | None
     frames: dict[str, str]
+    # For decision "allowed": why the material is allowed (trailer, promo, public-domain, logo).
+    allowed_reason: str | None = None
+
+
+class AllowedOut(BaseModel):
+    id: int
+    reason: str
+    title_id: int | None
+    title: str | None
+    duration_s: float
+    hashes: int
+    file: str | None
 
 
 class RejectIn(BaseModel):
@@ -218,12 +253,27 @@ def match_out(m: Match, frame: MatchFrame | None) -> MatchOut:
         frames["reference"] = f"/frames/{m.id}/ref.jpg"
     if frame is not None and frame.cand_jpeg:
         frames["candidate"] = f"/frames/{m.id}/cand.jpg"
-    return MatchOut(id=m.id, title_id=m.title_id, title=m.title.title, score=m.score, matched_s=m.matched_s,
-                    decision=m.decision.value, review=m.review.value, review_reason=m.review_reason,
-                    candidate_id=c.id, page_url=c.page_url, page_title=c.title_text or "",
-                    site=c.site.name if c.site else None, host=c.host.name if c.host else None,
-                    cand_t=frame.cand_t if frame else None, ref_t=frame.ref_t if frame else None,
-                    frames=frames)
+    return MatchOut(id=m.id, title_id=m.title_id, title=m.title.title if m.title else "", score=m.score,
+                    matched_s=m.matched_s, decision=m.decision.value, review=m.review.value,
+                    review_reason=m.review_reason, candidate_id=c.id, page_url=c.page_url,
+                    page_title=c.title_text or "", site=c.site.name if c.site else None,
+                    host=c.host.name if c.host else None, cand_t=frame.cand_t if frame else None,
+                    ref_t=frame.ref_t if frame else None, frames=frames,
+                    allowed_reason=allowed_reason(m))
+
+
+def allowed_reason(m: Match) -> str | None:
+    """Why the material of an allowed match is allowed, as the match stage recorded it."""
+    if m.decision is not Decision.ALLOWED:
+        return None
+    return str((m.details or {}).get("allowed_reason") or "allowed")
+
+
+def allowed_out(r: ReferenceVideo) -> AllowedOut:
+    assert r.allowed_reason is not None
+    return AllowedOut(id=r.id, reason=r.allowed_reason.value, title_id=r.title_id,
+                      title=r.title.title if r.title else None, duration_s=round(r.duration_s, 3),
+                      hashes=r.frame_count, file=Path(r.path).name if r.path else None)
 
 
 def notice_out(n: Notice) -> NoticeOut:
@@ -244,6 +294,8 @@ MATCH_FILTERS = {
     "approved": lambda q: q.where(Match.review == ReviewState.APPROVED),
     "rejected": lambda q: q.where(Match.review == ReviewState.REJECTED),
     "confirmed": lambda q: q.where(Match.decision == Decision.CONFIRMED, Match.review != ReviewState.REJECTED),
+    # Copies explained only by allowed material (a trailer, a logo): shown, never notified.
+    "allowed": lambda q: q.where(Match.decision == Decision.ALLOWED),
     "all": lambda q: q,
 }
 
@@ -284,9 +336,11 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
                   description="Review matches, approve notices and manage the catalogue. "
                               "Log in with POST /api/login; send the session's csrf_token as "
                               "X-CSRF-Token on every POST.")
-    # Order: the session must exist before handlers; headers wrap everything.
+    # Order: the session must exist before handlers; headers wrap everything, Starlette's
+    # own error middleware (the 500 page) included, so no response goes out without them.
     app.add_middleware(ServerSessions, sessions=Sessions, secure=secure_cookies)
-    app.add_middleware(SecurityHeaders)
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SecurityHeaders(build_stack())  # type: ignore[method-assign]
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @contextmanager
@@ -365,6 +419,16 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
             user = user_of(request, s)
         return render(request, "error.html", user, status=exc.status, message=exc.message, code=exc.status)
 
+    @app.exception_handler(Exception)
+    async def on_server_error(request: Request, exc: Exception) -> Response:
+        # The usual error body, never a traceback; the exception is logged (by
+        # webapp.security.SecurityHeaders, once this response is out).
+        if is_api(request):
+            return JSONResponse({"detail": "internal server error"}, status_code=500)
+        return HTMLResponse(env.get_template("error.html").render(
+            request=request, user=None, csrf="", csrf_field=CSRF_FIELD, flash=None,
+            message="internal server error", code=500), status_code=500)
+
     @app.exception_handler(VigieError)
     async def on_domain_error(request: Request, exc: VigieError) -> Response:
         status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Duplicate) else 422
@@ -376,20 +440,19 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
     def login_page(request: Request, next: str = "/review") -> HTMLResponse:
         return render(request, "login.html", next=next if next.startswith("/") and not next.startswith("//") else "/review")
 
-    throttle = LoginThrottle()
+    throttle = LoginThrottle(Sessions)
 
     def _login(s: Any, request: Request, username: str, password: str) -> User | None:
-        """authenticate() behind the per-account and per-address throttle."""
+        """authenticate() behind the per-account and per-address throttle: the attempt is
+        reserved (in the database) before the password is checked."""
         ip = request.client.host if request.client else "?"
-        now = time.monotonic()
-        wait = throttle.wait_s(username, ip, now)
-        if wait > 0:
-            raise Problem(429, f"too many failed logins: try again in {int(wait // 60) + 1} min")
+        try:
+            attempt = throttle.reserve(username, ip)
+        except LoginThrottled as exc:
+            raise Problem(429, str(exc)) from None
         user = authenticate(s, username, password)
-        if user is None:
-            throttle.failed(username, ip, now)
-        else:
-            throttle.succeeded(username)
+        if user is not None:
+            throttle.succeeded(attempt, username)
         return user
 
     @app.post("/login", include_in_schema=False)
@@ -439,8 +502,8 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
             refs = {r.id: r for r in s.scalars(select(ReferenceVideo).where(
                 ReferenceVideo.id.in_({m.reference_id for m, _ in rows if m.reference_id})))} if rows else {}
             cards = [{"m": m, "f": f, "ref": refs.get(m.reference_id or -1),
-                      "page_link": safe_url(m.candidate.page_url),
-                      "offers": offers_view(m.title)} for m, f in rows]
+                      "page_link": safe_url(m.candidate.page_url), "allowed": allowed_reason(m),
+                      "offers": offers_view(m.title) if m.title else []} for m, f in rows]
             return render(request, "review.html", user, cards=cards, state=state, states=list(MATCH_FILTERS))
 
     @app.post("/review/{match_id}/confirm", include_in_schema=False)
@@ -458,7 +521,8 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
         with tx() as s:
             user = need_user(request, s, csrf=form.get(CSRF_FIELD))
             m = actions.reject_match(s, match_id, user, form.get("reason", ""))
-            msg = f"match #{m.id} rejected: this page will not come back as {m.title.title}"
+            msg = f"match #{m.id} rejected: this page will not come back as " + (
+                m.title.title if m.title else "this material")
         return back(request, "/review", msg)
 
     @app.get("/frames/{match_id}/{which}.jpg", include_in_schema=False)
@@ -578,6 +642,23 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
             actions.remove_offer(s, offer_id, user)
         return back(request, "/titles", "offer removed")
 
+    @app.get("/allowed", response_class=HTMLResponse, include_in_schema=False)
+    def allowed_page(request: Request) -> HTMLResponse:
+        # Every staff member sees what is allowed (it explains "allowed" in review);
+        # removing it is for those who manage the catalogue.
+        with tx() as s:
+            user = need_user(request, s)
+            return render(request, "allowed.html", user, rows=[allowed_out(r) for r in list_allowed(s)])
+
+    @app.post("/allowed/{ref_id}/remove", include_in_schema=False)
+    async def remove_allowed_form(request: Request, ref_id: RowId) -> Response:
+        form = await read_form(request)
+        with tx() as s:
+            user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
+            requeued = actions.remove_allowed(s, ref_id, user)
+        return back(request, "/allowed", f"allowed material #{ref_id} removed; "
+                                         f"{requeued} copies of it will be matched again")
+
     @app.get("/sites", response_class=HTMLResponse, include_in_schema=False)
     def sites_page(request: Request) -> HTMLResponse:
         with tx() as s:
@@ -670,7 +751,8 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
         with tx() as s:
             user = need_user(request, s, Role.ADMIN)
             rows = list(s.scalars(select(AuditLog).order_by(AuditLog.id.desc()).limit(300)))
-            return render(request, "audit.html", user, rows=rows, chain_problems=verify_chain(s))
+            return render(request, "audit.html", user, rows=rows,
+                          chain_problems=verify_chain(s, report_anchors(s)))
 
     # ------------------------------------------------------------------ public pages
 
@@ -791,6 +873,14 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
         with tx() as s:
             need_user(request, s, Role.ADMIN)
             return [title_out(t) for t in list_public_titles(s)]
+
+    @app.get("/api/allowed", response_model=list[AllowedOut], tags=["catalogue"])
+    def api_allowed(request: Request) -> list[AllowedOut]:
+        """Allowed material (trailers, promos, public-domain footage, logos): a copy of it
+        alone gets no notice."""
+        with tx() as s:
+            need_user(request, s)
+            return [allowed_out(r) for r in list_allowed(s)]
 
     @app.get("/api/sites", response_model=list[SiteOut], tags=["admin"])
     def api_sites(request: Request) -> list[SiteOut]:

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from vigie.cli import State, echo_listing, pass_state
+from vigie.errors import CrawlError
 
 
 def _parse_setting(raw: str) -> tuple[str, Any]:
@@ -38,7 +39,8 @@ def sites() -> None:
               type=click.Choice(["link_site", "site_search", "sitemap"]), help="The site kind.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="A site setting (VALUE as TOML); repeatable.")
-@click.option("--schedule", help='When to crawl: an interval ("6h") or a cron expression.')
+@click.option("--schedule", help='When to crawl: an interval from 1s to 365d ("6h") or a five-field '
+                                 'cron line ("30 2 * * *").')
 @click.option("--disabled", is_flag=True, help="Add the site without crawling it.")
 @click.option("--replace", is_flag=True, help="Update the site if it exists.")
 @pass_state
@@ -96,7 +98,9 @@ def sites_list(state: State, as_json: bool) -> None:
 @pass_state
 def crawl(state: State, site_names: tuple[str, ...], evidence_dir: str | None, allow_loopback: bool | None,
           as_json: bool, quiet: bool) -> None:
-    """Crawl SITE... (every enabled site when none is named) and store the candidates."""
+    """Crawl SITE... (every enabled site when none is named) and store the candidates.
+
+    Exits 1 when a crawl failed as a whole (its process died or hit [crawl] timeout_s)."""
     from crawlers.run import DEFAULT_TIMEOUT_S
     from crawlers.run import crawl as run_crawl
     from db.session import resolve_url
@@ -128,12 +132,15 @@ def crawl(state: State, site_names: tuple[str, ...], evidence_dir: str | None, a
     results = run()
     if as_json:
         click.echo(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=1))
-        return
-    if not results:
+    elif not results:
         click.echo("no enabled sites to crawl; add one with `vigie sites add NAME URL`")
-    for r in results:
+    for r in [] if as_json else results:
         click.echo(f"{r.site}: {r.status}, {r.pages} pages, {r.candidates_new} new candidates, "
                    f"{r.candidates_seen} seen again, {r.errors} errors ({r.elapsed_s:.1f} s, run {r.run_id})")
+    failed = [r for r in results if r.status == "failed"]
+    if failed:  # a crawl that could not run is a failure of the command, not a figure
+        why = failed[0].error_log[-1]["error"] if failed[0].error_log else "no reason recorded"
+        raise CrawlError(f"{len(failed)} of {len(results)} crawl(s) failed; {failed[0].site}: {why}")
 
 
 COMMANDS: list[click.Command] = [sites, crawl]

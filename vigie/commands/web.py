@@ -34,6 +34,8 @@ def report(state: State, day: str | None, out_dir: str | None, mail: bool, publi
         click.echo(f"  {figures}")
         for p in out.csv.values():
             click.echo(f"  {p}")
+        if out.audit_head:
+            click.echo(f"  audit log head: {out.audit_head}")
         if mail and mail_configured(state.config):
             to = mail_report(state.config, out, s)
             click.echo(f"  mailed to {', '.join(to)}")
@@ -49,21 +51,20 @@ def report(state: State, day: str | None, out_dir: str | None, mail: bool, publi
 @click.option("--port", type=int, default=None, help="Port (default: [web].port or 8080).")
 @pass_state
 def serve(state: State, host: str | None, port: int | None) -> None:
-    """Run the review web app (staff pages, JSON API, public title pages)."""
-    import uvicorn
+    """Run the review web app (staff pages, JSON API, public title pages).
 
+    X-Forwarded-For/-Proto are believed only from [web].trusted_proxies (default: none)."""
     from db.session import check_schema, make_engine
+    from webapp import serve as server
     from webapp.app import create_app
 
+    host, port = server.address(state.config, host, port)
     engine = make_engine(state.db_url)
     check_schema(engine)
     app = create_app(engine, state.config)
-    host = host or state.config.web.get("host") or "127.0.0.1"
-    port = port or int(state.config.web.get("port") or 8080)
+    sock = server.bind(host, port)
     click.echo(f"serving on http://{host}:{port}/ (API schema at /openapi.json)")
-    # proxy_headers: behind a TLS-terminating proxy, cookies are marked Secure from
-    # X-Forwarded-Proto (only trusted from loopback, uvicorn's default).
-    uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
+    server.run(app, state.config, sock)
 
 
 @click.group("users")
