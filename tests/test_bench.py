@@ -79,7 +79,7 @@ def test_accuracy_rows_and_scoring(world: dict) -> None:  # type: ignore[type-ar
         return [(f.title_id, "confirmed", math.nan, 0.0, 1.0, math.nan) for f in films]
 
     catalogue = [*films, *trailers]
-    vigie, ingest_s = bench.vigie_matcher(catalogue)
+    vigie, ingest_s = bench.vigie_matcher(catalogue, work)
     matchers = {"vigie": vigie, "oracle": oracle, "everything": everything, "nothing": lambda _p: []}
     lines: list[str] = []
     res = bench.bench_accuracy(work, matchers, films, trailers, negs, lines.append, plan)

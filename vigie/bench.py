@@ -275,20 +275,44 @@ offset_uncertainty_s)]; NaN where it reports no offset or no uncertainty. ``deci
 is "confirmed", "review" or "allowed" (explained by allowed material)."""
 
 
-def vigie_matcher(catalogue: list[Reference]) -> tuple[Matcher, float]:
-    """Vigie's identify over ``catalogue``, and the time its ingest took (every reference
-    fingerprinted, the index built)."""
-    def ingest() -> tuple[HashIndex, dict[int, int]]:
-        entries = [e for r in catalogue for e in index_entries(r.ref_id, fingerprint_reference(r.path))]
-        index = HashIndex.build(entries, allowed={r.ref_id for r in catalogue if r.allowed})
-        return index, {r.ref_id: r.title_id for r in catalogue}
+def vigie_matcher(catalogue: list[Reference], workdir: Path) -> tuple[Matcher, float]:
+    """Vigie's identify over ``catalogue``, and the time its ingest took. Ingest is the
+    product's: a fresh SQLite catalogue in ``workdir``, each film added as
+    ``vigie catalog add`` does (fingerprinted in the sandbox, frames shared with another
+    title marked), each piece of allowed material registered as ``vigie catalog allow``
+    does, then the index loaded from it."""
+    from db.session import make_engine, sessionmaker_for, upgrade
+    from vigie.catalog import add_title, allow_video, load_index
 
-    (index, titles), seconds = _timed(ingest)
+    db = workdir / "bench-catalogue.db"
+    db.unlink(missing_ok=True)
+    engine = make_engine(f"sqlite:///{db}")
+    upgrade(engine)
+    # The catalogue's title ids -> the run's (they need not be the same numbers).
+    ours: dict[int, int] = {}
+
+    def ingest() -> tuple[HashIndex, dict[int, int]]:
+        with sessionmaker_for(engine).begin() as s:
+            theirs: dict[int, int] = {}
+            for r in catalogue:
+                if not r.allowed:
+                    added = add_title(s, r.path, title=Path(r.path).stem)
+                    ours[added.title.id] = r.title_id
+                    theirs[r.title_id] = added.title.id
+            for r in catalogue:
+                if r.allowed:
+                    allow_video(s, r.path, reason="trailer", title=theirs[r.title_id], actor="bench")
+            return load_index(s)
+
+    try:
+        (index, titles), seconds = _timed(ingest)
+    finally:
+        engine.dispose()
 
     def run(path: str) -> Found:
         _, found = identify_source(path, index, titles, fingerprint=fingerprint_query)
-        return [(m.title_id, m.decision, m.ref_start_s, m.cand_start_s, m.speed, m.offset_uncertainty_s)
-                for m in found]
+        return [(ours.get(m.title_id, -1), m.decision, m.ref_start_s, m.cand_start_s, m.speed,
+                 m.offset_uncertainty_s) for m in found]
 
     return run, seconds
 
@@ -835,7 +859,7 @@ def run_accuracy(corpus: Path, work: Path, *, peer: bool, echo: Echo, plan: Plan
     trailers = make_trailers(films, work, echo) if plan.allowed else []
     catalogue = [*films, *trailers]
     echo("ingest: vigie...")
-    vigie, t_vigie = vigie_matcher(catalogue)
+    vigie, t_vigie = vigie_matcher(catalogue, work)
     matchers: dict[str, Matcher] = {"vigie": vigie}
     ingest = {"vigie": t_vigie}
     out: dict[str, Any] = {}
