@@ -79,11 +79,11 @@ def test_accuracy_rows_and_scoring(world: dict) -> None:  # type: ignore[type-ar
         return [(f.title_id, "confirmed", math.nan, 0.0, 1.0, math.nan) for f in films]
 
     catalogue = [*films, *trailers]
-    vigie, ingest_s = bench.vigie_matcher(catalogue, work)
+    vigie, ingest_s, ingest_cpu_s = bench.vigie_matcher(catalogue, work)
     matchers = {"vigie": vigie, "oracle": oracle, "everything": everything, "nothing": lambda _p: []}
     lines: list[str] = []
     res = bench.bench_accuracy(work, matchers, films, trailers, negs, lines.append, plan)
-    assert ingest_s > 0 and set(res) == set(matchers)
+    assert ingest_s > 0 and ingest_cpu_s > 0 and set(res) == set(matchers)
 
     for name, r in res.items():
         assert set(r["per_transform"]) == set(world["rows"]), name
@@ -100,6 +100,7 @@ def test_accuracy_rows_and_scoring(world: dict) -> None:  # type: ignore[type-ar
             sum(v["queries"] for v in r["per_transform"].values())
             + r["overall"]["non_catalogue_queries"] + 2 * bench.ALLOWED_QUERIES * len(trailers))
         assert {"picture_in_picture", "transform", "non_catalogue", "allowed"} <= set(r["identify_s"])
+        assert r["identify_cpu_s"]["all"]["queries"] == r["identify_s"]["all"]["queries"]
     qdir = work / f"queries-v{bench.QUERY_VERSION}"
     made = sorted(qdir.glob("*__pip_45__*.mp4"))
     assert sorted(p.stem.rsplit("__p", 1)[1] for p in made) == [str(v) for v in range(len(POSITIONS))]
@@ -123,10 +124,13 @@ def test_accuracy_rows_and_scoring(world: dict) -> None:  # type: ignore[type-ar
     assert none["meets"]["allowed_only_not_confirmed"] is True
     assert none["meets"]["film_plus_allowed_confirmed"] is False
 
-    speed = bench.peer_speed({n: r["identify_s"] for n, r in res.items()}, {"vigie": 2.0, "nothing": 4.0},
-                             peer="nothing")
+    figures = {n: {"identify_s": r["identify_s"], "identify_cpu_s": r["identify_cpu_s"], "ingest_s": 2.0 * k,
+                   "ingest_cpu_s": 3.0 * k} for k, (n, r) in enumerate(res.items(), start=1)}
+    speed = bench.peer_speed(figures, ours="vigie", peer="oracle")
     assert speed["ratios"]["ingest"] == 0.5 and speed["meets"]["ingest"] is True
+    assert speed["ratios"]["ingest_cpu"] == 0.5
     assert "picture_in_picture" in speed["ratios"]["identify_median_by_group"]
+    assert "picture_in_picture" in speed["ratios"]["identify_cpu_median_by_group"]
     # One echo line per row.
     for row in (*world["rows"], *bench.STATIC_CLASSES, "corpus_footage", *bench.ALLOWED_ROWS):
         assert any(row in line for line in lines), row
