@@ -37,6 +37,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from hypothesis import HealthCheck, settings
+import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -56,6 +57,7 @@ from notices.dispatch import dispatch, setting
 from notices.hosts import add_host as register_host
 from tests.figures import Figures, soak
 from tests.test_notices_support import T0, Recorder, add_match, add_title, make_config, smtp  # noqa: F401
+from vigie.errors import InvalidInput
 from webapp import actions
 
 ACNS = "{http://www.acns.net/ACNS}"
@@ -106,6 +108,9 @@ class MatchModel:
     review: ReviewState = ReviewState.NONE
 
     def notifiable(self) -> bool:
+        # Allowed material is never notified, whatever a reviewer did.
+        if self.decision is Decision.ALLOWED:
+            return False
         return self.review is ReviewState.APPROVED or (
             self.decision is Decision.CONFIRMED and self.review is not ReviewState.REJECTED)
 
@@ -263,6 +268,11 @@ class NoticeLifecycle(RuleBasedStateMachine):
     def review_match(self, i: int, approve: bool) -> None:
         mid = self._pick(list(self.matches), i)
         if mid is None:
+            return
+        if approve and self.matches[mid].decision is Decision.ALLOWED:
+            # Allowed material has nothing to confirm: refused, nothing changes.
+            with pytest.raises(InvalidInput), self.Session.begin() as s:
+                actions.approve_match(s, mid, self._user(s))
             return
         with self.Session.begin() as s:
             if approve:
