@@ -35,8 +35,10 @@ ALGORITHM = "phash64x2-v2"
 # it under a few hypotheses of how it was cropped (CROP_AXIS_OPTIONS).
 CORE = 0.15
 
-# Share of each side of a detected inner picture left out before hashing it.
-INNER_MARGIN = 0.04
+# Share of each side of a detected inner picture left out before hashing it; one of
+# the crop options, so that the hypothesis "cropped by INNER_MARGIN all round"
+# (INNER_HYPOTHESIS) finds the film's core in it exactly.
+INNER_MARGIN = 0.05
 # Frames of an inner picture its own bars are looked for in (bars do not move), and of
 # a query its bars are.
 INNER_BAR_FRAMES = 16
@@ -52,6 +54,7 @@ CROP_AXIS_OPTIONS: tuple[tuple[float, float], ...] = (
 CROP_HYPOTHESES: tuple[tuple[tuple[float, float], tuple[float, float]], ...] = tuple(
     (x, y) for y in CROP_AXIS_OPTIONS for x in CROP_AXIS_OPTIONS
 )
+INNER_HYPOTHESIS = CROP_HYPOTHESES.index(((0.05, 0.95), (0.05, 0.95)))
 
 # Reference de-duplication: keep a frame when its hash is more than DEDUP_BITS away from
 # the last kept frame, or REF_MAX_GAP_S seconds passed. 4 of 64 bits is the noise level

@@ -152,23 +152,45 @@ class HashIndex:
         if len(self.hashes) == 0 or len(queries) == 0:
             empty = np.zeros(0, np.int64)
             return Hits(empty, empty, np.zeros(0, np.uint8))
+        if self.engine == "scan" and kinds is not None:
+            return self._query_scan_by_kind(queries, radius, np.asarray(kinds, dtype=np.uint8))
         hits = self._query_mih(queries, radius) if self.engine == "mih" else self._query_scan(queries, radius)
         if kinds is None:
             return hits
         ok = self.kinds[hits.entry] == np.asarray(kinds, dtype=np.uint8)[hits.query]
         return Hits(hits.query[ok], hits.entry[ok], hits.distance[ok])
 
-    def _query_scan(self, queries: NDArray[np.uint64], radius: int) -> Hits:
+    def _query_scan_by_kind(self, queries: NDArray[np.uint64], radius: int, kinds: NDArray[np.uint8]) -> Hits:
+        """The scan, each query against the entries of its own kind only (half the work
+        when queries are all of one kind, as the crop search's are)."""
+        qs, es, ds = [], [], []
+        for kind in np.unique(kinds):
+            rows = np.nonzero(kinds == kind)[0]
+            entries = np.nonzero(self.kinds == kind)[0]
+            if len(entries) == 0:
+                continue
+            hits = self._query_scan(queries[rows], radius, entries)
+            qs.append(rows[hits.query])
+            es.append(hits.entry)
+            ds.append(hits.distance)
+        if not qs:
+            empty = np.zeros(0, np.int64)
+            return Hits(empty, empty, np.zeros(0, np.uint8))
+        return Hits(np.concatenate(qs), np.concatenate(es), np.concatenate(ds))
+
+    def _query_scan(self, queries: NDArray[np.uint64], radius: int,
+                    entries: NDArray[np.int64] | None = None) -> Hits:
         # A block of queries against every entry at once, about _SCAN_BLOCK pairs a
         # block: one vectorised XOR + popcount instead of a Python loop per query.
         qs, es, ds = [], [], []
-        step = max(1, _SCAN_BLOCK // max(len(self.hashes), 1))
+        hashes = self.hashes if entries is None else self.hashes[entries]
+        step = max(1, _SCAN_BLOCK // max(len(hashes), 1))
         for first in range(0, len(queries), step):
             block = queries[first : first + step]
-            dist = np.bitwise_count(block[:, None] ^ self.hashes[None, :])
+            dist = np.bitwise_count(block[:, None] ^ hashes[None, :])
             qi, ei = np.nonzero(dist <= radius)
             qs.append(qi.astype(np.int64) + first)
-            es.append(ei.astype(np.int64))
+            es.append(ei.astype(np.int64) if entries is None else entries[ei].astype(np.int64))
             ds.append(dist[qi, ei])
         return Hits(np.concatenate(qs), np.concatenate(es), np.concatenate(ds).astype(np.uint8))
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from fingerprint.extract import CropHashes, InnerPicture, VideoFingerprint
+from fingerprint.extract import INNER_HYPOTHESIS, CropHashes, InnerPicture, VideoFingerprint
 from fingerprint.hashing import MIN_QUALITY, hamming
 from fingerprint.index import FLAG_SHARED, FLAG_STATIC, HashIndex
 
@@ -448,9 +448,12 @@ def best_inner_picture(query: VideoFingerprint, usable: NDArray[np.int64], index
     for cand in query.inner:
         if len(cand.hashes) != len(query.times):
             continue
-        looks = [cand.hashes[probe], cand.mirror[probe], *cand.crops.hypothesis_of(0, probe)]
+        # Its core where the margin left it (INNER_HYPOTHESIS), and where a copy that
+        # also cropped the film would have it (hypothesis 0).
+        looks = [cand.hashes[probe], cand.mirror[probe], *cand.crops.hypothesis_of(INNER_HYPOTHESIS, probe),
+                 *cand.crops.hypothesis_of(0, probe)]
         hits = index.query(np.concatenate(looks), radius,
-                           kinds=np.repeat(np.array([0, 0, 1, 1], np.uint8), len(probe)))
+                           kinds=np.repeat(np.array([0, 0, 1, 1, 1, 1], np.uint8), len(probe)))
         # Probe frames that find one same reference: chance hits spread over many.
         frame, ref = hits.query % len(probe), index.ref_ids[hits.entry]
         found = max((len(np.unique(frame[ref == r])) for r in np.unique(ref)), default=0)
@@ -484,19 +487,38 @@ def _match_lookups(
     ref_titles: dict[int, int],
     radius: int,
 ) -> list[MatchResult]:
-    """Match, then leave out of the films' evidence what allowed material explains."""
+    """Match, then leave out of the films' evidence what allowed material explains.
+
+    A frame is explained by allowed material when the allowed line through it is at
+    least as long as any film's line through it. A copy of a trailer plays the trailer
+    along one line and the film in short pieces (each trailer shot is elsewhere in the
+    film): explained. A copy of the film plays the film along one line, and a trailer's
+    shots in it are short pieces of the trailer: not explained, the film is matched on
+    everything. Near-still footage, which a trailer's stretches match at many offsets
+    in short pieces, stays the film's too."""
     results = _match_refs(query, usable, lookups, index, ref_titles, radius)
     allowed = [m for m in results if m.decision == "allowed"]
+    films = [m for m in results if m.decision != "allowed"]
     if not allowed:
         return results
     times = query.times[usable].astype(np.float64)
-    explained = np.zeros(len(usable), dtype=bool)
-    for m in allowed:
-        for start, end in m.spans:
-            explained |= (times >= start - 1e-6) & (times <= end + 1e-6)
+    explained = _longest_line(times, allowed) >= np.maximum(_longest_line(times, films), 1e-9)
+    if not explained.any():
+        return results
     rest = usable[~explained]
     films = _match_refs(query, rest, lookups, index, ref_titles, radius, skip=index.allowed) if len(rest) else []
     return _resolve(films) + sorted(allowed, key=lambda m: -m.score)
+
+
+def _longest_line(times: NDArray[np.float64], results: list[MatchResult]) -> NDArray[np.float64]:
+    """Per query frame, the length (s) of the longest matched line of ``results`` that
+    runs through it (0 where none does)."""
+    longest = np.zeros(len(times))
+    for m in results:
+        for start, end in m.spans:
+            inside = (times >= start - 1e-6) & (times <= end + 1e-6)
+            longest[inside] = np.maximum(longest[inside], end - start)
+    return longest
 
 
 def _match_refs(
