@@ -165,3 +165,16 @@ def test_help_and_readme_name_every_section() -> None:
         assert name in res.output and f"`{name}`" in section, name
     for option in ("--rows", "--limit", "--only", "--corpus"):
         assert option in res.output and option in section, option
+
+
+def test_still_excerpts_are_told_from_the_reference_alone(tmp_path: Path) -> None:
+    # A film whose last 10 s are one held picture (an end card): an excerpt inside the
+    # card is scored apart from the recall (it must not confirm), one across the moving
+    # pictures is a copy to find.
+    fps, size = 8.0, (240, 136)
+    frames = [f for _, f in synth.film_frames(310, 20.0, fps, size)]
+    frames += [frames[-1]] * int(10 * fps)
+    path = str(tmp_path / "card.mp4")
+    synth.write_video(path, ((i / fps, f) for i, f in enumerate(frames)), fps)
+    assert bench.excerpt_is_still(path, 21.0, 8.0)
+    assert not bench.excerpt_is_still(path, 2.0, 12.0)

@@ -23,9 +23,9 @@ from typing import Any
 import av
 import numpy as np
 
-from fingerprint.extract import fingerprint_query, fingerprint_reference, index_entries
-from fingerprint.index import HashIndex
-from fingerprint.matching import RADIUS
+from fingerprint.extract import VideoFingerprint, fingerprint_query, fingerprint_reference, index_entries
+from fingerprint.index import FLAG_STATIC, HashIndex
+from fingerprint.matching import CONFIRM_MIN_CHANGES, RADIUS, distinct_pictures
 from vigie import synth
 from vigie.identify import identify_source
 from vigie.rangeserver import RangeServer
@@ -437,12 +437,20 @@ def _transform_rows(tally: _Tally, matchers: dict[str, Matcher], films: list[Ref
                 ref.path, dst, start_s=start, duration_s=length, transform=t.for_case(case),
                 **{**QUERY_ENCODE, **kw}))
             intro_s = len(kw.get("intro") or []) / float(kw.get("fps") or _fps(ref.path))
+            still = excerpt_is_still(ref.path, start, length)
             for name, found in tally.run(matchers, qpath, group).items():
                 st = tally.row(name, t.name, confirmed=0, confirmed_or_review=0, offset_errors=[],
-                               offset_uncertainties=[], false_confirmations=0, group=group, missed=[])
+                               offset_uncertainties=[], false_confirmations=0, group=group, missed=[],
+                               still_excerpts=0, still_confirmed=[])
+                st["false_confirmations"] += sum(1 for m in found if m[0] != ref.title_id and m[1] == "confirmed")
+                if still:
+                    # A copy of a still stretch: no recall to score, and it must not confirm.
+                    st["still_excerpts"] += 1
+                    if any(m[0] == ref.title_id and m[1] == "confirmed" for m in found):
+                        st["still_confirmed"].append(Path(qpath).name)
+                    continue
                 st["queries"] += 1
                 right = [m for m in found if m[0] == ref.title_id and m[1] in ("confirmed", "review")]
-                st["false_confirmations"] += sum(1 for m in found if m[0] != ref.title_id and m[1] == "confirmed")
                 if not right or right[0][1] != "confirmed":
                     st["missed"].append(Path(qpath).name)
                 if right:
@@ -457,6 +465,23 @@ def _transform_rows(tally: _Tally, matchers: dict[str, Matcher], films: list[Ref
         line = "  ".join(f"{n}: {tally.rows[n][t.name]['confirmed']}/{tally.rows[n][t.name]['queries']}"
                          for n in matchers)
         echo(f"  {t.name:<55} {line}")
+
+
+_STILL_CACHE: dict[str, VideoFingerprint] = {}
+
+
+def excerpt_is_still(path: str, start: float, length: float) -> bool:
+    """Whether the reference's own stretch [start, start + length] holds too little
+    change to be proven a copy by the issue's rule (still shots, cards, a near-still
+    shot): fewer than CONFIRM_MIN_CHANGES distinct pictures, or only still-stretch
+    frames. Read from the reference alone, not from any copy or any matcher's output;
+    such a copy must not be confirmed, so it is scored apart from the recall."""
+    if path not in _STILL_CACHE:
+        _STILL_CACHE[path] = fingerprint_reference(path)
+    fp = _STILL_CACHE[path]
+    inside = (fp.times >= start) & (fp.times <= start + length)
+    moving = inside & ((fp.flags & FLAG_STATIC) == 0) if len(fp.flags) == len(fp.times) else inside
+    return not moving.any() or distinct_pictures(fp.hashes[inside]) < CONFIRM_MIN_CHANGES
 
 
 def _count_negative(tally: _Tally, found: dict[str, Found], row: str, path: str) -> None:
@@ -622,7 +647,7 @@ def _speeds(times: list[tuple[str, float, float]]) -> dict[str, Any]:
 def _summarise(per: dict[str, dict[str, Any]], plan: Plan) -> dict[str, Any]:
     transforms = {t.name for t in plan.transforms}
     rows = {}
-    tot_q = tot_c = tot_cr = tot_false = 0
+    tot_q = tot_c = tot_cr = tot_false = tot_still = tot_still_c = 0
     all_errs: list[np.ndarray] = []
     all_unc: list[np.ndarray] = []
     pip_recalls: dict[str, float] = {}
@@ -650,7 +675,13 @@ def _summarise(per: dict[str, dict[str, Any]], plan: Plan) -> dict[str, Any]:
             "false_confirmations": st["false_confirmations"],
             # The queries not confirmed, to look at (files in the work directory).
             "missed": st["missed"],
+            # Copies of a still stretch of the film (see ``excerpt_is_still``): outside
+            # the recall, and any of them confirmed is listed.
+            "still_excerpts": st.get("still_excerpts", 0),
+            "still_excerpts_confirmed": st.get("still_confirmed", []),
         }
+        tot_still += st.get("still_excerpts", 0)
+        tot_still_c += len(st.get("still_confirmed", []))
         if st["group"] == "picture_in_picture" and q:
             pip_recalls[name] = st["confirmed"] / q
         tot_q += q
@@ -697,17 +728,21 @@ def _summarise(per: dict[str, dict[str, Any]], plan: Plan) -> dict[str, Any]:
             "non_catalogue_review": neg_r,
             "allowed_only_confirmed": allowed_confirmed,
             "film_plus_allowed_confirmed_recall": fpa_recall,
+            "still_excerpts": tot_still,
+            "still_excerpts_confirmed": tot_still_c,
         },
         "targets": {"confirmed_recall": TARGET_CONFIRMED_RECALL, "confirmed_or_review_recall": 0.99,
                     "false_confirmations": 0, "offset_error_s": OFFSET_TARGET_S,
                     "non_catalogue_confirmed": 0, "picture_in_picture_min_row_recall": TARGET_PIP_ROW_RECALL,
-                    "allowed_only_confirmed": 0, "film_plus_allowed_confirmed_recall": 1.0},
+                    "allowed_only_confirmed": 0, "film_plus_allowed_confirmed_recall": 1.0,
+                    "still_excerpts_confirmed": 0},
         "meets": {
             "false_confirmations": tot_false + neg_c == 0,
             "confirmed_recall": recall is not None and recall >= TARGET_CONFIRMED_RECALL,
             "picture_in_picture_rows": pip_min is not None and pip_min >= TARGET_PIP_ROW_RECALL,
             "allowed_only_not_confirmed": allowed_confirmed == 0 if allowed_confirmed is not None else None,
             "film_plus_allowed_confirmed": fpa_recall == 1.0 if fpa_recall is not None else None,
+            "still_excerpts_not_confirmed": tot_still_c == 0,
         },
     }
 
@@ -904,7 +939,8 @@ def run_accuracy(corpus: Path, work: Path, *, peer: bool, echo: Echo, plan: Plan
              f"false confirmations {o['false_confirmations']} (non-catalogue {o['non_catalogue_confirmed']} "
              f"of {o['non_catalogue_queries']}, {o['non_catalogue_review']} review), lowest picture-in-picture "
              f"row {o['picture_in_picture_min_row_recall']} (target {TARGET_PIP_ROW_RECALL}), allowed-only "
-             f"confirmed {o['allowed_only_confirmed']}; identify median {r['identify_s']['all']['median']} s "
+             f"confirmed {o['allowed_only_confirmed']}, still excerpts confirmed {o['still_excerpts_confirmed']} "
+             f"of {o['still_excerpts']}; identify median {r['identify_s']['all']['median']} s "
              f"(CPU {r['identify_cpu_s']['all']['median']} s)")
     if "vpdq" in res:
         speed = peer_speed({n: {"identify_s": r.pop("identify_s"), "identify_cpu_s": r.pop("identify_cpu_s"),
