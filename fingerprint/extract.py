@@ -334,6 +334,11 @@ def inner_picture_hashes(pictures: list[NDArray[np.uint8]], box: Box) -> InnerPi
     # Its border is found to a pixel or two of the analysis frame: step inside it, so
     # that what is left is a crop of the film, which the crop search then handles.
     insides = [region(p, (INNER_MARGIN, 1 - INNER_MARGIN), (INNER_MARGIN, 1 - INNER_MARGIN)) for p in insides]
+    if len({p.shape for p in insides}) == 1:
+        stack = np.stack(insides)
+        plain = phash_regions(stack, [(0.0, 1.0)], [(0.0, 1.0)])[:, 0, 0]
+        mirror = phash_regions(stack, [(0.0, 1.0)], [(0.0, 1.0)], flip_x=True)[:, 0, 0]
+        return InnerPicture(box, plain, mirror, CropHashes(insides))
     whole = np.stack([resize_for_hash(p) for p in insides])
     return InnerPicture(box, phash_batch(whole), phash_batch(whole[:, :, ::-1]), CropHashes(insides))
 
