@@ -42,3 +42,23 @@ def load_body(evidence: dict[str, Any]) -> bytes:
     else:
         raise FileNotFoundError("this evidence has no stored body")
     return data
+
+
+def store_blob(data: bytes, evidence_dir: str | None, suffix: str) -> dict[str, Any]:
+    """Keep a binary capture (the browser's screenshot) like a page body: addressed by its
+    SHA-256 in the evidence directory, or base64 in the JSON without one."""
+    import hashlib
+
+    sha = hashlib.sha256(data).hexdigest()
+    out: dict[str, Any] = {"sha256": sha, "size": len(data)}
+    if evidence_dir:
+        path = Path(evidence_dir) / sha[:2] / f"{sha}{suffix}"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        out["path"] = str(path.resolve())
+    else:
+        out["b64"] = base64.b64encode(data).decode("ascii")
+    return out

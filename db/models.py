@@ -221,6 +221,7 @@ class CandidateStatus(enum.Enum):
     NO_MATCH = "no_match"
     FAILED = "failed"            # could not be fetched or decoded; see error
     SKIPPED = "skipped"          # licensed partner or out of scope
+    NEEDS_BROWSER = "needs_browser"  # its player needs the browser resolver, and none ran
 
 
 class Candidate(Base):

@@ -1,0 +1,173 @@
+"""The browser resolver (issue 15): scripted players of the demo web, with and without Chromium.
+
+Real parts: the demo web on loopback, the crawler child process, Debian's Chromium driven
+by Playwright (as an unprivileged user when the tests run as root, sandbox on). Tests
+that need the browser skip with a reason when Chromium or Playwright is missing; the
+``needs_browser`` tests turn the browser off (``VIGIE_CHROMIUM=none``) and run anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from crawlers.browser import BrowserPool, Budget, find_chromium, media_kind
+from crawlers.run import crawl_site
+from crawlers.sites import add_site
+from db.models import Candidate, CandidateStatus, CrawlRun, Title
+from demoweb.players import PLAYERS
+from demoweb.world import DemoWeb
+from vigie.errors import InvalidInput
+
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+# The crawl's storage is tested on both databases in test_crawl.py; SQLite is enough here.
+on_sqlite = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+def _chromium_problem() -> str | None:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "the browser tests need the playwright package"
+    path = find_chromium()
+    if not path or not os.access(path, os.X_OK):
+        return f"the browser tests need Chromium ({path or '/usr/bin/chromium'}; apt-get install chromium)"
+    return None
+
+
+needs_chromium = pytest.mark.skipif(_chromium_problem() is not None, reason=_chromium_problem() or "")
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[DemoWeb]:
+    # No media files needed: the browser records media URLs, it does not download them.
+    w = DemoWeb({})
+    yield w
+    w.stop()
+
+
+@pytest.fixture
+def player_site(Session, web: DemoWeb):  # type: ignore[no-untyped-def]
+    def make(render: str = "auto", **extra: object) -> str:
+        site = web.player_site(render)
+        with Session.begin() as s:
+            if s.scalar(select(Title).where(Title.title == "Big Buck Bunny")) is None:
+                s.add(Title(title="Big Buck Bunny", year=2008))
+            add_site(s, site["name"], site["start_urls"], kind=site["kind"],
+                     settings={**site["settings"], **extra}, replace=True)
+        return site["name"]
+    return make
+
+
+def _candidates(Session) -> dict[str, Candidate]:  # type: ignore[no-untyped-def]
+    with Session() as s:
+        return {c.page_url: c for c in s.scalars(select(Candidate))}
+
+
+@on_sqlite
+def test_render_setting_is_validated(Session) -> None:  # type: ignore[no-untyped-def]
+    with Session.begin() as s:
+        with pytest.raises(InvalidInput, match="render"):
+            add_site(s, "x", ["http://example.org/"], settings={"render": "sometimes"})
+        with pytest.raises(InvalidInput, match="render_max_pages"):
+            add_site(s, "y", ["http://example.org/"], settings={"render_max_pages": 0})
+        with pytest.raises(InvalidInput, match="render_timeout_s"):
+            add_site(s, "z", ["http://example.org/"], settings={"render_timeout_s": "10"})
+        add_site(s, "ok", ["http://example.org/"], settings={"render": "always", "render_max_bytes": 10**7})
+
+
+def test_media_kind_by_url_and_content_type() -> None:
+    assert media_kind("http://h/x/index.m3u8?t=1") == "manifest"
+    assert media_kind("http://h/api/stream", "application/vnd.apple.mpegurl") == "manifest"
+    assert media_kind("http://h/manifest", "application/dash+xml; charset=utf-8") == "manifest"
+    assert media_kind("http://h/seg-1.ts") == "segment"
+    assert media_kind("http://h/s", "video/mp2t") == "segment"
+    assert media_kind("http://h/v.webm") == "file"
+    assert media_kind("http://h/get?id=3", "video/mp4") == "file"
+    assert media_kind("http://h/get?id=3", "", "media") == "file"
+    assert media_kind("http://h/app.js", "text/javascript", "script") is None
+
+
+@on_sqlite
+def test_without_a_browser_scripted_players_are_stored_as_needs_browser(
+        Session, db_url: str, web: DemoWeb, player_site, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("VIGIE_CHROMIUM", "none")
+    name = player_site("auto")
+    result = crawl_site(db_url, name, allow_loopback=True, timeout_s=120)
+    assert result.status == "ok", result.error_log
+    cands = _candidates(Session)
+    for p in web.planted_players():
+        c = cands[p["page_url"]]
+        assert c.status == CandidateStatus.NEEDS_BROWSER, (p["slug"], c.status, c.error)
+        assert c.media_urls == []
+        assert "needs the browser resolver" in (c.error or "") and "VIGIE_CHROMIUM=none" in c.error
+        assert c.evidence["needs_browser"]
+    # render = "never": the static result stands, nothing is marked as needing a browser.
+    name = player_site("never")
+    crawl_site(db_url, name, allow_loopback=True, timeout_s=120)
+    assert all(c.status == CandidateStatus.NEEDS_BROWSER for c in _candidates(Session).values())
+
+
+@on_sqlite
+@needs_chromium
+def test_browser_finds_every_scripted_player(Session, db_url: str, web: DemoWeb, player_site,
+                                             tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    name = player_site("auto")
+    events: list[dict] = []
+    result = crawl_site(db_url, name, allow_loopback=True, evidence_dir=str(tmp_path / "ev"),
+                        progress=events.append, timeout_s=300)
+    assert result.status == "ok", result.error_log
+    # Two robots.txt, the listing, the film pages, the nested player's two frames: a page
+    # the browser rendered again is not counted twice.
+    assert result.pages == 2 + 1 + len(PLAYERS) + 2
+    cands = _candidates(Session)
+    missed = []
+    for p in web.planted_players():
+        c = cands[p["page_url"]]
+        if c.media_urls[:1] != p["media_urls"] or c.status != CandidateStatus.PENDING:
+            missed.append((p["kind"], c.media_urls, c.status, c.error))
+            continue
+        browser = c.evidence["browser"]
+        assert browser["media"][0]["url"] == p["media_urls"][0]
+        assert browser["requests"] and browser["requests"][0]["type"] == "document"
+        shot = browser["screenshot"]
+        assert Path(shot["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot["size"] > 1000
+    assert not missed, missed
+    assert sum(1 for e in events if e["event"] == "rendered") == len(PLAYERS)
+    with Session() as s:
+        run = s.scalars(select(CrawlRun)).one()
+        assert run.errors == 0
+
+
+@on_sqlite
+@needs_chromium
+def test_a_needs_browser_candidate_goes_to_matching_once_a_browser_finds_its_media(
+        Session, db_url: str, web: DemoWeb, player_site, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    name = player_site("auto", film_link_pattern=r"/lecteur/bbb-base64")
+    monkeypatch.setenv("VIGIE_CHROMIUM", "none")
+    crawl_site(db_url, name, allow_loopback=True, timeout_s=120)
+    (c,) = _candidates(Session).values()
+    assert c.status == CandidateStatus.NEEDS_BROWSER
+    monkeypatch.delenv("VIGIE_CHROMIUM")
+    crawl_site(db_url, name, allow_loopback=True, timeout_s=120)
+    (c,) = _candidates(Session).values()
+    assert c.status == CandidateStatus.PENDING and c.media_urls == [f"{web.host.base}/v/bbb1.mp4"], c.error
+
+
+@needs_chromium
+def test_page_over_budget_says_why_and_keeps_going(web: DemoWeb) -> None:
+    pages = [f"{web.links.base}/lecteur/{slug}" for slug in ("bbb-api", "bbb-nested", "bbb-countdown")]
+    with BrowserPool(allow_loopback=True, max_pages=2) as pool:
+        requests = pool.render(pages[0], budget=Budget(timeout_s=10, max_requests=1))
+        assert requests.over_budget == "more than 1 requests" and requests.media == []
+        size = pool.render(pages[1], budget=Budget(timeout_s=10, max_bytes=200))
+        assert size.over_budget and "bytes" in size.over_budget
+        slow = pool.render(pages[2], budget=Budget(timeout_s=1.0))
+        assert slow.over_budget == "no media within the 1 s time budget"
+        # The same pool renders the next page normally.
+        ok = pool.render(pages[0], budget=Budget(timeout_s=10))
+        assert ok.media_urls == [f"{web.host.base}/v/bbb2.mp4"] and ok.over_budget is None
