@@ -63,6 +63,12 @@ def player_site(Session, web: DemoWeb):  # type: ignore[no-untyped-def]
     return make
 
 
+def result_day():  # type: ignore[no-untyped-def]
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).date()
+
+
 def _candidates(Session) -> dict[str, Candidate]:  # type: ignore[no-untyped-def]
     with Session() as s:
         return {c.page_url: c for c in s.scalars(select(Candidate))}
@@ -106,7 +112,16 @@ def test_without_a_browser_scripted_players_are_stored_as_needs_browser(
         assert c.media_urls == []
         assert "needs the browser resolver" in (c.error or "") and "VIGIE_CHROMIUM=none" in c.error
         assert c.evidence["needs_browser"]
-    # render = "never": the static result stands, nothing is marked as needing a browser.
+    # Counted where staff look: `vigie status` and the daily report.
+    from reports.daily import collect
+    from vigie.config import Config
+    from vigie.ops import queue_sizes
+
+    with Session() as s:
+        assert queue_sizes(s)["candidates_needs_browser"] == len(PLAYERS)
+        data = collect(s, Config(), result_day())
+        assert data.headline["pages needing a browser"] == len(PLAYERS)
+    # render = "never": no browser is asked for; the earlier verdict stands until one runs.
     name = player_site("never")
     crawl_site(db_url, name, allow_loopback=True, timeout_s=120)
     assert all(c.status == CandidateStatus.NEEDS_BROWSER for c in _candidates(Session).values())
