@@ -315,7 +315,7 @@ class BrowserPool:
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
-    def __enter__(self) -> BrowserPool:
+    def __enter__(self) -> BrowserPool:  # noqa: PYI034 - the project's style (DemoWeb)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -426,7 +426,7 @@ class BrowserPool:
             await ctx.route("**/*", rec.route)
             try:
                 await asyncio.wait_for(self._drive(page, url, referer, rec, proxy, out), budget.timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if not rec.media:
                     out.over_budget = f"no media within the {budget.timeout_s:g} s time budget"
             except Exception as exc:  # noqa: BLE001 - a hostile page may break the browser in any way
@@ -458,10 +458,9 @@ class BrowserPool:
         try:
             await page.goto(url, referer=referer, wait_until="domcontentloaded",
                             timeout=rec.budget.timeout_s * 1000)
-        except Exception as exc:  # noqa: BLE001
+        except Exception:
             if not rec.media:
-                raise
-            del exc
+                raise  # the page did not load; a page that did show media keeps it
         rnd = 0
         quiet_since = time.monotonic()
         while True:

@@ -21,16 +21,20 @@ def store_body(evidence: dict[str, Any], evidence_dir: str | None) -> dict[str, 
     body_gz: bytes = out.pop("body_gz")
     sha = out["sha256"]
     if evidence_dir:
-        path = Path(evidence_dir) / sha[:2] / f"{sha}.html.gz"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_bytes(body_gz)
-            os.replace(tmp, path)  # atomic: a reader never sees half a file
-        out["body_path"] = str(path.resolve())
+        out["body_path"] = _write_addressed(Path(evidence_dir) / sha[:2] / f"{sha}.html.gz", body_gz)
     else:
         out["body_gz_b64"] = base64.b64encode(body_gz).decode("ascii")
     return out
+
+
+def _write_addressed(path: Path, data: bytes) -> str:
+    """Write a content-addressed file once (an unchanged capture costs nothing); its path."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # atomic: a reader never sees half a file
+    return str(path.resolve())
 
 
 def load_body(evidence: dict[str, Any]) -> bytes:
@@ -52,13 +56,7 @@ def store_blob(data: bytes, evidence_dir: str | None, suffix: str) -> dict[str, 
     sha = hashlib.sha256(data).hexdigest()
     out: dict[str, Any] = {"sha256": sha, "size": len(data)}
     if evidence_dir:
-        path = Path(evidence_dir) / sha[:2] / f"{sha}{suffix}"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        out["path"] = str(path.resolve())
+        out["path"] = _write_addressed(Path(evidence_dir) / sha[:2] / f"{sha}{suffix}", data)
     else:
         out["b64"] = base64.b64encode(data).decode("ascii")
     return out

@@ -22,12 +22,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import ClassVar
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
 from crawlers.browser import BrowserPool, Budget
 from tests.test_crawl_browser import needs_chromium
+from tests.test_hardening_net import _Redirector
 
 pytestmark = [needs_chromium, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -90,18 +92,16 @@ def hostile_page(c: int) -> str:
             f'<script src="/ok.js"></script><script>{"".join(js)}</script></body></html>')
 
 
-class _Hostile(http.server.BaseHTTPRequestHandler):
-    canary_port = 0
-    seen: list[str] = []
+class _Hostile(_Redirector):
+    """The hostile page and its own script; ``/r?to=URL`` redirects (issue 8's redirector)."""
+
+    canary_port: ClassVar[int] = 0
+    seen: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
         self.seen.append(self.path)
-        to = parse_qs(urlsplit(self.path).query).get("to")
-        if to:
-            self.send_response(302)
-            self.send_header("Location", to[0])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+        if parse_qs(urlsplit(self.path).query).get("to"):
+            super().do_GET()
             return
         body = (b"window.ok = 1;" if self.path == "/ok.js"
                 else hostile_page(self.canary_port).encode())
@@ -110,9 +110,6 @@ class _Hostile(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
