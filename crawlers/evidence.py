@@ -60,3 +60,19 @@ def store_blob(data: bytes, evidence_dir: str | None, suffix: str) -> dict[str, 
     else:
         out["b64"] = base64.b64encode(data).decode("ascii")
     return out
+
+
+def load_blob(ref: dict[str, Any]) -> bytes:
+    """The bytes ``store_blob`` kept, checked against their SHA-256 (evidence must be what
+    was captured: a file changed since is refused)."""
+    import hashlib
+
+    if ref.get("path"):
+        data = Path(ref["path"]).read_bytes()
+    elif ref.get("b64"):
+        data = base64.b64decode(ref["b64"])
+    else:
+        raise FileNotFoundError("this evidence has no stored file")
+    if hashlib.sha256(data).hexdigest() != ref.get("sha256"):
+        raise FileNotFoundError("the stored file does not match its recorded SHA-256")
+    return data
