@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import gzip
 import os
 import shutil
 import sys
@@ -138,6 +139,7 @@ class Rendered:
     error: str | None = None
     html: str = ""
     screenshot: bytes | None = None
+    har: bytes | None = None            # gzip-compressed HAR of every request the page made
     clicks: int = 0
     bytes: int = 0
     elapsed_s: float = 0.0
@@ -409,11 +411,14 @@ class BrowserPool:
         rec = _Recorder(budget)
         proxy = GuardProxy(allow_loopback=self.allow_loopback, max_bytes=budget.max_bytes)
         await proxy.start()
+        self.pages += 1
+        har_path = os.path.join(self._tmp or tempfile.gettempdir(), f"page-{self.pages}.har")
         ctx = await browser.new_context(
+            # The HAR of the page (requests, responses, timings; bodies left out) is evidence.
+            record_har_path=har_path, record_har_content="omit",
             proxy={"server": proxy.url, "bypass": "<-loopback>"}, service_workers="block",
             accept_downloads=False, user_agent=self.user_agent, viewport={"width": 1280, "height": 720},
             java_script_enabled=True, ignore_https_errors=False, permissions=[])
-        self.pages += 1
         try:
             page = await ctx.new_page()
 
@@ -444,8 +449,13 @@ class BrowserPool:
                     out.screenshot = await page.screenshot(type="png", timeout=5000)
         finally:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(ctx.close(), 10)
+                await asyncio.wait_for(ctx.close(), 10)  # writes the HAR
             await proxy.close()
+            with contextlib.suppress(OSError):
+                with open(har_path, "rb") as f:
+                    out.har = gzip.compress(f.read(), mtime=0)
+            with contextlib.suppress(OSError):
+                os.unlink(har_path)
         out.media = rec.chosen()
         out.requests = rec.log
         out.refused = proxy.log.refused

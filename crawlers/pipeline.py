@@ -70,6 +70,8 @@ class DatabasePipeline:
                 evidence["browser"] = dict(item["browser"])
                 if item.get("screenshot"):
                     evidence["browser"]["screenshot"] = store_blob(item["screenshot"], self.evidence_dir, ".png")
+                if item.get("har"):
+                    evidence["browser"]["har"] = store_blob(item["har"], self.evidence_dir, ".har.gz")
         except OSError as exc:
             raise DropItem(f"cannot store evidence for {page_url[:200]}: {exc}") from None
         for attempt in (1, 2):

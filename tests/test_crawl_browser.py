@@ -8,6 +8,8 @@ that need the browser skip with a reason when Chromium or Playwright is missing;
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from crawlers.browser import BrowserPool, Budget, find_chromium, media_kind
+from crawlers.evidence import load_blob
 from crawlers.run import crawl_site
 from crawlers.sites import add_site
 from db.models import Candidate, CandidateStatus, CrawlRun, Title
@@ -151,6 +154,9 @@ def test_browser_finds_every_scripted_player(Session, db_url: str, web: DemoWeb,
         assert browser["requests"] and browser["requests"][0]["type"] == "document"
         shot = browser["screenshot"]
         assert Path(shot["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot["size"] > 1000
+        har = json.loads(gzip.decompress(load_blob(browser["har"])))
+        har_urls = [e["request"]["url"] for e in har["log"]["entries"]]
+        assert p["page_url"] in har_urls, har_urls
     assert not missed, missed
     assert sum(1 for e in events if e["event"] == "rendered") == len(PLAYERS)
     with Session() as s:

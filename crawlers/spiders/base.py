@@ -267,6 +267,7 @@ class CandidateSpider(scrapy.Spider):
                 item["media_urls"].append(m)
         item["browser"] = rendered.summary()
         item["screenshot"] = rendered.screenshot
+        item["har"] = rendered.har
         if rendered.over_budget:
             item["problems"].append(f"browser: over budget: {rendered.over_budget}")
         if rendered.error:
