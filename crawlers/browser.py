@@ -295,6 +295,8 @@ class BrowserPool:
         self._sem: asyncio.Semaphore | None = None
         self._lock: asyncio.Lock | None = None
         self.pages = 0
+        self.open_now = 0
+        self.peak_open = 0       # the most pages open at once: never above max_pages
         self.sandbox = ""
 
     # ------------------------------------------------------------------ public
@@ -403,7 +405,12 @@ class BrowserPool:
         browser = await self._ensure()
         assert self._sem is not None
         async with self._sem:
-            return await self._render_page(browser, url, referer, budget)
+            self.open_now += 1
+            self.peak_open = max(self.peak_open, self.open_now)
+            try:
+                return await self._render_page(browser, url, referer, budget)
+            finally:
+                self.open_now -= 1
 
     async def _render_page(self, browser: Any, url: str, referer: str | None, budget: Budget) -> Rendered:
         started = time.monotonic()

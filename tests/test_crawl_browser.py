@@ -192,3 +192,14 @@ def test_page_over_budget_says_why_and_keeps_going(web: DemoWeb) -> None:
         # The same pool renders the next page normally.
         ok = pool.render(pages[0], budget=Budget(timeout_s=10))
         assert ok.media_urls == [f"{web.host.base}/v/bbb2.mp4"] and ok.over_budget is None
+
+
+@needs_chromium
+def test_at_most_max_pages_are_open_at_once(web: DemoWeb) -> None:
+    pages = [p["page_url"] for p in web.planted_players()][:5]
+    with BrowserPool(allow_loopback=True, max_pages=2, screenshot=False) as pool:
+        futures = [pool.submit(u, budget=Budget(timeout_s=10)) for u in pages]
+        results = [f.result() for f in futures]
+        assert pool.peak_open == 2 and pool.pages == len(pages)
+        assert "on" in pool.sandbox  # never --no-sandbox
+    assert all(r.media for r in results), [(r.url, r.over_budget, r.error) for r in results]
