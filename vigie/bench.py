@@ -414,5 +414,10 @@ def run_bench(*, film: str | None, corpus: str | None, workdir: str, sections: l
                 out["accuracy"] = res["vigie"]
             if "vpdq" in res:
                 out["peer"] = res["vpdq"]
+    if "browser" in sections:
+        from vigie.bench_browser import bench_browser
+
+        echo("browser...")
+        out["browser"] = bench_browser(echo)
     out["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return out
