@@ -144,7 +144,8 @@ class DatabasePipeline:
         elif needs_browser and not cand.media_urls:
             # Its player is built by a script and no browser ran here: not matchable yet.
             cand.status = CandidateStatus.NEEDS_BROWSER
-            cand.error = f"needs the browser resolver ({needs_browser})"[:2000]
+            cand.error = "; ".join(filter(None, [f"needs the browser resolver ({needs_browser})",
+                                                 problems]))[:2000]
         elif created:
             cand.status = CandidateStatus.PENDING
         elif added and cand.status in _RETRY_ON_NEW_MEDIA:
