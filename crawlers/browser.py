@@ -41,6 +41,7 @@ import contextlib
 import gzip
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -141,6 +142,7 @@ class Rendered:
     screenshot: bytes | None = None
     har: bytes | None = None            # gzip-compressed HAR of every request the page made
     clicks: int = 0
+    popups_closed: int = 0
     bytes: int = 0
     elapsed_s: float = 0.0
 
@@ -153,7 +155,7 @@ class Rendered:
         return {"url": self.url, "final_url": self.final_url, "media": self.media,
                 "requests": self.requests[:500], "requests_total": len(self.requests),
                 "refused": self.refused[:100], "over_budget": self.over_budget, "error": self.error,
-                "clicks": self.clicks, "bytes": self.bytes, "elapsed_s": round(self.elapsed_s, 2)}
+                "clicks": self.clicks, "popups_closed": self.popups_closed, "bytes": self.bytes, "elapsed_s": round(self.elapsed_s, 2)}
 
 
 class BrowserUnavailable(CrawlError):
@@ -234,21 +236,24 @@ class _Recorder:
         self._entries[req] = entry
         if len(self.log) < 2000:
             self.log.append(entry)
-        if self.count > self.budget.max_requests:
-            self.over = self.over or f"more than {self.budget.max_requests} requests"
-            entry["action"] = "aborted: over budget"
-            await route.abort()
-            return
-        kind = media_kind(req.url, resource_type=req.resource_type)
-        if kind in ("file", "segment"):
-            # Recorded, not downloaded: the match stage fetches the video itself, checked.
-            self.add_media(req.url, kind, _frame_url(req), "request")
-            entry["action"] = "recorded media, not downloaded"
-            await route.abort()
-            return
-        if kind == "manifest":
-            self.add_media(req.url, kind, _frame_url(req), "request")
-        await route.continue_()
+        try:
+            if self.count > self.budget.max_requests:
+                self.over = self.over or f"more than {self.budget.max_requests} requests"
+                entry["action"] = "aborted: over budget"
+                await route.abort()
+                return
+            kind = media_kind(req.url, resource_type=req.resource_type)
+            if kind in ("file", "segment"):
+                # Recorded, not downloaded: the match stage fetches the video itself, checked.
+                self.add_media(req.url, kind, _frame_url(req), "request")
+                entry["action"] = "recorded media, not downloaded"
+                await route.abort()
+                return
+            if kind == "manifest":
+                self.add_media(req.url, kind, _frame_url(req), "request")
+            await route.continue_()
+        except Exception:  # noqa: BLE001 - the page was closed under the request (budget, end)
+            entry.setdefault("action", "page closed")
 
     def on_response(self, response: Any) -> None:
         self.last_activity = time.monotonic()
@@ -308,14 +313,31 @@ class BrowserPool:
     def render(self, url: str, referer: str | None = None, budget: Budget | None = None) -> Rendered:
         return self.submit(url, referer, budget).result()
 
+    def sandbox_report(self) -> str:
+        """What Chromium itself says of its sandbox (``chrome://sandbox``), for tests and
+        operators: "You are adequately sandboxed." when it is on."""
+        async def read() -> str:
+            browser = await self._ensure()
+            ctx = await browser.new_context()
+            try:
+                page = await ctx.new_page()
+                await page.goto("chrome://sandbox")
+                return str(await page.inner_text("body"))
+            finally:
+                await ctx.close()
+
+        return asyncio.run_coroutine_threadsafe(read(), self._loop).result(timeout=60)
+
     def close(self) -> None:
         if self._loop.is_closed():
             return
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=30)
+        self._kill_browser()  # even when the polite shutdown above timed out
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
-        self._loop.close()
+        if not self._thread.is_alive():
+            self._loop.close()
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
@@ -355,15 +377,12 @@ class BrowserPool:
         # A proxy for anything outside the per-page contexts: the same policy.
         self._proxy = GuardProxy(allow_loopback=self.allow_loopback)
         await self._proxy.start()
-        chromium = find_chromium()
-        executable = chromium
-        if os.geteuid() == 0:
-            executable = self._unprivileged_launcher(chromium)
-            self.sandbox = f"on (Chromium runs as {UNPRIVILEGED_USER})"
-        else:
-            self.sandbox = "on"
         self._pw = await async_playwright().start()
         try:
+            # No system Chromium: Playwright's own download (`playwright install chromium`).
+            chromium = find_chromium() or self._pw.chromium.executable_path
+            executable = self._launcher(chromium)
+            self.sandbox = f"on (Chromium runs as {UNPRIVILEGED_USER})" if os.geteuid() == 0 else "on"
             return await self._pw.chromium.launch(
                 executable_path=executable, headless=True, chromium_sandbox=True,
                 proxy={"server": self._proxy.url, "bypass": "<-loopback>"},
@@ -374,28 +393,46 @@ class BrowserPool:
             self._pw = None
             raise
 
-    def _unprivileged_launcher(self, chromium: str | None) -> str:
-        """A script Playwright starts instead of Chromium: it drops root for ``nobody``
-        (``crawlers.chromium_user``) so that the sandbox does not need ``--no-sandbox``."""
-        if chromium is None:
-            raise BrowserUnavailable("no browser: running as root needs a system Chromium "
-                                     "(apt-get install chromium) to start it unprivileged")
+    def _launcher(self, chromium: str) -> str:
+        """A script Playwright starts instead of Chromium (``crawlers.chromium_user``): a
+        process group of its own that dies with the driver, and ``nobody`` instead of root
+        so that the sandbox does not need ``--no-sandbox``."""
         assert self._tmp is not None
+        if not os.access(chromium, os.X_OK):
+            raise BrowserUnavailable(f"no browser: no Chromium at {chromium} (apt-get install chromium, "
+                                     "or `playwright install chromium`)")
         os.chmod(self._tmp, 0o755)
         script = os.path.join(self._tmp, "chromium")
         helper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "chromium_user.py")
+        user = UNPRIVILEGED_USER if os.geteuid() == 0 else "-"
         with open(script, "w", encoding="utf-8") as f:
-            f.write(f'#!/bin/sh\nexec "{sys.executable}" -I "{helper}" {UNPRIVILEGED_USER} "{chromium}" "$@"\n')
+            f.write(f'#!/bin/sh\nexec "{sys.executable}" -I "{helper}" "{self._pidfile}" {user} '
+                    f'"{chromium}" "$@"\n')
         os.chmod(script, 0o755)
         return script
+
+    @property
+    def _pidfile(self) -> str:
+        return os.path.join(self._tmp or "", "chromium.pid")
+
+    def _kill_browser(self) -> None:
+        """Kill what is left of Chromium's process group (a renderer stuck in a hostile
+        script can outlive a polite close)."""
+        try:
+            with open(self._pidfile, encoding="ascii") as f:
+                pid = int(f.read().strip())
+            os.killpg(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
 
     async def _shutdown(self) -> None:
         with contextlib.suppress(Exception):
             if self._browser is not None:
-                await self._browser.close()
+                await asyncio.wait_for(self._browser.close(), 15)
+        self._kill_browser()
         with contextlib.suppress(Exception):
             if self._pw is not None:
-                await self._pw.stop()
+                await asyncio.wait_for(self._pw.stop(), 15)
         if self._proxy is not None:
             await self._proxy.close()
 
@@ -431,6 +468,7 @@ class BrowserPool:
 
             def popup(p: Any) -> None:
                 if p is not page:
+                    out.popups_closed += 1
                     asyncio.ensure_future(p.close())
 
             ctx.on("page", popup)
@@ -446,6 +484,12 @@ class BrowserPool:
             out.over_budget = out.over_budget or rec.over or proxy.log.over_budget
             if proxy.log.over_budget:
                 out.over_budget = f"page received {proxy.log.over_budget}"
+            if out.over_budget or out.error:
+                # Cut the page off the network before looking at it: a request storm must
+                # not keep the browser busy while the evidence is taken.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ctx.set_offline(True), 5)
+                    await asyncio.wait_for(ctx.unroute_all(behavior="ignoreErrors"), 5)
             with contextlib.suppress(Exception):
                 out.final_url = page.url
                 out.html = await asyncio.wait_for(page.content(), 5)
@@ -458,9 +502,8 @@ class BrowserPool:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ctx.close(), 10)  # writes the HAR
             await proxy.close()
-            with contextlib.suppress(OSError):
-                with open(har_path, "rb") as f:
-                    out.har = gzip.compress(f.read(), mtime=0)
+            with contextlib.suppress(OSError), open(har_path, "rb") as f:  # noqa: ASYNC230 - a small local file
+                out.har = gzip.compress(f.read(), mtime=0)
             with contextlib.suppress(OSError):
                 os.unlink(har_path)
         out.media = rec.chosen()

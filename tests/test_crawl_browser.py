@@ -9,10 +9,14 @@ that need the browser skip with a reason when Chromium or Playwright is missing;
 from __future__ import annotations
 
 import gzip
+import http.server
 import json
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from sqlalchemy import select
@@ -203,3 +207,58 @@ def test_at_most_max_pages_are_open_at_once(web: DemoWeb) -> None:
         assert pool.peak_open == 2 and pool.pages == len(pages)
         assert "on" in pool.sandbox  # never --no-sandbox
     assert all(r.media for r in results), [(r.url, r.over_budget, r.error) for r in results]
+
+
+@needs_chromium
+def test_chromium_sandbox_is_on_and_popups_are_closed(web: DemoWeb) -> None:
+    with BrowserPool(allow_loopback=True, screenshot=False) as pool:
+        report = pool.sandbox_report()
+        assert "adequately sandboxed" in report, report
+        # The click-to-play overlay opens an advertising popup on its first click.
+        overlay = pool.render(f"{web.links.base}/lecteur/bbb-overlay", budget=Budget(timeout_s=10))
+        assert overlay.popups_closed >= 1 and overlay.media_urls == [f"{web.host.base}/v/bbb4.mp4"]
+
+
+class _Abusive(http.server.BaseHTTPRequestHandler):
+    """Pages that never yield: a busy loop, an endless stream of requests, a dialog storm."""
+
+    PAGES: ClassVar[dict[str, bytes]] = {
+        "/busy": b"<h1>busy</h1><script>setTimeout(() => { for (;;) {} }, 50)</script>",
+        "/storm": b"<h1>storm</h1><script>let i = 0; setInterval(() => { for (let k = 0; k < 20; k++) "
+                  b"fetch('/x' + (i++)).catch(() => 0) }, 10)</script>",
+        "/dialogs": b"<h1>dialogs</h1><script>for (let i = 0; i < 50; i++) { alert(i); confirm(i) }"
+                    b"</script><video src='/v/after-dialogs.mp4' autoplay muted></video>",
+    }
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server API
+        body = self.PAGES.get(self.path, b"nothing")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@needs_chromium
+def test_abusive_pages_end_at_their_budget_and_the_pool_goes_on(web: DemoWeb) -> None:
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Abusive)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_port}"
+    try:
+        with BrowserPool(allow_loopback=True, screenshot=True) as pool:
+            t0 = time.monotonic()
+            busy = pool.render(f"{base}/busy", budget=Budget(timeout_s=3))
+            assert busy.over_budget == "no media within the 3 s time budget"
+            storm = pool.render(f"{base}/storm", budget=Budget(timeout_s=10, max_requests=50))
+            assert storm.over_budget == "more than 50 requests"
+            dialogs = pool.render(f"{base}/dialogs", budget=Budget(timeout_s=10))
+            assert dialogs.media_urls == [f"{base}/v/after-dialogs.mp4"], dialogs.summary()
+            assert time.monotonic() - t0 < 60
+            ok = pool.render(f"{web.links.base}/lecteur/bbb-packed", budget=Budget(timeout_s=10))
+            assert ok.media_urls == [f"{web.host.base}/v/bbb3.mp4"]
+    finally:
+        srv.shutdown()
+        srv.server_close()
