@@ -262,3 +262,16 @@ def test_abusive_pages_end_at_their_budget_and_the_pool_goes_on(web: DemoWeb) ->
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+@on_sqlite
+@needs_chromium
+def test_a_crawl_records_a_page_over_budget_and_goes_on(Session, db_url: str, web: DemoWeb, player_site) -> None:  # type: ignore[no-untyped-def]
+    name = player_site("auto", film_link_pattern=r"/lecteur/bbb-(api|packed)", render_max_requests=1)
+    result = crawl_site(db_url, name, allow_loopback=True, timeout_s=120)
+    assert result.status == "ok", result.error_log
+    cands = _candidates(Session)
+    assert len(cands) == 2
+    for c in cands.values():
+        assert "browser: over budget: more than 1 requests" in c.evidence["problems"], c.evidence["problems"]
+        assert c.evidence["browser"]["over_budget"] == "more than 1 requests"
