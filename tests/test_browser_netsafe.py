@@ -29,42 +29,19 @@ import pytest
 
 from crawlers.browser import BrowserPool, Budget
 from tests.test_crawl_browser import needs_chromium
-from tests.test_hardening_net import _Redirector
+from tests.test_hardening_net import Canary, _Redirector
 
 pytestmark = [needs_chromium, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
-class Canary:
-    """TCP listeners on 127.0.0.2 and ::1 counting connections (same port on both)."""
+class LoopbackCanary(Canary):
+    """Issue 8's canary on ::1 and on 127.0.0.2 (the same port), so that 127.0.0.1 can
+    stand in for a public address; 127.0.0.2 and ::1 stay loopback, to be refused."""
 
     def __init__(self) -> None:
-        self.hits: list[str] = []
-        self.socks: list[socket.socket] = []
-        s4 = socket.socket(socket.AF_INET)
-        s4.bind(("127.0.0.2", 0))
-        self.port = int(s4.getsockname()[1])
-        s6 = socket.socket(socket.AF_INET6)
-        s6.bind(("::1", self.port))
-        for s, where in ((s4, "127.0.0.2"), (s6, "::1")):
-            s.listen(64)
-            s.settimeout(0.2)
-            self.socks.append(s)
-            threading.Thread(target=self._accept, args=(s, where), daemon=True).start()
-
-    def _accept(self, s: socket.socket, where: str) -> None:
-        while True:
-            try:
-                conn, _ = s.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.hits.append(where)
-            conn.close()
-
-    def close(self) -> None:
-        for s in self.socks:
-            s.close()
+        super().__init__(v4_port=-1)  # ::1 on a free port
+        self.port = self.v6
+        self._listen(socket.AF_INET, "127.0.0.2", self.port)
 
 
 def hostile_page(c: int) -> str:
@@ -113,14 +90,14 @@ class _Hostile(_Redirector):
 
 
 @pytest.fixture(scope="module")
-def canary() -> Iterator[Canary]:
-    c = Canary()
+def canary() -> Iterator[LoopbackCanary]:
+    c = LoopbackCanary()
     yield c
     c.close()
 
 
 @pytest.fixture
-def hostile(canary: Canary) -> Iterator[str]:
+def hostile(canary: LoopbackCanary) -> Iterator[str]:
     _Hostile.canary_port = canary.port
     _Hostile.seen = []
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
@@ -134,7 +111,7 @@ def hostile(canary: Canary) -> Iterator[str]:
 def stand_in_public(monkeypatch: pytest.MonkeyPatch) -> None:
     """127.0.0.1 plays a public address; rebind.test answers it to the check and the
     canary (127.0.0.2) to any later, unchecked lookup."""
-    import vigie.netsafe as netsafe
+    from vigie import netsafe
 
     real_resolve, real_gai, real_problem = netsafe.resolve, socket.getaddrinfo, netsafe.address_problem
     monkeypatch.setattr(netsafe, "resolve", lambda host, port=None: (
@@ -145,33 +122,33 @@ def stand_in_public(monkeypatch: pytest.MonkeyPatch) -> None:
         "127.0.0.2" if host == "rebind.test" else host, *a, **kw))
 
 
-def test_hostile_page_in_the_browser_never_reaches_the_canary(canary: Canary, hostile: str,
+def test_hostile_page_in_the_browser_never_reaches_the_canary(canary: LoopbackCanary, hostile: str,
                                                                stand_in_public: None) -> None:
     budget = Budget(timeout_s=10, idle_s=2)
-    before = len(canary.hits)
+    before = canary.hits
     with BrowserPool(allow_loopback=False, budget=budget, screenshot=False) as pool:
         rendered = pool.render(hostile)
     time.sleep(0.5)
-    hits = canary.hits[before:]
+    hits = canary.hits - before
     # The page and its own script did load through the proxy: the policy let them through.
     assert "/film" in _Hostile.seen and "/ok.js" in _Hostile.seen, _Hostile.seen
     assert any(p.startswith("/r?to=") for p in _Hostile.seen)  # the redirects were asked for
     refused = {r["url"] for r in rendered.refused}
     assert any("127.0.0.2" in u for u in refused) and any("::1" in u for u in refused), refused
-    assert hits == [], hits
+    assert hits == 0
 
     # Control: the rebinding name's unchecked second answer does lead to the canary.
     socket.create_connection(("rebind.test", canary.port), timeout=2).close()
     time.sleep(0.3)
-    assert len(canary.hits) == before + 1
+    assert canary.hits == before + 1
 
 
 def test_control_with_loopback_allowed_the_same_page_does_reach_the_canary(
-        canary: Canary, hostile: str) -> None:
+        canary: LoopbackCanary, hostile: str) -> None:
     """Without the stand-in and with ``allow_loopback`` on (the demo's setting), the same
     page reaches the canary: the attempts above are real ones."""
-    before = len(canary.hits)
+    before = canary.hits
     with BrowserPool(allow_loopback=True, budget=Budget(timeout_s=8, idle_s=2), screenshot=False) as pool:
         pool.render(hostile)
     time.sleep(0.5)
-    assert len(canary.hits) > before
+    assert canary.hits > before

@@ -71,9 +71,9 @@ def player_site(Session, web: DemoWeb):  # type: ignore[no-untyped-def]
 
 
 def result_day():  # type: ignore[no-untyped-def]
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def _candidates(Session) -> dict[str, Candidate]:  # type: ignore[no-untyped-def]
