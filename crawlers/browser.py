@@ -334,6 +334,8 @@ class BrowserPool:
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=30)
         self._kill_browser()  # even when the polite shutdown above timed out
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(_cancel_pending(), self._loop).result(timeout=5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         if not self._thread.is_alive():
@@ -572,6 +574,15 @@ class BrowserPool:
                     rec.add_media(m, media_kind(m) or "file", frame.url, "dom")
 
 
+async def _cancel_pending() -> None:
+    """End the tasks Playwright left running (route handlers of a request storm) before
+    the pool's loop stops."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def chromium_args() -> list[str]:
     """Chromium's switches: no way out but the proxy, nothing kept, nothing shown."""
     return [
@@ -593,6 +604,9 @@ def chromium_args() -> list[str]:
         "--disable-breakpad",
         "--disable-features=DnsOverHttps,MediaRouter,DialMediaRouteProvider,Translate",
         "--autoplay-policy=no-user-gesture-required",
+        # A script that allocates without end crashes its own renderer (the page's error)
+        # instead of taking the machine's memory.
+        "--js-flags=--max-old-space-size=512",
         "--password-store=basic",
         "--use-mock-keychain",
     ]

@@ -115,7 +115,11 @@ class GuardProxy:
         if address is None:
             return await self._refuse(writer, target, self.log.refused[-1]["why"])
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        kept = [h for h in headers if not h.lower().startswith(("proxy-", "connection:", "keep-alive:"))]
+        kept = [h for h in headers if not h.lower().startswith(("proxy-", "connection:", "keep-alive:",
+                                                                "accept-encoding:"))]
+        # Uncompressed where we can see it: the byte budget then counts what the browser
+        # decodes (a compression bomb is its size); HTTPS stays as the server sends it.
+        kept.append("Accept-Encoding: identity")
         # One request per upstream connection: Chromium may send its next request for
         # another host down the same proxy connection, which must be checked anew.
         out = f"{method} {path} {version}\r\n" + "".join(f"{h}\r\n" for h in kept) + "Connection: close\r\n\r\n"

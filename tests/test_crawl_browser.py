@@ -228,6 +228,8 @@ class _Abusive(http.server.BaseHTTPRequestHandler):
                   b"fetch('/x' + (i++)).catch(() => 0) }, 10)</script>",
         "/dialogs": b"<h1>dialogs</h1><script>for (let i = 0; i < 50; i++) { alert(i); confirm(i) }"
                     b"</script><video src='/v/after-dialogs.mp4' autoplay muted></video>",
+        "/hog": b"<h1>hog</h1><script>const a = []; for (;;) a.push(new Array(1e6).fill(Math.random()))"
+                b"</script>",
     }
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
@@ -275,3 +277,18 @@ def test_a_crawl_records_a_page_over_budget_and_goes_on(Session, db_url: str, we
     for c in cands.values():
         assert "browser: over budget: more than 1 requests" in c.evidence["problems"], c.evidence["problems"]
         assert c.evidence["browser"]["over_budget"] == "more than 1 requests"
+
+
+@needs_chromium
+def test_a_memory_bomb_crashes_only_its_own_page(web: DemoWeb) -> None:
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Abusive)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        with BrowserPool(allow_loopback=True, screenshot=False) as pool:
+            bomb = pool.render(f"http://127.0.0.1:{srv.server_port}/hog", budget=Budget(timeout_s=20))
+            assert bomb.media == [] and (bomb.error or bomb.over_budget), bomb.summary()
+            ok = pool.render(f"{web.links.base}/lecteur/bbb-base64", budget=Budget(timeout_s=10))
+            assert ok.media_urls == [f"{web.host.base}/v/bbb1.mp4"]
+    finally:
+        srv.shutdown()
+        srv.server_close()
