@@ -255,7 +255,9 @@ class CandidateSpider(scrapy.Spider):
         yield scrapy.Request(
             item["page_url"], callback=self.parse_rendered, errback=self.render_failed, dont_filter=True,
             headers={"Referer": referer} if referer else None,
-            meta={"item": item, "vigie_render": True, "allow_offsite": True})
+            # The visitor's Referer (the listing that linked here), not the last embed's.
+            meta={"item": item, "vigie_render": True, "allow_offsite": True,
+                  **({} if referer else {"referrer_policy": "no-referrer"})})
 
     def parse_rendered(self, response: Response) -> Iterator[Any]:
         item = response.meta["item"]
