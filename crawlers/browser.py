@@ -518,8 +518,10 @@ class BrowserPool:
     async def _drive(self, page: Any, url: str, referer: str | None, rec: _Recorder,
                      proxy: GuardProxy, out: Rendered) -> None:
         try:
+            # The page's time budget (the caller's wait_for) ends a slow load, not goto's own
+            # timeout: a slow page is over budget, not an error.
             await page.goto(url, referer=referer, wait_until="domcontentloaded",
-                            timeout=rec.budget.timeout_s * 1000)
+                            timeout=(rec.budget.timeout_s + 30) * 1000)
         except Exception:
             if not rec.media:
                 raise  # the page did not load; a page that did show media keeps it
