@@ -52,7 +52,8 @@ def scrapy_settings(job: dict[str, Any]) -> dict[str, Any]:
         "TELNETCONSOLE_ENABLED": False,
         "LOG_LEVEL": job.get("log_level", "ERROR"),
         "LOG_ENABLED": True,
-        "DOWNLOADER_MIDDLEWARES": {"crawlers.middleware.NetSafeMiddleware": 50},
+        "DOWNLOADER_MIDDLEWARES": {"crawlers.middleware.NetSafeMiddleware": 50,
+                                   "crawlers.middleware.BrowserMiddleware": 60},
         # Connect only to addresses that pass the same check (no DNS rebinding).
         "DNS_RESOLVER": "crawlers.middleware.SafeResolver",
         "ITEM_PIPELINES": {"crawlers.pipeline.DatabasePipeline": 300},
@@ -111,7 +112,8 @@ def run(job: dict[str, Any]) -> int:
     log = list(getattr(spider, "error_log", []))
     finish = stats.get("finish_reason", "finished")
     _finish_run(job, {
-        "pages": int(stats.get("response_received_count", 0)),
+        # A rendered page is the same page seen again, by the browser: counted once.
+        "pages": int(stats.get("response_received_count", 0)) - int(stats.get("vigie/browser_pages", 0)),
         "candidates_new": new,
         "candidates_seen": seen,
         "errors": errors,

@@ -84,3 +84,57 @@ class SafeResolver(CachingThreadedResolver):
             return address
 
         return super().getHostByName(name, timeout).addCallback(check)
+
+
+class BrowserMiddleware:
+    """Renders the requests a spider marks ``meta["vigie_render"]`` in the browser resolver.
+
+    The film page is loaded by ``crawlers.browser.BrowserPool`` (started on the first
+    such request, closed with the spider) instead of Scrapy's downloader; the response
+    carries the rendered DOM and ``meta["vigie_rendered"]`` what the browser recorded.
+    Placed right after ``NetSafeMiddleware``, so the page's address is checked first like
+    any other request. No browser: the request fails with ``BrowserUnavailable``.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        from scrapy import signals
+
+        self.crawler = crawler
+        self.allow_loopback = crawler.settings.getbool("VIGIE_ALLOW_LOOPBACK")
+        self.pool: Any = None
+        crawler.signals.connect(self.close, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> BrowserMiddleware:
+        return cls(crawler)
+
+    def _pool(self) -> Any:
+        from crawlers.browser import DEFAULT_MAX_PAGES, BrowserPool, Budget
+
+        if self.pool is None:
+            conf = dict(getattr(self.crawler.spider, "conf", None) or {})
+            self.pool = BrowserPool(allow_loopback=self.allow_loopback, budget=Budget.from_settings(conf),
+                                    max_pages=int(conf.get("render_max_pages", DEFAULT_MAX_PAGES)),
+                                    user_agent=self.crawler.settings.get("USER_AGENT"))
+        return self.pool
+
+    async def process_request(self, request: Request, spider: Spider | None = None) -> Any:
+        import asyncio
+
+        from scrapy.http import HtmlResponse
+
+        if not request.meta.get("vigie_render"):
+            return None
+        referer = request.headers.get("Referer")
+        future = self._pool().submit(request.url, referer.decode("latin-1") if referer else None)
+        rendered = await asyncio.wrap_future(future)
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value("vigie/browser_pages")
+        request.meta["vigie_rendered"] = rendered
+        return HtmlResponse(url=request.url, body=rendered.html.encode("utf-8"), encoding="utf-8",
+                            request=request)
+
+    def close(self, spider: Any = None) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None

@@ -19,14 +19,14 @@ from scrapy.exceptions import DropItem
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from crawlers.evidence import store_body
+from crawlers.evidence import store_blob, store_body
 from crawlers.sites import find_host, host_for
 from crawlers.titlematch import TitleMatcher, matcher_from_db
 from crawlers.urls import canonical_url, host_key
 from db.models import Candidate, CandidateStatus
 
 # Statuses a re-crawl may send back to the match stage when new media URLs appear.
-_RETRY_ON_NEW_MEDIA = (CandidateStatus.NO_MATCH, CandidateStatus.FAILED)
+_RETRY_ON_NEW_MEDIA = (CandidateStatus.NO_MATCH, CandidateStatus.FAILED, CandidateStatus.NEEDS_BROWSER)
 
 
 class DatabasePipeline:
@@ -66,6 +66,12 @@ class DatabasePipeline:
             raise DropItem(f"not an http(s) page URL: {page_url[:200]!r}")
         try:
             evidence = store_body(item["evidence"], self.evidence_dir)
+            if item.get("browser"):
+                evidence["browser"] = dict(item["browser"])
+                if item.get("screenshot"):
+                    evidence["browser"]["screenshot"] = store_blob(item["screenshot"], self.evidence_dir, ".png")
+                if item.get("har"):
+                    evidence["browser"]["har"] = store_blob(item["har"], self.evidence_dir, ".har.gz")
         except OSError as exc:
             raise DropItem(f"cannot store evidence for {page_url[:200]}: {exc}") from None
         for attempt in (1, 2):
@@ -103,6 +109,8 @@ class DatabasePipeline:
         guess = self.matcher.guess(item.get("title_text")) if self.matcher else None
         evidence = {**evidence, "page_host": host_key(page_url), "embeds": item.get("embeds", []),
                     "problems": item.get("problems", []), "title_truncated": item.get("title_truncated", False)}
+        if item.get("needs_browser"):
+            evidence["needs_browser"] = item["needs_browser"]
         problems = "; ".join(item.get("problems", [])) or None
 
         cand = s.scalar(select(Candidate).where(Candidate.canonical_url == canon))
@@ -129,9 +137,15 @@ class DatabasePipeline:
         cand.evidence = evidence
         cand.last_seen = now
         cand.error = problems if not cand.media_urls else None
+        needs_browser = item.get("needs_browser")
         if licensed:
             cand.status = CandidateStatus.SKIPPED
             cand.error = "licensed partner: never matched or notified"
+        elif needs_browser and not cand.media_urls:
+            # Its player is built by a script and no browser ran here: not matchable yet.
+            cand.status = CandidateStatus.NEEDS_BROWSER
+            cand.error = "; ".join(filter(None, [f"needs the browser resolver ({needs_browser})",
+                                                 problems]))[:2000]
         elif created:
             cand.status = CandidateStatus.PENDING
         elif added and cand.status in _RETRY_ON_NEW_MEDIA:

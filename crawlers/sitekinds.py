@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crawlers.browser import RENDER_MODES
 from crawlers.spiders.base import COMMON_SETTINGS, CandidateSpider
 from crawlers.spiders.link_site import LinkSiteSpider
 from crawlers.spiders.site_search import SiteSearchSpider
@@ -64,6 +65,12 @@ def validate_settings(kind: str, settings: dict[str, Any]) -> dict[str, Any]:
                 re.compile(value)
             except re.error as exc:
                 raise InvalidInput(f"setting {key!r} is not a valid regular expression: {exc}") from None
+    if "render" in settings and settings["render"] not in RENDER_MODES:
+        raise InvalidInput(f"setting 'render' must be one of {', '.join(RENDER_MODES)}, "
+                           f"not {settings['render']!r}")
+    for key in ("render_timeout_s", "render_max_requests", "render_max_bytes", "render_max_pages"):
+        if key in settings and settings[key] <= 0:
+            raise InvalidInput(f"setting {key!r} must be positive")
     for key in spider.REQUIRED:
         if key not in settings:
             raise InvalidInput(f"a {kind} site needs the setting {key!r}")

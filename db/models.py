@@ -241,6 +241,7 @@ class CandidateStatus(enum.Enum):
     FAILED = "failed"            # could not be fetched or decoded; see error
     SKIPPED = "skipped"          # licensed partner or out of scope
     ALLOWED = "allowed"          # explained only by allowed material (a trailer, a logo): no notice
+    NEEDS_BROWSER = "needs_browser"  # its player needs the browser resolver, and none ran
 
 
 class Candidate(Base):

@@ -54,6 +54,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._serve(head=False)
 
+    def do_POST(self) -> None:  # noqa: N802 - http.server API
+        # The players' source APIs: the body is not needed, only read so the connection
+        # stays usable.
+        length = self.headers.get("Content-Length", "0")
+        if length.isdigit() and int(length) <= 65536:
+            self.rfile.read(int(length))
+        self._serve(head=False)
+
     def _serve(self, head: bool) -> None:
         try:
             reply = self.server.route(self.command, self.path, {k.lower(): v for k, v in self.headers.items()})

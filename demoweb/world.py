@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from demoweb.http import Reply, Site
+from demoweb.players import PLAYERS, film_page, host_page
 
 LINK_SITE = "Free-Moviez"
 VIDEO_HOST = "StreamHub"
@@ -186,6 +187,19 @@ class DemoWeb:
              "settings": {**polite, "film_link_pattern": FILM_LINK_PATTERN}},
         ]
 
+    def player_site(self, render: str = "auto") -> dict[str, Any]:
+        """The site of the scripted players (``demoweb.players``): only the browser
+        resolver finds their media."""
+        return {"name": "free-moviez-lecteurs", "kind": "link_site", "start_urls": [f"{self.links.base}/lecteurs"],
+                "settings": {"download_delay": 0.0, "concurrency": 4, "timeout_s": 5.0, "retries": 0,
+                             "film_link_pattern": r"/lecteur/[^/?#]+", "render": render,
+                             "render_timeout_s": 15.0, "render_max_pages": 2}}
+
+    def planted_players(self) -> list[dict[str, Any]]:
+        """What the browser resolver must find: one entry per scripted player."""
+        return [{"page_url": f"{self.links.base}/lecteur/{x.slug}", "slug": x.slug, "kind": x.kind,
+                 "title": x.expect_title, "media_urls": [self.host.base + x.media]} for x in PLAYERS]
+
     def hosts(self) -> list[dict[str, Any]]:
         """Host definitions: for ``crawlers.sites.upsert_host(session, **host)``."""
         return [
@@ -259,6 +273,19 @@ class DemoWeb:
         if p.startswith("/private/"):
             return Reply(200, _page("Leak", '<h1>Big Buck Bunny LEAK</h1><iframe src="'
                                     f'{self.host.base}/embed/bbb1"></iframe>'))
+        if p == "/lecteurs":
+            items = "".join(f'<li><a class="post" href="/lecteur/{x.slug}">{html.escape(x.title)}</a></li>'
+                            for x in PLAYERS)
+            return Reply(200, _page(f"{LINK_SITE} - lecteurs", f"<h1>Nouveaux lecteurs</h1><ul>{items}</ul>"))
+        if p.startswith("/api/source/"):
+            api = host_page(p, method, headers, self.host.base)
+            if api is not None:
+                return Reply(api[0], api[1].encode("utf-8"), api[2])
+        if p.startswith("/lecteur/"):
+            player = next((x for x in PLAYERS if x.slug == p[len("/lecteur/"):]), None)
+            if player is not None:
+                return Reply(200, _page(f"{html.escape(player.title)} - {LINK_SITE}",
+                                        film_page(player, self.host.base)))
         if p.startswith("/film/"):
             post = next((x for x in POSTS if x.slug == p[len("/film/"):]), None)
             if post is not None:
@@ -316,6 +343,9 @@ class DemoWeb:
         if p == "/v/fake.mp4":
             # Claims to be a video, is an HTML page: the match stage must say so.
             return Reply(200, _page("Not a video", "<h1>Click here to download the HD player</h1>"))
+        scripted = host_page(p, method, headers, self.host.base)
+        if scripted is not None:
+            return Reply(scripted[0], scripted[1].encode("utf-8"), scripted[2])
         if p.startswith("/embed/"):
             vid = p[len("/embed/"):]
             if vid not in VIDEOS:

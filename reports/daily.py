@@ -33,12 +33,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from db.auditchain import chain_head
 from db.models import (
     Candidate,
+    CandidateStatus,
     CrawlRun,
     Decision,
     ItemState,
@@ -480,6 +481,10 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
         "re-uploads": sum(r.reupload for r in new_rows),
         "crawl runs": len(run_rows),
         "crawl errors": sum(r["errors"] for r in run_rows),
+        # Film pages whose player needs the browser resolver, crawled where none ran: a
+        # state, not a day's event (they wait until a crawl with a browser finds them).
+        "pages needing a browser": int(session.scalar(select(func.count()).select_from(Candidate).where(
+            Candidate.status == CandidateStatus.NEEDS_BROWSER)) or 0),
     }
     return ReportData(
         day=day, timezone=str(tz), generated_at=(now or utcnow()).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z"),

@@ -490,3 +490,31 @@ def test_allowed_material_pages(client: Any, world: dict[str, Any], Session) -> 
         assert s.scalar(select(Candidate).where(Candidate.canonical_url == "http://linkz.test/watch/9")).status \
             is CandidateStatus.PENDING
     assert "allowed.remove" in client.get("/audit").text
+
+
+def test_screenshot_of_the_rendered_page_is_shown_beside_the_frames(
+        client: Any, world: dict[str, Any], Session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The browser resolver's screenshot (issue 15) is evidence: shown on the review card,
+    served to staff only, and refused when the file no longer matches its SHA-256."""
+    import io
+
+    from PIL import Image
+
+    from crawlers.evidence import store_blob
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 36), (20, 20, 20)).save(buf, "PNG")
+    ref = store_blob(buf.getvalue(), str(tmp_path), ".png")
+    mid = world["review_hostile"]
+    with Session.begin() as s:
+        cand = s.get(Match, mid).candidate
+        cand.evidence = {**(cand.evidence or {}), "browser": {"screenshot": ref}}
+    url = f"/screenshots/{mid}.png"
+    assert client.get(url, follow_redirects=False).status_code == 303
+    login_form(client, ANALYST)
+    assert url in client.get("/review").text
+    r = client.get(url)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content == buf.getvalue()
+    assert client.get(f"/screenshots/{world['confirmed']}.png").status_code == 404
+    Path(ref["path"]).write_bytes(b"\x89PNG tampered")
+    assert client.get(url).status_code == 404

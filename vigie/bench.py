@@ -906,6 +906,11 @@ def run_bench(*, film: str | None, corpus: str | None, workdir: str, sections: l
     if corpus and ("accuracy" in sections or "peer" in sections):
         out.update(run_accuracy(Path(corpus), work, peer="peer" in sections, echo=echo,
                                 plan=Plan.full(limit, rows)))
+    if "browser" in sections:
+        from vigie.bench_browser import bench_browser
+
+        echo("browser...")
+        out["browser"] = bench_browser(echo)
     out["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return out
 

@@ -359,7 +359,7 @@ def match_cmd(state: State, limit: int | None, as_json: bool, allow_loopback: bo
 
 # --------------------------------------------------------------------------- bench
 
-BENCH_SECTIONS = ("startup", "ingest", "identify", "index", "accuracy", "peer")
+BENCH_SECTIONS = ("startup", "ingest", "identify", "index", "accuracy", "peer", "browser")
 
 
 @cli.command()

@@ -142,6 +142,7 @@ def _cycle(Session: Any, db_url: str, config: Config, web: Any, mail: Mailboxes,
     for res in stage["crawl"](db_url, None, allow_loopback=True, evidence_dir=str(out / "evidence")):
         echo(f"   {res.site}: {res.status}, {res.pages} pages, {res.candidates_new} new candidates, "
              f"{res.candidates_seen} seen again, {res.errors} errors ({res.elapsed_s:.1f} s)")
+    echo(_browser_step(Session, db_url, web, out, stage["crawl"]))
     with Session() as s:
         counts = dict(s.execute(select(Candidate.status, func.count()).group_by(Candidate.status)).all())
     echo("   candidates: " + ", ".join(f"{n} {st.value}" for st, n in sorted(counts.items(), key=lambda x: x[0].value)))
@@ -208,6 +209,26 @@ def _cycle(Session: Any, db_url: str, config: Config, web: Any, mail: Mailboxes,
     echo(f"\nSummary: {confirmed} confirmed matches, {review} for review, {sent} notices sent, "
          f"{len(mail.messages)} mails delivered, {failed} candidates failed (with their reasons). "
          f"Work files are in {out}/; open the report above in a browser.")
+
+
+def _browser_step(Session: Any, db_url: str, web: Any, out: Path, crawl: Any) -> str:
+    """Crawl the scripted players (issue 15) and say in one line whether the browser ran."""
+    from crawlers.sites import add_site
+
+    site = web.player_site()
+    with Session.begin() as s:
+        add_site(s, site["name"], site["start_urls"], kind=site["kind"], settings=site["settings"], replace=True)
+    (res,) = crawl(db_url, [site["name"]], allow_loopback=True, evidence_dir=str(out / "evidence"))
+    with Session() as s:
+        cands = [c for c in s.scalars(select(Candidate)) if c.site_id is not None and c.site.name == site["name"]]
+    rendered = [c for c in cands if (c.evidence or {}).get("browser")]
+    waiting = [c for c in cands if c.status is CandidateStatus.NEEDS_BROWSER]
+    if rendered:
+        found = sum(1 for c in rendered if c.media_urls)
+        return (f"   {res.site}: browser step ran: {len(rendered)} scripted player pages rendered in "
+                f"Chromium, media found on {found} ({res.elapsed_s:.1f} s)")
+    why = (waiting[0].error or "") if waiting else "no page needed it"
+    return f"   {res.site}: browser step did not run: {len(waiting)} pages stored as needs_browser ({why})"
 
 
 def _short(text: str | None, n: int = 60) -> str:

@@ -138,6 +138,8 @@ def queue_sizes(s: Session) -> dict[str, int]:
     return {
         "candidates_pending": cands.get(CandidateStatus.PENDING, 0),
         "candidates_matching": cands.get(CandidateStatus.MATCHING, 0),
+        # Film pages whose player needs the browser resolver, crawled where none ran.
+        "candidates_needs_browser": cands.get(CandidateStatus.NEEDS_BROWSER, 0),
         "matches_for_review": count(select(func.count()).select_from(Match).where(
             Match.decision == Decision.REVIEW, Match.review == ReviewState.NONE)),
         "notices_queued": notices.get(NoticeStatus.QUEUED, 0),

@@ -503,6 +503,8 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
                 ReferenceVideo.id.in_({m.reference_id for m, _ in rows if m.reference_id})))} if rows else {}
             cards = [{"m": m, "f": f, "ref": refs.get(m.reference_id or -1),
                       "page_link": safe_url(m.candidate.page_url), "allowed": allowed_reason(m),
+                      # The page as the browser resolver rendered it (crawlers.browser).
+                      "shot": bool(((m.candidate.evidence or {}).get("browser") or {}).get("screenshot")),
                       "offers": offers_view(m.title) if m.title else []} for m, f in rows]
             return render(request, "review.html", user, cards=cards, state=state, states=list(MATCH_FILTERS))
 
@@ -534,6 +536,22 @@ def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,
             if not data:
                 raise Problem(404, "no such frame")
             return Response(data, media_type="image/jpeg", headers={"cache-control": "private, max-age=3600"})
+
+    @app.get("/screenshots/{match_id}.png", include_in_schema=False)
+    def screenshot(request: Request, match_id: RowId) -> Response:
+        from crawlers.evidence import load_blob
+
+        with tx() as s:
+            need_user(request, s)
+            m = s.get(Match, match_id)
+            ref = ((m.candidate.evidence or {}).get("browser") or {}).get("screenshot") if m else None
+            try:
+                data = load_blob(ref) if isinstance(ref, dict) else None
+            except (OSError, ValueError):
+                data = None
+            if not data:
+                raise Problem(404, "no screenshot")
+            return Response(data, media_type="image/png", headers={"cache-control": "private, max-age=3600"})
 
     @app.get("/media/reference/{ref_id}", include_in_schema=False)
     def reference_media(request: Request, ref_id: RowId) -> Response:

@@ -24,6 +24,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
+from crawlers.browser import DEFAULT_RENDER, RENDER_SETTINGS, BrowserUnavailable
 from crawlers.resolvers import resolve_page
 
 # Titles longer than this are cut (and flagged): a 10,000-character title is an attack
@@ -48,6 +49,8 @@ COMMON_SETTINGS: dict[str, tuple[type, ...]] = {
     "film_link_pattern": (str,),
     "film_link_css": (str,),
     "user_agent": (str,),
+    # The browser resolver (crawlers.browser): when to render film pages, and its budget.
+    **RENDER_SETTINGS,
 }
 
 _SPACES = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029]+")
@@ -111,6 +114,7 @@ class CandidateSpider(scrapy.Spider):
         self.robots_skipped: list[str] = []
         self.embed_depth = int(self.conf.get("embed_depth", self.DEFAULT_EMBED_DEPTH))
         self.max_pages = int(self.conf.get("max_pages", self.DEFAULT_MAX_PAGES))
+        self.render = str(self.conf.get("render", DEFAULT_RENDER))
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -201,11 +205,13 @@ class CandidateSpider(scrapy.Spider):
             "problems": [],
             "evidence": capture(response),
         }
+        referer = response.request.headers.get("Referer") if response.request is not None else None
+        item["_referer"] = referer.decode("latin-1") if isinstance(referer, bytes) else None
         yield from self._next_embed(item, [(e, 1) for e in embeds], set(embeds))
 
     def _next_embed(self, item: dict[str, Any], queue: list[tuple[str, int]], seen: set[str]) -> Iterator[Any]:
         if not queue:
-            yield item
+            yield from self._maybe_render(item)
             return
         url, depth = queue.pop(0)
         yield scrapy.Request(
@@ -234,6 +240,55 @@ class CandidateSpider(scrapy.Spider):
             item["media_urls"].append(response.url)
         item["embeds"].append(entry)
         yield from self._next_embed(item, queue, seen)
+
+    # ------------------------------------------------------------------ the browser
+
+    def _maybe_render(self, item: dict[str, Any]) -> Iterator[Any]:
+        """The finished item, or first a visit by the browser resolver when the site's
+        ``render`` setting asks for one (``always``; ``auto`` when nothing was found)."""
+        referer = item.pop("_referer", None)
+        if self.render == "never" or (self.render == "auto" and item["media_urls"]):
+            yield item
+            return
+        # The film page again, through the browser (crawlers.middleware.BrowserMiddleware);
+        # the address check runs on it first like on any request.
+        yield scrapy.Request(
+            item["page_url"], callback=self.parse_rendered, errback=self.render_failed, dont_filter=True,
+            headers={"Referer": referer} if referer else None,
+            # The visitor's Referer (the listing that linked here), not the last embed's.
+            meta={"item": item, "vigie_render": True, "allow_offsite": True,
+                  **({} if referer else {"referrer_policy": "no-referrer"})})
+
+    def parse_rendered(self, response: Response) -> Iterator[Any]:
+        item = response.meta["item"]
+        rendered = response.meta["vigie_rendered"]
+        self.emit("rendered", url=item["page_url"], media=len(rendered.media), clicks=rendered.clicks,
+                  over_budget=rendered.over_budget)
+        for m in rendered.media_urls:
+            if m not in item["media_urls"]:
+                item["media_urls"].append(m)
+        item["browser"] = rendered.summary()
+        item["screenshot"] = rendered.screenshot
+        item["har"] = rendered.har
+        if rendered.over_budget:
+            item["problems"].append(f"browser: over budget: {rendered.over_budget}")
+        if rendered.error:
+            item["problems"].append(f"browser: {rendered.error}")
+        if rendered.refused:
+            item["problems"].append(f"browser: {len(rendered.refused)} request(s) refused by the address "
+                                    f"policy, first: {rendered.refused[0]['why'][:200]}")
+        if not item["media_urls"]:
+            item["problems"].append("no media URL found on the page, even in the browser")
+        yield item
+
+    def render_failed(self, failure: Failure) -> Iterator[Any]:
+        item = failure.request.meta["item"]
+        if isinstance(failure.value, BrowserUnavailable):
+            # Stored as needs_browser: a crawl on a machine with Chromium will find it.
+            item["needs_browser"] = str(failure.value)
+        else:
+            item["problems"].append(f"browser: {self.describe(failure) or 'refused'}")
+        yield item
 
     def embed_failed(self, failure: Failure) -> Iterator[Any]:
         meta = failure.request.meta
