@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from fingerprint.extract import INNER_HYPOTHESIS, CropHashes, InnerPicture, VideoFingerprint
+from fingerprint.extract import CROP_HYPOTHESES, INNER_HYPOTHESIS, CropHashes, InnerPicture, VideoFingerprint
 from fingerprint.hashing import MIN_QUALITY, hamming
 from fingerprint.index import FLAG_SHARED, FLAG_STATIC, HashIndex
 
@@ -464,17 +464,25 @@ def best_inner_picture(query: VideoFingerprint, usable: NDArray[np.int64], index
 
 def best_crop_hypothesis(crops: CropHashes, usable: NDArray[np.int64], index: HashIndex,
                          radius: int) -> int | None:
-    """The crop hypothesis whose core hashes hit the index on the most probe frames."""
+    """The crop hypothesis whose core hashes hit the index on the most probe frames.
+
+    In two halves: every other probe frame first; when no hypothesis hits any of them,
+    the copy is not a cropped copy of anything catalogued (most videos a crawl finds)
+    and the second half is not looked at."""
     probe = usable[np.linspace(0, len(usable) - 1, min(CROP_PROBE_FRAMES, len(usable))).astype(int)]
-    cores = crops.probe(probe)  # (hypotheses, 2, probe frames)
-    n_hyp = cores.shape[0]
-    flat = cores.reshape(-1)
-    hits = index.query(flat, radius, kinds=np.ones(len(flat), np.uint8))
-    if len(hits) == 0:
-        return None
-    hyp = hits.query // (2 * len(probe))
-    frame = hits.query % len(probe)
-    counts = np.array([len(np.unique(frame[hyp == k])) for k in range(n_hyp)])
+    counts = np.zeros(len(CROP_HYPOTHESES), np.int64)
+    for half in (probe[0::2], probe[1::2]):
+        if len(half) == 0:
+            continue
+        cores = crops.probe(half)  # (hypotheses, 2, frames)
+        flat = cores.reshape(-1)
+        hits = index.query(flat, radius, kinds=np.ones(len(flat), np.uint8))
+        hyp = hits.query // (2 * len(half))
+        frame = hits.query % len(half)
+        # Distinct frames per hypothesis: one (hypothesis, frame) key per hit, counted once.
+        counts += np.bincount(np.unique(hyp * len(half) + frame) // len(half), minlength=len(counts))
+        if not counts.any():
+            return None
     k = int(counts.argmax())
     return k if counts[k] >= CROP_PROBE_MIN_FRAMES else None
 
