@@ -61,6 +61,7 @@ ROUTES: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None]] = {
     ("POST", "/review/{match_id}/reject"): (STAFF, "/review/{review_hostile}/reject", {"form": {"reason": "no"}}),
     ("GET", "/frames/{match_id}/{which}.jpg"): (STAFF, "/frames/{confirmed}/ref.jpg", None),
     ("GET", "/media/reference/{ref_id}"): (STAFF, "/media/reference/1", None),
+    ("GET", "/screenshots/{match_id}.png"): (STAFF, "/screenshots/{confirmed}.png", None),
     ("GET", "/notices"): (STAFF, "/notices", None),
     ("GET", "/notices/{notice_id}"): (STAFF, "/notices/{n_held}", None),
     ("GET", "/notices/{notice_id}/html"): (STAFF, "/notices/{n_held}/html", None),
