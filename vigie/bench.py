@@ -23,9 +23,9 @@ from typing import Any
 import av
 import numpy as np
 
-from fingerprint.extract import VideoFingerprint, fingerprint_query, fingerprint_reference, index_entries
+from fingerprint.extract import REF_MAX_GAP_S, VideoFingerprint, fingerprint_query, fingerprint_reference, index_entries
 from fingerprint.index import FLAG_STATIC, HashIndex
-from fingerprint.matching import CONFIRM_MIN_CHANGES, RADIUS, distinct_pictures
+from fingerprint.matching import CONFIRM_MIN_CHANGES, CONFIRM_MIN_MATCHED_S, RADIUS, distinct_pictures
 from vigie import synth
 from vigie.identify import identify_source
 from vigie.rangeserver import RangeServer
@@ -471,17 +471,23 @@ _STILL_CACHE: dict[str, VideoFingerprint] = {}
 
 
 def excerpt_is_still(path: str, start: float, length: float) -> bool:
-    """Whether the reference's own stretch [start, start + length] holds too little
-    change to be proven a copy by the issue's rule (still shots, cards, a near-still
-    shot): fewer than CONFIRM_MIN_CHANGES distinct pictures, or only still-stretch
-    frames. Read from the reference alone, not from any copy or any matcher's output;
-    such a copy must not be confirmed, so it is scored apart from the recall."""
+    """Whether the reference's own stretch [start, start + length] is material the
+    issue's rules forbid to confirm on: still (fewer than CONFIRM_MIN_CHANGES distinct
+    pictures, or only still-stretch frames: a held shot, a card, near-still footage) or
+    not distinctive (under CONFIRM_MIN_MATCHED_S seconds of pictures with detail: logos
+    and titles on a plain background, black). Read from the reference alone, not from
+    any copy or any matcher's output; such a copy must not be confirmed, so it is scored
+    apart from the recall."""
     if path not in _STILL_CACHE:
         _STILL_CACHE[path] = fingerprint_reference(path)
     fp = _STILL_CACHE[path]
     inside = (fp.times >= start) & (fp.times <= start + length)
     moving = inside & ((fp.flags & FLAG_STATIC) == 0) if len(fp.flags) == len(fp.times) else inside
-    return not moving.any() or distinct_pictures(fp.hashes[inside]) < CONFIRM_MIN_CHANGES
+    # Stored frames are pictures with detail, at least every REF_MAX_GAP_S while there
+    # are any: the half-second bins holding one are the seconds of distinctive picture.
+    covered = len(np.unique(np.floor(fp.times[inside] / REF_MAX_GAP_S))) * REF_MAX_GAP_S
+    return (not moving.any() or distinct_pictures(fp.hashes[inside]) < CONFIRM_MIN_CHANGES
+            or covered < CONFIRM_MIN_MATCHED_S)
 
 
 def _count_negative(tally: _Tally, found: dict[str, Found], row: str, path: str) -> None:
