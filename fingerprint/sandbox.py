@@ -40,6 +40,15 @@ def _limit(kind: int, value: int) -> None:
     resource.setrlimit(kind, (value, hard))
 
 
+def _address_space() -> int:
+    """This process's virtual address space now, in bytes (0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -67,7 +76,10 @@ def _child(conn: Any, other_end: Any, parent_pid: int, fn: Callable[..., Any], a
     # from an inherited faulthandler (pytest enables one) would only be noise.
     faulthandler.disable()
     try:
-        _limit(resource.RLIMIT_AS, limits["memory"])
+        # The budget is what decoding may add: a forked child starts with its parent's
+        # address space (a memory-mapped index, loaded libraries, a long-running test
+        # process), which must not eat into it.
+        _limit(resource.RLIMIT_AS, _address_space() + limits["memory"])
         _limit(resource.RLIMIT_CPU, limits["cpu"])
         _limit(resource.RLIMIT_FSIZE, limits["fsize"])
         _limit(resource.RLIMIT_CORE, 0)

@@ -15,7 +15,7 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -61,14 +61,14 @@ class LoginThrottle:
 
     After ``per_account`` failures for a user name, or ``per_ip`` from one address, within
     ``window_s``, further attempts are refused until the window has moved on (ASVS 2.2.1).
-    An attempt is *reserved* before its password is checked: its row is committed first,
-    then the rows in the window are counted in a new transaction, and the attempt goes on
-    only if the count (its own row included) is within the limit. Of any set of concurrent
-    attempts the last one to count sees every other's row, so at most ``per_account``
-    passwords of one account are ever checked per window, whatever the concurrency (40
-    parallel requests once had 37 checked). A refused attempt's row is deleted (it checked
-    nothing); a failed one stays as the failure; a success deletes its own row and takes
-    the account off its earlier failures, which still count for their address.
+    An attempt is *reserved* before its password is checked: under a lock held for the
+    account and the address (``_lock``), the rows in the window are counted and the
+    attempt's row is committed only if the count is within the limit. Reservations never
+    overlap, so at most ``per_account`` passwords of one account are ever checked per
+    window, whatever the concurrency (40 parallel requests once had 37 checked; counting
+    after committing, with refused rows deleted, once let 9 through). A refused attempt
+    leaves no row (it checked nothing); a failed one stays as the failure; a success
+    stays for the account but not for the address (``succeeded``).
     Used by ``webapp.app`` on /login and /api/login.
     """
 
@@ -87,33 +87,49 @@ class LoginThrottle:
         (with the seconds to wait) when the account or the address is over its limit."""
         now = self.clock()
         key, ip = self.account_key(username), ip[:64]
-        with self.sessions.begin() as s:
-            row = LoginAttempt(account=key, ip=ip, at=now)
-            s.add(row)
-            s.flush()
-            mine = row.id
         since = now - self.window_s
         waits = [0.0]
-        with self.sessions() as s:  # a new snapshot: every attempt committed before ours counts
+        with self.sessions.begin() as s:
+            # One reservation at a time per account and address: count and insert under
+            # a lock, so no two attempts count without seeing each other.
+            row = LoginAttempt(account=key, ip=ip, at=now)
+            self._lock(s, key, ip, row)
             for column, value, limit in ((LoginAttempt.account, key, self.per_account),
                                          (LoginAttempt.ip, ip, self.per_ip)):
-                times = sorted(s.scalars(select(LoginAttempt.at).where(column == value, LoginAttempt.at > since,
-                                                                        LoginAttempt.id != mine)))
+                times = sorted(s.scalars(select(LoginAttempt.at).where(
+                    column == value, LoginAttempt.at > since, LoginAttempt.id != row.id)))
                 if len(times) >= limit:
                     waits.append(times[-limit] + self.window_s - now)
-        if max(waits) > 0:
-            with self.sessions.begin() as s:
-                s.execute(delete(LoginAttempt).where(LoginAttempt.id == mine))
-            raise LoginThrottled(max(waits))
+            if max(waits) > 0:
+                # Refused: nothing was checked, so nothing stays (the transaction's row,
+                # which no other attempt could see, is rolled back).
+                s.rollback()
+                raise LoginThrottled(max(waits))
+            mine = row.id
         self._sweep(now)
         return mine
 
+    @staticmethod
+    def _lock(s: Session, key: str, ip: str, row: LoginAttempt) -> None:
+        """Serialise reservations. PostgreSQL: transaction advisory locks on the account
+        and the address (in a fixed order). SQLite: the attempt's own row is written
+        first, which takes the database's write lock until the transaction ends."""
+        if s.get_bind().dialect.name == "postgresql":
+            for name in sorted((f"a:{key}", f"i:{ip}")):
+                lock_id = int.from_bytes(hashlib.sha256(name.encode("utf-8", "surrogatepass")).digest()[:8], "big",
+                                         signed=True)
+                s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id})
+        s.add(row)
+        s.flush()
+
     def succeeded(self, attempt: int, username: str) -> None:
-        """The password was right: the account's count starts again (the address's does not)."""
+        """The password was right. The attempt still counts for the account until the
+        window moves on (a password was checked: clearing it, or the failures before it,
+        let a burst in which the right password came early have more passwords checked,
+        9 of 40 once), but no longer for the address (an office's staff logging in from
+        one address must not lock each other out)."""
         with self.sessions.begin() as s:
-            s.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt))
-            s.execute(update(LoginAttempt).where(LoginAttempt.account == self.account_key(username))
-                      .values(account=None))
+            s.execute(update(LoginAttempt).where(LoginAttempt.id == attempt).values(ip=""))
 
     def _sweep(self, now: float) -> None:
         # Rows past the window count for nothing: deleted once a minute per process, in a
