@@ -444,8 +444,8 @@ class LoginAttempt(Base):
 
     In the database, not in the app process, so the limit holds across a restart and
     across several ``vigie serve`` processes. ``account`` is the SHA-256 of the lower-cased
-    user name (any string a client sends fits, none is stored); a success keeps counting
-    for the account but not for its address (its ``ip`` is emptied). ``at`` is Unix time, compared
+    user name (any string a client sends fits, none is stored); a success empties it on the
+    account's rows, which keep counting for their address. ``at`` is Unix time, compared
     the same way on SQLite and PostgreSQL."""
 
     __tablename__ = "login_attempts"

@@ -68,7 +68,8 @@ class LoginThrottle:
     window, whatever the concurrency (40 parallel requests once had 37 checked; counting
     after committing, with refused rows deleted, once let 9 through). A refused attempt
     leaves no row (it checked nothing); a failed one stays as the failure; a success
-    stays for the account but not for the address (``succeeded``).
+    deletes its own row and takes the account off its earlier failures, which still count
+    for their address: the account's count starts again only with its right password.
     Used by ``webapp.app`` on /login and /api/login.
     """
 
@@ -123,13 +124,11 @@ class LoginThrottle:
         s.flush()
 
     def succeeded(self, attempt: int, username: str) -> None:
-        """The password was right. The attempt still counts for the account until the
-        window moves on (a password was checked: clearing it, or the failures before it,
-        let a burst in which the right password came early have more passwords checked,
-        9 of 40 once), but no longer for the address (an office's staff logging in from
-        one address must not lock each other out)."""
+        """The password was right: the account's count starts again (the address's does not)."""
         with self.sessions.begin() as s:
-            s.execute(update(LoginAttempt).where(LoginAttempt.id == attempt).values(ip=""))
+            s.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt))
+            s.execute(update(LoginAttempt).where(LoginAttempt.account == self.account_key(username))
+                      .values(account=None))
 
     def _sweep(self, now: float) -> None:
         # Rows past the window count for nothing: deleted once a minute per process, in a
