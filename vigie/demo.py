@@ -158,7 +158,7 @@ def _cycle(Session: Any, db_url: str, config: Config, web: Any, mail: Mailboxes,
     for line in lines:
         echo(line)
     echo(f"   {stats.candidates} candidates: {stats.confirmed} confirmed, {stats.review} for review, "
-         f"{stats.no_match} unrelated, {stats.failed} failed, {stats.retry} to retry (dead links, tried again next run)")
+         f"{stats.no_match} unrelated, {stats.failed} failed, {stats.retry} to retry (dead or removed media, tried again next run)")
 
     now = datetime.now(timezone.utc)
     echo("\n4. Notices: one per host, with the evidence and the legal offer, to the abuse mailboxes")
