@@ -1,13 +1,13 @@
 """APScheduler wiring of every stage: what ``vigie run`` runs, and when.
 
 Each job is a few lines around the library function the CLI verb calls, run through
-``vigie.ops.run_job`` (a ``job_runs`` row and one JSON log line per run):
+``stages.ops.run_job`` (a ``job_runs`` row and one JSON log line per run):
 
 * ``crawl:<site>``: ``crawlers.run.crawl_site`` on the site's own ``schedule`` (an
   interval such as ``"6h"`` or a five-field cron expression, in the configured zone);
 * ``resync``: re-reads the sites so added, changed, disabled or deleted sites are
   picked up without a restart;
-* ``match``: ``vigie.match_stage.match_pending`` (``[schedule].match_every``);
+* ``match``: ``stages.match.match_pending`` (``[schedule].match_every``);
 * ``notices``: ``notices.build.queue_notices`` then ``notices.dispatch.dispatch``
   (``dispatch_every``);
 * ``verify``: ``notices.verify.verify`` (``verify_every``, hourly by default);
@@ -36,10 +36,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import CrawlRun, Site
-from vigie.config import Config
-from vigie.errors import SchedulerError
-from vigie.ops import Counts, log_event, run_job
-from vigie.schedules import parse_interval, parse_schedule
+from foundation.config import Config
+from foundation.errors import SchedulerError
+from stages.ops import Counts, log_event, run_job
+from foundation.schedules import parse_interval, parse_schedule
 
 DEFAULTS: dict[str, str] = {
     "match_every": "5m",
@@ -113,7 +113,7 @@ class Jobs:
                 "seen": r.candidates_seen, "errors": r.errors}
 
     def match(self) -> Counts:
-        from vigie.match_stage import match_pending
+        from stages.match import match_pending
 
         loopback = bool(getattr(self.config, "match", {}).get("allow_loopback", False))
         counted = ("candidates", "confirmed", "review", "allowed", "no_match", "failed", "retry")

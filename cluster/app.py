@@ -1,7 +1,7 @@
 """The procrastinate App of cluster mode: one task per stage, periodic tasks, workers.
 
 Every task body calls the library function the CLI and ``vigie run`` call (through the
-same ``scheduler.Jobs`` wrappers and ``vigie.ops.run_job``, so a job run appears in
+same ``scheduler.Jobs`` wrappers and ``stages.ops.run_job``, so a job run appears in
 ``job_runs`` and ``vigie status`` as it does on one machine). Periodic tasks are
 deduplicated by procrastinate in the database: however many workers run, a tick is
 deferred once, and the schedule goes on as long as any worker is up. Each periodic task
@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from cluster.matcher import IndexHolder, match_one, rss_mb
 from cluster.queue import apply_schema, defer, enqueue_pending, require_postgres
 from db.session import make_engine, sessionmaker_for
-from vigie.config import Config
-from vigie.schedules import parse_interval, parse_schedule
-from vigie.errors import ClusterError
-from vigie.ops import Counts, log_event, run_job
+from foundation.config import Config
+from foundation.schedules import parse_interval, parse_schedule
+from foundation.errors import ClusterError
+from stages.ops import Counts, log_event, run_job
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """One candidate per match job, against an index kept in memory by the worker.
 
 A long-lived worker loads the hash index once and, before each job, compares the
-catalogue's version (``vigie.catalog.catalogue_version``, a SELECT over reference ids)
+catalogue's version (``stages.catalog.catalogue_version``, a SELECT over reference ids)
 with the version it holds. On a change it loads the new index fully (memory-mapped from
 the shared index cache when an ``index`` job has written it, built otherwise) and only
 then swaps the reference, so a job never sees a half-loaded index; jobs already running
@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Candidate, CandidateStatus, Decision
 from fingerprint.index import HashIndex
-from vigie.catalog import catalogue_version, load_index
-from vigie.match_stage import finish_candidate
-from vigie.ops import log_event
+from stages.catalog import catalogue_version, load_index
+from stages.match import finish_candidate
+from stages.ops import log_event
 
 Index = tuple[HashIndex, dict[int, int]]
 

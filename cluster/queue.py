@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Candidate, CandidateStatus
 from db.session import _normalise
-from vigie.errors import ClusterError
+from foundation.errors import ClusterError
 
 # Queue names, one per stage; ``vigie worker --queues`` takes any subset.
 QUEUES = ("crawl", "match", "notices", "verify", "report", "index", "maintenance")

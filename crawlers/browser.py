@@ -24,7 +24,7 @@ the bench can call ``BrowserPool.render`` directly.
 
 Safety (hostile JavaScript): the sandbox stays on; every request (documents, scripts,
 XHR/fetch, media, WebSockets, redirects) goes to the page's ``GuardProxy``, which
-resolves once, checks with ``vigie.netsafe`` and connects to the checked address;
+resolves once, checks with ``foundation.netsafe`` and connects to the checked address;
 Chromium's own resolver maps every name to nothing, loopback is not bypassed, QUIC and
 non-proxied WebRTC UDP are off; each page gets a fresh context (no profile, no cookies
 kept), service workers blocked, downloads refused, no permission granted, popups closed.
@@ -51,7 +51,7 @@ from typing import Any
 
 from crawlers.browserproxy import GuardProxy
 from crawlers.resolvers import looks_like_media
-from vigie.errors import CrawlError
+from foundation.errors import CrawlError
 
 RENDER_MODES = ("auto", "always", "never")
 DEFAULT_RENDER = "auto"

@@ -1,4 +1,4 @@
-"""The browser's only way out: a loopback forward proxy that applies ``vigie.netsafe``.
+"""The browser's only way out: a loopback forward proxy that applies ``foundation.netsafe``.
 
 Crawl stage, inside the crawler child, beside the browser resolver (``crawlers.browser``).
 Chromium runs hostile JavaScript, so it is launched with this proxy as its proxy server
@@ -7,7 +7,7 @@ mapped to nothing (``--host-resolver-rules``): it never resolves a name or opens
 connection to the web itself. Every request reaches the proxy as ``CONNECT host:port``
 (HTTPS, and WebSockets, which Chromium always tunnels) or as an absolute-URI request
 (plain HTTP). The proxy resolves the host once, checks every address with
-``vigie.netsafe`` (no loopback outside the demo and the tests, no private, link-local,
+``foundation.netsafe`` (no loopback outside the demo and the tests, no private, link-local,
 metadata or CGNAT address) and connects to the very address it checked, so a second DNS
 answer cannot send the connection elsewhere (no rebinding window). Refusals are answered
 ``403`` and recorded.
@@ -29,8 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from vigie.errors import UnsafeAddress
-from vigie.netsafe import check_url
+from foundation.errors import UnsafeAddress
+from foundation.netsafe import check_url
 
 MAX_HEAD = 64 * 1024
 HEAD_TIMEOUT_S = 15.0

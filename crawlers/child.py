@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from fingerprint.sandbox import die_with_parent
-from vigie import __version__
+from foundation import __version__
 
 PARENT_PID_ENV = "VIGIE_PARENT_PID"
 

@@ -1,7 +1,7 @@
 """Downloader middleware that refuses unsafe addresses before any request leaves.
 
 Crawl stage. Every request the spiders make (start URLs, links found on pages, embeds,
-redirects, robots.txt) passes here first and goes through ``vigie.netsafe``: only
+redirects, robots.txt) passes here first and goes through ``foundation.netsafe``: only
 http(s), and only hosts that resolve to public addresses, unless the crawl allows
 loopback (the demo web and the tests). Answers are cached per host and port for the
 crawl, so a page with a hundred links to one host resolves it once.
@@ -17,8 +17,8 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.resolver import CachingThreadedResolver
 
-from vigie.errors import UnsafeAddress
-from vigie.netsafe import address_problem, check_url
+from foundation.errors import UnsafeAddress
+from foundation.netsafe import address_problem, check_url
 
 
 class UnsafeRequest(IgnoreRequest):

@@ -30,7 +30,7 @@ from sqlalchemy import select
 from crawlers.child import PARENT_PID_ENV
 from crawlers.sites import get_site
 from db.models import CrawlRun, Site
-from vigie.errors import CrawlError, NotFound
+from foundation.errors import CrawlError, NotFound
 
 Progress = Callable[[dict[str, Any]], None]
 # A crawl that runs longer than this is killed and recorded as failed.

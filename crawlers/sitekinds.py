@@ -16,7 +16,7 @@ from crawlers.spiders.link_site import LinkSiteSpider
 from crawlers.spiders.site_search import SiteSearchSpider
 from crawlers.spiders.sitemap import SitemapFeedSpider
 from db.models import SiteKind
-from vigie.errors import InvalidInput
+from foundation.errors import InvalidInput
 
 BUILTINS: list[type[CandidateSpider]] = [LinkSiteSpider, SiteSearchSpider, SitemapFeedSpider]
 

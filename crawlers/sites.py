@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from crawlers.urls import host_key, matches_patterns
 from db.models import Host, NoticeChannel, Site, SiteKind
-from vigie.config import read_small_file
-from vigie.errors import ConfigError, Duplicate, InvalidInput, NotFound
-from vigie.netsafe import http_url
-from vigie.schedules import check_schedule
+from foundation.config import read_small_file
+from foundation.errors import ConfigError, Duplicate, InvalidInput, NotFound
+from foundation.netsafe import http_url
+from foundation.schedules import check_schedule
 
 
 def _check_urls(urls: list[str]) -> list[str]:

@@ -582,7 +582,7 @@ class JobRun(Base):
 
 
 class SchedulerLock(Base):
-    """Who runs the scheduler on this database (``vigie.runlock``).
+    """Who runs the scheduler on this database (``stages.runlock``).
 
     On SQLite the row *is* the lock: taken by a conditional insert/update, kept alive by
     a heartbeat, taken over when the heartbeat is older than ``[schedule].lock_stale_after``.

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from vigie.errors import DatabaseError
+from foundation.errors import DatabaseError
 
 DEFAULT_URL = "sqlite:///vigie.db"
 MIGRATIONS = Path(__file__).parent / "migrations"

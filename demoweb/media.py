@@ -1,6 +1,6 @@
 """The demo web's videos: pirate-style copies of the bundled films, made once and cached.
 
-Each copy is made from ``vigie/demo_media`` with ``vigie.synth`` (excerpt, crop,
+Each copy is made from ``demoweb/demo_media`` with ``demoweb.synth`` (excerpt, crop,
 brightness, re-timing, mirroring, letterbox, watermark, re-encode), plus one unrelated
 film that must match nothing and one HLS rendition (a playlist and MPEG-TS segments,
 remuxed with PyAV). Generation takes seconds, so the files live in a cache directory
@@ -19,11 +19,11 @@ import av
 import numpy as np
 from numpy.typing import NDArray
 
-from vigie import synth
-from vigie import transforms as T
+from demoweb import synth
+from demoweb import transforms as T
 
 MEDIA_VERSION = "3"
-BUNDLED = Path(__file__).resolve().parent.parent / "vigie" / "demo_media"
+BUNDLED = Path(__file__).resolve().parent / "demo_media"
 BBB = BUNDLED / "big_buck_bunny_excerpt.mp4"
 CALAIS = BUNDLED / "calais_1906.mp4"
 

@@ -21,15 +21,15 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 from numpy.typing import NDArray
 
-from vigie.errors import FetchError, MediaError, UnsafeAddress
-from vigie.netsafe import MediaOpener, media_loopback_allowed
+from foundation.errors import FetchError, MediaError, UnsafeAddress
+from foundation.netsafe import MediaOpener, media_loopback_allowed
 
 # Analysis width of decoded frames; enough to find bars and inner pictures, small
 # enough that scaling and hashing stay a small fraction of the decode cost.
 ANALYSIS_WIDTH = 192
 
 # FFmpeg protocols a video may be read through. A remote video is read by
-# ``vigie.netsafe.MediaOpener`` (PyAV's io_open): every URL FFmpeg opens for it - the
+# ``foundation.netsafe.MediaOpener`` (PyAV's io_open): every URL FFmpeg opens for it - the
 # video, a playlist, its segments and keys - is checked and read over a connection to
 # the checked address, so FFmpeg needs no protocol of its own ("data" stands for none:
 # it reads nothing outside the string). A local file is read from disk only: a local

@@ -24,7 +24,7 @@ from fingerprint import decode
 from fingerprint.hashing import MIN_QUALITY, hamming, phash_batch, phash_regions, quality, resize_for_hash
 from fingerprint.index import FLAG_STATIC
 from fingerprint.preprocess import FULL, BarStats, Box, detect_box, inner_pictures
-from vigie.errors import MediaError
+from foundation.errors import MediaError
 
 # v2: two hashes per reference frame, the whole picture and its core (see CORE).
 ALGORITHM = "phash64x2-v2"
@@ -373,7 +373,7 @@ def fingerprint_query(source: str, *, mode: str = "auto") -> VideoFingerprint:
     of them, else dense), "keyframes", "dense" (QUERY_FPS frames per second of a full
     decode), "glance" (SEEK_FIRST_POINTS seeks across the video) or "seek" (SEEK_POINTS
     seeks). Keyframes and the glance are fast first looks: when they do not confirm a
-    match, the caller looks closer (see ``vigie.identify.identify_source``).
+    match, the caller looks closer (see ``stages.identify.identify_source``).
     """
     info = decode.probe(source)
     remote = "://" in source

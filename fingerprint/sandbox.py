@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from vigie.errors import MediaError
+from foundation.errors import MediaError
 
 T = TypeVar("T")
 

@@ -69,7 +69,7 @@ def url_identity(data: bytes) -> None:
     assert not [n for n in names_left if TRACKING_PARAMS.match(n)], canon
 
 
-# --- vigie.netsafe: address checks of URLs from pages ---------------------------------
+# --- foundation.netsafe: address checks of URLs from pages ---------------------------------
 
 def _offline_resolve(host: str, port: int | None = None) -> list[str]:
     """Literal addresses as the C library reads them (0x7f.1, 2130706433, ...); every
@@ -79,7 +79,7 @@ def _offline_resolve(host: str, port: int | None = None) -> list[str]:
                                    flags=socket.AI_NUMERICHOST)
     except (socket.gaierror, UnicodeError, ValueError):
         if not host or "\x00" in host:
-            from vigie.errors import UnsafeAddress
+            from foundation.errors import UnsafeAddress
 
             raise UnsafeAddress(f"cannot resolve host {host!r}") from None
         return ["93.184.216.34"]
@@ -87,8 +87,8 @@ def _offline_resolve(host: str, port: int | None = None) -> list[str]:
 
 
 def netsafe_url(data: bytes) -> None:
-    import vigie.netsafe as netsafe
-    from vigie.errors import FetchError
+    import foundation.netsafe as netsafe
+    from foundation.errors import FetchError
 
     flag, url = fields(data, 2) if SEP in text(data) else ("", text(data))
     allow = flag.startswith("1")
@@ -145,10 +145,10 @@ def abuse_contact(data: bytes) -> None:
     host_matches(host, origin)
 
 
-# --- vigie.config: the TOML configuration ---------------------------------------------
+# --- foundation.config: the TOML configuration ---------------------------------------------
 
 def _load(raw: bytes) -> object:
-    from vigie.config import load_config, parse_interval
+    from foundation.config import load_config, parse_interval
 
     fd, path = tempfile.mkstemp(suffix=".toml", prefix="vigie-fuzz-")
     try:
@@ -162,8 +162,8 @@ def _load(raw: bytes) -> object:
             seconds = parse_interval(value)
             assert math.isfinite(seconds) and 1 <= seconds <= 365 * 86400, (key, value)
     # What the loader let through meets the schema (ports in range, finite numbers...).
-    from vigie.config import SCHEMA, check_value
-    from vigie.errors import ConfigError
+    from foundation.config import SCHEMA, check_value
+    from foundation.errors import ConfigError
 
     for section in SCHEMA:
         for key, value in (getattr(config, section, None) or {}).items():
@@ -182,7 +182,7 @@ def config_value(data: bytes) -> None:
     """A value of a key the schema knows: the section and key picked by the first two
     bytes, the rest is the TOML text of the value (reaches the type and value checks
     that random files rarely get to)."""
-    from vigie.config import SCHEMA
+    from foundation.config import SCHEMA
 
     if len(data) < 2:
         return
@@ -236,7 +236,7 @@ def page_media(data: bytes) -> None:
     looks_like_media(html)
 
 
-# --- vigie.netsafe: the media reader's reading of HTTP answers -----------------------
+# --- foundation.netsafe: the media reader's reading of HTTP answers -----------------------
 
 class _FakeSock:
     """A socket that answers with canned bytes (no network)."""
@@ -261,7 +261,7 @@ def media_response(data: bytes) -> None:
     requests included) read by ``RemoteFile`` through a few reads and seeks."""
     import http.client
 
-    import vigie.netsafe as netsafe
+    import foundation.netsafe as netsafe
 
     answers = data.split(SEP.encode())[:8]
 
@@ -292,15 +292,15 @@ def media_response(data: bytes) -> None:
         netsafe.resolve = real
 
 
-# --- vigie.schedules: site schedules (CLI, admin form, scheduler, cluster tick) --------
+# --- foundation.schedules: site schedules (CLI, admin form, scheduler, cluster tick) --------
 
 def schedule_text(data: bytes) -> None:
     """Every schedule the parser accepts can be honoured: an interval within its bounds,
     a trigger APScheduler builds, a next run after the last one (never an OverflowError)."""
     from datetime import datetime, timezone
 
-    from vigie.errors import InvalidInput
-    from vigie.schedules import MAX_INTERVAL_S, MIN_INTERVAL_S, check_schedule, parse_schedule
+    from foundation.errors import InvalidInput
+    from foundation.schedules import MAX_INTERVAL_S, MIN_INTERVAL_S, check_schedule, parse_schedule
 
     raw = text(data)
     try:
@@ -329,8 +329,8 @@ def staff_input(data: bytes) -> None:
     zero-width characters."""
     from notices.hosts import check_contact
     from reports.daily import one_line
-    from vigie.catalog import validate_offer_url
-    from vigie.errors import InvalidInput
+    from stages.catalog import validate_offer_url
+    from foundation.errors import InvalidInput
 
     contact, url, title = fields(data, 3)
     try:
@@ -352,25 +352,25 @@ BUILTINS = [
             "crawlers.urls: canonical_url (ValueError: not a URL), host_key, host_names, "
             "matches_patterns (total)"),
     Harness("netsafe", netsafe_url, (),
-            "vigie.netsafe.check_url over literal addresses (UnsafeAddress: refused)"),
+            "foundation.netsafe.check_url over literal addresses (UnsafeAddress: refused)"),
     Harness("security_txt", security_txt, (),
             "notices.hosts: parse_security_txt and valid_email (total)"),
     Harness("abuse_contact", abuse_contact, (),
             "notices.hosts.resolve_contact without fetching, host_matches (total)"),
     Harness("config", config_file, (),
-            "vigie.config.load_config on any file (ConfigError: refused)"),
+            "foundation.config.load_config on any file (ConfigError: refused)"),
     Harness("config_value", config_value, (),
-            "vigie.config: any value of every known key (ConfigError: refused)"),
+            "foundation.config: any value of every known key (ConfigError: refused)"),
     Harness("media_response", media_response, (OSError,),
-            "vigie.netsafe.RemoteFile reading canned HTTP answers (FetchError, OSError: refused)"),
+            "foundation.netsafe.RemoteFile reading canned HTTP answers (FetchError, OSError: refused)"),
     Harness("title", title_text, (),
             "crawlers: clean_title and the title matcher's fold/normalise/guess (total)"),
     Harness("page_media", page_media, (),
             "crawlers.resolvers.resolve_page over any HTML (total)"),
     Harness("schedule", schedule_text, (),
-            "vigie.schedules.parse_schedule and check_schedule (ValueError, InvalidInput: refused)"),
+            "foundation.schedules.parse_schedule and check_schedule (ValueError, InvalidInput: refused)"),
     Harness("staff_input", staff_input, (),
-            "notices.hosts.check_contact, vigie.catalog.validate_offer_url, reports.daily.one_line (total)"),
+            "notices.hosts.check_contact, stages.catalog.validate_offer_url, reports.daily.one_line (total)"),
 ]
 
 
@@ -385,7 +385,7 @@ def _registry(harnesses: list[Harness]) -> dict[str, Harness]:
 
 def _with_domain_errors(harnesses: list[Harness]) -> list[Harness]:
     # Documented domain errors, imported late so that importing this module stays cheap.
-    from vigie.errors import ConfigError, FetchError, UnsafeAddress
+    from foundation.errors import ConfigError, FetchError, UnsafeAddress
 
     extra = {"netsafe": (UnsafeAddress,), "config": (ConfigError,), "config_value": (ConfigError,),
              "media_response": (FetchError,)}

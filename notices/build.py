@@ -48,8 +48,8 @@ from notices.mail import clean_header_text, new_message_id
 from notices.regimes import Regime, language_for_host, regime_for_host
 from notices.render import Target, build_context, render
 from notices.settings import setting
-from vigie.config import Config
-from vigie.errors import NoticeInvalid, NotFound
+from foundation.config import Config
+from foundation.errors import NoticeInvalid, NotFound
 
 # Channels that can carry a notice without a human; see notices.channels.CHANNELS.
 AUTOMATIC_CHANNELS = ("email",)

@@ -16,8 +16,8 @@ from email.message import EmailMessage
 from typing import Protocol
 
 from notices.settings import smtp_setting
-from vigie.config import Config
-from vigie.errors import DispatchError
+from foundation.config import Config
+from foundation.errors import DispatchError
 
 
 class TemporaryFailure(Exception):

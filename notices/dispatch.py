@@ -39,8 +39,8 @@ from notices.channels import CHANNELS, Channel, InDoubt, PermanentFailure, Tempo
 from notices.mail import build_message, sender_address
 from notices.render import aware
 from notices.settings import setting
-from vigie.config import Config
-from vigie.errors import DispatchError
+from foundation.config import Config
+from foundation.errors import DispatchError
 
 CLAIMABLE = (NoticeStatus.QUEUED, NoticeStatus.IN_DOUBT)
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Host, NoticeChannel
 from notices.http import fetch
-from vigie.errors import InvalidInput, NotFound
+from foundation.errors import InvalidInput, NotFound
 
 # Deliberately narrower than RFC 5322: an address we put in a header must be plain.
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?"

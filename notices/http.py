@@ -1,7 +1,7 @@
 """Fresh HTTP fetches for verification and contact discovery, after address checks.
 
 Every URL here came from a pirate page or a pirate host, so each one (and each redirect
-target) goes through ``vigie.netsafe`` first, caching is disabled, and the body read
+target) goes through ``foundation.netsafe`` first, caching is disabled, and the body read
 is bounded. Used by ``notices.verify`` and ``notices.hosts``.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
-from vigie.errors import UnsafeAddress
-from vigie.netsafe import pin
+from foundation.errors import UnsafeAddress
+from foundation.netsafe import pin
 
 MAX_BODY = 2_000_000
 MAX_REDIRECTS = 5
@@ -58,7 +58,7 @@ _OPENER = urllib.request.build_opener(_NoRedirect, _PinnedHTTP, _PinnedHTTPS)
 
 def fetch(url: str, *, timeout: float, allow_loopback: bool) -> Response:
     """GET ``url`` without cache, following redirects only to checked addresses."""
-    from vigie.netsafe import check_url
+    from foundation.netsafe import check_url
 
     for _ in range(MAX_REDIRECTS + 1):
         try:

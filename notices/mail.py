@@ -22,7 +22,7 @@ from email.utils import format_datetime
 from db.models import Notice
 from notices.hosts import valid_email
 from notices.render import aware
-from vigie.errors import DispatchError
+from foundation.errors import DispatchError
 
 SUBJECT_MAX = 180
 _ENCODED_WORD = re.compile(r"=\?|\?=")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from db.models import Host
-from vigie.errors import NoticeInvalid
+from foundation.errors import NoticeInvalid
 
 Context = Mapping[str, Any]
 

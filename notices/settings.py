@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vigie.config import Config
+from foundation.config import Config
 
 DEFAULTS: dict[str, Any] = {
     # Hosts read long notices badly and some abuse desks reject huge mails.
@@ -27,7 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "lease_s": 600.0,
     "http_timeout": 10.0,
     # Verification and contact discovery fetch URLs from pirate sites: private,
-    # loopback and link-local addresses are refused (vigie.netsafe); loopback is let
+    # loopback and link-local addresses are refused (foundation.netsafe); loopback is let
     # through when this is set (the demo web and the tests live on 127.0.0.1).
     "allow_loopback": False,
     "discover_contacts": True,

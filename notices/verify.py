@@ -36,8 +36,8 @@ from notices.http import Response, fetch
 from notices.regimes import DELISTING, language_for_host, regime_for_host
 from notices.render import Target, aware, is_media_url
 from notices.settings import setting
-from vigie.config import Config
-from vigie.errors import NoticeInvalid
+from foundation.config import Config
+from foundation.errors import NoticeInvalid
 
 Fetcher = Callable[[str], Response]
 

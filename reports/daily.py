@@ -54,9 +54,9 @@ from db.models import (
     utcnow,
 )
 from reports import charts
-from vigie.config import Config
-from vigie.errors import ConfigError, InvalidInput, ReportError
-from vigie.schedules import parse_schedule
+from foundation.config import Config
+from foundation.errors import ConfigError, InvalidInput, ReportError
+from foundation.schedules import parse_schedule
 
 HISTORY_DAYS = 30
 # Used when neither the item's due date nor [notices].grace_hours says otherwise.

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from db.models import Match, MatchFrame, ReferenceVideo, Title, TitlePoster
 from fingerprint.decode import _open, _reason
 from fingerprint.sandbox import in_sandbox, run_sandboxed
-from vigie.errors import MediaError
+from foundation.errors import MediaError
 
 # Wide enough to recognise a scene beside its twin, small enough that a report with a
 # hundred matches stays a mailable file (about 8-15 kB per JPEG at this size).

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from vigie import synth
+from demoweb import synth
 
 # The figures table of the reliability and security suite (tests/figures.py).
 pytest_plugins = ["tests.figures"]

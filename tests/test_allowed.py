@@ -26,8 +26,8 @@ from db.models import (
     User,
 )
 from fingerprint.index import FLAG_SHARED
-from vigie import synth
-from vigie.catalog import (
+from demoweb import synth
+from stages.catalog import (
     add_title,
     allow_video,
     catalogue_version,
@@ -36,8 +36,8 @@ from vigie.catalog import (
     remove_allowed,
 )
 from vigie.cli import cli
-from vigie.errors import InvalidInput, NotFound
-from vigie.rangeserver import RangeServer
+from foundation.errors import InvalidInput, NotFound
+from demoweb.rangeserver import RangeServer
 
 # The trailer: three stretches of film A (media["film_a"], seed 1, 60 s), cut together.
 TRAILER_CUTS = ((5.0, 13.0), (30.0, 38.0), (50.0, 55.0))
@@ -212,7 +212,7 @@ def test_cli_allow_list_identify(db_url: str, engine, media, trailer) -> None:  
 
 def test_match_stage_stores_allowed_and_never_notifies(Session, media, trailer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from notices.build import notifiable_matches
-    from vigie.match_stage import match_pending
+    from stages.match import match_pending
     from webapp import actions
 
     shutil.copy(trailer["trailer_copy"], tmp_path / "trailer.mp4")

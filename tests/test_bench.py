@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from vigie import bench, synth
-from vigie.transforms import BY_NAME, POSITIONS
+from demoweb import bench, synth
+from demoweb.transforms import BY_NAME, POSITIONS
 
 FILM_S = 60.0
 

@@ -111,7 +111,7 @@ def hostile(canary: LoopbackCanary) -> Iterator[str]:
 def stand_in_public(monkeypatch: pytest.MonkeyPatch) -> None:
     """127.0.0.1 plays a public address; rebind.test answers it to the check and the
     canary (127.0.0.2) to any later, unchecked lookup."""
-    from vigie import netsafe
+    from foundation import netsafe
 
     real_resolve, real_gai, real_problem = netsafe.resolve, socket.getaddrinfo, netsafe.address_problem
     monkeypatch.setattr(netsafe, "resolve", lambda host, port=None: (

@@ -150,7 +150,7 @@ def test_index_cache_follows_the_catalogue(tmp_path: Path, media: dict[str, str]
 
 
 def test_catalogue_ingest_reports_progress(Session, media: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
-    from vigie.catalog import add_title
+    from stages.catalog import add_title
 
     seen: list[tuple[float, float]] = []
     with Session.begin() as s:

@@ -26,8 +26,8 @@ from sqlalchemy import create_engine, func, select, text
 
 from db.models import Candidate, CandidateStatus, Match
 from tests.conftest import drop_schema, pg_schema_url
-from vigie.catalog import add_title
-from vigie.rangeserver import RangeServer
+from stages.catalog import add_title
+from demoweb.rangeserver import RangeServer
 
 PG_URL = os.environ.get("VIGIE_TEST_POSTGRES_URL")
 VIGIE = str(Path(sys.executable).parent / "vigie")
@@ -289,7 +289,7 @@ def test_catalogue_change_reaches_running_matchers_and_periodic_ticks_run_once(p
     # Each worker loaded the index twice: at its first job, then after the new title.
     loads = [json.loads(line) for line in logs(pg).splitlines() if line.startswith('{"ts"') and '"event": "index"' in line]
     assert len({e["version"] for e in loads}) == 2 and all(e["rss_mb"] > 0 for e in loads)
-    from vigie.catalog import catalogue_version
+    from stages.catalog import catalogue_version
 
     with pg["Session"]() as s:
         latest = catalogue_version(s)
@@ -347,14 +347,14 @@ def test_scheduled_crawl_runs_as_a_job_and_queues_match_jobs(pg) -> None:  # typ
     # Just crawled: the periodic check does not queue it again before its interval.
     from cluster.app import schedule_crawls
     from scheduler import Jobs
-    from vigie.config import Config
+    from foundation.config import Config
 
     assert schedule_crawls(Jobs(pg["url"], pg["Session"], Config())) == []
 
 
 def test_every_cluster_setting_has_a_default_and_is_documented() -> None:
     from cluster.app import DEFAULTS
-    from vigie.config import SCHEMA
+    from foundation.config import SCHEMA
 
     assert set(DEFAULTS) == set(SCHEMA["cluster"])
     readme = (Path(__file__).parent.parent / "README.md").read_text()

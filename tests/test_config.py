@@ -1,4 +1,4 @@
-"""The configuration schema: one list of keys, types and ranges (``vigie.config.SCHEMA``)
+"""The configuration schema: one list of keys, types and ranges (``foundation.config.SCHEMA``)
 used by the loader, ``vigie config check`` and the README's table.
 
 Every invalid file, whatever is wrong with it, is one line on stderr and exit status 1
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from tests.figures import Figures, soak
 from vigie.cli import cli
-from vigie.config import SCHEMA, config_table
+from foundation.config import SCHEMA, config_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +38,7 @@ def test_readme_table_is_the_schema() -> None:
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"<!-- config-table[^>]*-->\n(.*?)\n<!-- /config-table -->", readme, re.DOTALL)
     assert block, "README.md has no config table"
-    assert block.group(1) == config_table(), "README config table differs: paste vigie.config.config_table()"
+    assert block.group(1) == config_table(), "README config table differs: paste foundation.config.config_table()"
 
 
 # Each was "ok" to `vigie config check` before the schema checked ranges (issue 13).
@@ -113,8 +113,8 @@ def _invalid_for(section: str, key: str, value: str) -> bool:
     some keys: free text may be empty of control characters, a number may be fine)."""
     import tomllib
 
-    from vigie.config import check_value
-    from vigie.errors import ConfigError
+    from foundation.config import check_value
+    from foundation.errors import ConfigError
 
     try:
         parsed = tomllib.loads(f"v = {value}")["v"]

@@ -28,7 +28,7 @@ from crawlers.sites import add_site
 from db.models import Candidate, CandidateStatus, CrawlRun, Title
 from demoweb.players import PLAYERS
 from demoweb.world import DemoWeb
-from vigie.errors import InvalidInput
+from foundation.errors import InvalidInput
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 # The crawl's storage is tested on both databases in test_crawl.py; SQLite is enough here.
@@ -121,8 +121,8 @@ def test_without_a_browser_scripted_players_are_stored_as_needs_browser(
         assert c.evidence["needs_browser"]
     # Counted where staff look: `vigie status` and the daily report.
     from reports.daily import collect
-    from vigie.config import Config
-    from vigie.ops import queue_sizes
+    from foundation.config import Config
+    from stages.ops import queue_sizes
 
     with Session() as s:
         assert queue_sizes(s)["candidates_needs_browser"] == len(PLAYERS)

@@ -1,11 +1,11 @@
-"""vigie.netsafe: which addresses a URL found on a hostile page may point at."""
+"""foundation.netsafe: which addresses a URL found on a hostile page may point at."""
 
 from __future__ import annotations
 
 import pytest
 
-from vigie.errors import UnsafeAddress
-from vigie.netsafe import address_problem, check_url
+from foundation.errors import UnsafeAddress
+from foundation.netsafe import address_problem, check_url
 
 
 @pytest.mark.parametrize("addr", [

@@ -205,7 +205,7 @@ def test_sender_killed_mid_batch_then_restarted_sends_each_notice_once(
     statuses = _statuses(Session)
     assert len(statuses) == 4 and list(statuses.values()).count(NoticeStatus.SENDING) == 1
     # Restart after the lease: the dead sender's notice is recovered, nothing resent blindly.
-    from vigie.config import load_config
+    from foundation.config import load_config
 
     from notices.render import aware
     with Session() as s:

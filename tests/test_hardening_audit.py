@@ -62,7 +62,7 @@ def test_audit_page_shows_a_broken_chain(Session, engine) -> None:  # type: igno
     from fastapi.testclient import TestClient
 
     from tests.test_web import ADMIN, login_form
-    from vigie.config import Config
+    from foundation.config import Config
     from webapp.accounts import create_user
     from webapp.app import create_app
 
@@ -84,7 +84,7 @@ def test_audit_page_shows_a_broken_chain(Session, engine) -> None:  # type: igno
 def test_rows_cut_from_the_end_are_found_against_the_reports_anchor(Session, tmp_path, figures: Figures) -> None:  # type: ignore[no-untyped-def]
     """The table alone cannot show a cut end; the head each daily report records can."""
     from reports.daily import build_report, report_anchors
-    from vigie.config import Config
+    from foundation.config import Config
 
     for i in range(3):
         with Session.begin() as s:

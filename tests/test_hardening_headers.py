@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from db.models import Notice
 from notices.mail import build_message, clean_header_text
 from tests.figures import Figures, soak
-from vigie.errors import DispatchError
+from foundation.errors import DispatchError
 
 HOSTILE = ["\r", "\n", "\r\n", "\x85", "\u2028", "\u2029", "\x0b", "\x0c", "\x00", "\u202e",
            "=?UTF-8?Q?=0A?=", "=?UTF-8?B?DQpCY2M6IHhAeS56?=", "=?utf-8?q?=0D=0ABcc:_x@y.z?=",

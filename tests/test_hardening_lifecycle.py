@@ -57,7 +57,7 @@ from notices.dispatch import dispatch, setting
 from notices.hosts import add_host as register_host
 from tests.figures import Figures, soak
 from tests.test_notices_support import T0, Recorder, add_match, add_title, make_config, smtp  # noqa: F401
-from vigie.errors import InvalidInput
+from foundation.errors import InvalidInput
 from webapp import actions
 
 ACNS = "{http://www.acns.net/ACNS}"

@@ -30,7 +30,7 @@ from sqlalchemy import func, select, text
 from db.models import LoginAttempt
 from tests.figures import Figures
 from tests.test_web import ADMIN, ANALYST, world  # noqa: F401
-from vigie.config import Config
+from foundation.config import Config
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -130,7 +130,7 @@ def test_the_limit_is_shared_by_servers_and_survives_a_restart(engine, Session, 
 
 
 def test_success_resets_the_account_but_not_the_address(engine, Session, world) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    from vigie.errors import LoginThrottled
+    from foundation.errors import LoginThrottled
     from webapp.accounts import LoginThrottle
 
     now = [1000.0]

@@ -5,7 +5,7 @@ writing an internal address (loopback names, hex/decimal/octal/short IPv4, IPv6,
 IPv4-mapped IPv6, 0.0.0.0 and ``::`` which Linux connects to loopback, metadata,
 RFC 1918, CGNAT) goes through each fetcher that takes a URL from a pirate page: the
 address check itself, the verification fetcher (notices.http), the crawler middleware,
-a real crawl, and the media fingerprinting path (``vigie.identify.fingerprint_untrusted``
+a real crawl, and the media fingerprinting path (``stages.identify.fingerprint_untrusted``
 behind the check ``identify``/``match`` do). Redirect hops come from a redirector on
 loopback that the fetchers are allowed to reach (``allow_loopback``), pointing at forms
 that stay refused even then. DNS rebinding (a check that sees a public address, a second
@@ -32,9 +32,9 @@ from crawlers.sites import add_site
 from db.session import make_engine, upgrade
 from notices.http import fetch
 from tests.figures import Figures
-from vigie.errors import MediaError, UnsafeAddress
-from vigie.identify import fingerprint_untrusted
-from vigie.netsafe import check_url
+from foundation.errors import MediaError, UnsafeAddress
+from stages.identify import fingerprint_untrusted
+from foundation.netsafe import check_url
 
 
 class Canary:
@@ -220,7 +220,7 @@ def test_ssrf_real_crawl_with_redirects_and_direct_urls(canary: Canary, redirect
 # connection-time lookup answers 127.0.0.1 (the canary). Patched in that process only.
 _REBIND = """
 import json, socket, sys
-import vigie.netsafe as netsafe
+import foundation.netsafe as netsafe
 import crawlers.child as child
 real_resolve, real_byname = netsafe.resolve, socket.gethostbyname
 netsafe.resolve = lambda host, port=None: (["93.184.216.34"] if host == "rebind.test"
@@ -293,9 +293,9 @@ def test_ssrf_dns_rebinding_in_fetchers_connects_to_the_checked_address(
         canary: Canary, monkeypatch: pytest.MonkeyPatch, figures: Figures) -> None:
     """The check sees a public address; a second lookup would say 127.0.0.1 (the canary).
     The verification fetcher and the media reader connect to the checked one."""
-    import vigie.netsafe as netsafe
-    from vigie.errors import FetchError
-    from vigie.netsafe import MediaOpener
+    import foundation.netsafe as netsafe
+    from foundation.errors import FetchError
+    from foundation.netsafe import MediaOpener
 
     real_resolve, real_gai = netsafe.resolve, socket.getaddrinfo
     # 192.0.2.1 stands for the public answer (TEST-NET: nothing answers there); the check
@@ -338,7 +338,7 @@ def _stand_in_public(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[li
     """``netsafe.resolve`` (the checks) gives ``answers[host]`` in turn (the last one
     sticks); ``socket.getaddrinfo`` (any unchecked lookup, such as FFmpeg's or an
     unpinned connection's) gives ``lookups[host]``."""
-    import vigie.netsafe as netsafe
+    import foundation.netsafe as netsafe
 
     real_resolve, real_gai, real_problem = netsafe.resolve, socket.getaddrinfo, netsafe.address_problem
 
@@ -357,7 +357,7 @@ def _stand_in_public(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[li
 
 def _identify(tmp_path: Path, url: str, index: object) -> dict[str, object]:
     from db.session import sessionmaker_for
-    from vigie.identify import identify
+    from stages.identify import identify
 
     eng = make_engine(f"sqlite:///{tmp_path / 'identify.db'}")
     upgrade(eng)
@@ -383,7 +383,7 @@ def test_media_dns_rebinding_connects_to_the_checked_address(
     where the trap listens. identify reads the video from the checked address."""
     import shutil
 
-    from vigie.rangeserver import RangeServer
+    from demoweb.rangeserver import RangeServer
 
     shutil.copy(media["copy_a"], tmp_path / "c.mp4")
     with RangeServer(str(tmp_path)) as srv:
@@ -416,7 +416,7 @@ def test_media_dns_rebinding_between_check_and_read_is_refused(
     byte fetched, nothing in the trap."""
     import shutil
 
-    from vigie.rangeserver import RangeServer
+    from demoweb.rangeserver import RangeServer
 
     shutil.copy(media["copy_a"], tmp_path / "c.mp4")
     with RangeServer(str(tmp_path)) as srv:
@@ -448,9 +448,9 @@ def test_hls_segments_are_checked_hop_by_hop(canary: Canary, redirector: str, tm
     canary with the same playlists."""
     import av
 
-    from vigie.identify import fingerprint_untrusted
-    from vigie.netsafe import media_loopback
-    from vigie.rangeserver import RangeServer
+    from stages.identify import fingerprint_untrusted
+    from foundation.netsafe import media_loopback
+    from demoweb.rangeserver import RangeServer
 
     p, p6 = canary.v4, canary.v6
     segments = [
@@ -497,7 +497,7 @@ def test_hls_and_aes128_hls_read_through_the_opener(media: dict[str, str], tmp_p
 
     from demoweb.media import to_hls
     from fingerprint.extract import fingerprint_query
-    from vigie.rangeserver import RangeServer
+    from demoweb.rangeserver import RangeServer
 
     plain = tmp_path / "plain"
     to_hls(media["copy_a"], str(plain), segment_s=4)
@@ -536,8 +536,8 @@ def test_media_reader_is_byte_exact_under_random_seeks(media: dict[str, str], tm
     import random
     import shutil
 
-    from vigie.netsafe import MediaOpener
-    from vigie.rangeserver import RangeServer
+    from foundation.netsafe import MediaOpener
+    from demoweb.rangeserver import RangeServer
 
     shutil.copy(media["copy_a"], tmp_path / "v.mp4")
     data = (tmp_path / "v.mp4").read_bytes()

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from db.models import Candidate, Host, ReferenceVideo, Report, Title
 from tests.figures import Figures
 from tests.test_web import ADMIN, app, client, form_token, login_form, world  # noqa: F401
-from vigie.config import Config
+from foundation.config import Config
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

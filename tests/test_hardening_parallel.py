@@ -28,8 +28,8 @@ from notices.dispatch import dispatch
 from tests.figures import Figures, soak
 from tests.test_dispatch import _vigie, _write_cfg
 from tests.test_notices_support import T0, add_host, add_match, add_title, make_config, smtp  # noqa: F401
-from vigie import catalog
-from vigie.rangeserver import RangeServer
+from stages import catalog
+from demoweb.rangeserver import RangeServer
 
 WORKERS = 4
 

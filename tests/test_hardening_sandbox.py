@@ -22,8 +22,8 @@ import pytest
 from fingerprint.extract import fingerprint_query
 from fingerprint.sandbox import run_sandboxed
 from tests.figures import Figures, soak
-from vigie import synth
-from vigie.errors import MediaError
+from demoweb import synth
+from foundation.errors import MediaError
 
 WALL_S = 30.0
 CPU_S = 20

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from tests.figures import Figures
 from tests.test_web import ADMIN, ANALYST, app, client, form_token, world  # noqa: F401
-from vigie.errors import InvalidInput
+from foundation.errors import InvalidInput
 from webapp.accounts import COMMON_PASSWORDS_REFUSED, LoginThrottle, common_passwords, create_user
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -51,7 +51,7 @@ def test_login_throttled_per_account_then_per_address(client: Any, figures: Figu
 
 
 def test_throttle_window_moves_on(Session) -> None:  # type: ignore[no-untyped-def]
-    from vigie.errors import LoginThrottled
+    from foundation.errors import LoginThrottled
 
     now = [100.0]
     t = LoginThrottle(Session, per_account=3, per_ip=10, window_s=60, clock=lambda: now[0])

@@ -29,8 +29,8 @@ from tests.figures import Figures
 from tests.test_notices_support import T0, add_host, add_match, add_title, make_config
 from tests.test_report import DAY, build_world
 from tests.test_web import add_allowed
-from vigie.config import Config
-from vigie.errors import NoticeInvalid
+from foundation.config import Config
+from foundation.errors import NoticeInvalid
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -11,10 +11,10 @@ import pytest
 from fingerprint.extract import fingerprint_query, fingerprint_reference, index_entries
 from fingerprint.index import HashIndex
 from fingerprint.matching import match
-from vigie import synth
-from vigie.errors import MediaError
-from vigie.identify import identify_source
-from vigie.rangeserver import RangeServer
+from demoweb import synth
+from foundation.errors import MediaError
+from stages.identify import identify_source
+from demoweb.rangeserver import RangeServer
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from db.models import Candidate, CandidateStatus, Decision, Match, MatchFrame, ReviewState
-from vigie.rangeserver import RangeServer
-from vigie.catalog import add_title
-from vigie.match_stage import match_pending
+from demoweb.rangeserver import RangeServer
+from stages.catalog import add_title
+from stages.match import match_pending
 
 
 def _setup(Session, media):  # type: ignore[no-untyped-def]

@@ -8,8 +8,8 @@ from fingerprint.extract import VideoFingerprint, fingerprint_query, fingerprint
 from fingerprint.decode import VideoInfo
 from fingerprint.index import HashIndex
 from fingerprint.matching import CONFIRM_MIN_MATCHED_S, decide, match, offset_uncertainty, snap_speed
-from vigie import synth
-from vigie.identify import identify_source
+from demoweb import synth
+from stages.identify import identify_source
 
 
 def _index(*paths: str) -> tuple[HashIndex, dict[int, int]]:
@@ -96,7 +96,7 @@ def test_shared_content_does_not_confirm() -> None:
 def test_cropped_copies(media: dict[str, str], tmp_path) -> None:  # type: ignore[no-untyped-def]
     # 10 % off every side, and 15 % off one side only: the whole-picture hash no longer
     # agrees, the core under the right crop hypothesis does.
-    from vigie.transforms import crop
+    from demoweb.transforms import crop
 
     index, titles = _index(media["film_a"], media["film_b"])
     for name, fn in {"all_sides": crop(0.1, 0.1, 0.1, 0.1), "one_side": crop(0.0, 0.0, 0.15, 0.0)}.items():
@@ -108,7 +108,7 @@ def test_cropped_copies(media: dict[str, str], tmp_path) -> None:  # type: ignor
 
 
 def test_picture_in_picture(media: dict[str, str], tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from vigie.transforms import picture_in_picture
+    from demoweb.transforms import picture_in_picture
 
     index, titles = _index(media["film_a"], media["film_b"])
     copy = synth.make_copy(media["film_a"], str(tmp_path / "pip.mp4"), start_s=30, duration_s=25,

@@ -19,8 +19,8 @@ from fingerprint.extract import (
 )
 from fingerprint.index import FLAG_SHARED, FLAG_STATIC, HashIndex
 from fingerprint.matching import CHANGE_BITS, match, shared_frames
-from vigie import synth
-from vigie.identify import identify_source
+from demoweb import synth
+from stages.identify import identify_source
 
 STEP = 0.5
 

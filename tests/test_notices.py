@@ -18,7 +18,7 @@ from notices.machine import ACNS_NS
 from notices.mail import build_message, clean_header_text
 from notices.regimes import DELISTING, DMCA, DSA, REGIMES
 from tests.test_notices_support import T0, add_host, add_match, add_title, make_config, web  # noqa: F401
-from vigie.errors import NoticeInvalid
+from foundation.errors import NoticeInvalid
 
 REQUIRED_TEXT = {
     ("dmca", "en"): ["17 U.S.C. 512(c)(3)", "good faith belief", "under penalty of perjury",

@@ -20,7 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from db.models import Candidate, CandidateStatus, Decision, Host, Match, Offer, OfferKind, Title
-from vigie.config import Config
+from foundation.config import Config
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from db.models import Candidate, CandidateStatus, CrawlRun, JobRun, Role, SchedulerLock, Site, SiteKind, User
 from vigie.cli import cli
-from vigie.runlock import current_holder, is_stale
+from stages.runlock import current_holder, is_stale
 
 VIGIE = str(Path(sys.executable).parent / "vigie")
 # Generous: a live scheduler on a loaded machine must never look dead.
@@ -280,8 +280,8 @@ def test_an_unreadable_site_schedule_is_reported_and_the_others_run(Session, tmp
     from apscheduler.schedulers.background import BackgroundScheduler
 
     from scheduler import Jobs, resync_sites
-    from vigie.config import load_config
-    from vigie.errors import SchedulerError
+    from foundation.config import load_config
+    from foundation.errors import SchedulerError
 
     with Session.begin() as s:
         s.add(Site(name="good", start_urls=["http://example.org/"], schedule="6h"))
@@ -322,7 +322,7 @@ def test_one_schedule_parser_everywhere(Session, db_url: str, tmp_path: Path, fi
     from cluster.app import _due
     from crawlers.sites import add_site
     from reports.daily import _late
-    from vigie.errors import InvalidInput
+    from foundation.errors import InvalidInput
     from webapp.actions import set_site
 
     r = subprocess.run([VIGIE, "--db", db_url, "sites", "add", "big", "http://example.org/",
@@ -356,7 +356,7 @@ def test_readme_documents_every_schedule_key_and_its_deployment_config_is_valid(
     import re
 
     from scheduler import DEFAULTS
-    from vigie.config import SCHEMA
+    from foundation.config import SCHEMA
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     for key in SCHEMA["schedule"]:

@@ -39,7 +39,7 @@ from db.models import (
     Title,
 )
 from reports.daily import build_report, csv_cell, day_bounds, default_day, mail_report, safe_url
-from vigie.config import Config
+from foundation.config import Config
 
 DAY = date(2026, 3, 10)
 HOSTILE = "<script>alert(1)</script>\r\nBcc: victim@example.org"
@@ -342,7 +342,7 @@ def test_cli_report(db_url: str, engine: Any, tmp_path: Path) -> None:  # noqa: 
 
 
 def test_capture_match_frames_from_real_media(Session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    media = Path(__file__).resolve().parents[1] / "vigie" / "demo_media"
+    media = Path(__file__).resolve().parents[1] / "demoweb" / "demo_media"
     ref = str(media / "big_buck_bunny_excerpt.mp4")
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\xde\xad" * 500)

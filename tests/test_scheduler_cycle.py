@@ -37,8 +37,8 @@ from db.models import (
     Site,
 )
 from demoweb.world import DemoWeb
-from vigie.catalog import add_title
-from vigie.demo import CATALOGUE, MEDIA, NOTIFIER, Mailboxes
+from stages.catalog import add_title
+from demoweb.cycle import CATALOGUE, MEDIA, NOTIFIER, Mailboxes
 
 VIGIE = str(Path(sys.executable).parent / "vigie")
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from db.models import AuditLog, Match, Notice, NoticeStatus, ReviewState, TitlePoster, User
 from tests.test_report import DAY, build_world
-from vigie.config import Config
+from foundation.config import Config
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -332,7 +332,7 @@ def test_security_headers_and_reports_archive(client: Any, Session, tmp_path: Pa
 def test_public_pages_and_static_export(client: Any, world: dict[str, Any], Session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from webapp.public import export_static, title_url
 
-    media = Path(__file__).resolve().parents[1] / "vigie" / "demo_media" / "big_buck_bunny_excerpt.mp4"
+    media = Path(__file__).resolve().parents[1] / "demoweb" / "demo_media" / "big_buck_bunny_excerpt.mp4"
     from db.models import ReferenceVideo
 
     with Session.begin() as s:
@@ -391,7 +391,7 @@ def test_cli_users(db_url: str, engine: Any) -> None:  # noqa: ARG001 - engine u
     # user's live session in the web app ends at once.
     from fastapi.testclient import TestClient
 
-    from vigie.config import Config
+    from foundation.config import Config
     from webapp.app import create_app
 
     with TestClient(create_app(engine, Config())) as web:

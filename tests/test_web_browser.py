@@ -29,7 +29,7 @@ from sqlalchemy import select
 from db.models import AuditLog, Match, Notice, NoticeStatus, ReviewState
 from tests.test_report import DAY, build_world
 from tests.test_web import add_allowed
-from vigie.config import Config
+from foundation.config import Config
 
 CHROMIUM = os.environ.get("VIGIE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

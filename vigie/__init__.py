@@ -1,3 +1,9 @@
-"""Vigie: find pirated copies of a film catalogue, prove them, and get them taken down."""
+"""Vigie: find pirated copies of a film catalogue, prove them, and get them taken down.
 
-__version__ = "0.1.0"
+This package is the ``vigie`` command (``cli.py``, ``commands/``), an entry point. May
+import: every other package.
+"""
+
+from foundation import __version__
+
+__all__ = ["__version__"]

@@ -1,6 +1,6 @@
 """The ``vigie`` command: parse, open a session, call the library, print.
 
-Domain errors (``vigie.errors``) become a one-line message on stderr and exit status 1;
+Domain errors (``foundation.errors``) become a one-line message on stderr and exit status 1;
 bad usage exits 2 (click's convention).
 """
 
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from vigie import __version__
-from vigie.config import Config, load_config
-from vigie.errors import DatabaseError, VigieError
+from foundation.config import Config, load_config
+from foundation.errors import DatabaseError, VigieError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -170,7 +170,7 @@ def catalog_add(state: State, video: str, title: str, year: int | None, alt_titl
 
     The same file (by SHA-256) is stored once; adding it again does nothing.
     """
-    from vigie.catalog import add_title, title_json
+    from stages.catalog import add_title, title_json
 
     with state.session() as s:
         with progress_bar(not as_json, label="fingerprinting") as bar:
@@ -203,7 +203,7 @@ def catalog_allow(state: State, video: str, reason: str, title: str | None, as_j
     A copy of a film that also holds allowed material is still matched on the rest.
     The same file (by SHA-256) is stored once; allowing it again does nothing.
     """
-    from vigie.catalog import allow_video, allowed_json
+    from stages.catalog import allow_video, allowed_json
 
     with state.session() as s:
         with progress_bar(not as_json, label="fingerprinting") as bar:
@@ -227,7 +227,7 @@ def catalog_allow(state: State, video: str, reason: str, title: str | None, as_j
 def catalog_disallow(state: State, ref_id: int) -> None:
     """Remove allowed material ID (see `vigie catalog list`); copies found to be only it
     are matched again."""
-    from vigie.catalog import remove_allowed
+    from stages.catalog import remove_allowed
 
     with state.session() as s:
         requeued = remove_allowed(s, ref_id)
@@ -243,7 +243,7 @@ def catalog_list(state: State, as_json: bool) -> None:
     In JSON, each title lists its allowed material under "allowed"; material of no title
     comes last, in an entry whose "id" and "title" are null.
     """
-    from vigie.catalog import allowed_json, list_allowed, list_titles, title_json
+    from stages.catalog import allowed_json, list_allowed, list_titles, title_json
 
     with state.session() as s:
         rows = [title_json(t) for t in list_titles(s)]
@@ -280,9 +280,9 @@ def catalog_list(state: State, as_json: bool) -> None:
 @pass_state
 def identify(state: State, video_or_url: str, as_json: bool, allow_loopback: bool | None) -> None:
     """Match one video (a file or an http(s) URL) against the catalogue."""
-    from vigie.identify import identify as run
+    from stages.identify import identify as run
 
-    from vigie.catalog import stale_references
+    from stages.catalog import stale_references
 
     loopback = state.config.match.get("allow_loopback", False) if allow_loopback is None else allow_loopback
     with state.session() as s:
@@ -320,7 +320,7 @@ def identify(state: State, video_or_url: str, as_json: bool, allow_loopback: boo
 def match_cmd(state: State, limit: int | None, as_json: bool, allow_loopback: bool | None) -> None:
     """Fingerprint and match pending candidates."""
     from db.session import check_schema, make_engine, sessionmaker_for
-    from vigie.match_stage import match_pending
+    from stages.match import match_pending
 
     engine = make_engine(state.db_url)
     try:
@@ -384,7 +384,7 @@ def bench(as_json: bool, film: str | None, corpus: str | None, only: tuple[str, 
     ingest, identify, index; with --corpus, accuracy (per transform, non-catalogue
     material, allowed material) and peer (Meta's vPDQ on the same queries, and the
     speed of both)."""
-    from vigie.bench import run_bench
+    from demoweb.bench import run_bench
 
     def progress(msg: str) -> None:
         click.echo(msg, err=True)
@@ -402,7 +402,7 @@ def bench(as_json: bool, film: str | None, corpus: str | None, only: tuple[str, 
               help="Where the demo keeps its database and generated copies.")
 def demo(workdir: str) -> None:
     """One full cycle on the bundled demo world, offline."""
-    from vigie.demo import run_demo
+    from demoweb.cycle import run_demo
 
     run_demo(workdir, echo=click.echo)
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import LoginAttempt, Role, User
-from vigie.errors import Duplicate, InvalidInput, LoginThrottled, NotFound
+from foundation.errors import Duplicate, InvalidInput, LoginThrottled, NotFound
 from webapp.actions import audit
 from webapp.sessions import revoke_user
 

@@ -41,8 +41,8 @@ from db.models import (
     utcnow,
 )
 from notices.hosts import check_contact
-from vigie.errors import InvalidInput, NotFound
-from vigie.schedules import check_schedule
+from foundation.errors import InvalidInput, NotFound
+from foundation.schedules import check_schedule
 
 MAX_REASON = 2000
 
@@ -141,7 +141,7 @@ _OFFER_FIELDS = ["title_id", "url", "provider", "kind", "territory"]
 
 def add_offer(session: Session, title_id: int, user: User, url: str, provider: str | None,
               kind: str = "vod_rental", territory: str = "*") -> Offer:
-    from vigie.catalog import validate_offer_url
+    from stages.catalog import validate_offer_url
 
     title: Title = _get(session, Title, title_id, "title")
     try:
@@ -168,7 +168,7 @@ def remove_offer(session: Session, offer_id: int, user: User) -> None:
 def remove_allowed(session: Session, ref_id: int, user: User) -> int:
     """Remove allowed material (audit-logged by the catalogue); returns how many copies
     found to be only it go back to matching."""
-    from vigie.catalog import remove_allowed as remove
+    from stages.catalog import remove_allowed as remove
 
     return remove(session, ref_id, actor=user.username)
 

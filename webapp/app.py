@@ -55,9 +55,9 @@ from db.models import (
 )
 from db.session import sessionmaker_for
 from reports.daily import as_utc, hms, one_line, report_anchors, safe_url, zone
-from vigie.catalog import list_allowed
-from vigie.config import Config
-from vigie.errors import Duplicate, LoginThrottled, NotFound, VigieError
+from stages.catalog import list_allowed
+from foundation.config import Config
+from foundation.errors import Duplicate, LoginThrottled, NotFound, VigieError
 from webapp import actions
 from webapp import sessions
 from webapp.accounts import LoginThrottle, authenticate, change_own_password, create_user, dummy_hash, \

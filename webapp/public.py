@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, selectinload
 from db.models import OfferKind, Title
 from reports.daily import safe_url
 from reports.thumbs import title_poster
-from vigie.config import Config
-from vigie.errors import ReportError
+from foundation.config import Config
+from foundation.errors import ReportError
 
 KIND_LABELS = {
     OfferKind.VOD_RENTAL: "rent on demand",

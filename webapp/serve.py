@@ -16,9 +16,9 @@ import ipaddress
 import socket
 from typing import Any
 
-from vigie.config import Config
-from vigie.config import port as check_port
-from vigie.errors import ServeError
+from foundation.config import Config
+from foundation.config import port as check_port
+from foundation.errors import ServeError
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8080
 

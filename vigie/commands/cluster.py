@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from vigie.cli import State, pass_state
-from vigie.errors import ClusterError
+from foundation.errors import ClusterError
 
 STAGES = ("crawl", "match", "notices", "verify", "report", "index", "tick", "retry-stalled")
 
@@ -52,7 +52,7 @@ def worker(state: State, queues: tuple[str, ...], concurrency: int, name: str | 
         _status(state, as_json)
         return
     from cluster.app import run_worker
-    from vigie.ops import setup_job_log
+    from stages.ops import setup_job_log
 
     setup_job_log()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")

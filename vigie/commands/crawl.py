@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from vigie.cli import State, echo_listing, pass_state
-from vigie.errors import CrawlError
+from foundation.errors import CrawlError
 
 
 def _parse_setting(raw: str) -> tuple[str, Any]:

@@ -116,7 +116,7 @@ def list_(state: State, status: str | None, as_json: bool) -> None:
     from sqlalchemy import select
 
     from db.models import Notice, NoticeStatus
-    from vigie.errors import InvalidInput
+    from foundation.errors import InvalidInput
 
     with state.session() as s:
         q = select(Notice).order_by(Notice.id)

@@ -1,6 +1,6 @@
 """Operations verbs: ``vigie run`` (the scheduler), ``vigie status``, ``vigie config check``.
 
-``run`` holds the database's scheduler lock (``vigie.runlock``) for its whole life,
+``run`` holds the database's scheduler lock (``stages.runlock``) for its whole life,
 frees candidates a dead matcher left claimed, then runs ``scheduler.build``'s jobs on an
 APScheduler ``BackgroundScheduler`` until SIGTERM/SIGINT, when it stops taking new runs,
 waits for the ones in progress (``shutdown(wait=True)``) and releases the lock.
@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from vigie.cli import State, pass_state
-from vigie.errors import SchedulerError
+from foundation.errors import SchedulerError
 
 
 @click.command("run")
@@ -31,9 +31,9 @@ def run(state: State, once: bool) -> None:
 
     from db.session import check_schema, make_engine, resolve_url, sessionmaker_for
     from scheduler import Jobs, build, run_once, seconds
-    from vigie.match_stage import release_claims
-    from vigie.ops import close_interrupted, job_log, log_event, setup_job_log
-    from vigie.runlock import RunLock, describe
+    from stages.match import release_claims
+    from stages.ops import close_interrupted, job_log, log_event, setup_job_log
+    from stages.runlock import RunLock, describe
 
     config = state.config
     stop = threading.Event()
@@ -102,7 +102,7 @@ def _stopper(stop: threading.Event) -> Any:
 def status(state: State, as_json: bool) -> None:
     """Last run of each job, queue sizes, and anything overdue."""
     from scheduler import job_intervals, seconds
-    from vigie.ops import collect_status
+    from stages.ops import collect_status
 
     with state.session() as s:
         st = collect_status(s, state.config, stale_after_s=seconds(state.config, "lock_stale_after"),
@@ -146,7 +146,7 @@ def config_group() -> None:
 @pass_state
 def config_check(state: State, file: str | None) -> None:
     """Validate FILE (default: --config, else ./vigie.toml): keys, types and values."""
-    from vigie.config import DEFAULT_FILE, load_config
+    from foundation.config import DEFAULT_FILE, load_config
 
     path = file or state.config.path or DEFAULT_FILE
     load_config(path)  # explicit: a missing file is an error here; every key's type and range

@@ -98,7 +98,7 @@ def _user_id(s, name: str) -> int:  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
     from db.models import User
-    from vigie.errors import NotFound
+    from foundation.errors import NotFound
 
     uid = s.scalar(select(User.id).where(User.username == name))
     if uid is None:

@@ -1,6 +1,6 @@
 """Cluster throughput: fingerprint+match with 1, 2 and 4 worker processes.
 
-``python -m cluster.bench --db postgresql://...`` works in a fresh schema of that
+``python -m demoweb.cluster_bench --db postgresql://...`` works in a fresh schema of that
 database (dropped at the end): one synthetic film in the catalogue, N candidate copies
 served over loopback HTTP, then for each worker count the same candidates are reset to
 ``pending``, their match jobs queued, real ``vigie worker --queues match`` processes
@@ -31,9 +31,9 @@ def run(db_url: str, candidates: int, counts: list[int]) -> dict[str, object]:
     from cluster.queue import apply_schema, defer_match
     from db.models import Candidate, CandidateStatus, Match
     from db.session import _normalise, make_engine, sessionmaker_for, upgrade
-    from vigie import synth
-    from vigie.catalog import add_title
-    from vigie.rangeserver import RangeServer
+    from demoweb import synth
+    from stages.catalog import add_title
+    from demoweb.rangeserver import RangeServer
 
     admin = create_engine(_normalise(db_url))
     schema = f"bench_{uuid.uuid4().hex[:10]}"

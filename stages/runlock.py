@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from db.models import SchedulerLock
-from vigie.errors import SchedulerError
+from foundation.errors import SchedulerError
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from db.models import (
     ReviewState,
     Site,
 )
-from vigie.config import Config
+from foundation.config import Config
 
 job_log = logging.getLogger("vigie.jobs")
 
@@ -168,7 +168,7 @@ def collect_status(s: Session, config: Config, *, stale_after_s: float, now: dat
     """What ``vigie status`` shows. ``intervals`` (job -> seconds between runs) lets it say
     which of a running scheduler's periodic jobs has not run for twice its interval."""
     from db.models import SchedulerLock
-    from vigie.runlock import LOCK_NAME, is_stale
+    from stages.runlock import LOCK_NAME, is_stale
 
     now = now or _now()
     lock = s.get(SchedulerLock, LOCK_NAME)

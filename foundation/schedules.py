@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from vigie.errors import InvalidInput
+from foundation.errors import InvalidInput
 
 MIN_INTERVAL_S = 1.0
 MAX_INTERVAL_S = 365 * 86400.0

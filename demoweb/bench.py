@@ -26,10 +26,10 @@ import numpy as np
 from fingerprint.extract import REF_MAX_GAP_S, VideoFingerprint, fingerprint_query, fingerprint_reference, index_entries
 from fingerprint.index import FLAG_STATIC, HashIndex
 from fingerprint.matching import CONFIRM_MIN_CHANGES, CONFIRM_MIN_MATCHED_S, RADIUS, distinct_pictures
-from vigie import synth
-from vigie.identify import identify_source
-from vigie.rangeserver import RangeServer
-from vigie.transforms import BY_NAME, COMBINATIONS, TRANSFORMS, Case, Transform, backdrop, copy_kwargs, seed_of
+from demoweb import synth
+from stages.identify import identify_source
+from demoweb.rangeserver import RangeServer
+from demoweb.transforms import BY_NAME, COMBINATIONS, TRANSFORMS, Case, Transform, backdrop, copy_kwargs, seed_of
 
 Echo = Callable[[str], None]
 
@@ -297,7 +297,7 @@ def vigie_matcher(catalogue: list[Reference], workdir: Path) -> tuple[Matcher, f
     title marked), each piece of allowed material registered as ``vigie catalog allow``
     does, then the index loaded from it."""
     from db.session import make_engine, sessionmaker_for, upgrade
-    from vigie.catalog import add_title, allow_video, load_index
+    from stages.catalog import add_title, allow_video, load_index
 
     db = workdir / "bench-catalogue.db"
     db.unlink(missing_ok=True)
@@ -359,7 +359,7 @@ class Plan:
 
 
 # Non-catalogue still material (issue 12): each class a row of the ``non_catalogue``
-# breakdown; they must match nothing. The frames come from ``vigie.synth``.
+# breakdown; they must match nothing. The frames come from ``demoweb.synth``.
 STATIC_CLASSES = ("test_card", "slideshow", "title_slide", "near_black", "held_still_then_motion",
                   "licence_card", "fixed_camera")
 ALLOWED_ROWS = ("allowed_only", "film_plus_allowed")
@@ -913,7 +913,7 @@ def run_bench(*, film: str | None, corpus: str | None, workdir: str, sections: l
         out.update(run_accuracy(Path(corpus), work, peer="peer" in sections, echo=echo,
                                 plan=Plan.full(limit, rows)))
     if "browser" in sections:
-        from vigie.bench_browser import bench_browser
+        from demoweb.bench_browser import bench_browser
 
         echo("browser...")
         out["browser"] = bench_browser(echo)

@@ -39,8 +39,8 @@ from fingerprint.hashing import MIN_QUALITY
 from fingerprint.index import FLAG_SHARED, HashIndex
 from fingerprint.matching import shared_frames
 from fingerprint.sandbox import run_sandboxed
-from vigie.errors import InvalidInput, MediaError, NotFound
-from vigie.netsafe import http_url
+from foundation.errors import InvalidInput, MediaError, NotFound
+from foundation.netsafe import http_url
 
 
 @dataclass(frozen=True)

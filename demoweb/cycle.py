@@ -1,7 +1,7 @@
 """``vigie demo``: one full cycle on the bundled demo world, offline.
 
 The demo world is real and local: a catalogue of freely licensed footage shipped in
-``vigie/demo_media`` (see its README for attribution), the demo web (``demoweb``: a
+``demoweb/demo_media`` (see its README for attribution), the demo web (``demoweb``: a
 pirate link site, a video host and a licensed VOD site on loopback, serving
 pirate-style copies made on the spot) and the hosts' abuse mailboxes (an SMTP server
 on loopback). The cycle is the production one, stage by stage: catalogue, crawl,
@@ -24,8 +24,8 @@ from sqlalchemy import func, select
 
 from db.models import Candidate, CandidateStatus, Decision, Match, Notice, NoticeItem, NoticeStatus
 from db.session import make_engine, sessionmaker_for, upgrade
-from vigie.catalog import add_title
-from vigie.config import Config
+from stages.catalog import add_title
+from foundation.config import Config
 
 MEDIA = Path(__file__).parent / "demo_media"
 
@@ -85,7 +85,7 @@ def run_demo(workdir: str, echo: Callable[[str], None] = print) -> None:
     from notices.dispatch import dispatch
     from notices.verify import verify
     from reports.daily import build_report
-    from vigie.match_stage import match_pending
+    from stages.match import match_pending
 
     out = Path(workdir)
     out.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
-from vigie.errors import FetchError, UnsafeAddress
+from foundation.errors import FetchError, UnsafeAddress
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

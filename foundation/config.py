@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vigie.errors import ConfigError
-from vigie.netsafe import http_url as parse_http_url
-from vigie.schedules import parse_interval
+from foundation.errors import ConfigError
+from foundation.netsafe import http_url as parse_http_url
+from foundation.schedules import parse_interval
 
 __all__ = ["SCHEMA", "Config", "ConfigError", "Key", "check_value", "config_table", "load_config", "parse_interval",
            "read_small_file"]
@@ -186,7 +186,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "staff": Key(LIST, mailboxes, "who gets the daily report by mail"),
         "out_dir": Key(STR, one_line, "where report files go (./reports)"),
     },
-    # The match stage and identify (vigie.match_stage, vigie.identify): media URLs found
+    # The match stage and identify (stages.match, stages.identify): media URLs found
     # on pages are fetched only at public addresses unless allow_loopback (demo, tests).
     "match": {
         "allow_loopback": Key(BOOL, None, "let media fetches reach 127.0.0.1 (demo, tests)"),

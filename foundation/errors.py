@@ -12,7 +12,7 @@ class VigieError(Exception):
 
 
 class ConfigError(VigieError):
-    """Raised by ``vigie.config`` for a malformed or invalid configuration file."""
+    """Raised by ``foundation.config`` for a malformed or invalid configuration file."""
 
 
 class DatabaseError(VigieError):
@@ -53,7 +53,7 @@ class DispatchError(VigieError):
     configured, no channel for a host); per-notice SMTP failures are recorded instead."""
 
 class UnsafeAddress(VigieError):
-    """Raised by ``vigie.netsafe`` (and so by the crawlers, ``identify`` and ``verify``)
+    """Raised by ``foundation.netsafe`` (and so by the crawlers, ``identify`` and ``verify``)
     for a URL that must not be fetched: not http(s), unresolvable, or resolving to a
     private, loopback, link-local, CGNAT or otherwise non-public address."""
 
@@ -68,7 +68,7 @@ class ReportError(VigieError):
 
 
 class SchedulerError(VigieError):
-    """Raised by ``vigie.runlock`` when another ``vigie run`` holds this database's scheduler
+    """Raised by ``stages.runlock`` when another ``vigie run`` holds this database's scheduler
     lock, and by ``scheduler`` for a schedule it cannot read or a ``--once`` run in which
     some job failed (each job's own error is logged and recorded in ``job_runs``)."""
 

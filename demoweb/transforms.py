@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from vigie import synth
+from demoweb import synth
 
 Img = NDArray[np.uint8]
 FrameFn = Callable[[Img, float], Img]

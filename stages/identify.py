@@ -20,15 +20,15 @@ from fingerprint.extract import VideoFingerprint, fingerprint_query
 from fingerprint.index import HashIndex
 from fingerprint.matching import MatchResult, match
 from fingerprint.sandbox import in_sandbox, run_sandboxed
-from vigie.catalog import load_index
-from vigie.netsafe import check_url, media_loopback
+from stages.catalog import load_index
+from foundation.netsafe import check_url, media_loopback
 
 
 def fingerprint_untrusted(source: str, mode: str = "auto") -> VideoFingerprint:
     """Query fingerprint of a video we do not trust, decoded in the sandbox.
 
     The caller has checked a URL ``source`` (``check_url``). The decoder reads it through
-    ``vigie.netsafe.MediaOpener``: each redirect hop, playlist segment and key is checked
+    ``foundation.netsafe.MediaOpener``: each redirect hop, playlist segment and key is checked
     in turn and every connection goes to the checked address (no second DNS lookup).
     Loopback is allowed to them only as the caller says (``netsafe.media_loopback``), or
     when ``source`` names a loopback IP itself (the demo web and the tests)."""

@@ -24,11 +24,11 @@ from db.models import Candidate, CandidateStatus, Decision, Match, ReferenceVide
 from fingerprint.index import HashIndex
 from fingerprint.matching import MatchResult
 from reports.thumbs import capture_match_frames
-from vigie.catalog import load_index
-from vigie.errors import MediaError, UnsafeAddress
+from stages.catalog import load_index
+from foundation.errors import MediaError, UnsafeAddress
 from fingerprint.extract import VideoFingerprint
-from vigie.identify import ALLOWED, fingerprint_untrusted, identify_source, strength
-from vigie.netsafe import check_url, media_loopback
+from stages.identify import ALLOWED, fingerprint_untrusted, identify_source, strength
+from foundation.netsafe import check_url, media_loopback
 
 log = logging.getLogger(__name__)
 
