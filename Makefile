@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(BIN)/vigie demo
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The long run of the reliability and security suite (1,000 hostile videos, ...).

@@ -1,8 +1,8 @@
 """The procrastinate App of cluster mode: one task per stage, periodic tasks, workers.
 
-Every task body calls the library function the CLI and ``vigie run`` call (through the
-same ``scheduler.Jobs`` wrappers and ``stages.ops.run_job``, so a job run appears in
-``job_runs`` and ``vigie status`` as it does on one machine). Periodic tasks are
+Every task body runs a stage of ``stages.table``, as the CLI and ``vigie run`` do (through
+``stages.ops.run_job``, so a job run appears in ``job_runs`` and ``vigie status`` as it
+does on one machine); the match task matches one candidate (``cluster.matcher``). Periodic tasks are
 deduplicated by procrastinate in the database: however many workers run, a tick is
 deferred once, and the schedule goes on as long as any worker is up. Each periodic task
 also carries a ``queueing_lock``, so a stage slower than its period never piles up.
@@ -22,24 +22,19 @@ from procrastinate import App, JobContext, PsycopgConnector
 from sqlalchemy.orm import Session, sessionmaker
 
 from cluster.matcher import IndexHolder, match_one, rss_mb
-from cluster.queue import apply_schema, defer, enqueue_pending, require_postgres
-from db.session import make_engine, sessionmaker_for
+from cluster.queue import apply_schema, enqueue_pending, require_postgres
+from db.jobqueue import defer
 from foundation.config import Config
-from foundation.schedules import parse_interval, parse_schedule
 from foundation.errors import ClusterError
-from stages.ops import Counts, log_event, run_job
+from foundation.schedules import is_due, parse_interval
+from stages.context import Context, Counts
+from stages.ops import log_event, run_job
+from stages.table import run_stage
 
 log = logging.getLogger(__name__)
 
 # Finished jobs are kept this long (for `vigie worker --status` and post-mortems).
 KEEP_JOBS_H = 7 * 24
-DEFAULTS: dict[str, Any] = {"heartbeat_s": 10.0, "stalled_after_s": 30.0, "tick_every": "30s"}
-
-
-def setting(config: Config, key: str) -> Any:
-    return config.cluster.get(key, DEFAULTS[key])
-
-
 def interval_cron(seconds: float) -> str:
     """A cron line (croniter's six fields, seconds last when needed) firing every
     ``seconds``, rounded to what cron can express (a divisor of the minute, hour or day)."""
@@ -59,18 +54,13 @@ def interval_cron(seconds: float) -> str:
 
 
 def _due(schedule: str, last: datetime | None, now: datetime) -> bool:
-    """Whether a site with this ``schedule`` (interval or crontab) is due for a crawl."""
-    if last is None:
-        return True
-    last = last.replace(tzinfo=last.tzinfo or timezone.utc)
+    """Whether a site with this ``schedule`` is due for a crawl (a schedule that cannot be
+    read is logged, and that site skipped: the others go on)."""
     try:
-        nxt = parse_schedule(schedule).next_after(last, timezone.utc)
-    except ValueError as exc:  # that site is skipped, the others go on
+        return is_due(schedule, last, now)
+    except ValueError as exc:
         log_event("schedule_error", schedule=schedule, error=str(exc))
         return False
-    if nxt is None:  # a cron line that never fires (31 February)
-        return False
-    return bool(nxt <= now)
 
 
 def defer_crawl(s: Session, site: str) -> bool:
@@ -83,7 +73,7 @@ def schedule_crawls(jobs: Any, now: datetime | None = None) -> list[str]:
     """Queue a crawl of every enabled site whose schedule says it is due."""
     now = now or datetime.now(timezone.utc)
     queued = []
-    with jobs.Session.begin() as s:
+    with jobs.ctx.Session.begin() as s:
         for name, (schedule, last) in sorted(jobs.sites().items()):
             if _due(schedule, last, now) and defer_crawl(s, name):
                 queued.append(name)
@@ -103,19 +93,20 @@ async def retry_stalled_jobs(app: App, stalled_after_s: float) -> list[int]:
 
 
 class Runtime:
-    """What the tasks of one process share: database, configuration, the matcher index."""
+    """What the tasks of one process share: the stages' context, the matcher index."""
 
     def __init__(self, db_url: str, config: Config) -> None:
         from scheduler import Jobs
 
-        self.engine = make_engine(db_url)
-        self.Session: sessionmaker[Session] = sessionmaker_for(self.engine)
-        self.jobs = Jobs(db_url, self.Session, config)
+        self.ctx = Context.open(db_url, config, check=False)
+        self.engine = self.ctx.engine
+        self.Session: sessionmaker[Session] = self.ctx.Session
+        self.jobs = Jobs(self.ctx)
         self.config = config
-        self.holder = IndexHolder(config.match.get("index_dir"))
+        self.holder = IndexHolder(config.get("match", "index_dir"))
 
-    def staged(self, job: str, fn: Any) -> Counts:
-        row = run_job(self.Session, job, fn)
+    def staged(self, job: str, name: str, **args: Any) -> Counts:
+        row = run_job(self.Session, job, partial(run_stage, name, self.ctx, **args))
         if row.status != "ok":
             # Recorded in job_runs by run_job; failing the job too shows it in the queue.
             raise ClusterError(f"{job}: {row.error}")
@@ -127,12 +118,12 @@ def build_app(db_url: str, config: Config) -> tuple[App, Runtime]:
     conninfo = require_postgres(db_url)
     rt = Runtime(db_url, config)
     app = App(connector=PsycopgConnector(conninfo=conninfo, min_size=1, max_size=4))
-    loopback = bool(config.match.get("allow_loopback", False))
-    stalled_after = float(setting(config, "stalled_after_s"))
+    loopback = bool(config.get("match", "allow_loopback"))
+    stalled_after = float(config.get("cluster", "stalled_after_s"))
 
     @app.task(name="vigie.crawl", queue="crawl")
     def crawl(site: str) -> Counts:
-        return rt.staged(f"crawl:{site}", partial(rt.jobs.crawl, site))
+        return rt.staged(f"crawl:{site}", "crawl", sites=[site])
 
     @app.task(name="vigie.match", queue="match")
     def match(candidate_id: int) -> str:
@@ -144,27 +135,27 @@ def build_app(db_url: str, config: Config) -> tuple[App, Runtime]:
     def periodic(cron: str, name: str) -> Any:
         return app.periodic(cron=cron, periodic_id=name, queueing_lock=name)
 
-    from scheduler import schedule_setting, seconds
+    from scheduler import seconds
 
     @periodic(interval_cron(seconds(config, "dispatch_every")), "vigie.notices")
     @app.task(name="vigie.notices", queue="notices", lock="notices")
     def notices(timestamp: int | None = None) -> Counts:
-        return rt.staged("notices", rt.jobs.notices)
+        return rt.staged("notices", "notices")
 
     @periodic(interval_cron(seconds(config, "verify_every")), "vigie.verify")
     @app.task(name="vigie.verify", queue="verify", lock="verify")
     def verify(timestamp: int | None = None) -> Counts:
-        return rt.staged("verify", rt.jobs.verify)
+        return rt.staged("verify", "verify")
 
-    hour, minute = (int(x) for x in str(schedule_setting(config, "report_at")).split(":"))
+    hour, minute = (int(x) for x in str(config.get("schedule", "report_at")).split(":"))
 
     # Cron in UTC here (procrastinate's periodic tasks have no time zone).
     @periodic(f"{minute} {hour} * * *", "vigie.report")
     @app.task(name="vigie.report", queue="report", lock="report")
     def report(timestamp: int | None = None) -> Counts:
-        return rt.staged("report", rt.jobs.report)
+        return rt.staged("report", "report")
 
-    tick = interval_cron(parse_interval(setting(config, "tick_every")))
+    tick = interval_cron(parse_interval(config.get("cluster", "tick_every")))
 
     @periodic(tick, "vigie.index")
     @app.task(name="vigie.index", queue="index", lock="index")
@@ -210,8 +201,8 @@ def run_worker(db_url: str, config: Config, *, queues: list[str] | None, concurr
               rss_mb=round(rss_mb(), 1))
     try:
         app.run_worker(queues=queues, concurrency=concurrency, name=name,
-                       update_heartbeat_interval=float(setting(config, "heartbeat_s")),
-                       stalled_worker_timeout=float(setting(config, "stalled_after_s")),
+                       update_heartbeat_interval=float(config.get("cluster", "heartbeat_s")),
+                       stalled_worker_timeout=float(config.get("cluster", "stalled_after_s")),
                        fetch_job_polling_interval=2.0)
     finally:
         rt.engine.dispose()

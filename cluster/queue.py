@@ -1,15 +1,11 @@
-"""The job queue in the database: schema, transactional enqueue, depths.
+"""The job queue in the database: its schema, the pending candidates' jobs, depths.
 
-Jobs are rows of procrastinate's ``procrastinate_jobs`` table. Enqueueing from here goes
-through the caller's SQLAlchemy session, so a job is stored in the same transaction as
-the row it is about (a rolled-back candidate leaves no job behind), and duplicates are
-refused by procrastinate's own ``queueing_lock`` unique index (``ON CONFLICT DO NOTHING``:
-a second enqueue of a job already waiting is a no-op, not an error).
+Jobs are rows of procrastinate's ``procrastinate_jobs`` table, inserted in the caller's
+transaction by ``db.jobqueue`` (``defer``, ``defer_match``).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +14,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from db.models import Candidate, CandidateStatus
-from db.session import _normalise
+from db.jobqueue import defer_match
+from db.session import normalise_url
 from foundation.errors import ClusterError
 
 # Queue names, one per stage; ``vigie worker --queues`` takes any subset.
@@ -30,22 +27,15 @@ _SCHEMA_LOCK = 0x76696769
 
 def require_postgres(db_url: str) -> str:
     """The libpq connection string of ``db_url``; ClusterError when it is not PostgreSQL."""
-    url = make_url(_normalise(db_url))
+    url = make_url(normalise_url(db_url))
     if url.get_backend_name() != "postgresql":
         raise ClusterError(f"cluster mode needs PostgreSQL (this database is {url.get_backend_name()}); "
                            "use `vigie run` on one machine")
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def has_schema(engine: Engine) -> bool:
-    with engine.connect() as conn:
-        return conn.scalar(text("SELECT to_regclass('procrastinate_jobs')")) is not None
 
 
-def queue_in_use(engine: Engine) -> bool:
-    """Whether this database runs cluster mode (PostgreSQL with the job queue's schema):
-    then the crawlers queue a match job with each pending candidate they store."""
-    return engine.dialect.name == "postgresql" and has_schema(engine)
 
 
 def apply_schema(engine: Engine) -> bool:
@@ -65,23 +55,8 @@ def apply_schema(engine: Engine) -> bool:
     return True
 
 
-def defer(s: Session, task: str, queue: str, args: dict[str, Any], *, lock: str | None = None,
-          queueing_lock: str | None = None) -> bool:
-    """Queue one job in the session's transaction; False when an identical job (same
-    ``queueing_lock``) is already waiting."""
-    res = s.execute(
-        text("INSERT INTO procrastinate_jobs (queue_name, task_name, lock, queueing_lock, args) "
-             "VALUES (:q, :t, :l, :ql, CAST(:a AS jsonb)) ON CONFLICT DO NOTHING"),
-        {"q": queue, "t": task, "l": lock, "ql": queueing_lock, "a": json.dumps(args)},
-    )
-    return bool(res.rowcount)
 
 
-def defer_match(s: Session, candidate_ids: list[int]) -> int:
-    """Queue a match job per candidate (the crawler's pipeline may call this in the
-    transaction that stores the candidates); how many were queued."""
-    return sum(defer(s, "vigie.match", "match", {"candidate_id": cid}, queueing_lock=f"match:{cid}")
-               for cid in candidate_ids)
 
 
 def enqueue_pending(s: Session) -> int:

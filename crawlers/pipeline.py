@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from crawlers.evidence import store_blob, store_body
-from crawlers.sites import find_host, host_for
 from crawlers.titlematch import TitleMatcher, matcher_from_db
-from crawlers.urls import canonical_url, host_key
+from crawlers.urls import canonical_url
+from db.hosts import find_host, host_for, host_key
 from db.models import Candidate, CandidateStatus
 
 # Statuses a re-crawl may send back to the match stage when new media URLs appear.
@@ -52,7 +52,7 @@ class DatabasePipeline:
         self.Session = sessionmaker_for(self.engine)
         with self.Session() as s:
             self.matcher = matcher_from_db(s)
-        from cluster.queue import queue_in_use
+        from db.jobqueue import queue_in_use
 
         # Cluster mode: a new pending candidate's match job is queued in its own transaction.
         self.queue_jobs = queue_in_use(self.engine)
@@ -152,7 +152,7 @@ class DatabasePipeline:
             cand.status = CandidateStatus.PENDING
         s.flush()
         if cand.status == CandidateStatus.PENDING and getattr(self, "queue_jobs", False):
-            from cluster.queue import defer_match
+            from db.jobqueue import defer_match
 
             defer_match(s, [cand.id])
         return created

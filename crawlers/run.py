@@ -30,11 +30,12 @@ from sqlalchemy import select
 from crawlers.child import PARENT_PID_ENV
 from crawlers.sites import get_site
 from db.models import CrawlRun, Site
+from foundation.config import SCHEMA
 from foundation.errors import CrawlError, NotFound
 
 Progress = Callable[[dict[str, Any]], None]
-# A crawl that runs longer than this is killed and recorded as failed.
-DEFAULT_TIMEOUT_S = 3600.0
+# A crawl that runs longer than this is killed and recorded as failed ([crawl] timeout_s).
+DEFAULT_TIMEOUT_S = float(SCHEMA["crawl"]["timeout_s"].default)
 
 
 @dataclass
@@ -53,8 +54,10 @@ class CrawlResult:
         return asdict(self)
 
 
-def crawl(db_url: str, site_names: list[str] | None = None, **kw: Any) -> list[CrawlResult]:
-    """Crawl the named sites (all enabled sites when none are named), one after another."""
+def crawl(db_url: str, site_names: list[str] | None = None, *, stop: threading.Event | None = None,
+          **kw: Any) -> list[CrawlResult]:
+    """Crawl the named sites (all enabled sites when none are named), one after another;
+    when ``stop`` is set, the sites not yet started wait for the next run."""
     from db.session import make_engine, sessionmaker_for
 
     engine = make_engine(db_url)
@@ -66,7 +69,7 @@ def crawl(db_url: str, site_names: list[str] | None = None, **kw: Any) -> list[C
                 names = list(s.scalars(select(Site.name).where(Site.enabled).order_by(Site.name)))
     finally:
         engine.dispose()
-    return [crawl_site(db_url, name, **kw) for name in names]
+    return [crawl_site(db_url, name, **kw) for name in names if not (stop is not None and stop.is_set())]
 
 
 def crawl_site(db_url: str, site_name: str, *, evidence_dir: str | None = None,

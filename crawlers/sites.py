@@ -2,21 +2,20 @@
 
 ``vigie sites add/list/import`` and the demo call these. A site is data (kind, start
 URLs, settings checked against the kind's spider, schedule); a TOML file of
-``[sites.NAME]`` blocks imports several at once. Hosts are looked up by domain pattern;
-a domain seen for the first time gets a Host row with no abuse contact, for staff to
-complete.
+``[sites.NAME]`` blocks imports several at once. Hosts are looked up, and a domain
+seen for the first time registered, by ``db.hosts``.
 """
 
 from __future__ import annotations
 
 import tomllib
 from typing import Any
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crawlers.urls import host_key, matches_patterns
-from db.models import Host, NoticeChannel, Site, SiteKind
+from db.models import CrawlRun, Host, NoticeChannel, Site, SiteKind
 from foundation.config import read_small_file
 from foundation.errors import ConfigError, Duplicate, InvalidInput, NotFound
 from foundation.netsafe import http_url
@@ -143,27 +142,17 @@ def upsert_host(session: Session, name: str, domain_patterns: list[str], *,
     return host
 
 
-def find_host(session: Session, url: str) -> Host | None:
-    """The host whose domain patterns cover ``url``; the most specific pattern wins."""
-    best: tuple[int, Host] | None = None
-    for host in session.scalars(select(Host).order_by(Host.id)):
-        for pattern in host.domain_patterns or []:
-            if matches_patterns(url, [pattern]):
-                rank = len(str(pattern).replace("*", ""))
-                if best is None or rank > best[0]:
-                    best = (rank, host)
-    return best[1] if best else None
 
 
-def host_for(session: Session, url: str) -> Host:
-    """The known host of ``url``, or a new Host named by its domain (no abuse contact)."""
-    host = find_host(session, url)
-    if host is not None:
-        return host
-    key = host_key(url)
-    host = session.scalar(select(Host).where(Host.name == key))
-    if host is None:
-        host = Host(name=key, domain_patterns=[key], abuse_contact=None)
-        session.add(host)
-        session.flush()
-    return host
+
+
+def scheduled_sites(session: Session) -> dict[str, tuple[str, datetime | None]]:
+    """Enabled sites with a schedule: name -> (schedule, start of the last finished crawl).
+
+    A run never finished was cut short (its scheduler was killed): it does not count, so
+    the site is crawled again at once rather than an interval later."""
+    last = dict(session.execute(select(CrawlRun.site_id, func.max(CrawlRun.started_at))
+                                .where(CrawlRun.finished_at.is_not(None))
+                                .group_by(CrawlRun.site_id)).all())
+    return {site.name: (site.schedule or "", last.get(site.id))
+            for site in session.scalars(select(Site).where(Site.enabled, Site.schedule.is_not(None)))}

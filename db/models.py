@@ -8,7 +8,7 @@ so any stage can run alone, on a schedule, or on many workers. Status columns ar
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any, Optional
 
 from sqlalchemy import (
@@ -27,9 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+from foundation.timeutil import utc_now as utcnow
 
 
 class Base(DeclarativeBase):

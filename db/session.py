@@ -29,7 +29,7 @@ def resolve_url(url: str | None = None) -> str:
     return url or os.environ.get("VIGIE_DATABASE_URL") or DEFAULT_URL
 
 
-def _normalise(url: str) -> str:
+def normalise_url(url: str) -> str:
     # "postgresql://" means psycopg2 to SQLAlchemy; we ship psycopg 3.
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
@@ -40,7 +40,7 @@ def make_engine(url: str | None = None) -> Engine:
     """Create an engine, or raise DatabaseError with a readable reason."""
     raw = resolve_url(url)
     try:
-        parsed = make_url(_normalise(raw))
+        parsed = make_url(normalise_url(raw))
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             parent = Path(parsed.database).expanduser().resolve().parent
             if not parent.is_dir():

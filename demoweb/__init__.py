@@ -8,6 +8,12 @@ content and ``media`` for how the videos are made.
     web = demoweb.serve("demo-out")        # starts in background threads
     web.register(session)                  # adds its sites and hosts to the database
     ... crawl web.sites() ..., web.take_down(url), web.stop()
+
+Beside the world lives what only the demo, the tests and the benchmark need: the demo
+cycle (``cycle``), synthetic films and pirate transforms (``synth``, ``transforms``), a
+range-serving HTTP server (``rangeserver``), the benchmarks (``bench``,
+``bench_browser``, ``cluster_bench``) and the bundled films (``demo_media/``). Tooling,
+out of the product path. May import: everything but the CLI.
 """
 
 from __future__ import annotations

@@ -28,14 +28,15 @@ from sqlalchemy import create_engine, delete, text, update
 
 
 def run(db_url: str, candidates: int, counts: list[int]) -> dict[str, object]:
-    from cluster.queue import apply_schema, defer_match
+    from cluster.queue import apply_schema
+    from db.jobqueue import defer_match
     from db.models import Candidate, CandidateStatus, Match
-    from db.session import _normalise, make_engine, sessionmaker_for, upgrade
+    from db.session import normalise_url, make_engine, sessionmaker_for, upgrade
     from demoweb import synth
     from stages.catalog import add_title
     from demoweb.rangeserver import RangeServer
 
-    admin = create_engine(_normalise(db_url))
+    admin = create_engine(normalise_url(db_url))
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))

@@ -15,17 +15,19 @@ import shutil
 import socket
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
 from db.models import Candidate, CandidateStatus, Decision, Match, Notice, NoticeItem, NoticeStatus
-from db.session import make_engine, sessionmaker_for, upgrade
-from stages.catalog import add_title
+from db.session import upgrade
 from foundation.config import Config
+from foundation.timeutil import local_today, utc_now
+from stages.catalog import add_title
+from stages.context import Context
+from stages.table import run_stage
 
 MEDIA = Path(__file__).parent / "demo_media"
 
@@ -80,12 +82,6 @@ class Mailboxes:
 
 def run_demo(workdir: str, echo: Callable[[str], None] = print) -> None:
     import demoweb
-    from crawlers.run import crawl
-    from notices.build import queue_notices
-    from notices.dispatch import dispatch
-    from notices.verify import verify
-    from reports.daily import build_report
-    from stages.match import match_pending
 
     out = Path(workdir)
     out.mkdir(parents=True, exist_ok=True)
@@ -93,9 +89,8 @@ def run_demo(workdir: str, echo: Callable[[str], None] = print) -> None:
     db.unlink(missing_ok=True)
     shutil.rmtree(out / "evidence", ignore_errors=True)
     db_url = f"sqlite:///{db.resolve()}"
-    engine = make_engine(db_url)
-    upgrade(engine)
-    Session = sessionmaker_for(engine)
+    with Context.open(db_url, Config(), check=False) as ctx:
+        upgrade(ctx.engine)
     echo(f"Vigie demo: database {db}")
 
     echo("\n0. Starting the demo world on loopback (first run: making the pirate copies)...")
@@ -109,20 +104,18 @@ def run_demo(workdir: str, echo: Callable[[str], None] = print) -> None:
         smtp={"host": "127.0.0.1", "port": mail.port, "from": "notices@films-du-phare.example", "timeout": 10.0},
         notices={"allow_loopback": True, "discover_contacts": False, "grace_hours": 48.0},
         match={"allow_loopback": True},
-        crawl={"allow_loopback": True},
+        crawl={"allow_loopback": True, "evidence_dir": str(out / "evidence")},
     )
     try:
-        _cycle(Session, db_url, config, web, mail, out, echo,
-               crawl=crawl, match_pending=match_pending, queue_notices=queue_notices,
-               dispatch=dispatch, verify=verify, build_report=build_report)
+        with Context.open(db_url, config) as ctx:
+            _cycle(ctx, web, mail, out, echo)
     finally:
         web.stop()
         mail.stop()
-        engine.dispose()
 
 
-def _cycle(Session: Any, db_url: str, config: Config, web: Any, mail: Mailboxes, out: Path,
-           echo: Callable[[str], None], **stage: Any) -> None:
+def _cycle(ctx: Context, web: Any, mail: Mailboxes, out: Path, echo: Callable[[str], None]) -> None:
+    Session, config = ctx.Session, ctx.config
     offers = web.offers()
     echo("\n1. Catalogue: fingerprinting the reference films")
     for item in CATALOGUE:
@@ -139,10 +132,10 @@ def _cycle(Session: Any, db_url: str, config: Config, web: Any, mail: Mailboxes,
     echo("\n2. Crawl: the pirate link site (listing, search, sitemap and feed)")
     with Session.begin() as s:
         web.register(s)
-    for res in stage["crawl"](db_url, None, allow_loopback=True, evidence_dir=str(out / "evidence")):
+    for res in run_stage("crawl", ctx).detail:
         echo(f"   {res.site}: {res.status}, {res.pages} pages, {res.candidates_new} new candidates, "
              f"{res.candidates_seen} seen again, {res.errors} errors ({res.elapsed_s:.1f} s)")
-    echo(_browser_step(Session, db_url, web, out, stage["crawl"]))
+    echo(_browser_step(ctx, web))
     with Session() as s:
         counts = dict(s.execute(select(Candidate.status, func.count()).group_by(Candidate.status)).all())
     echo("   candidates: " + ", ".join(f"{n} {st.value}" for st, n in sorted(counts.items(), key=lambda x: x[0].value)))
@@ -154,24 +147,23 @@ def _cycle(Session: Any, db_url: str, config: Config, web: Any, mail: Mailboxes,
             outcome = f"not matched yet ({_short(c.error, 90)}); retried on the next run"
         lines.append(f"   {_short(c.title_text)}: {outcome}")
 
-    stats = stage["match_pending"](Session, allow_loopback=True, on_item=show)
+    stats = run_stage("match", ctx, on_item=show).detail
     for line in lines:
         echo(line)
     echo(f"   {stats.candidates} candidates: {stats.confirmed} confirmed, {stats.review} for review, "
          f"{stats.no_match} unrelated, {stats.failed} failed, {stats.retry} to retry (dead or removed media, tried again next run)")
 
-    now = datetime.now(timezone.utc)
+    now = ctx.at = utc_now()
     echo("\n4. Notices: one per host, with the evidence and the legal offer, to the abuse mailboxes")
-    with Session.begin() as s:
-        q = stage["queue_notices"](s, config, now)
-        for n in q.notices:
-            echo(f"   notice {n.id} to {n.host.name} <{n.recipient}>: {n.regime} in {n.language}, "
-                 f"{len(n.items)} URL(s), {n.status.value}")
-        for why in q.refused + q.flagged:
-            echo(f"   held: {why}")
-        if q.partners_skipped:
-            echo(f"   {q.partners_skipped} match(es) on the licensed partner's site: never notified")
-    d = stage["dispatch"](Session, config, now=now)
+    q = run_stage("notices", ctx).detail
+    for n in q.queued:
+        echo(f"   notice {n['id']} to {n['host']} <{n['recipient']}>: {n['regime']} in {n['language']}, "
+             f"{n['urls']} URL(s), {n['status']}")
+    for why in q.refused + q.flagged:
+        echo(f"   held: {why}")
+    if q.partners_skipped:
+        echo(f"   {q.partners_skipped} match(es) on the licensed partner's site: never notified")
+    d = q.dispatch
     echo(f"   dispatched: {len(d.sent)} sent, {len(d.retry)} to retry, {len(d.failed)} failed; "
          f"mailboxes received {len(mail.messages)} mail(s)")
     for env in mail.messages:
@@ -185,20 +177,19 @@ def _cycle(Session: Any, db_url: str, config: Config, web: Any, mail: Mailboxes,
         if host_name.get(host_id) == "StreamHub":
             web.take_down(url)
             echo(f"   {host_name[host_id]} removed {url}")
-    with Session.begin() as s:
-        v = stage["verify"](s, config, now=now + timedelta(hours=5))
+    ctx.at = now + timedelta(hours=5)
+    v = run_stage("verify", ctx).detail
     echo(f"   verify after 5 h: {v.checked} checked, {len(v.removed)} removed, {len(v.live)} still live")
-    with Session.begin() as s:
-        v = stage["verify"](s, config, now=now + timedelta(hours=49))
+    ctx.at = now + timedelta(hours=49)
+    v = run_stage("verify", ctx).detail
     echo(f"   verify after 49 h: {len(v.live)} still live past the deadline, "
          f"{len(v.escalations)} escalation notice(s) queued")
-    d = stage["dispatch"](Session, config, now=now + timedelta(hours=49))
+    d = run_stage("notices", ctx).detail.dispatch
     echo(f"   escalations dispatched: {len(d.sent)}; mailboxes hold {len(mail.messages)} mail(s) in all")
 
     echo("\n6. Daily report for the analysts")
-    with Session.begin() as s:
-        day = datetime.now(ZoneInfo(config.timezone)).date()
-        rep = stage["build_report"](s, config, day, out / "reports")
+    ctx.at = None
+    rep = run_stage("report", ctx, day=local_today(config), out_dir=out / "reports").detail.output
     echo(f"   {rep.html}")
 
     with Session() as s:
@@ -211,15 +202,15 @@ def _cycle(Session: Any, db_url: str, config: Config, web: Any, mail: Mailboxes,
          f"Work files are in {out}/; open the report above in a browser.")
 
 
-def _browser_step(Session: Any, db_url: str, web: Any, out: Path, crawl: Any) -> str:
+def _browser_step(ctx: Context, web: Any) -> str:
     """Crawl the scripted players (issue 15) and say in one line whether the browser ran."""
     from crawlers.sites import add_site
 
     site = web.player_site()
-    with Session.begin() as s:
+    with ctx.Session.begin() as s:
         add_site(s, site["name"], site["start_urls"], kind=site["kind"], settings=site["settings"], replace=True)
-    (res,) = crawl(db_url, [site["name"]], allow_loopback=True, evidence_dir=str(out / "evidence"))
-    with Session() as s:
+    (res,) = run_stage("crawl", ctx, sites=[site["name"]]).detail
+    with ctx.Session() as s:
         cands = [c for c in s.scalars(select(Candidate)) if c.site_id is not None and c.site.name == site["name"]]
     rendered = [c for c in cands if (c.evidence or {}).get("browser")]
     waiting = [c for c in cands if c.status is CandidateStatus.NEEDS_BROWSER]

@@ -60,7 +60,7 @@ class Frame:
     key: bool
 
 
-def _open(source: str, *, ranged: bool = False) -> av.container.InputContainer:
+def open_media(source: str, *, ranged: bool = False) -> av.container.InputContainer:
     is_url = "://" in source
     if not is_url and not os.path.exists(source):
         raise MediaError(f"no such file: {source}")
@@ -84,7 +84,7 @@ def _open(source: str, *, ranged: bool = False) -> av.container.InputContainer:
     except av.error.FileNotFoundError:
         raise MediaError(f"no such file: {source}") from None
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise MediaError(f"not a readable video: {source} ({_reason(exc)})") from None
+        raise MediaError(f"not a readable video: {source} ({error_reason(exc)})") from None
     except UnsafeAddress as exc:
         raise FetchError(str(exc)) from None
     if not container.streams.video:
@@ -93,7 +93,7 @@ def _open(source: str, *, ranged: bool = False) -> av.container.InputContainer:
     return container
 
 
-def _reason(exc: BaseException) -> str:
+def error_reason(exc: BaseException) -> str:
     msg = getattr(exc, "strerror", None) or str(exc)
     return msg.splitlines()[0][:200] if msg else type(exc).__name__
 
@@ -115,7 +115,7 @@ def _stream_info(container: av.container.InputContainer) -> VideoInfo:
 
 def probe(source: str) -> VideoInfo:
     # Ranged: reading the header must not start streaming the whole remote file.
-    container = _open(source, ranged=True)
+    container = open_media(source, ranged=True)
     try:
         return _stream_info(container)
     finally:
@@ -160,7 +160,7 @@ def iter_frames(
     A decoding error after some good frames ends the iteration (a truncated file still
     yields what it has); one before any frame raises MediaError.
     """
-    container = _open(source)
+    container = open_media(source)
     yielded = 0
     try:
         stream = container.streams.video[0]
@@ -191,7 +191,7 @@ def iter_frames(
                     return
         except (av.error.FFmpegError, ValueError, OSError) as exc:
             if yielded == 0:
-                raise MediaError(f"cannot decode {source}: {_reason(exc)}") from None
+                raise MediaError(f"cannot decode {source}: {error_reason(exc)}") from None
     finally:
         container.close()
     if yielded == 0:
@@ -206,7 +206,7 @@ def iter_seek_frames(source: str, times: list[float]) -> Iterator[Frame]:
     a full-length remote copy cheap. Only the keyframe's own packet is demuxed and
     decoded. Frames are yielded in time order, without repeats.
     """
-    container = _open(source, ranged=True)
+    container = open_media(source, ranged=True)
     yielded = 0
     try:
         stream = container.streams.video[0]
@@ -243,5 +243,5 @@ def iter_seek_frames(source: str, times: list[float]) -> Iterator[Frame]:
     finally:
         container.close()
     if yielded == 0:
-        why = f": {_reason(last_error)}" if last_error else ""
+        why = f": {error_reason(last_error)}" if last_error else ""
         raise MediaError(f"no decodable video frames in {source}{why}")

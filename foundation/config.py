@@ -17,7 +17,7 @@ import re
 import stat
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from foundation.errors import ConfigError
@@ -125,6 +125,8 @@ class Key:
     types: tuple[type, ...]
     check: Callable[[Any], None] | None = None
     about: str = ""
+    # What a config without the key means: the only place a default is written.
+    default: Any = None
 
     def rule(self) -> str:
         """The key's type and range in words (the README table's middle column)."""
@@ -156,40 +158,40 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "signature": Key(STR, text, "signature under notices"),
         "country": Key(STR, one_line, "country of the notifier"),
     },
-    "general": {"timezone": Key(STR, time_zone, "local zone of reports and schedules (Europe/Paris)")},
+    "general": {"timezone": Key(STR, time_zone, "local zone of reports and schedules", "Europe/Paris")},
     # Outgoing mail for notices (notices.dispatch).
     "smtp": {
-        "host": Key(STR, one_line, "SMTP server"),
-        "port": Key(INT, port, "SMTP port (25)"),
-        "starttls": Key(BOOL, None, "STARTTLS after connecting"),
-        "ssl": Key(BOOL, None, "TLS from the start (SMTPS)"),
+        "host": Key(STR, one_line, "SMTP server", "localhost"),
+        "port": Key(INT, port, "SMTP port", 25),
+        "starttls": Key(BOOL, None, "STARTTLS after connecting", False),
+        "ssl": Key(BOOL, None, "TLS from the start (SMTPS)", False),
         "username": Key(STR, one_line, "SMTP login"),
         "password": Key(STR, text, "SMTP password"),
         "from": Key(STR, mailbox, "sender address of notices and reports"),
-        "timeout": Key(NUM, positive, "SMTP timeout in seconds (30)"),
+        "timeout": Key(NUM, positive, "SMTP timeout in seconds", 30.0),
     },
-    # Notice building, dispatch and verification (notices package); defaults in
-    # notices.settings.DEFAULTS.
+    # Notice building, dispatch and verification (notices package). grace_hours and
+    # rate_per_hour can be set per host too (Host.settings).
     "notices": {
-        "max_urls_per_notice": Key(INT, at_least_one, "URLs per notice (50)"),
-        "grace_hours": Key(NUM, positive, "hours a host has before escalation (48)"),
-        "max_attempts": Key(INT, at_least_one, "sending attempts before a notice fails (6)"),
-        "retry_base_s": Key(NUM, positive, "first retry delay, doubled each time (60)"),
-        "rate_per_hour": Key(INT, at_least_one, "notices per host per rolling hour (20)"),
-        "lease_s": Key(NUM, positive, "when a sender's claim on a notice expires (600)"),
-        "http_timeout": Key(NUM, positive, "timeout of verification fetches in seconds (10)"),
-        "allow_loopback": Key(BOOL, None, "let verification fetch 127.0.0.1 (demo, tests)"),
-        "discover_contacts": Key(BOOL, None, "look up abuse contacts (security.txt)"),
+        "max_urls_per_notice": Key(INT, at_least_one, "URLs per notice", 50),
+        "grace_hours": Key(NUM, positive, "hours a host has before escalation", 48.0),
+        "max_attempts": Key(INT, at_least_one, "sending attempts before a notice fails", 6),
+        "retry_base_s": Key(NUM, positive, "first retry delay, doubled each time", 60.0),
+        "rate_per_hour": Key(INT, at_least_one, "notices per host per rolling hour", 20),
+        "lease_s": Key(NUM, positive, "when a sender's claim on a notice expires", 600.0),
+        "http_timeout": Key(NUM, positive, "timeout of verification fetches in seconds", 10.0),
+        "allow_loopback": Key(BOOL, None, "let verification fetch 127.0.0.1 (demo, tests)", False),
+        "discover_contacts": Key(BOOL, None, "look up abuse contacts (security.txt)", True),
     },
     # The daily report (reports.daily): who gets it by mail, where files go.
     "report": {
         "staff": Key(LIST, mailboxes, "who gets the daily report by mail"),
-        "out_dir": Key(STR, one_line, "where report files go (./reports)"),
+        "out_dir": Key(STR, one_line, "where report files go", "./reports"),
     },
     # The match stage and identify (stages.match, stages.identify): media URLs found
     # on pages are fetched only at public addresses unless allow_loopback (demo, tests).
     "match": {
-        "allow_loopback": Key(BOOL, None, "let media fetches reach 127.0.0.1 (demo, tests)"),
+        "allow_loopback": Key(BOOL, None, "let media fetches reach 127.0.0.1 (demo, tests)", False),
         # Keep the built hash index here (memory-mapped at start-up instead of rebuilt).
         "index_dir": Key(STR, one_line, "where the built hash index is kept"),
     },
@@ -197,33 +199,33 @@ SCHEMA: dict[str, dict[str, Key]] = {
     # job of a silent worker counts as stalled, how often the maintenance tick runs
     # (queue pending candidates and due crawls, retry stalled jobs).
     "cluster": {
-        "heartbeat_s": Key(NUM, positive, "worker heartbeat in seconds (10)"),
-        "stalled_after_s": Key(NUM, positive, "a silent worker's job is retried after this (30)"),
-        "tick_every": Key(STR, interval, "the maintenance tick (30s)"),
+        "heartbeat_s": Key(NUM, positive, "worker heartbeat in seconds", 10.0),
+        "stalled_after_s": Key(NUM, positive, "a silent worker's job is retried after this", 30.0),
+        "tick_every": Key(STR, interval, "the maintenance tick", "30s"),
     },
     # The crawl stage (crawlers.run): where page captures go, the robot's name, limits.
     "crawl": {
         "evidence_dir": Key(STR, one_line, "where page captures go"),
-        "allow_loopback": Key(BOOL, None, "let crawls reach 127.0.0.1 (demo, tests)"),
+        "allow_loopback": Key(BOOL, None, "let crawls reach 127.0.0.1 (demo, tests)", False),
         "user_agent": Key(STR, one_line, "the crawler's User-Agent"),
-        "timeout_s": Key(NUM, positive, "a crawl running longer is killed (3600)"),
+        "timeout_s": Key(NUM, positive, "a crawl running longer is killed", 3600.0),
     },
     # The scheduler (scheduler.py, `vigie run`): intervals as "30s", "5m", "1h", "1d" (or
     # seconds as a number), the daily report's local time, when a dead scheduler's lock
     # may be taken over, and an optional log file for the one-line-per-job log.
     "schedule": {
-        "match_every": Key(INTERVAL, interval, "match stage (5m)"),
-        "dispatch_every": Key(INTERVAL, interval, "notices stage (5m)"),
-        "verify_every": Key(INTERVAL, interval, "verification (1h)"),
-        "resync_every": Key(INTERVAL, interval, "re-read the sites table (1m)"),
-        "report_at": Key(STR, local_time, "daily report, local time (07:00)"),
-        "lock_stale_after": Key(INTERVAL, interval, "a silent scheduler's lock may be taken (2m)"),
+        "match_every": Key(INTERVAL, interval, "match stage", "5m"),
+        "dispatch_every": Key(INTERVAL, interval, "notices stage", "5m"),
+        "verify_every": Key(INTERVAL, interval, "verification", "1h"),
+        "resync_every": Key(INTERVAL, interval, "re-read the sites table", "1m"),
+        "report_at": Key(STR, local_time, "daily report, local time", "07:00"),
+        "lock_stale_after": Key(INTERVAL, interval, "a silent scheduler's lock may be taken", "2m"),
         "log_file": Key(STR, one_line, "one JSON line per job run"),
     },
     # The review web app and public title pages (webapp).
     "web": {
-        "host": Key(STR, one_line, "address `vigie serve` listens on (127.0.0.1)"),
-        "port": Key(INT, port, "port `vigie serve` listens on (8080)"),
+        "host": Key(STR, one_line, "address `vigie serve` listens on", "127.0.0.1"),
+        "port": Key(INT, port, "port `vigie serve` listens on", 8080),
         # Accepted for older configs and unused: sessions live in the database (web_sessions).
         "secret_key": Key(STR, text, "unused (sessions live in the database)"),
         "secure_cookies": Key(BOOL, None, "Secure cookies (default: when public_base_url is https)"),
@@ -231,7 +233,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "brand": Key(STR, one_line, "name shown on public pages"),
         # Who may set X-Forwarded-For/-Proto: a reverse proxy's address. None by default,
         # so a client cannot pick the address the login throttle counts.
-        "trusted_proxies": Key(LIST, networks, "proxies whose X-Forwarded-* headers are believed (none)"),
+        "trusted_proxies": Key(LIST, networks, "proxies whose X-Forwarded-* headers are believed", []),
     },
 }
 
@@ -241,15 +243,27 @@ def config_table() -> str:
     rows = ["| key | type and range | meaning (default) |", "|---|---|---|"]
     for section, keys in SCHEMA.items():
         for key, spec in keys.items():
-            rows.append(f"| `{section}.{key}` | {spec.rule()} | {spec.about} |")
+            rows.append(f"| `{section}.{key}` | {spec.rule()} | {spec.about}{_shown(spec.default)} |")
     return "\n".join(rows)
+
+
+def _shown(default: Any) -> str:
+    if default is None:
+        return ""
+    if default == []:
+        return " (none)"
+    if isinstance(default, bool):
+        return f" ({str(default).lower()})"
+    if isinstance(default, float) and default.is_integer():
+        return f" ({int(default)})"
+    return f" ({default})"
 
 
 @dataclass
 class Config:
     database_url: str | None = None
     notifier: dict[str, str] = field(default_factory=dict)
-    timezone: str = "Europe/Paris"
+    timezone: str = SCHEMA["general"]["timezone"].default
     path: str | None = None
     smtp: dict[str, Any] = field(default_factory=dict)
     notices: dict[str, Any] = field(default_factory=dict)
@@ -259,6 +273,18 @@ class Config:
     schedule: dict[str, Any] = field(default_factory=dict)
     match: dict[str, Any] = field(default_factory=dict)
     cluster: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, section: str, key: str) -> Any:
+        """``[section] key`` as configured, else its default from SCHEMA (KeyError for a
+        key SCHEMA does not know: a typo in the code, not in the file)."""
+        spec = SCHEMA[section][key]
+        return getattr(self, section).get(key, spec.default)
+
+    def with_values(self, section: str, **values: Any) -> Config:
+        """A copy with ``values`` set in ``[section]`` (a CLI flag over the file's value);
+        None leaves a key as it was."""
+        merged = {**getattr(self, section), **{k: v for k, v in values.items() if v is not None}}
+        return replace(self, **{section: merged})
 
 
 def _check(data: dict[str, Any], path: str) -> None:
@@ -324,7 +350,7 @@ def load_config(path: str | None = None) -> Config:
     return Config(
         database_url=data.get("database", {}).get("url"),
         notifier=dict(data.get("notifier", {})),
-        timezone=data.get("general", {}).get("timezone", "Europe/Paris"),
+        timezone=data.get("general", {}).get("timezone", SCHEMA["general"]["timezone"].default),
         path=path,
         smtp=dict(data.get("smtp", {})),
         notices=dict(data.get("notices", {})),

@@ -4,7 +4,9 @@ Every place that reads a schedule goes through here: ``vigie sites add --schedul
 the admin site form (``webapp.actions``), ``vigie config check`` and the config loader
 (``[schedule] *_every``, ``[cluster] tick_every``), the scheduler (``scheduler.py``), the
 cluster tick (``cluster.app``) and the daily report's "late sites". So a schedule that one
-of them accepts, every other one can honour.
+of them accepts, every other one can honour. The rules built on it live here too: when a
+site is due for a crawl (:func:`next_due`, :func:`is_due`: the scheduler and the cluster
+tick) and when it is late (:func:`late_reason`: the daily report and ``vigie status``).
 
 Bounds: an interval is at least 1 s (a tighter loop is a typo, and hammers the sites)
 and at most a year (APScheduler's interval arithmetic overflows on larger ones: a site
@@ -22,6 +24,9 @@ from typing import Any
 
 from foundation.errors import InvalidInput
 
+# A site is late when its last crawl is older than this many of its intervals (with a
+# cron line: when the run after next was due): one missed run is a hiccup, two a fault.
+LATE_FACTOR = 2.0
 MIN_INTERVAL_S = 1.0
 MAX_INTERVAL_S = 365 * 86400.0
 
@@ -105,3 +110,45 @@ def check_schedule(text: str | None) -> str | None:
         return parse_schedule(text).text
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
+
+
+def next_due(schedule: str, last: datetime | None, tz: tzinfo | None = None) -> datetime | None:
+    """When a site crawled last at ``last`` (None: never) is next due; None for at once.
+
+    ValueError when the schedule cannot be read; ``datetime.max`` (UTC) for a cron line
+    that never fires (31 February)."""
+    parsed = parse_schedule(schedule)
+    if last is None:
+        return None
+    last = last if last.tzinfo else last.replace(tzinfo=timezone.utc)
+    nxt = parsed.next_after(last, tz or timezone.utc)
+    return nxt if nxt is not None else datetime.max.replace(tzinfo=timezone.utc)
+
+
+def is_due(schedule: str, last: datetime | None, now: datetime, tz: tzinfo | None = None) -> bool:
+    """Whether a site with ``schedule``, crawled last at ``last``, is due at ``now``."""
+    due = next_due(schedule, last, tz)
+    return due is None or due <= now
+
+
+def late_reason(schedule: str, last: datetime | None, end: datetime, tz: tzinfo) -> str | None:
+    """Why a site with this schedule is late at ``end``, or None if it is not."""
+    try:
+        parsed = parse_schedule(schedule)
+    except ValueError:
+        return f"schedule {schedule!r} not understood"
+    if last is None:
+        return "never crawled"
+    last = last if last.tzinfo else last.replace(tzinfo=timezone.utc)
+    every = parsed.interval
+    if every is not None:
+        if end - last > every * LATE_FACTOR:
+            return f"last crawl {(end - last).total_seconds() / 3600:.0f} h ago, schedule every {schedule.strip()}"
+        return None
+    # Late when the run after next was due before ``end``.
+    trigger = parsed.trigger(tz)
+    nxt = trigger.get_next_fire_time(None, last)
+    nxt2 = trigger.get_next_fire_time(nxt, nxt + timedelta(seconds=1)) if nxt else None
+    if nxt2 is not None and nxt2 < end:
+        return f"last crawl {(end - last).total_seconds() / 3600:.0f} h ago, schedule {schedule.strip()!r}"
+    return None

@@ -5,4 +5,5 @@ documented errors allowed); ``fuzz.run`` runs one under atheris (coverage-guided
 libFuzzer); ``fuzz/corpus/NAME/`` holds each harness's seeds: a few real examples, and
 every input that once crashed a parser, kept as a regression seed.
 tests/test_hardening_fuzz.py replays the seeds and runs every harness for a CI budget.
+Tooling, not installed. May import: everything.
 """

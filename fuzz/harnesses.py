@@ -54,7 +54,8 @@ class Harness:
 # --- crawlers.urls: the URL canonicaliser and host keys ------------------------------
 
 def url_identity(data: bytes) -> None:
-    from crawlers.urls import TRACKING_PARAMS, canonical_url, host_key, host_names, matches_patterns
+    from crawlers.urls import TRACKING_PARAMS, canonical_url
+    from db.hosts import host_key, host_names, matches_patterns
 
     url = text(data)
     # Host keys are taken of every URL found on a page (media URLs included): total.
@@ -131,7 +132,8 @@ def security_txt(data: bytes) -> None:
 
 def abuse_contact(data: bytes) -> None:
     from db.models import Host
-    from notices.hosts import host_matches, resolve_contact, valid_email
+    from db.hosts import matches_patterns
+    from notices.hosts import resolve_contact, valid_email
 
     contact, patterns, origin, cached = fields(data, 4)
     host = Host(name="fuzz", abuse_contact=contact or None,
@@ -142,7 +144,7 @@ def abuse_contact(data: bytes) -> None:
     assert found.address is None or (valid_email(found.address) == found.address
                                      and _plain_mailbox(found.address)), found
     assert found.source in ("configured", "security.txt", "guess", "none") or cached, found
-    host_matches(host, origin)
+    matches_patterns(origin, list(host.domain_patterns))
 
 
 # --- foundation.config: the TOML configuration ---------------------------------------------
@@ -356,7 +358,7 @@ BUILTINS = [
     Harness("security_txt", security_txt, (),
             "notices.hosts: parse_security_txt and valid_email (total)"),
     Harness("abuse_contact", abuse_contact, (),
-            "notices.hosts.resolve_contact without fetching, host_matches (total)"),
+            "notices.hosts.resolve_contact without fetching, db.hosts.matches_patterns (total)"),
     Harness("config", config_file, (),
             "foundation.config.load_config on any file (ConfigError: refused)"),
     Harness("config_value", config_value, (),

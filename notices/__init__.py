@@ -11,4 +11,7 @@ The flow, each step a library function over the database:
   host's channel (SMTP), exactly once as far as we control it;
 * ``notices.verify.verify(session, config, now=...)`` re-checks notified URLs and queues
   reminders, upstream notices and delisting requests for the overdue ones.
+
+A domain package. May import: the core (``db``, ``fingerprint``) and ``foundation``;
+never ``crawlers``, ``reports``, the stages or an entry point.
 """

@@ -22,13 +22,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from urllib.parse import urlsplit
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, exists, or_, select, text
 from sqlalchemy.orm import Session, object_session, selectinload
 
-from crawlers.urls import host_key
+from db.hosts import host_for, host_key, matches_patterns
 from db.models import (
     AuditLog,
     Candidate,
@@ -47,9 +46,9 @@ from notices.hosts import Contact, resolve_contact
 from notices.mail import clean_header_text, new_message_id
 from notices.regimes import Regime, language_for_host, regime_for_host
 from notices.render import Target, build_context, render
-from notices.settings import setting
 from foundation.config import Config
 from foundation.errors import NoticeInvalid, NotFound
+from foundation.timeutil import utc_now
 
 # Channels that can carry a notice without a human; see notices.channels.CHANNELS.
 AUTOMATIC_CHANNELS = ("email",)
@@ -74,9 +73,6 @@ class QueueResult:
     partners_skipped: int = 0
     flagged: list[str] = field(default_factory=list)       # queued for a human: no contact/channel
 
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def notifiable_matches(session: Session) -> list[Match]:
@@ -113,20 +109,10 @@ def notifiable_matches(session: Session) -> list[Match]:
     return list(session.scalars(q))
 
 
-def _registered_host(session: Session, url: str) -> Host | None:
-    # The crawl stage's lookup (most specific pattern, ip:port aware); imported here since
-    # crawlers.sites loads the spiders (Scrapy), which building a notice does not need.
-    from crawlers.sites import find_host
-
-    return find_host(session, url)
-
-
 def _partner_at(session: Session, url: str) -> Host | None:
     """A licensed partner whose domain patterns cover ``url``, whichever host is the most
     specific one: a partner registered on a row of its own for a domain that another row
     (an older registration, an automatic one) also covers is still a partner."""
-    from crawlers.urls import matches_patterns
-
     partners = session.scalars(select(Host).where(Host.licensed_partner.is_(True)).order_by(Host.id))
     return next((h for h in partners if matches_patterns(url, list(h.domain_patterns or []))), None)
 
@@ -184,20 +170,12 @@ def refusal(notice: Notice) -> list[str]:
 
 
 def _host_at(session: Session, url: str, cache: dict[str, Host]) -> Host:
-    """The registered host covering ``url`` (most specific pattern), else a new one."""
+    """The registered host covering ``url`` (most specific pattern), else a new one (so
+    it is routed, gets a discovered or guessed contact, and shows up in `vigie hosts list`)."""
     key = host_key(url)
-    if key in cache:
-        return cache[key]
-    host = _registered_host(session, url)
-    if host is None:
-        from notices.hosts import add_host
-
-        # An unregistered host: register it under its domain so it is routed, gets a
-        # discovered or guessed contact, and shows up in `vigie hosts list`.
-        domain = (urlsplit(url).hostname or "unknown").lower()
-        host, _ = add_host(session, domain, patterns=[domain] if "." in domain else [])
-    cache[key] = host
-    return host
+    if key not in cache:
+        cache[key] = host_for(session, url)
+    return cache[key]
 
 
 def targets_for(session: Session, match: Match, cache: dict[str, Host] | None = None) -> list[tuple[Host, Target]]:
@@ -326,7 +304,7 @@ def queue_notices(session: Session, config: Config, now: datetime | None = None)
 
     Builders take turns (``one_builder_at_a_time``): the caller's transaction holds the
     turn until it ends, so commit soon after."""
-    now = now or now_utc()
+    now = now or utc_now()
     one_builder_at_a_time(session)
     result = QueueResult()
     per_host: dict[int, list[Target]] = defaultdict(list)
@@ -350,16 +328,16 @@ def queue_notices(session: Session, config: Config, now: datetime | None = None)
             hosts[host.id] = host
             per_host[host.id].append(target)
 
-    size = max(1, int(setting(config, "max_urls_per_notice")))
+    size = max(1, int(config.get("notices", "max_urls_per_notice")))
     for host_id, targets in per_host.items():
         host = hosts[host_id]
         regime = regime_for_host(host)
         language = language_for_host(host)
         contact = resolve_contact(
             host, origin=targets[0].url,
-            discover=bool(setting(config, "discover_contacts")),
-            timeout=float(setting(config, "http_timeout")),
-            allow_loopback=bool(setting(config, "allow_loopback")))
+            discover=bool(config.get("notices", "discover_contacts")),
+            timeout=float(config.get("notices", "http_timeout")),
+            allow_loopback=bool(config.get("notices", "allow_loopback")))
         if contact.source in ("security.txt", "guess") and not host.abuse_contact:
             host.settings = {**(host.settings or {}), "discovered_contact": contact.address,
                              "contact_source": contact.source}
@@ -404,7 +382,7 @@ def approve_notice(session: Session, notice_id: int, *, user_id: int | None = No
     else:
         notice.status = NoticeStatus.QUEUED
         notice.approved_by_id = user_id
-        notice.approved_at = now or now_utc()
+        notice.approved_at = now or utc_now()
     _audit(session, actor, "notice.approve", notice, before)
     session.flush()
     return notice

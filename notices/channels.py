@@ -14,8 +14,6 @@ import ssl
 from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Protocol
-
-from notices.settings import smtp_setting
 from foundation.config import Config
 from foundation.errors import DispatchError
 
@@ -57,13 +55,13 @@ class EmailChannel:
     name = "email"
 
     def __init__(self, config: Config) -> None:
-        self.host = str(smtp_setting(config, "host"))
-        self.port = int(smtp_setting(config, "port"))
-        self.starttls = bool(smtp_setting(config, "starttls"))
-        self.ssl = bool(smtp_setting(config, "ssl"))
-        self.username = smtp_setting(config, "username")
-        self.password = smtp_setting(config, "password")
-        self.timeout = float(smtp_setting(config, "timeout"))
+        self.host = str(config.get("smtp", "host"))
+        self.port = int(config.get("smtp", "port"))
+        self.starttls = bool(config.get("smtp", "starttls"))
+        self.ssl = bool(config.get("smtp", "ssl"))
+        self.username = config.get("smtp", "username")
+        self.password = config.get("smtp", "password")
+        self.timeout = float(config.get("smtp", "timeout"))
 
     def send(self, message: EmailMessage, *, on_data: Callable[[], None]) -> str:
         sender = str(message["From"])

@@ -25,6 +25,7 @@ the SMTP transaction starts, which a caller's single transaction cannot give.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,11 +35,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Notice, NoticeStatus
-from notices.build import REFUSED, now_utc, refusal
+from notices.build import REFUSED, refusal
+from foundation.timeutil import utc_now
 from notices.channels import CHANNELS, Channel, InDoubt, PermanentFailure, TemporaryFailure
 from notices.mail import build_message, sender_address
-from notices.render import aware
-from notices.settings import setting
+from foundation.timeutil import as_utc
 from foundation.config import Config
 from foundation.errors import DispatchError
 
@@ -66,7 +67,7 @@ def recover_stale(sessions: sessionmaker[Session], now: datetime, lease_s: float
         rows = s.execute(select(Notice.id, Notice.data_started_at, Notice.claimed_at)
                          .where(Notice.status == NoticeStatus.SENDING)).all()
         for nid, data_started, claimed in rows:
-            if claimed is not None and aware(claimed) > cutoff:  # type: ignore[operator]
+            if claimed is not None and as_utc(claimed) > cutoff:  # type: ignore[operator]
                 continue
             if data_started is not None:
                 values = {"status": NoticeStatus.IN_DOUBT,
@@ -112,14 +113,14 @@ def _set(sessions: sessionmaker[Session], nid: int, **values: object) -> None:
 
 
 def _rate_limited_until(s: Session, notice: Notice, now: datetime, config: Config) -> datetime | None:
-    limit = int((notice.host.settings or {}).get("rate_per_hour", setting(config, "rate_per_hour")))
+    limit = int((notice.host.settings or {}).get("rate_per_hour", config.get("notices", "rate_per_hour")))
     since = now - timedelta(hours=1)
     sent = s.execute(select(func.count(), func.min(Notice.sent_at))
                      .where(Notice.host_id == notice.host_id, Notice.status == NoticeStatus.SENT,
                             Notice.sent_at >= since)).one()
     if sent[0] < limit:
         return None
-    return aware(sent[1]) + timedelta(hours=1)  # type: ignore[operator]
+    return as_utc(sent[1]) + timedelta(hours=1)  # type: ignore[operator]
 
 
 def dispatch(
@@ -130,21 +131,23 @@ def dispatch(
     limit: int | None = None,
     channels: dict[str, Callable[[Config], Channel]] | None = None,
     on_item: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> DispatchResult:
     """Send every due notice in the outbox (the stage function of ``vigie notices send``).
 
-    ``on_item`` is called with each notice id as it is taken up (a progress display)."""
-    now = now or now_utc()
+    ``on_item`` is called with each notice id as it is taken up (a progress display). When
+    ``stop`` is set, the notice in hand is finished and the rest waits for the next run."""
+    now = now or utc_now()
     channels = channels if channels is not None else CHANNELS
     sender = sender_address(config.smtp.get("from"), config.notifier.get("email"))
     result = DispatchResult()
-    result.recovered = recover_stale(sessions, now, float(setting(config, "lease_s")))
-    max_attempts = int(setting(config, "max_attempts"))
-    base = float(setting(config, "retry_base_s"))
+    result.recovered = recover_stale(sessions, now, float(config.get("notices", "lease_s")))
+    max_attempts = int(config.get("notices", "max_attempts"))
+    base = float(config.get("notices", "retry_base_s"))
     built: dict[str, Channel] = {}
     skip: set[int] = set()
     done = 0
-    while limit is None or done < limit:
+    while (limit is None or done < limit) and not (stop is not None and stop.is_set()):
         claimed = _claim(sessions, now, skip)
         if claimed is None:
             break
@@ -201,7 +204,7 @@ def dispatch(
                 continue
             attempts = notice.attempts
             is_first = notice.kind == "notice"
-            grace = float((notice.host.settings or {}).get("grace_hours", setting(config, "grace_hours")))
+            grace = float((notice.host.settings or {}).get("grace_hours", config.get("notices", "grace_hours")))
         if channel_name not in built:
             built[channel_name] = factory(config)
 

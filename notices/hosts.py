@@ -12,7 +12,6 @@ else RFC 2142 ``abuse@domain``, marked as a guess. Used by ``vigie hosts`` and
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import re
 from collections.abc import Sequence
@@ -129,20 +128,8 @@ def get_host(session: Session, name: str) -> Host:
     return host
 
 
-def host_matches(host: Host, domain: str) -> bool:
-    domain = domain.lower().rstrip(".")
-    for p in host.domain_patterns or []:
-        if domain == p or fnmatch.fnmatchcase(domain, p) or domain.endswith("." + p):
-            return True
-    return False
 
 
-def host_for_url(session: Session, url: str) -> Host | None:
-    """The registered host whose domain patterns cover ``url``'s host name."""
-    domain = urlsplit(url).hostname or ""
-    if not domain:
-        return None
-    return next((h for h in list_hosts(session) if host_matches(h, domain)), None)
 
 
 def host_json(h: Host) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from email.utils import format_datetime
 
 from db.models import Notice
 from notices.hosts import valid_email
-from notices.render import aware
+from foundation.timeutil import as_utc
 from foundation.errors import DispatchError
 
 SUBJECT_MAX = 180
@@ -73,7 +73,7 @@ def build_message(notice: Notice, *, sender: str, parent_message_id: str | None 
         # break and add the fold's ("a b ¡" read back as "a b  ¡") or start a long
         # subject with a space; encoded words read back exactly.
         msg.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode())
-    msg["Date"] = format_datetime(aware(notice.created_at))  # type: ignore[arg-type]
+    msg["Date"] = format_datetime(as_utc(notice.created_at))  # type: ignore[arg-type]
     msg["Message-ID"] = notice.message_id
     msg["Auto-Submitted"] = "auto-generated"
     if parent_message_id and re.fullmatch(r"<[A-Za-z0-9.\-_]+@[A-Za-z0-9.\-]+>", parent_message_id):

@@ -21,6 +21,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from db.models import Host, ItemRole, Match, Offer, OfferKind
+from foundation.timeutil import as_utc
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -47,19 +48,13 @@ _HASH_KEYS = ("sha256", "body_sha256", "page_sha256")
 _TIME_KEYS = ("fetched_at", "fetch_time", "captured_at")
 
 
-def aware(dt: datetime | None) -> datetime | None:
-    """SQLite gives back naive datetimes for timezone-aware columns: they are UTC."""
-    if dt is None:
-        return None
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
-
 
 def fmt_time(dt: datetime | str | None) -> str:
     if dt is None:
         return "unknown"
     if isinstance(dt, str):
         return dt
-    return aware(dt).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")  # type: ignore[union-attr]
+    return as_utc(dt).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")  # type: ignore[union-attr]
 
 
 def timecode(seconds: float | None) -> str:
@@ -164,7 +159,7 @@ def build_context(
             if is_page else [],
             "found_on": None if is_page else c.page_url,
             "found_at": fmt_time(c.first_seen),
-            "found_at_iso": aware(c.first_seen).isoformat() if c.first_seen else None,  # type: ignore[union-attr]
+            "found_at_iso": as_utc(c.first_seen).isoformat() if c.first_seen else None,  # type: ignore[union-attr]
             "score": round(float(m.score), 3),
             "matched_s": round(float(m.matched_s), 1),
             "ref_start_s": m.ref_start_s,
@@ -183,7 +178,7 @@ def build_context(
         "language": language,
         "reference": reference,
         "date": fmt_time(date),
-        "date_iso": aware(date).isoformat(),  # type: ignore[union-attr]
+        "date_iso": as_utc(date).isoformat(),  # type: ignore[union-attr]
         "first_sent": fmt_time(first_sent) if first_sent else "",
         "recipient_label": recipient_label,
         "host": {"name": host.name, "jurisdiction": host.jurisdiction, "kind": host.kind},

@@ -30,12 +30,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import Check, Host, ItemRole, ItemState, Notice, NoticeItem, NoticeStatus
-from notices.build import make_notice, now_utc, one_builder_at_a_time, partner_problem
+from notices.build import make_notice, one_builder_at_a_time, partner_problem
+from foundation.timeutil import utc_now
 from notices.hosts import Contact, resolve_contact
 from notices.http import Response, fetch
 from notices.regimes import DELISTING, language_for_host, regime_for_host
-from notices.render import Target, aware, is_media_url
-from notices.settings import setting
+from notices.render import Target, is_media_url
+from foundation.timeutil import as_utc
 from foundation.config import Config
 from foundation.errors import NoticeInvalid
 
@@ -95,10 +96,10 @@ def verify(session: Session, config: Config, *, now: datetime | None = None,
     builders' turn (``one_builder_at_a_time``) before reading anything: a second
     verifier, or a builder, waits and then reads what this one committed, and no URL is
     notified twice."""
-    now = now or now_utc()
+    now = now or utc_now()
     one_builder_at_a_time(session)
-    timeout = float(setting(config, "http_timeout"))
-    loopback = bool(setting(config, "allow_loopback"))
+    timeout = float(config.get("notices", "http_timeout"))
+    loopback = bool(config.get("notices", "allow_loopback"))
     get: Fetcher = fetcher or (lambda url: fetch(url, timeout=timeout, allow_loopback=loopback))
     result = VerifyResult()
     overdue: dict[tuple[int, int], list[NoticeItem]] = defaultdict(list)
@@ -125,7 +126,7 @@ def verify(session: Session, config: Config, *, now: datetime | None = None,
             if item.state is not ItemState.REMOVED:
                 item.state = ItemState.REMOVED
                 item.removed_at = now
-                sent = aware(item.notice.sent_at) or now
+                sent = as_utc(item.notice.sent_at) or now
                 result.removed.append((item.url, (now - sent).total_seconds() / 3600))
             continue
         result.live.append(item.url)
@@ -137,7 +138,7 @@ def verify(session: Session, config: Config, *, now: datetime | None = None,
             continue
         if item.state is ItemState.NOTIFIED:
             item.state = ItemState.LIVE
-        if item.due_at is not None and aware(item.due_at) <= now and item.escalation_level < 2:  # type: ignore[operator]
+        if item.due_at is not None and as_utc(item.due_at) <= now and item.escalation_level < 2:  # type: ignore[operator]
             overdue[(item.notice_id, item.escalation_level)].append(item)
 
     for host_id, targets in reupload.items():
@@ -157,9 +158,9 @@ def verify(session: Session, config: Config, *, now: datetime | None = None,
 
 def _contact(host: Host, targets: list[Target], config: Config) -> Contact:
     return resolve_contact(host, origin=targets[0].url,
-                           discover=bool(setting(config, "discover_contacts")),
-                           timeout=float(setting(config, "http_timeout")),
-                           allow_loopback=bool(setting(config, "allow_loopback")))
+                           discover=bool(config.get("notices", "discover_contacts")),
+                           timeout=float(config.get("notices", "http_timeout")),
+                           allow_loopback=bool(config.get("notices", "allow_loopback")))
 
 
 def _queue(session: Session, config: Config, result: VerifyResult, **kw: object) -> Notice | None:
@@ -178,8 +179,8 @@ def _escalate(session: Session, config: Config, result: VerifyResult, parent: No
     targets = [Target(it.match, it.url, it.role) for it in items if partner_problem(it.match) is None]
     if not targets:
         return
-    grace = float((host.settings or {}).get("grace_hours", setting(config, "grace_hours")))
-    first_sent = aware(parent.sent_at)
+    grace = float((host.settings or {}).get("grace_hours", config.get("notices", "grace_hours")))
+    first_sent = as_utc(parent.sent_at)
     regime = regime_for_host(host)
     if level == 0:
         contact = Contact(parent.recipient, parent.recipient_source or "configured")

@@ -29,7 +29,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
@@ -56,30 +56,18 @@ from db.models import (
 from reports import charts
 from foundation.config import Config
 from foundation.errors import ConfigError, InvalidInput, ReportError
-from foundation.schedules import parse_schedule
+from foundation.schedules import late_reason
+from foundation.timeutil import as_utc, local_today, zone
 
 HISTORY_DAYS = 30
-# Used when neither the item's due date nor [notices].grace_hours says otherwise.
-DEFAULT_GRACE_HOURS = 48.0
-# A site whose last crawl is older than this many schedule intervals is "not crawled
-# on schedule": one missed run is noise (a long crawl, a restart), two are a problem.
-LATE_FACTOR = 2.0
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def zone(config: Config) -> ZoneInfo:
-    try:
-        return ZoneInfo(config.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"unknown time zone {config.timezone!r} in general.timezone") from None
-
-
 def default_day(config: Config, now: datetime | None = None) -> date:
     """Yesterday in the configured time zone."""
-    now = now or datetime.now(timezone.utc)
-    return (now.astimezone(zone(config)) - timedelta(days=1)).date()
+    return local_today(config, now) - timedelta(days=1)
 
 
 # Days a report can be made for: the history window before the day and the day after
@@ -106,13 +94,6 @@ def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time(), tz).astimezone(timezone.utc)
     end = datetime.combine(day + timedelta(days=1), time(), tz).astimezone(timezone.utc)
     return start, end
-
-
-def as_utc(dt: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    if dt is None:
-        return None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
 
 
 def safe_url(url: str | None) -> str | None:
@@ -155,10 +136,6 @@ def csv_cell(value: Any) -> Any:
         if value[:1] in ("=", "+", "-", "@"):
             return "'" + value
     return value
-
-
-def _grace_hours(config: Config) -> float:
-    return float(config.notices.get("grace_hours", DEFAULT_GRACE_HOURS))
 
 
 def _median(values: list[float]) -> float | None:
@@ -302,28 +279,6 @@ def _notice_row(n: Notice, tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def _late(schedule: str, last: datetime | None, end: datetime, tz: ZoneInfo) -> str | None:
-    """Why a site with this schedule is late at ``end``, or None if it is not."""
-    try:
-        parsed = parse_schedule(schedule)
-    except ValueError:
-        return f"schedule {schedule!r} not understood"
-    every = parsed.interval
-    if every is not None:
-        if last is None:
-            return "never crawled"
-        if end - last > every * LATE_FACTOR:
-            return f"last crawl {(end - last).total_seconds() / 3600:.0f} h ago, schedule every {schedule.strip()}"
-        return None
-    trigger = parsed.trigger(tz)
-    if last is None:
-        return "never crawled"
-    # Late when the run after next was due before the end of the day.
-    nxt = trigger.get_next_fire_time(None, last)
-    nxt2 = trigger.get_next_fire_time(nxt, nxt + timedelta(seconds=1)) if nxt else None
-    if nxt2 is not None and nxt2 < end:
-        return f"last crawl {(end - last).total_seconds() / 3600:.0f} h ago, schedule {schedule.strip()!r}"
-    return None
 
 
 def collect(session: Session, config: Config, day: date, *, now: datetime | None = None) -> ReportData:
@@ -331,7 +286,7 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
     tz = zone(config)
     start, end = day_bounds(day, tz)
     hist_start, _ = day_bounds(day - timedelta(days=HISTORY_DAYS - 1), tz)
-    grace = timedelta(hours=_grace_hours(config))
+    grace = timedelta(hours=float(config.get("notices", "grace_hours")))
 
     # Matches of the last 30 days (for the charts and repeat infringers); the day's are a subset.
     recent = list(session.scalars(_match_query().where(Match.created_at >= hist_start, Match.created_at < end)
@@ -451,7 +406,7 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
         last = as_utc(session.scalar(select(CrawlRun.started_at).where(CrawlRun.site_id == site.id,
                                                                        CrawlRun.started_at < end)
                                      .order_by(CrawlRun.started_at.desc()).limit(1)))
-        why = _late(site.schedule or "", last, end, tz)
+        why = late_reason(site.schedule or "", last, end, tz)
         if why:
             late.append({"site": one_line(site.name), "schedule": site.schedule, "why": why})
 
@@ -585,7 +540,7 @@ def build_report(session: Session, config: Config, day: date | None = None,
     the HTML is archived in the ``reports`` table (replacing that day's earlier run).
     """
     day = check_day(day or default_day(config, now))
-    out = Path(out_dir or config.report.get("out_dir") or "reports")
+    out = Path(out_dir or config.get("report", "out_dir"))
     data = collect(session, config, day, now=now)
     html = render_html(data)
     try:

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Match, MatchFrame, ReferenceVideo, Title, TitlePoster
-from fingerprint.decode import _open, _reason
+from fingerprint.decode import error_reason, open_media
 from fingerprint.sandbox import in_sandbox, run_sandboxed
 from foundation.errors import MediaError
 
@@ -41,7 +41,7 @@ def grab_jpeg(source: str, t: float, width: int = THUMB_WIDTH) -> bytes:
 
     ``t`` past the end gives the last decodable frame. Raises MediaError.
     """
-    container = _open(source)
+    container = open_media(source)
     try:
         stream = container.streams.video[0]
         start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
@@ -59,7 +59,7 @@ def grab_jpeg(source: str, t: float, width: int = THUMB_WIDTH) -> bytes:
                     break
         except (av.error.FFmpegError, ValueError, OSError) as exc:
             if best is None:
-                raise MediaError(f"cannot decode {source} at {t:.1f} s: {_reason(exc)}") from None
+                raise MediaError(f"cannot decode {source} at {t:.1f} s: {error_reason(exc)}") from None
         if best is None:
             raise MediaError(f"no decodable frame in {source} at {t:.1f} s")
         w, h = best.width or 1, best.height or 1

@@ -14,6 +14,7 @@ stays ``matching`` until released (see ``release_claims``).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -190,8 +191,10 @@ def match_pending(
     allow_loopback: bool = False,
     thumbnails: bool = True,
     index_dir: str | None = None,
+    stop: threading.Event | None = None,
 ) -> MatchStats:
-    """Process pending candidates until none is left (or ``limit`` were processed).
+    """Process pending candidates until none is left (or ``limit`` were processed, or
+    ``stop`` is set: then after the candidate in hand).
 
     With ``thumbnails``, each stored match gets its side-by-side frames (reference and
     candidate at the matched timecode) for the report and the review app."""
@@ -199,7 +202,7 @@ def match_pending(
     with Session() as s:
         index = load_index(s, index_dir)
     tried: set[int] = set()
-    while limit is None or stats.candidates < limit:
+    while (limit is None or stats.candidates < limit) and not (stop is not None and stop.is_set()):
         cid = _claim(Session, tried)
         if cid is None:
             break

@@ -16,7 +16,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -35,19 +35,12 @@ from db.models import (
     Site,
 )
 from foundation.config import Config
+from foundation.schedules import late_reason
+from stages.context import Counts
+from foundation.timeutil import as_utc, utc_now, zone
 
 job_log = logging.getLogger("vigie.jobs")
 
-# Counts a job function returns: figures only (lists are reported by their length).
-Counts = dict[str, Any]
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _aware(dt: datetime | None) -> datetime | None:
-    return dt if dt is None or dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 def setup_job_log(log_file: str | None = None) -> list[logging.Handler]:
@@ -67,7 +60,7 @@ def setup_job_log(log_file: str | None = None) -> list[logging.Handler]:
 
 
 def log_event(event: str, **fields: Any) -> None:
-    job_log.info(json.dumps({"ts": _now().isoformat(timespec="seconds"), "event": event, **fields},
+    job_log.info(json.dumps({"ts": utc_now().isoformat(timespec="seconds"), "event": event, **fields},
                             default=str, ensure_ascii=False))
 
 
@@ -77,7 +70,7 @@ def run_job(Session: sessionmaker[Session], job: str, fn: Callable[[], Counts]) 
     An exception in ``fn`` is recorded and logged, not raised: one failing stage must not
     stop the scheduler (the next run tries again)."""
     with Session.begin() as s:
-        row = JobRun(job=job, status="running", started_at=_now(), pid=os.getpid(),
+        row = JobRun(job=job, status="running", started_at=utc_now(), pid=os.getpid(),
                      host=socket.gethostname()[:255], counts={})
         s.add(row)
         s.flush()
@@ -85,7 +78,7 @@ def run_job(Session: sessionmaker[Session], job: str, fn: Callable[[], Counts]) 
     t0 = time.monotonic()
     status, error, counts = "ok", None, {}
     try:
-        counts = fn() or {}
+        counts = dict(fn() or {})
     except Exception as exc:  # noqa: BLE001 - recorded below; the scheduler goes on
         status, error = "error", " ".join(f"{type(exc).__name__}: {exc}".split())[:2000]
     duration = round(time.monotonic() - t0, 3)
@@ -93,7 +86,7 @@ def run_job(Session: sessionmaker[Session], job: str, fn: Callable[[], Counts]) 
         done = s.get(JobRun, run_id)
         assert done is not None
         done.status, done.error, done.counts = status, error, counts
-        done.finished_at, done.duration_s = _now(), duration
+        done.finished_at, done.duration_s = utc_now(), duration
     log_event("job", job=job, status=status, duration_s=duration, counts=counts, error=error)
     return done
 
@@ -151,13 +144,12 @@ def queue_sizes(s: Session) -> dict[str, int]:
 
 def overdue_sites(s: Session, config: Config, now: datetime) -> list[str]:
     """Enabled sites with a schedule whose last crawl is older than twice that schedule."""
-    from reports.daily import _late, zone  # the report's own rule, so both agree
 
     last = dict(s.execute(select(CrawlRun.site_id, func.max(CrawlRun.started_at))
                           .group_by(CrawlRun.site_id)).all())
     out = []
     for site in s.scalars(select(Site).where(Site.enabled, Site.schedule.is_not(None)).order_by(Site.name)):
-        why = _late(site.schedule or "", _aware(last.get(site.id)), now, zone(config))
+        why = late_reason(site.schedule or "", as_utc(last.get(site.id)), now, zone(config))
         if why:
             out.append(f"site {site.name}: {why}")
     return out
@@ -170,15 +162,15 @@ def collect_status(s: Session, config: Config, *, stale_after_s: float, now: dat
     from db.models import SchedulerLock
     from stages.runlock import LOCK_NAME, is_stale
 
-    now = now or _now()
+    now = now or utc_now()
     lock = s.get(SchedulerLock, LOCK_NAME)
     sched = None
     if lock is not None:
-        beat = _aware(lock.heartbeat_at)
-        sched = {"pid": lock.pid, "host": lock.host, "since": _aware(lock.acquired_at).isoformat(),  # type: ignore[union-attr]
+        beat = as_utc(lock.heartbeat_at)
+        sched = {"pid": lock.pid, "host": lock.host, "since": as_utc(lock.acquired_at).isoformat(),  # type: ignore[union-attr]
                  "heartbeat_s_ago": round((now - beat).total_seconds(), 1),  # type: ignore[operator]
                  "stale": is_stale(lock, stale_after_s, now)}
-    jobs = [{"job": r.job, "status": r.status, "started_at": _aware(r.started_at).isoformat(),  # type: ignore[union-attr]
+    jobs = [{"job": r.job, "status": r.status, "started_at": as_utc(r.started_at).isoformat(),  # type: ignore[union-attr]
              "duration_s": r.duration_s, "counts": r.counts, "error": r.error} for r in last_runs(s)]
     overdue = overdue_sites(s, config, now)
     if sched is None:
@@ -192,7 +184,7 @@ def collect_status(s: Session, config: Config, *, stale_after_s: float, now: dat
             run = last.get(job)
             if run is not None and run.status == "running":
                 continue  # a long run in progress is not a missed one
-            since = max(filter(None, [_aware(lock.acquired_at), _aware(run.started_at) if run else None]))
+            since = max(filter(None, [as_utc(lock.acquired_at), as_utc(run.started_at) if run else None]))
             if (now - since).total_seconds() > 2 * every:
                 overdue.append(f"job {job}: no run for {(now - since).total_seconds() / 60:.0f} min, "
                                f"scheduled every {every / 60:g} min")

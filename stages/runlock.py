@@ -24,13 +24,14 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from db.models import SchedulerLock
 from foundation.errors import SchedulerError
+from foundation.timeutil import as_utc, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +41,11 @@ PG_LOCK_KEY = 0x56494749
 DEFAULT_STALE_AFTER_S = 120.0
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _aware(dt: datetime) -> datetime:
-    # SQLite gives naive datetimes back; we only ever store UTC.
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
-
 def describe(row: SchedulerLock | None, now: datetime | None = None) -> str:
     if row is None:
         return "nobody"
-    age = ((now or _now()) - _aware(row.heartbeat_at)).total_seconds()
-    return (f"pid {row.pid} on {row.host} since {_aware(row.acquired_at):%Y-%m-%d %H:%M:%S} UTC, "
+    age = ((now or utc_now()) - as_utc(row.heartbeat_at)).total_seconds()
+    return (f"pid {row.pid} on {row.host} since {as_utc(row.acquired_at):%Y-%m-%d %H:%M:%S} UTC, "
             f"last heartbeat {age:.0f} s ago")
 
 
@@ -67,7 +59,7 @@ def current_holder(engine: Engine) -> SchedulerLock | None:
 
 
 def is_stale(row: SchedulerLock, stale_after_s: float, now: datetime | None = None) -> bool:
-    return (now or _now()) - _aware(row.heartbeat_at) > timedelta(seconds=stale_after_s)
+    return (now or utc_now()) - as_utc(row.heartbeat_at) > timedelta(seconds=stale_after_s)
 
 
 class RunLock:
@@ -114,7 +106,7 @@ class RunLock:
             raise self._refused()
         self._pg_conn = conn
         # The advisory lock is the authority; whatever row a dead holder left is stale.
-        now = _now()
+        now = utc_now()
         with self.engine.begin() as c:
             c.execute(delete(SchedulerLock).where(SchedulerLock.name == LOCK_NAME))
             c.execute(insert(SchedulerLock).values(self._row(now)))
@@ -124,7 +116,7 @@ class RunLock:
                 "acquired_at": now, "heartbeat_at": now}
 
     def _acquire_row(self) -> None:
-        now = _now()
+        now = utc_now()
         try:
             with self.engine.begin() as c:
                 c.execute(insert(SchedulerLock).values(self._row(now)))
@@ -162,7 +154,7 @@ class RunLock:
         with self.engine.begin() as c:
             n = c.execute(update(SchedulerLock)
                           .where(SchedulerLock.name == LOCK_NAME, SchedulerLock.holder == self.token)
-                          .values(heartbeat_at=_now())).rowcount
+                          .values(heartbeat_at=utc_now())).rowcount
         return bool(n)
 
     def _beat(self) -> None:

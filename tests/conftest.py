@@ -58,9 +58,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     if not PG_URL:
         pytest.skip("PostgreSQL tests need VIGIE_TEST_POSTGRES_URL")
-    from db.session import _normalise
+    from db.session import normalise_url
 
-    admin = create_engine(_normalise(PG_URL))
+    admin = create_engine(normalise_url(PG_URL))
     schema = f"t_{uuid.uuid4().hex[:12]}"
     try:
         with admin.begin() as conn:

@@ -37,11 +37,11 @@ VIGIE = str(Path(sys.executable).parent / "vigie")
 def pg(tmp_path: Path) -> Iterator[dict]:  # type: ignore[type-arg]
     """A fresh schema with Vigie's tables and the job queue's, its URL, a config file."""
     from cluster.queue import apply_schema
-    from db.session import _normalise, make_engine, sessionmaker_for, upgrade
+    from db.session import normalise_url, make_engine, sessionmaker_for, upgrade
 
     if not PG_URL:
         pytest.skip("cluster tests need VIGIE_TEST_POSTGRES_URL")
-    admin = create_engine(_normalise(PG_URL))
+    admin = create_engine(normalise_url(PG_URL))
     schema = f"c_{uuid.uuid4().hex[:12]}"
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -114,7 +114,7 @@ def duplicates(pg: dict) -> list:  # type: ignore[type-arg]
 
 def add_candidates(pg: dict, urls: list[list[str]]) -> list[int]:  # type: ignore[type-arg]
     """Store candidates and queue their match jobs in the same transaction."""
-    from cluster.queue import defer_match
+    from db.jobqueue import defer_match
 
     with pg["Session"].begin() as s:
         cands = [Candidate(canonical_url=f"https://p.example/{uuid.uuid4().hex}", page_url="https://p.example/x",
@@ -241,7 +241,8 @@ def test_killed_workers_lose_nothing_and_do_nothing_twice(pg, media) -> None:  #
 
 
 def test_rolled_back_transaction_leaves_no_job_and_jobs_are_queued_once(pg) -> None:  # type: ignore[no-untyped-def]
-    from cluster.queue import defer_match, enqueue_pending
+    from cluster.queue import enqueue_pending
+    from db.jobqueue import defer_match
 
     with pytest.raises(RuntimeError):
         with pg["Session"].begin() as s:
@@ -349,14 +350,16 @@ def test_scheduled_crawl_runs_as_a_job_and_queues_match_jobs(pg) -> None:  # typ
     from scheduler import Jobs
     from foundation.config import Config
 
-    assert schedule_crawls(Jobs(pg["url"], pg["Session"], Config())) == []
+    from stages.context import Context
+
+    ctx = Context(config=Config(), db_url=pg["url"], engine=pg["Session"].kw["bind"], Session=pg["Session"])
+    assert schedule_crawls(Jobs(ctx)) == []
 
 
 def test_every_cluster_setting_has_a_default_and_is_documented() -> None:
-    from cluster.app import DEFAULTS
     from foundation.config import SCHEMA
 
-    assert set(DEFAULTS) == set(SCHEMA["cluster"])
+    assert all(spec.default is not None for spec in SCHEMA["cluster"].values())
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     for key in SCHEMA["cluster"]:
         assert f"`{key}`" in readme, f"[cluster] {key} is not documented in README.md"

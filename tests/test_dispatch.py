@@ -207,9 +207,9 @@ def test_sender_killed_mid_batch_then_restarted_sends_each_notice_once(
     # Restart after the lease: the dead sender's notice is recovered, nothing resent blindly.
     from foundation.config import load_config
 
-    from notices.render import aware
+    from foundation.timeutil import as_utc
     with Session() as s:
-        claimed = max(aware(n.claimed_at) for n in s.scalars(select(Notice)) if n.claimed_at)
+        claimed = max(as_utc(n.claimed_at) for n in s.scalars(select(Notice)) if n.claimed_at)
     r = dispatch(Session, load_config(str(cfg_path)), now=claimed + timedelta(hours=1))
     assert r.recovered == 1
     assert set(_statuses(Session).values()) == {NoticeStatus.SENT}

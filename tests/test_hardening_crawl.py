@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
 import socketserver
 import subprocess
 import sys

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from db.models import Notice, NoticeStatus
 from db.session import make_engine, sessionmaker_for
 from notices.build import queue_notices
-from notices.dispatch import dispatch, setting
+from notices.dispatch import dispatch
 from tests.figures import Figures, soak
 from tests.test_notices_support import T0, add_host, add_match, add_title, make_config, smtp  # noqa: F401
 
@@ -72,7 +72,7 @@ def test_dispatcher_killed_at_random_points_loses_nothing(Session, db_url: str, 
     cfg = make_config(port, max_urls_per_notice=1)
     ids = _seed(Session, N_NOTICES, cfg)
     assert len(ids) == N_NOTICES
-    lease = float(setting(cfg, "lease_s"))
+    lease = float(cfg.get("notices", "lease_s"))
     kills_wanted = 150 if soak() else 50
     rng = random.Random(8)
     clock = T0

@@ -53,7 +53,7 @@ from db.models import Base, Decision, Host, Match, Notice, NoticeItem, NoticeSta
 from db.session import make_engine, sessionmaker_for
 from notices.build import approve_notice, queue_notices, reject_notice
 from notices.channels import EmailChannel
-from notices.dispatch import dispatch, setting
+from notices.dispatch import dispatch
 from notices.hosts import add_host as register_host
 from tests.figures import Figures, soak
 from tests.test_notices_support import T0, Recorder, add_match, add_title, make_config, smtp  # noqa: F401
@@ -444,7 +444,7 @@ class NoticeLifecycle(RuleBasedStateMachine):
     @rule()
     def restart_after_lease(self) -> None:
         """A restart once the dead dispatcher's lease is over: its notice is recovered."""
-        self.clock += timedelta(seconds=float(setting(self.cfg, "lease_s")) + 1)
+        self.clock += timedelta(seconds=float(self.cfg.get("notices", "lease_s")) + 1)
         dispatch(self.Session, self.cfg, now=self.clock)
         self._check_new_mail()
 

@@ -16,10 +16,12 @@ import click
 
 from vigie import __version__
 from foundation.config import Config, load_config
-from foundation.errors import DatabaseError, VigieError
+from foundation.errors import VigieError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from stages.context import Context
 
 
 class VigieGroup(click.Group):
@@ -91,16 +93,22 @@ class State:
     @contextmanager
     def session(self, *, check: bool = True) -> Iterator[Session]:
         """A session in a transaction, committed on success, rolled back on error."""
-        from db.session import check_schema, make_engine, sessionmaker_for
+        from stages.context import Context
 
-        engine = make_engine(self.db_url)
-        try:
-            if check:
-                check_schema(engine)
-            with sessionmaker_for(engine).begin() as session:
-                yield session
-        finally:
-            engine.dispose()
+        with Context.open(self.db_url, self.config, check=check) as ctx, ctx.Session.begin() as session:
+            yield session
+
+    @contextmanager
+    def context(self, **overrides: dict[str, Any]) -> Iterator[Context]:
+        """The stages' context on this database, with ``overrides`` (section -> values,
+        a command's flags) over the configuration."""
+        from stages.context import Context
+
+        config = self.config
+        for section, values in overrides.items():
+            config = config.with_values(section, **values)
+        with Context.open(self.db_url, config) as ctx:
+            yield ctx
 
 
 pass_state = click.make_pass_decorator(State)
@@ -125,15 +133,14 @@ def cli(ctx: click.Context, db_url: str | None, config_path: str | None) -> None
 @pass_state
 def init(state: State) -> None:
     """Create or upgrade the database schema (Alembic)."""
-    from db.session import current_revision, head_revision, make_engine, upgrade
+    from db.session import current_revision, head_revision, upgrade
+    from stages.context import Context
 
-    engine = make_engine(state.db_url)
-    try:
+    with Context.open(state.db_url, state.config, check=False) as ctx:
+        engine = ctx.engine
         before = current_revision(engine)
         upgrade(engine)
         after = current_revision(engine)
-    finally:
-        engine.dispose()
     url = engine.url.render_as_string(hide_password=True)
     if before == after:
         click.echo(f"database {url} is up to date (revision {after})")
@@ -284,10 +291,10 @@ def identify(state: State, video_or_url: str, as_json: bool, allow_loopback: boo
 
     from stages.catalog import stale_references
 
-    loopback = state.config.match.get("allow_loopback", False) if allow_loopback is None else allow_loopback
+    loopback = state.config.get("match", "allow_loopback") if allow_loopback is None else allow_loopback
     with state.session() as s:
         stale = stale_references(s)
-        out = run(s, video_or_url, allow_loopback=bool(loopback), index_dir=state.config.match.get("index_dir"))
+        out = run(s, video_or_url, allow_loopback=bool(loopback), index_dir=state.config.get("match", "index_dir"))
     if stale:
         click.echo(f"warning: {stale} reference(s) were fingerprinted by an older algorithm and are not "
                    "matched; add their files again with `vigie catalog add`", err=True)
@@ -319,21 +326,15 @@ def identify(state: State, video_or_url: str, as_json: bool, allow_loopback: boo
 @pass_state
 def match_cmd(state: State, limit: int | None, as_json: bool, allow_loopback: bool | None) -> None:
     """Fingerprint and match pending candidates."""
-    from db.session import check_schema, make_engine, sessionmaker_for
-    from stages.match import match_pending
+    from sqlalchemy import func, select
 
-    engine = make_engine(state.db_url)
-    try:
-        check_schema(engine)
+    from db.models import Candidate, CandidateStatus
+    from stages.table import run_stage
 
-        from sqlalchemy import func, select
-
-        from db.models import Candidate, CandidateStatus
-
-        with sessionmaker_for(engine)() as s:
+    with state.context(match={"allow_loopback": allow_loopback}) as ctx:
+        with ctx.Session() as s:
             pending = s.scalar(select(func.count()).select_from(Candidate)
                                .where(Candidate.status == CandidateStatus.PENDING)) or 0
-        bar_ctx = progress_bar(not as_json, label="matching", length=min(pending, limit or pending))
 
         def show(cand: Any, outcome: str) -> None:
             if bar is not None:
@@ -341,12 +342,8 @@ def match_cmd(state: State, limit: int | None, as_json: bool, allow_loopback: bo
             elif not as_json:
                 click.echo(f"  candidate {cand.id} {cand.page_url}: {outcome}")
 
-        loopback = state.config.match.get("allow_loopback", False) if allow_loopback is None else allow_loopback
-        with bar_ctx as bar:
-            stats = match_pending(sessionmaker_for(engine), limit=limit, on_item=show, allow_loopback=bool(loopback),
-                                  index_dir=state.config.match.get("index_dir"))
-    finally:
-        engine.dispose()
+        with progress_bar(not as_json, label="matching", length=min(pending, limit or pending)) as bar:
+            stats = run_stage("match", ctx, limit=limit, on_item=show).detail
     if as_json:
         click.echo(json.dumps(stats.as_json()))
         return

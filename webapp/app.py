@@ -54,7 +54,8 @@ from db.models import (
     User,
 )
 from db.session import sessionmaker_for
-from reports.daily import as_utc, hms, one_line, report_anchors, safe_url, zone
+from foundation.timeutil import as_utc, zone
+from reports.daily import hms, one_line, report_anchors, safe_url
 from stages.catalog import list_allowed
 from foundation.config import Config
 from foundation.errors import Duplicate, LoginThrottled, NotFound, VigieError

@@ -20,14 +20,11 @@ from foundation.config import Config
 from foundation.config import port as check_port
 from foundation.errors import ServeError
 
-DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8080
-
-
 def address(config: Config, host: str | None, port: int | None) -> tuple[str, int]:
     """The host and port to listen on: the options, else ``[web]``, else the defaults."""
-    host = host or config.web.get("host") or DEFAULT_HOST
+    host = host or config.get("web", "host")
     if port is None:
-        port = int(config.web.get("port") or DEFAULT_PORT)
+        port = int(config.get("web", "port"))
     try:
         check_port(port)
     except ValueError as exc:

@@ -63,12 +63,11 @@ def worker(state: State, queues: tuple[str, ...], concurrency: int, name: str | 
 
 
 def _status(state: State, as_json: bool) -> None:
-    from cluster.app import setting
     from cluster.queue import cluster_status
 
     try:
         with state.session() as s:
-            st = cluster_status(s, float(setting(state.config, "stalled_after_s")))
+            st = cluster_status(s, float(state.config.get("cluster", "stalled_after_s")))
     except ClusterError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
@@ -90,10 +89,9 @@ def cluster_depths(state: State) -> dict[str, Any] | None:
     try:
         require_postgres(state.db_url or "")
         # Procrastinate (cluster.app) only on PostgreSQL, where there can be a queue.
-        from cluster.app import setting
 
         with state.session() as s:
-            return cluster_status(s, float(setting(state.config, "stalled_after_s"))).as_json()
+            return cluster_status(s, float(state.config.get("cluster", "stalled_after_s"))).as_json()
     except ClusterError:
         return None
 
@@ -106,8 +104,9 @@ def enqueue(state: State, stage: str, args: tuple[str, ...]) -> None:
     """Queue a stage's work by hand: crawl SITE..., match [CANDIDATE_ID...] (default:
     every pending candidate), notices, verify, report, index, tick; retry-stalled runs
     at once."""
-    from cluster.app import build_app, defer_crawl, retry_stalled_jobs, setting
-    from cluster.queue import apply_schema, defer, defer_match, enqueue_pending, require_postgres
+    from cluster.app import build_app, defer_crawl, retry_stalled_jobs
+    from cluster.queue import apply_schema, enqueue_pending, require_postgres
+    from db.jobqueue import defer, defer_match
 
     try:
         require_postgres(state.db_url or "")
@@ -128,7 +127,7 @@ def enqueue(state: State, stage: str, args: tuple[str, ...]) -> None:
 
             async def go() -> list[int]:
                 async with app.open_async():
-                    return await retry_stalled_jobs(app, float(setting(state.config, "stalled_after_s")))
+                    return await retry_stalled_jobs(app, float(state.config.get("cluster", "stalled_after_s")))
 
             click.echo(f"retried {len(asyncio.run(go()))} stalled job(s)")
             rt.engine.dispose()

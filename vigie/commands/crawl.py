@@ -101,13 +101,7 @@ def crawl(state: State, site_names: tuple[str, ...], evidence_dir: str | None, a
     """Crawl SITE... (every enabled site when none is named) and store the candidates.
 
     Exits 1 when a crawl failed as a whole (its process died or hit [crawl] timeout_s)."""
-    from crawlers.run import DEFAULT_TIMEOUT_S
-    from crawlers.run import crawl as run_crawl
-    from db.session import resolve_url
-
-    conf = state.config.crawl
-    with state.session():
-        pass  # refuse early, with the usual message, a database that is not initialised
+    from stages.table import run_stage
 
     def progress(event: dict[str, Any]) -> None:
         if quiet or as_json:
@@ -119,17 +113,15 @@ def crawl(state: State, site_names: tuple[str, ...], evidence_dir: str | None, a
         elif kind == "error":
             click.echo(f"  ERROR {event.get('url')}: {event.get('error')}")
 
-    def run() -> list[Any]:
-        return run_crawl(
-            resolve_url(state.db_url), list(site_names) or None,
-            evidence_dir=evidence_dir or conf.get("evidence_dir"),
-            allow_loopback=bool(conf.get("allow_loopback", False) if allow_loopback is None else allow_loopback),
-            user_agent=conf.get("user_agent"),
-            timeout_s=float(conf.get("timeout_s", DEFAULT_TIMEOUT_S)),
-            progress=progress,
-        )
-
-    results = run()
+    failure: CrawlError | None = None
+    with state.context(crawl={"evidence_dir": evidence_dir, "allow_loopback": allow_loopback}) as ctx:
+        try:
+            results = run_stage("crawl", ctx, sites=site_names, progress=progress).detail
+        except CrawlError as exc:
+            counts = getattr(exc, "counts", None)
+            if counts is None:
+                raise
+            results, failure = counts.detail, exc
     if as_json:
         click.echo(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=1))
     elif not results:
@@ -137,10 +129,8 @@ def crawl(state: State, site_names: tuple[str, ...], evidence_dir: str | None, a
     for r in [] if as_json else results:
         click.echo(f"{r.site}: {r.status}, {r.pages} pages, {r.candidates_new} new candidates, "
                    f"{r.candidates_seen} seen again, {r.errors} errors ({r.elapsed_s:.1f} s, run {r.run_id})")
-    failed = [r for r in results if r.status == "failed"]
-    if failed:  # a crawl that could not run is a failure of the command, not a figure
-        why = failed[0].error_log[-1]["error"] if failed[0].error_log else "no reason recorded"
-        raise CrawlError(f"{len(failed)} of {len(results)} crawl(s) failed; {failed[0].site}: {why}")
+    if failure is not None:  # a crawl that could not run is a failure of the command
+        raise failure
 
 
 COMMANDS: list[click.Command] = [sites, crawl]

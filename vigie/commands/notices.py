@@ -13,14 +13,6 @@ import click
 from vigie.cli import State, echo_listing, pass_state, progress_bar
 
 
-def _sessions(state: State):  # type: ignore[no-untyped-def]
-    from db.session import check_schema, make_engine, sessionmaker_for
-
-    engine = make_engine(state.db_url)
-    check_schema(engine)
-    return engine, sessionmaker_for(engine)
-
-
 @click.group()
 def notices() -> None:
     """Takedown notices: queue, send, list, approve."""
@@ -37,29 +29,23 @@ def send(state: State, dry_run: bool, out_dir: str, as_json: bool) -> None:
     from sqlalchemy import func, select
 
     from db.models import Notice, NoticeStatus
-    from notices.build import queue_notices
-    from notices.dispatch import dispatch, write_eml
+    from stages.table import run_stage
 
-    engine, sessions = _sessions(state)
-    try:
+    with state.context() as ctx:
         if dry_run:
-            with sessions() as s:
-                q = queue_notices(s, state.config)
-                paths = write_eml(s, state.config, out_dir)
-                s.rollback()
-            _print_queue(q, as_json, extra={"eml": [str(p) for p in paths]})
+            out = run_stage("notices", ctx, dry_run=True, out_dir=out_dir).detail
+            _print_queue(out, as_json, extra={"eml": [str(p) for p in out.eml]})
             if not as_json:
-                click.echo(f"dry run: wrote {len(paths)} .eml file(s) to {out_dir}; nothing sent or stored")
+                click.echo(f"dry run: wrote {len(out.eml)} .eml file(s) to {out_dir}; nothing sent or stored")
             return
-        with sessions.begin() as s:
-            q = queue_notices(s, state.config)
-            queued = [n.id for n in q.notices]
+        with ctx.Session() as s:
+            # Sized before the run: what is due now, plus what this run queues (roughly).
             due = s.scalar(select(func.count()).select_from(Notice).where(
                 Notice.status.in_([NoticeStatus.QUEUED, NoticeStatus.IN_DOUBT]))) or 0
         with progress_bar(not as_json, label="sending", length=due) as bar:
-            r = dispatch(sessions, state.config, on_item=(lambda _nid: bar.step()) if bar else None)
-    finally:
-        engine.dispose()
+            out = run_stage("notices", ctx, on_item=(lambda _nid: bar.step()) if bar else None).detail
+    q, r = out, out.dispatch
+    queued = [n["id"] for n in out.queued]
     out = {"queued": queued, "refused": q.refused, "flagged": q.flagged,
            "partners_skipped": q.partners_skipped, "sent": r.sent, "retry": r.retry,
            "failed": r.failed, "in_doubt": r.in_doubt, "discarded": r.discarded, "held": r.held,
@@ -78,7 +64,7 @@ def send(state: State, dry_run: bool, out_dir: str, as_json: bool) -> None:
 
 def _print_queue(q: Any, as_json: bool, extra: dict[str, Any]) -> None:
     if as_json:
-        click.echo(json.dumps({"queued": [n.id for n in q.notices], "refused": q.refused,
+        click.echo(json.dumps({"queued": [n["id"] for n in q.queued], "refused": q.refused,
                                "flagged": q.flagged, **extra}))
     else:
         for line in q.refused:
@@ -86,16 +72,16 @@ def _print_queue(q: Any, as_json: bool, extra: dict[str, Any]) -> None:
 
 
 def notice_json(n: Any) -> dict[str, Any]:
-    from notices.render import aware
+    from foundation.timeutil import as_utc
 
     def iso(dt: Any) -> str | None:
-        return aware(dt).isoformat() if dt else None
+        return as_utc(dt).isoformat() if dt else None
 
     items = []
     for it in n.items:
         ttd = None
         if it.removed_at and n.sent_at:
-            ttd = round((aware(it.removed_at) - aware(n.sent_at)).total_seconds() / 3600, 2)
+            ttd = round((as_utc(it.removed_at) - as_utc(n.sent_at)).total_seconds() / 3600, 2)
         items.append({"url": it.url, "role": it.role.value, "match_id": it.match_id, "state": it.state.value,
                       "removed_at": iso(it.removed_at), "hours_to_takedown": ttd,
                       "escalation_level": it.escalation_level, "due_at": iso(it.due_at),
@@ -169,10 +155,10 @@ def reject(state: State, notice_id: int, reason: str) -> None:
 @pass_state
 def verify(state: State, as_json: bool) -> None:
     """Re-check notified URLs, record takedowns, escalate overdue ones."""
-    from notices.verify import verify as run
+    from stages.table import run_stage
 
-    with state.session() as s:
-        r = run(s, state.config)
+    with state.context() as ctx:
+        r = run_stage("verify", ctx).detail
     if as_json:
         click.echo(json.dumps({"checked": r.checked, "removed": [{"url": u, "hours_to_takedown": round(h, 2)}
                                                                   for u, h in r.removed],

@@ -29,37 +29,36 @@ def run(state: State, once: bool) -> None:
     """The scheduler: every stage on its schedule, until SIGTERM or Ctrl-C."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from db.session import check_schema, make_engine, resolve_url, sessionmaker_for
     from scheduler import Jobs, build, run_once, seconds
+    from stages.context import Context
     from stages.match import release_claims
     from stages.ops import close_interrupted, job_log, log_event, setup_job_log
     from stages.runlock import RunLock, describe
 
     config = state.config
-    stop = threading.Event()
     lost = threading.Event()
+    ctx: Context | None = None
 
     def on_lost() -> None:
         lost.set()
         stop.set()
 
     # Handlers first: a SIGTERM that arrives while starting up still means a clean stop.
+    stop = threading.Event()
     previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGTERM, signal.SIGINT)}
-    handlers = setup_job_log(config.schedule.get("log_file"))
-    engine = make_engine(state.db_url)
+    handlers = setup_job_log(config.get("schedule", "log_file"))
     failed: list[str] = []
     try:
-        check_schema(engine)
-        lock = RunLock(engine, stale_after_s=seconds(config, "lock_stale_after"), on_lost=on_lost)
+        ctx = Context.open(state.db_url, config)
+        ctx.stop = stop
+        lock = RunLock(ctx.engine, stale_after_s=seconds(config, "lock_stale_after"), on_lost=on_lost)
         lock.acquire()
         try:
-            Session = sessionmaker_for(engine)
-            interrupted = close_interrupted(Session)
+            interrupted = close_interrupted(ctx.Session)
             log_event("started", pid=os.getpid(), mode="once" if once else "scheduler",
-                      released_claims=release_claims(Session), interrupted=interrupted,
+                      released_claims=release_claims(ctx.Session), interrupted=interrupted,
                       took_over=describe(lock.took_over) if lock.took_over else None)
-            jobs = Jobs(db_url=resolve_url(state.db_url), Session=Session, config=config, stop=stop,
-                        recrawl={j.split(":", 1)[1] for j in interrupted if j.startswith("crawl:")})
+            jobs = Jobs(ctx, recrawl={j.split(":", 1)[1] for j in interrupted if j.startswith("crawl:")})
             if once:
                 failed = run_once(jobs)
             elif not stop.is_set():
@@ -76,7 +75,8 @@ def run(state: State, once: bool) -> None:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-        engine.dispose()
+        if ctx is not None:
+            ctx.close()
         for h in handlers:
             job_log.removeHandler(h)
             h.close()

@@ -24,11 +24,13 @@ from vigie.cli import State, pass_state
 @pass_state
 def report(state: State, day: str | None, out_dir: str | None, mail: bool, public_dir: str | None) -> None:
     """Write the daily match report (one HTML file and CSV files of the same rows)."""
-    from reports.daily import build_report, mail_configured, mail_report, parse_day
+    from reports.daily import parse_day
+    from stages.table import run_stage
 
     when = parse_day(day) if day else None
-    with state.session() as s:
-        out = build_report(s, state.config, when, out_dir)
+    with state.context() as ctx:
+        done = run_stage("report", ctx, day=when, out_dir=out_dir, mail=mail).detail
+        out = done.output
         click.echo(f"report for {out.day.isoformat()}: {out.html}")
         figures = ", ".join(f"{v} {k}" for k, v in out.summary.items())
         click.echo(f"  {figures}")
@@ -36,13 +38,13 @@ def report(state: State, day: str | None, out_dir: str | None, mail: bool, publi
             click.echo(f"  {p}")
         if out.audit_head:
             click.echo(f"  audit log head: {out.audit_head}")
-        if mail and mail_configured(state.config):
-            to = mail_report(state.config, out, s)
-            click.echo(f"  mailed to {', '.join(to)}")
+        if done.mailed:
+            click.echo(f"  mailed to {', '.join(done.mailed)}")
         if public_dir:
             from webapp.public import export_static
 
-            pages = export_static(s, state.config, public_dir)
+            with ctx.Session.begin() as s:
+                pages = export_static(s, state.config, public_dir)
             click.echo(f"public pages: {len(pages)} files in {public_dir}")
 
 
@@ -54,14 +56,12 @@ def serve(state: State, host: str | None, port: int | None) -> None:
     """Run the review web app (staff pages, JSON API, public title pages).
 
     X-Forwarded-For/-Proto are believed only from [web].trusted_proxies (default: none)."""
-    from db.session import check_schema, make_engine
+    from stages.context import Context
     from webapp import serve as server
     from webapp.app import create_app
 
     host, port = server.address(state.config, host, port)
-    engine = make_engine(state.db_url)
-    check_schema(engine)
-    app = create_app(engine, state.config)
+    app = create_app(Context.open(state.db_url, state.config).engine, state.config)
     sock = server.bind(host, port)
     click.echo(f"serving on http://{host}:{port}/ (API schema at /openapi.json)")
     server.run(app, state.config, sock)
