@@ -1,6 +1,6 @@
 """Identify one video (file or http(s) URL) against the catalogue.
 
-Returns the JSON object of the CLI contract (DESIGN.md): the video, its duration, how
+Returns the JSON object of `vigie identify --json` (README, "Commands"): the video, its duration, how
 many frames were hashed, the time taken, and the matches (films, confirmed or for
 review), plus ``allowed``: what allowed material (a trailer, a logo) explains.
 """

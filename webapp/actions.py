@@ -40,9 +40,9 @@ from db.models import (
     User,
     utcnow,
 )
-from notices.hosts import check_contact
 from foundation.errors import InvalidInput, NotFound
 from foundation.schedules import check_schedule
+from notices.hosts import check_contact
 
 MAX_REASON = 2000
 

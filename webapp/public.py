@@ -18,10 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from db.models import OfferKind, Title
-from reports.daily import safe_url
-from reports.thumbs import title_poster
 from foundation.config import Config
 from foundation.errors import ReportError
+from reports.daily import safe_url
+from reports.thumbs import title_poster
 
 KIND_LABELS = {
     OfferKind.VOD_RENTAL: "rent on demand",
@@ -61,7 +61,7 @@ def title_context(session: Session, config: Config, title: Title) -> dict[str, A
 
 def export_static(session: Session, config: Config, out_dir: str | Path) -> list[Path]:
     """Write ``index.html``, ``title-<id>.html`` and ``poster-<id>.jpg`` to ``out_dir``."""
-    from webapp.app import template_env
+    from webapp.web import template_env
 
     env: Environment = template_env()
     out = Path(out_dir)

@@ -20,6 +20,7 @@ from foundation.config import Config
 from foundation.config import port as check_port
 from foundation.errors import ServeError
 
+
 def address(config: Config, host: str | None, port: int | None) -> tuple[str, int]:
     """The host and port to listen on: the options, else ``[web]``, else the defaults."""
     host = host or config.get("web", "host")

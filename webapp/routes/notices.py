@@ -1,0 +1,90 @@
+"""Notices held for approval (list, read, approve, discard) and the daily reports' archive."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from db.models import (
+    Notice,
+    Report,
+)
+from webapp import actions
+from webapp.security import CSRF_FIELD, NOTICE_CSP, REPORT_CSP
+from webapp.web import API_ERRORS, Problem, RowId, Web
+
+
+def router(web: Web) -> APIRouter:
+    tx, need_user, read_form, render = web.tx, web.need_user, web.read_form, web.render
+    back, held_notices = web.back, web.held_notices
+    router = APIRouter(responses=API_ERRORS)
+
+    # ------------------------------------------------------------------ notices
+
+    @router.get("/notices", response_class=HTMLResponse, include_in_schema=False)
+    def notices_page(request: Request) -> HTMLResponse:
+        with tx() as s:
+            user = need_user(request, s)
+            return render(request, "notices.html", user, notices=held_notices(s))
+
+    @router.get("/notices/{notice_id}", response_class=HTMLResponse, include_in_schema=False)
+    def notice_page(request: Request, notice_id: RowId) -> HTMLResponse:
+        with tx() as s:
+            user = need_user(request, s)
+            n = s.get(Notice, notice_id)
+            if n is None:
+                raise Problem(404, f"no notice with id {notice_id}")
+            return render(request, "notice.html", user, n=n)
+
+    @router.get("/notices/{notice_id}/html", include_in_schema=False)
+    def notice_html(request: Request, notice_id: RowId) -> Response:
+        with tx() as s:
+            need_user(request, s)
+            n = s.get(Notice, notice_id)
+            if n is None or not n.body_html:
+                raise Problem(404, "no HTML body for this notice")
+            return HTMLResponse(n.body_html, headers={"content-security-policy": NOTICE_CSP,
+                                                      "x-frame-options": "SAMEORIGIN"})
+
+    @router.post("/notices/{notice_id}/approve", include_in_schema=False)
+    async def approve_notice_form(request: Request, notice_id: RowId) -> Response:
+        form = await read_form(request)
+        with tx() as s:
+            user = need_user(request, s, csrf=form.get(CSRF_FIELD))
+            actions.approve_notice(s, notice_id, user)
+        return back(request, "/notices", f"notice #{notice_id} approved: queued for sending")
+
+    @router.post("/notices/{notice_id}/discard", include_in_schema=False)
+    async def discard_notice_form(request: Request, notice_id: RowId) -> Response:
+        form = await read_form(request)
+        with tx() as s:
+            user = need_user(request, s, csrf=form.get(CSRF_FIELD))
+            actions.discard_notice(s, notice_id, user, form.get("reason"))
+        return back(request, "/notices", f"notice #{notice_id} discarded")
+
+    # ------------------------------------------------------------------ reports archive
+
+    @router.get("/reports", response_class=HTMLResponse, include_in_schema=False)
+    def reports_page(request: Request) -> HTMLResponse:
+        with tx() as s:
+            user = need_user(request, s)
+            rows = list(s.scalars(select(Report).order_by(Report.day.desc()).limit(400)))
+            return render(request, "reports.html", user, reports=rows)
+
+    @router.get("/reports/{day}", include_in_schema=False)
+    def report_view(request: Request, day: str) -> Response:
+        with tx() as s:
+            need_user(request, s)
+            try:
+                d = date.fromisoformat(day)
+            except ValueError:
+                raise Problem(404, "no such report") from None
+            row = s.scalar(select(Report).where(Report.day == d))
+            if row is None:
+                raise Problem(404, f"no report for {day}")
+            return HTMLResponse(row.html, headers={"content-security-policy": REPORT_CSP})
+
+    return router

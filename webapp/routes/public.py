@@ -1,0 +1,52 @@
+"""Public "where to watch legally" pages, without login."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from db.models import (
+    Title,
+    TitlePoster,
+)
+from webapp.public import brand, list_public_titles, offers_view, title_context
+from webapp.web import API_ERRORS, Problem, RowId, Web
+
+
+def router(web: Web) -> APIRouter:
+    config, env, tx = web.config, web.env, web.tx
+    router = APIRouter(responses=API_ERRORS)
+
+    # ------------------------------------------------------------------ public pages
+
+    @router.get("/public/", response_class=HTMLResponse, include_in_schema=False)
+    @router.get("/public", response_class=HTMLResponse, include_in_schema=False)
+    def public_index(request: Request) -> HTMLResponse:
+        with tx() as s:
+            titles = list_public_titles(s)
+            html = env.get_template("public_index.html").render(
+                titles=[(t, f"/public/titles/{t.id}", len(offers_view(t))) for t in titles],
+                index_url="/public/", static=False, **brand(config))
+        return HTMLResponse(html)
+
+    @router.get("/public/titles/{title_id}", response_class=HTMLResponse, include_in_schema=False)
+    def public_title(request: Request, title_id: RowId) -> HTMLResponse:
+        with tx() as s:
+            t = s.get(Title, title_id)
+            if t is None:
+                raise Problem(404, "no such title")
+            ctx = title_context(s, config, t)
+            html = env.get_template("public_title.html").render(
+                poster_url=f"/public/titles/{t.id}/poster.jpg" if ctx["has_poster"] else None,
+                index_url="/public/", static=False, **ctx)
+        return HTMLResponse(html)
+
+    @router.get("/public/titles/{title_id}/poster.jpg", include_in_schema=False)
+    def public_poster(title_id: RowId) -> Response:
+        with tx() as s:
+            p = s.get(TitlePoster, title_id)
+            if p is None:
+                raise Problem(404, "no poster")
+            return Response(p.jpeg, media_type="image/jpeg", headers={"cache-control": "public, max-age=86400"})
+
+    return router
