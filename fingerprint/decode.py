@@ -122,6 +122,48 @@ def probe(source: str) -> VideoInfo:
         container.close()
 
 
+def _sampled(times: list[float], sample_fps: float | None) -> list[float]:
+    """The times ``iter_frames`` keeps of frames at ``times`` (in order): at most
+    ``sample_fps`` a second of video, the first at or after each sampling instant,
+    counted from the first."""
+    step = 1.0 / sample_fps if sample_fps else 0.0
+    kept: list[float] = []
+    next_t = -math.inf
+    for raw in times:
+        t = raw - times[0]
+        if t + 1e-6 < next_t:
+            continue
+        next_t = (math.floor(t / step + 1e-6) + 1) * step if step else -math.inf
+        kept.append(t)
+    return kept
+
+
+def probe_keyframes(source: str, sample_fps: float | None, max_duration_s: float
+                    ) -> tuple[VideoInfo, list[float] | None]:
+    """``probe``, and for a video of at most ``max_duration_s`` the times of the keyframes
+    ``iter_frames(keyframes_only=True, sample_fps=...)`` would yield at most, read from
+    the packets' flags alone: demuxing without decoding, a few milliseconds for a short
+    file, where decoding its keyframes costs several times that. None for a longer
+    video (its keyframes are not read)."""
+    container = _open(source)
+    try:
+        info = _stream_info(container)
+        if info.duration_s > max_duration_s:
+            return info, None
+        stream = container.streams.video[0]
+        base = stream.time_base or Fraction(1, 1000)
+        times: list[float] = []
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.is_keyframe:
+                    times.append(float(packet.pts * base))
+        except (av.error.FFmpegError, ValueError, OSError):
+            pass  # a damaged tail: the keyframes before it are what a decode would see
+        return info, _sampled(sorted(times), sample_fps) if times else []
+    finally:
+        container.close()
+
+
 def _analysis_size(width: int, height: int) -> tuple[int, int]:
     if width <= 0 or height <= 0:
         return ANALYSIS_WIDTH, ANALYSIS_WIDTH * 9 // 16

@@ -14,6 +14,7 @@ The content box (bars cropped away) is decided per video before hashing.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -366,6 +367,12 @@ def fingerprint_frames(
     )
 
 
+def _too_few_keyframes(times: list[float], info: decode.VideoInfo) -> bool:
+    """Whether keyframes at ``times`` are too sparse to be a first look (MIN_KEYFRAME_RATE)."""
+    span = max(info.duration_s, times[-1] if times else 0.0, 1.0)
+    return len(times) < max(MIN_KEYFRAME_RATE * span, 3)
+
+
 def fingerprint_query(source: str, *, mode: str = "auto") -> VideoFingerprint:
     """Sparse fingerprint of a video to identify.
 
@@ -375,8 +382,15 @@ def fingerprint_query(source: str, *, mode: str = "auto") -> VideoFingerprint:
     seeks). Keyframes and the glance are fast first looks: when they do not confirm a
     match, the caller looks closer (see ``vigie.identify.identify_source``).
     """
-    info = decode.probe(source)
     remote = "://" in source
+    keyframes: list[float] | None = None
+    if mode in ("auto", "keyframes") and not remote:
+        # A local file: its keyframes are counted from the packets in the same opening
+        # as the probe, so a file with too few of them is decoded once, not twice. (A
+        # remote one is not: demuxing it would read all its bytes for the count alone.)
+        info, keyframes = decode.probe_keyframes(source, QUERY_FPS, SEEK_MIN_S if mode == "auto" else math.inf)
+    else:
+        info = decode.probe(source)
     if mode == "auto":
         long_after = REMOTE_SEEK_MIN_S if remote else SEEK_MIN_S
         mode = "glance" if info.duration_s > long_after else "keyframes"
@@ -386,13 +400,14 @@ def fingerprint_query(source: str, *, mode: str = "auto") -> VideoFingerprint:
         step = max(info.duration_s / points, SEEK_MIN_STEP_S)
         targets = [i * step for i in range(int(info.duration_s / step) + 1)]
         frames = list(decode.iter_seek_frames(source, targets))
+    elif mode == "keyframes" and keyframes is not None and _too_few_keyframes(keyframes, info):
+        mode = "dense"  # decoding its keyframes would find no more than its packets say
     elif mode == "keyframes":
         try:
             frames = list(decode.iter_frames(source, keyframes_only=True, sample_fps=QUERY_FPS))
         except MediaError:
             frames = []  # some streams flag no keyframes: decode them fully instead
-        span = max(info.duration_s, frames[-1].t if frames else 0.0, 1.0)
-        if len(frames) < max(MIN_KEYFRAME_RATE * span, 3):
+        if _too_few_keyframes([f.t for f in frames], info):
             mode = "dense"
     if mode == "dense":
         frames = list(decode.iter_frames(source, sample_fps=QUERY_FPS, fast=True))

@@ -1,0 +1,39 @@
+"""The keyframe count read from packets agrees with decoding the keyframes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fingerprint import decode
+from fingerprint.extract import QUERY_FPS, fingerprint_query
+from vigie import synth
+
+
+def _film(path: str, gop: int | None) -> str:
+    w = synth.VideoWriter(path, 24.0, preset="ultrafast")
+    w.gop = gop
+    with w:
+        for _, img in synth.iter_film_frames(5, 12.0, 24.0, (320, 180)):
+            w.write(img)
+    return path
+
+
+def test_packet_keyframes_are_the_decoded_keyframes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for gop in (12, 250):
+        path = _film(str(tmp_path / f"gop{gop}.mp4"), gop)
+        info, times = decode.probe_keyframes(path, QUERY_FPS, math.inf)
+        decoded = [f.t for f in decode.iter_frames(path, keyframes_only=True, sample_fps=QUERY_FPS)]
+        assert info == decode.probe(path)
+        assert times is not None and np.allclose(times, decoded)
+        # Too short a video to count is not read: None.
+        assert decode.probe_keyframes(path, QUERY_FPS, 1.0)[1] is None
+
+
+def test_sparse_keyframes_go_straight_to_the_dense_decode(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rich = fingerprint_query(_film(str(tmp_path / "rich.mp4"), 12))
+    sparse = fingerprint_query(_film(str(tmp_path / "sparse.mp4"), 250))
+    assert rich.mode == "keyframes" and len(rich) >= 3
+    assert sparse.mode == "dense" and len(sparse) == len(list(decode.iter_frames(
+        str(tmp_path / "sparse.mp4"), sample_fps=QUERY_FPS, fast=True)))
