@@ -9,6 +9,8 @@ frame of a film costs far less than decoding it.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
@@ -74,6 +76,16 @@ def area_matrix(n_in: int, spans: list[tuple[float, float]], flip: bool = False)
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _dct_area(n_in: int, spans: tuple[tuple[float, float], ...], flip: bool) -> NDArray[np.float32]:
+    """The DCT rows folded with the area resize of each span: shape (spans * 8, n_in).
+    A query's pictures share one size, and the crop hypotheses a few spans, so these
+    are computed once, not on every call (which cost more than the hashing itself)."""
+    out = (_DCT @ area_matrix(n_in, list(spans), flip)).reshape(len(spans) * HASH_SIZE, n_in).astype(np.float32)
+    out.flags.writeable = False
+    return out
+
+
 def phash_regions(pictures: NDArray[np.uint8], ys: list[tuple[float, float]], xs: list[tuple[float, float]],
                   flip_x: bool = False) -> NDArray[np.uint64]:
     """pHash of regions of same-sized pictures, every (y span, x span) pair at once:
@@ -85,8 +97,8 @@ def phash_regions(pictures: NDArray[np.uint8], ys: list[tuple[float, float]], xs
     resize call."""
     n, h, w = pictures.shape
     ny, nx = len(ys), len(xs)
-    dy = (_DCT @ area_matrix(h, ys)).reshape(ny * HASH_SIZE, h).astype(np.float32)       # (Y*8, h)
-    dx = (_DCT @ area_matrix(w, xs, flip_x)).reshape(nx * HASH_SIZE, w).astype(np.float32)  # (X*8, w)
+    dy = _dct_area(h, tuple(ys), False)                          # (Y*8, h)
+    dx = _dct_area(w, tuple(xs), flip_x)                         # (X*8, w)
     rows = dy @ pictures.astype(np.float32)                      # (n, Y*8, w)
     coeffs = rows @ dx.T                                         # (n, Y*8, X*8)
     coeffs = coeffs.reshape(n, ny, HASH_SIZE, nx, HASH_SIZE).transpose(0, 1, 3, 2, 4).reshape(n, ny, nx, 64)
