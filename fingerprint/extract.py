@@ -316,18 +316,57 @@ class CropHashes:
         return _core_hashes([self.pictures[int(i)] for i in frames], list(range(len(CROP_HYPOTHESES))))
 
 
-@dataclass
 class InnerPicture:
-    """A picture found inside the frame: its box and its hashes, per query frame."""
+    """A picture found inside the frame: its box and its hashes (as is and mirrored),
+    per query frame, computed when asked. The matcher tries each proposal on a few
+    probe frames and keeps one: only that one is hashed on every frame."""
 
-    box: Box
-    hashes: NDArray[np.uint64]
-    mirror: NDArray[np.uint64]
-    crops: CropHashes
+    def __init__(self, box: Box, insides: list[NDArray[np.uint8]]) -> None:
+        self.box = box
+        self.crops = CropHashes(insides)
+        self._full: dict[bool, NDArray[np.uint64]] = {}
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    @property
+    def hashes(self) -> NDArray[np.uint64]:
+        return self._all(False)
+
+    @property
+    def mirror(self) -> NDArray[np.uint64]:
+        return self._all(True)
+
+    def hashes_of(self, frames: NDArray[np.int64], mirrored: bool = False) -> NDArray[np.uint64]:
+        """The hashes of some frames (each frame's hash is its own: the same as the
+        whole run's at those frames)."""
+        if mirrored in self._full or not self._one_size():
+            return self._all(mirrored)[frames]
+        return _whole_hashes([self.crops.pictures[int(i)] for i in frames], mirrored)
+
+    def _one_size(self) -> bool:
+        return len({p.shape for p in self.crops.pictures}) <= 1
+
+    def _all(self, mirrored: bool) -> NDArray[np.uint64]:
+        if mirrored not in self._full:
+            pictures = self.crops.pictures
+            if self._one_size():
+                self._full[mirrored] = _whole_hashes(pictures, mirrored)
+            else:  # a stream that changed size: each picture resized on its own
+                whole = np.stack([resize_for_hash(p) for p in pictures])
+                self._full[mirrored] = phash_batch(whole[:, :, ::-1] if mirrored else whole)
+        return self._full[mirrored]
+
+
+def _whole_hashes(pictures: list[NDArray[np.uint8]], mirrored: bool) -> NDArray[np.uint64]:
+    """Hashes of same-sized pictures, whole, as is or mirrored."""
+    if not pictures:
+        return np.zeros(0, np.uint64)
+    return phash_regions(np.stack(pictures), [(0.0, 1.0)], [(0.0, 1.0)], flip_x=mirrored)[:, 0, 0]
 
 
 def inner_picture_hashes(pictures: list[NDArray[np.uint8]], box: Box) -> InnerPicture:
-    """Hashes of what ``box`` shows in each picture, ready for the matcher."""
+    """What ``box`` shows in each picture, ready for the matcher to hash."""
     insides = [box.crop(p) for p in pictures]
     # The inner picture may carry bars of its own (a 4:3 film pillarboxed in it).
     inner_bars = detect_box(insides[:: max(1, len(insides) // INNER_BAR_FRAMES)])
@@ -335,13 +374,7 @@ def inner_picture_hashes(pictures: list[NDArray[np.uint8]], box: Box) -> InnerPi
     # Its border is found to a pixel or two of the analysis frame: step inside it, so
     # that what is left is a crop of the film, which the crop search then handles.
     insides = [region(p, (INNER_MARGIN, 1 - INNER_MARGIN), (INNER_MARGIN, 1 - INNER_MARGIN)) for p in insides]
-    if len({p.shape for p in insides}) == 1:
-        stack = np.stack(insides)
-        plain = phash_regions(stack, [(0.0, 1.0)], [(0.0, 1.0)])[:, 0, 0]
-        mirror = phash_regions(stack, [(0.0, 1.0)], [(0.0, 1.0)], flip_x=True)[:, 0, 0]
-        return InnerPicture(box, plain, mirror, CropHashes(insides))
-    whole = np.stack([resize_for_hash(p) for p in insides])
-    return InnerPicture(box, phash_batch(whole), phash_batch(whole[:, :, ::-1]), CropHashes(insides))
+    return InnerPicture(box, insides)
 
 
 def fingerprint_frames(

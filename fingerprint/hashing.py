@@ -47,12 +47,21 @@ def low_frequencies(small: NDArray[np.floating]) -> NDArray[np.float64]:
     return np.einsum("ki,nij,lj->nkl", _DCT, batch, _DCT, optimize=True)
 
 
+def _pack_above_median(coeffs: NDArray[np.floating]) -> NDArray[np.uint64]:
+    """One bit per coefficient above the median of its 64 (last axis), packed most
+    significant first (``_BIT_WEIGHTS``' order). The median as ``np.median`` takes it
+    (the mean of the two middle values, in the coefficients' precision), by one
+    partition; the bits packed by bytes."""
+    middle = np.partition(coeffs, (31, 32), axis=-1)
+    med = np.add(middle[..., 31:32], middle[..., 32:33]) / coeffs.dtype.type(2)
+    packed = np.packbits(coeffs > med, axis=-1)  # (..., 8) bytes, first bit highest
+    return np.ascontiguousarray(packed).view(">u8")[..., 0].astype(np.uint64)
+
+
 def phash_batch(small: NDArray[np.floating]) -> NDArray[np.uint64]:
     """pHash of each 32x32 image of a (n, 32, 32) batch, packed into uint64."""
     coeffs = low_frequencies(small).reshape(-1, HASH_SIZE * HASH_SIZE)
-    med = np.median(coeffs, axis=1, keepdims=True)
-    bits = coeffs > med
-    return (bits.astype(np.uint64) * _BIT_WEIGHTS).sum(axis=1, dtype=np.uint64)
+    return _pack_above_median(coeffs)
 
 
 def phash(gray: NDArray[np.uint8]) -> np.uint64:
@@ -102,8 +111,7 @@ def phash_regions(pictures: NDArray[np.uint8], ys: list[tuple[float, float]], xs
     rows = dy @ pictures.astype(np.float32)                      # (n, Y*8, w)
     coeffs = rows @ dx.T                                         # (n, Y*8, X*8)
     coeffs = coeffs.reshape(n, ny, HASH_SIZE, nx, HASH_SIZE).transpose(0, 1, 3, 2, 4).reshape(n, ny, nx, 64)
-    med = np.median(coeffs, axis=3, keepdims=True)
-    return ((coeffs > med).astype(np.uint64) * _BIT_WEIGHTS).sum(axis=3, dtype=np.uint64)
+    return _pack_above_median(coeffs)
 
 
 def hamming(a: NDArray[np.uint64] | np.uint64, b: NDArray[np.uint64] | np.uint64) -> NDArray[np.uint8]:

@@ -458,11 +458,12 @@ def best_inner_picture(query: VideoFingerprint, usable: NDArray[np.int64], index
     probe = usable[np.linspace(0, len(usable) - 1, min(CROP_PROBE_FRAMES, len(usable))).astype(int)]
     best: tuple[int, InnerPicture] | None = None
     for cand in query.inner:
-        if len(cand.hashes) != len(query.times):
+        if len(cand) != len(query.times):
             continue
         # Its core where the margin left it (INNER_HYPOTHESIS), and where a copy that
         # also cropped the film would have it (hypothesis 0).
-        looks = [cand.hashes[probe], cand.mirror[probe], *cand.crops.hypothesis_of(INNER_HYPOTHESIS, probe),
+        looks = [cand.hashes_of(probe), cand.hashes_of(probe, mirrored=True),
+                 *cand.crops.hypothesis_of(INNER_HYPOTHESIS, probe),
                  *cand.crops.hypothesis_of(0, probe)]
         hits = index.query(np.concatenate(looks), radius,
                            kinds=np.repeat(np.array([0, 0, 1, 1, 1, 1], np.uint8), len(probe)))
