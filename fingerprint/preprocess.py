@@ -111,36 +111,68 @@ def _merge_network(n: int) -> list[tuple[int, int]]:
 
 
 # Frames up to which ``temporal_median`` sorts with a network (a query's statistics
-# take a few dozen frames); past it, NumPy's median. Networks are built once per power
-# of two (64 inputs: 543 compare-exchanges).
+# take a few dozen frames); past it, NumPy's median.
 MEDIAN_NETWORK_MAX = 64
-_NETWORKS: dict[int, list[tuple[int, int]]] = {}
+MedianNetwork = tuple[list[tuple[int, int, int, int]], tuple[int, ...]]
+_NETWORKS: dict[int, MedianNetwork] = {}
+
+
+def _median_network(n: int) -> MedianNetwork:
+    """For ``n`` frames, Batcher's sorting network for the next power of two as steps
+    (in a, in b, out min, out max) over numbered values (the frames are 0 to n - 1),
+    only those the middle depends on, and the value(s) that are the middle.
+
+    The network's other inputs are padding, as many lowest as highest values, so its
+    middle is the frames' middle. Padding is never materialised: a compare-exchange
+    with a padding lane either leaves both lanes as they are or swaps them, which is
+    done by renaming lanes. Compare-exchanges that cannot reach the middle are dropped
+    (for 20 frames, 83 of 191 are left)."""
+    size = 1 << max(n - 1, 1).bit_length()
+    pad = size - n
+    low, high = -1, -2
+    # What each lane holds: a padding value, or a variable (its index in ``values``).
+    lanes = [low] * (pad // 2) + list(range(n)) + [high] * (pad - pad // 2)
+    slots = n  # variables: the frames, then each compare-exchange's two results
+    ops: list[tuple[int, int, int, int]] = []  # (in a, in b, out min, out max)
+    for a, b in _merge_network(size):
+        x, y = lanes[a], lanes[b]
+        if x == low or y == high or (x == high and y == high) or (x == low and y == low):
+            continue  # already in order
+        if y == low or x == high:
+            lanes[a], lanes[b] = y, x
+            continue
+        ops.append((x, y, slots, slots + 1))
+        lanes[a], lanes[b] = slots, slots + 1
+        slots += 2
+    middle = (lanes[size // 2 - 1],) if n % 2 else (lanes[size // 2 - 1], lanes[size // 2])
+    live, kept = set(middle), []
+    for x, y, lo, hi in reversed(ops):
+        if lo in live or hi in live:
+            live |= {x, y}
+            kept.append((x, y, lo, hi))
+    kept.reverse()
+    return kept, middle
 
 
 def temporal_median(stack: NDArray[np.integer]) -> NDArray[np.float32]:
     """Per-pixel median over the frames (axis 0) of an integer stack, as float32: the
     same values as ``np.median(stack.astype(np.float32), axis=0)``, ten times faster
     for a few dozen frames. NumPy's median runs a selection per pixel; here a sorting
-    network runs over whole frames at once (vectorised minimum and maximum), the stack
-    padded with the lowest and highest values, as many of each, so that its middle is
-    the network's middle."""
+    network runs over whole frames at once (vectorised minimum and maximum), reduced to
+    the compare-exchanges the middle depends on (``_median_network``)."""
     n = stack.shape[0]
     if n == 0 or n > MEDIAN_NETWORK_MAX or not np.issubdtype(stack.dtype, np.integer):
         return np.median(stack.astype(np.float32), axis=0)
-    size = 1 << max(n - 1, 1).bit_length()
-    if size not in _NETWORKS:
-        _NETWORKS[size] = _merge_network(size)
-    info = np.iinfo(stack.dtype)
-    pad = size - n
-    low = np.full(stack.shape[1:], info.min, stack.dtype)
-    high = np.full(stack.shape[1:], info.max, stack.dtype)
-    rows = [low] * (pad // 2) + list(stack) + [high] * (pad - pad // 2)
-    for a, b in _NETWORKS[size]:
-        rows[a], rows[b] = np.minimum(rows[a], rows[b]), np.maximum(rows[a], rows[b])
-    mid = size // 2
-    if n % 2:
-        return rows[mid - 1].astype(np.float32)
-    return (rows[mid - 1].astype(np.float32) + rows[mid].astype(np.float32)) / np.float32(2)
+    if n not in _NETWORKS:
+        _NETWORKS[n] = _median_network(n)
+    ops, middle = _NETWORKS[n]
+    values: dict[int, NDArray[np.integer]] = dict(enumerate(stack))
+    for x, y, lo, hi in ops:  # each value is an input once: let it go
+        a, b = values.pop(x), values.pop(y)
+        values[lo], values[hi] = np.minimum(a, b), np.maximum(a, b)
+    if len(middle) == 1:
+        return values[middle[0]].astype(np.float32)
+    return (values[middle[0]].astype(np.float32) + values[middle[1]].astype(np.float32)) / np.float32(2)
 
 
 def _span(means: NDArray[np.floating], spreads: NDArray[np.floating], detail: NDArray[np.floating]) -> tuple[int, int]:
