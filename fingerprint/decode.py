@@ -138,30 +138,64 @@ def _sampled(times: list[float], sample_fps: float | None) -> list[float]:
     return kept
 
 
-def probe_keyframes(source: str, sample_fps: float | None, max_duration_s: float
-                    ) -> tuple[VideoInfo, list[float] | None]:
+# A local video whose packets total at most this many bytes is read from disk once for
+# a query: the packets demuxed to count its keyframes (``probe_keyframes``) are kept and
+# decoded from memory (``iter_frames(read=...)``), not demuxed again from a second
+# opening. 64 MB is minutes of a typical copy; a larger file is demuxed twice as before.
+READ_ONCE_MAX_BYTES = 64 << 20
+
+
+@dataclass
+class ReadVideo:
+    """A video opened and demuxed once: its container (open), stream and packets, the
+    last of them the end-of-stream packet that flushes the decoder when demuxing ended
+    cleanly. Owned by whoever decodes it (``iter_frames`` closes it)."""
+
+    container: av.container.InputContainer
+    stream: av.video.stream.VideoStream
+    packets: list[av.Packet]
+
+    def close(self) -> None:
+        self.packets = []
+        self.container.close()  # PyAV closes once; later calls do nothing
+
+
+def probe_keyframes(source: str, sample_fps: float | None, max_duration_s: float, *, keep: bool = False
+                    ) -> tuple[VideoInfo, list[float] | None, ReadVideo | None]:
     """``probe``, and for a video of at most ``max_duration_s`` the times of the keyframes
     ``iter_frames(keyframes_only=True, sample_fps=...)`` would yield at most, read from
     the packets' flags alone: demuxing without decoding, a few milliseconds for a short
     file, where decoding its keyframes costs several times that. None for a longer
-    video (its keyframes are not read)."""
+    video (its keyframes are not read). With ``keep``, the packets read, for
+    ``iter_frames`` to decode (when they total at most READ_ONCE_MAX_BYTES), else None."""
     container = _open(source)
+    kept: ReadVideo | None = None
     try:
         info = _stream_info(container)
         if info.duration_s > max_duration_s:
-            return info, None
+            return info, None, None
         stream = container.streams.video[0]
         base = stream.time_base or Fraction(1, 1000)
         times: list[float] = []
+        packets: list[av.Packet] | None = [] if keep else None
+        size = 0
         try:
             for packet in container.demux(stream):
                 if packet.pts is not None and packet.is_keyframe:
                     times.append(float(packet.pts * base))
+                if packets is not None:
+                    size += packet.size
+                    packets.append(packet)
+                    if size > READ_ONCE_MAX_BYTES:
+                        packets = None
         except (av.error.FFmpegError, ValueError, OSError):
             pass  # a damaged tail: the keyframes before it are what a decode would see
-        return info, _sampled(sorted(times), sample_fps) if times else []
+        if packets is not None:
+            kept = ReadVideo(container, stream, packets)
+        return info, _sampled(sorted(times), sample_fps) if times else [], kept
     finally:
-        container.close()
+        if kept is None:
+            container.close()
 
 
 def _analysis_size(width: int, height: int) -> tuple[int, int]:
@@ -207,6 +241,7 @@ def iter_frames(
     keyframes_only: bool = False,
     fast: bool = False,
     max_frames: int | None = None,
+    read: ReadVideo | None = None,
 ) -> Iterator[Frame]:
     """Decode ``source`` and yield small greyscale frames with their timestamps.
 
@@ -217,9 +252,11 @@ def iter_frames(
     skips non-reference frames (B-frames) and the deblocking filter: a third cheaper,
     and invisible to a 32x32 hash.
     A decoding error after some good frames ends the iteration (a truncated file still
-    yields what it has); one before any frame raises MediaError.
+    yields what it has); one before any frame raises MediaError. ``read``: the video's
+    packets already demuxed (``probe_keyframes(keep=True)``), decoded instead of
+    opening ``source`` again; closed when done.
     """
-    container = _open(source)
+    container = read.container if read is not None else _open(source)
     yielded = 0
     try:
         stream = container.streams.video[0]
@@ -235,7 +272,7 @@ def iter_frames(
         next_t = -math.inf
         start: float | None = None
         try:
-            for frame in container.decode(stream):
+            for frame in _decode(container, stream, read):
                 if frame.time is None:
                     continue
                 if start is None:
@@ -252,9 +289,25 @@ def iter_frames(
             if yielded == 0:
                 raise MediaError(f"cannot decode {source}: {_reason(exc)}") from None
     finally:
-        container.close()
+        if read is not None:
+            read.close()
+        else:
+            container.close()
     if yielded == 0:
         raise MediaError(f"no decodable video frames in {source}")
+
+
+def _decode(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+            read: ReadVideo | None) -> Iterator[av.VideoFrame]:
+    """The stream's frames: demuxed and decoded, or decoded from packets already read
+    (flushing the decoder at the end if demuxing did not end with the packet that does)."""
+    if read is None:
+        yield from container.decode(stream)
+        return
+    for packet in read.packets:
+        yield from stream.decode(packet)
+    if not read.packets or read.packets[-1].size:
+        yield from stream.decode(None)
 
 
 def iter_seek_frames(source: str, times: list[float]) -> Iterator[Frame]:

@@ -417,13 +417,27 @@ def fingerprint_query(source: str, *, mode: str = "auto") -> VideoFingerprint:
     """
     remote = "://" in source
     keyframes: list[float] | None = None
+    read: decode.ReadVideo | None = None
     if mode in ("auto", "keyframes") and not remote:
         # A local file: its keyframes are counted from the packets in the same opening
-        # as the probe, so a file with too few of them is decoded once, not twice. (A
-        # remote one is not: demuxing it would read all its bytes for the count alone.)
-        info, keyframes = decode.probe_keyframes(source, QUERY_FPS, SEEK_MIN_S if mode == "auto" else math.inf)
+        # as the probe, so a file with too few of them is decoded once, not twice, and
+        # those packets are what is decoded. (A remote one is not: demuxing it would
+        # read all its bytes for the count alone.)
+        info, keyframes, read = decode.probe_keyframes(
+            source, QUERY_FPS, SEEK_MIN_S if mode == "auto" else math.inf, keep=True)
     else:
         info = decode.probe(source)
+    try:
+        return _query_frames(source, mode, info, keyframes, read)
+    finally:
+        if read is not None:
+            read.close()
+
+
+def _query_frames(source: str, mode: str, info: decode.VideoInfo, keyframes: list[float] | None,
+                  read: decode.ReadVideo | None) -> VideoFingerprint:
+    """``fingerprint_query`` once the video is probed (and maybe read: ``read``)."""
+    remote = "://" in source
     if mode == "auto":
         long_after = REMOTE_SEEK_MIN_S if remote else SEEK_MIN_S
         mode = "glance" if info.duration_s > long_after else "keyframes"
@@ -437,13 +451,14 @@ def fingerprint_query(source: str, *, mode: str = "auto") -> VideoFingerprint:
         mode = "dense"  # decoding its keyframes would find no more than its packets say
     elif mode == "keyframes":
         try:
-            frames = list(decode.iter_frames(source, keyframes_only=True, sample_fps=QUERY_FPS))
+            frames = list(decode.iter_frames(source, keyframes_only=True, sample_fps=QUERY_FPS, read=read))
         except MediaError:
             frames = []  # some streams flag no keyframes: decode them fully instead
+        read = None  # decoded (and closed): a dense decode opens the file again
         if _too_few_keyframes([f.t for f in frames], info):
             mode = "dense"
     if mode == "dense":
-        frames = list(decode.iter_frames(source, sample_fps=QUERY_FPS, fast=True))
+        frames = list(decode.iter_frames(source, sample_fps=QUERY_FPS, fast=True, read=read))
     duration = info.duration_s or (frames[-1].t if frames else 0.0)
     info = decode.VideoInfo(duration, info.fps, info.width, info.height)
     fp = fingerprint_frames([f.t for f in frames], [f.gray for f in frames], info, len(frames))

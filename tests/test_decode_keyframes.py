@@ -23,7 +23,7 @@ def _film(path: str, gop: int | None) -> str:
 def test_packet_keyframes_are_the_decoded_keyframes(tmp_path) -> None:  # type: ignore[no-untyped-def]
     for gop in (12, 250):
         path = _film(str(tmp_path / f"gop{gop}.mp4"), gop)
-        info, times = decode.probe_keyframes(path, QUERY_FPS, math.inf)
+        info, times, _ = decode.probe_keyframes(path, QUERY_FPS, math.inf)
         decoded = [f.t for f in decode.iter_frames(path, keyframes_only=True, sample_fps=QUERY_FPS)]
         assert info == decode.probe(path)
         assert times is not None and np.allclose(times, decoded)
@@ -37,3 +37,21 @@ def test_sparse_keyframes_go_straight_to_the_dense_decode(tmp_path) -> None:  # 
     assert rich.mode == "keyframes" and len(rich) >= 3
     assert sparse.mode == "dense" and len(sparse) == len(list(decode.iter_frames(
         str(tmp_path / "sparse.mp4"), sample_fps=QUERY_FPS, fast=True)))
+
+
+def test_frames_decoded_from_kept_packets_are_the_frames_of_a_second_opening(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = _film(str(tmp_path / "film.mp4"), 250)
+    for kw in ({"sample_fps": QUERY_FPS, "fast": True}, {"keyframes_only": True, "sample_fps": QUERY_FPS}):
+        _, _, read = decode.probe_keyframes(path, QUERY_FPS, math.inf, keep=True)
+        assert read is not None and len(read.packets) > 0
+        once = list(decode.iter_frames(path, read=read, **kw))
+        again = list(decode.iter_frames(path, **kw))
+        assert [f.t for f in once] == [f.t for f in again]
+        assert all(np.array_equal(a.gray, b.gray) for a, b in zip(once, again))
+    # Past the byte budget nothing is kept: the file is demuxed again.
+    saved = decode.READ_ONCE_MAX_BYTES
+    try:
+        decode.READ_ONCE_MAX_BYTES = 1000
+        assert decode.probe_keyframes(path, QUERY_FPS, math.inf, keep=True)[2] is None
+    finally:
+        decode.READ_ONCE_MAX_BYTES = saved
