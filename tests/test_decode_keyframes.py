@@ -11,8 +11,8 @@ from fingerprint.extract import QUERY_FPS, fingerprint_query
 from vigie import synth
 
 
-def _film(path: str, gop: int | None) -> str:
-    w = synth.VideoWriter(path, 24.0, preset="ultrafast")
+def _film(path: str, gop: int | None, preset: str = "ultrafast") -> str:
+    w = synth.VideoWriter(path, 24.0, preset=preset)
     w.gop = gop
     with w:
         for _, img in synth.iter_film_frames(5, 12.0, 24.0, (320, 180)):
@@ -55,3 +55,26 @@ def test_frames_decoded_from_kept_packets_are_the_frames_of_a_second_opening(tmp
         assert decode.probe_keyframes(path, QUERY_FPS, math.inf, keep=True)[2] is None
     finally:
         decode.READ_ONCE_MAX_BYTES = saved
+
+
+def test_two_decoders_give_the_frames_of_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Packets split at an IDR keyframe near the middle and decoded by two decoders at
+    # once give exactly the frames of one pass, with B-frames (medium) and without.
+    import av
+
+    for preset in ("ultrafast", "medium"):
+        path = _film(str(tmp_path / f"{preset}.mp4"), 72, preset)
+        with av.open(path) as c:
+            stream = c.streams.video[0]
+            assert decode._split_point(list(c.demux(stream)), stream) is not None
+        for fps in (QUERY_FPS, None):
+            _, _, read = decode.probe_keyframes(path, QUERY_FPS, math.inf, keep=True)
+            split = list(decode.iter_frames(path, read=read, sample_fps=fps, fast=True))
+            one = list(decode.iter_frames(path, sample_fps=fps, fast=True))
+            assert [f.t for f in split] == [f.t for f in one] and len(one) > 10
+            assert all(np.array_equal(a.gray, b.gray) and a.key == b.key for a, b in zip(split, one))
+    # One picture group: nowhere to split.
+    path = _film(str(tmp_path / "one.mp4"), 500)
+    with av.open(path) as c:
+        stream = c.streams.video[0]
+        assert decode._split_point(list(c.demux(stream)), stream) is None
