@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
+from typing import Any
 
 import av
 import numpy as np
@@ -122,6 +125,82 @@ def probe(source: str) -> VideoInfo:
         container.close()
 
 
+def _sampled(times: list[float], sample_fps: float | None) -> list[float]:
+    """The times ``iter_frames`` keeps of frames at ``times`` (in order): at most
+    ``sample_fps`` a second of video, the first at or after each sampling instant,
+    counted from the first."""
+    step = 1.0 / sample_fps if sample_fps else 0.0
+    kept: list[float] = []
+    next_t = -math.inf
+    for raw in times:
+        t = raw - times[0]
+        if t + 1e-6 < next_t:
+            continue
+        next_t = (math.floor(t / step + 1e-6) + 1) * step if step else -math.inf
+        kept.append(t)
+    return kept
+
+
+# A local video whose packets total at most this many bytes is read from disk once for
+# a query: the packets demuxed to count its keyframes (``probe_keyframes``) are kept and
+# decoded from memory (``iter_frames(read=...)``), not demuxed again from a second
+# opening. 64 MB is minutes of a typical copy; a larger file is demuxed twice as before.
+READ_ONCE_MAX_BYTES = 64 << 20
+
+
+@dataclass
+class ReadVideo:
+    """A video opened and demuxed once: its container (open), stream and packets, the
+    last of them the end-of-stream packet that flushes the decoder when demuxing ended
+    cleanly. Owned by whoever decodes it (``iter_frames`` closes it)."""
+
+    container: av.container.InputContainer
+    stream: av.video.stream.VideoStream
+    packets: list[av.Packet]
+
+    def close(self) -> None:
+        self.packets = []
+        self.container.close()  # PyAV closes once; later calls do nothing
+
+
+def probe_keyframes(source: str, sample_fps: float | None, max_duration_s: float, *, keep: bool = False
+                    ) -> tuple[VideoInfo, list[float] | None, ReadVideo | None]:
+    """``probe``, and for a video of at most ``max_duration_s`` the times of the keyframes
+    ``iter_frames(keyframes_only=True, sample_fps=...)`` would yield at most, read from
+    the packets' flags alone: demuxing without decoding, a few milliseconds for a short
+    file, where decoding its keyframes costs several times that. None for a longer
+    video (its keyframes are not read). With ``keep``, the packets read, for
+    ``iter_frames`` to decode (when they total at most READ_ONCE_MAX_BYTES), else None."""
+    container = open_media(source)
+    kept: ReadVideo | None = None
+    try:
+        info = _stream_info(container)
+        if info.duration_s > max_duration_s:
+            return info, None, None
+        stream = container.streams.video[0]
+        base = stream.time_base or Fraction(1, 1000)
+        times: list[float] = []
+        packets: list[av.Packet] | None = [] if keep else None
+        size = 0
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.is_keyframe:
+                    times.append(float(packet.pts * base))
+                if packets is not None:
+                    size += packet.size
+                    packets.append(packet)
+                    if size > READ_ONCE_MAX_BYTES:
+                        packets = None
+        except (av.error.FFmpegError, ValueError, OSError):
+            pass  # a damaged tail: the keyframes before it are what a decode would see
+        if packets is not None:
+            kept = ReadVideo(container, stream, packets)
+        return info, _sampled(sorted(times), sample_fps) if times else [], kept
+    finally:
+        if kept is None:
+            container.close()
+
+
 def _analysis_size(width: int, height: int) -> tuple[int, int]:
     if width <= 0 or height <= 0:
         return ANALYSIS_WIDTH, ANALYSIS_WIDTH * 9 // 16
@@ -141,6 +220,23 @@ class _Grey:
         return np.ascontiguousarray(small.to_ndarray())
 
 
+# H.264 profiles without CABAC or B-frames: the cheapest frames to decode, too cheap for
+# frame threading, whose hand-off of every frame between threads then costs more than
+# it overlaps. Measured on 2 cores, 20 s clips from 240p to 1080p: slice threading (one
+# thread unless the stream has slices) decoded them 10-25 % faster than frame threading
+# (and the gap grows when the other core is busy), while H.264 High or Main streams
+# with B-frames, MPEG-4 and VP8 at 640x360 and up decoded up to 40 % faster with frames.
+# Keyframes alone leave frame threads nothing to overlap: slices decoded them twice as
+# fast (median over the development corpus).
+CHEAP_PROFILES = frozenset({"Baseline", "Constrained Baseline"})
+
+
+def cheap_frames(stream: av.video.stream.VideoStream) -> bool:
+    """Whether the stream's frames are too cheap to decode for frame threading to pay."""
+    ctx = stream.codec_context
+    return ctx.name == "h264" and ctx.profile in CHEAP_PROFILES
+
+
 def iter_frames(
     source: str,
     *,
@@ -148,6 +244,7 @@ def iter_frames(
     keyframes_only: bool = False,
     fast: bool = False,
     max_frames: int | None = None,
+    read: ReadVideo | None = None,
 ) -> Iterator[Frame]:
     """Decode ``source`` and yield small greyscale frames with their timestamps.
 
@@ -158,34 +255,41 @@ def iter_frames(
     skips non-reference frames (B-frames) and the deblocking filter: a third cheaper,
     and invisible to a 32x32 hash.
     A decoding error after some good frames ends the iteration (a truncated file still
-    yields what it has); one before any frame raises MediaError.
+    yields what it has); one before any frame raises MediaError. ``read``: the video's
+    packets already demuxed (``probe_keyframes(keep=True)``), decoded instead of
+    opening ``source`` again; closed when done.
     """
-    container = open_media(source)
+    container = read.container if read is not None else open_media(source)
     yielded = 0
     try:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        if keyframes_only:
-            stream.codec_context.skip_frame = "NONKEY"
-        elif fast:
-            stream.codec_context.skip_frame = "NONREF"
-            stream.codec_context.options = {"skip_loop_filter": "all"}
+        split = _split_point(read.packets, stream) if read is not None and not keyframes_only else None
+        settings = _Settings(
+            "SLICE" if keyframes_only or split is not None or cheap_frames(stream) else "AUTO",
+            "NONKEY" if keyframes_only else "NONREF" if fast else None,
+            {"skip_loop_filter": "all"} if fast and not keyframes_only else None)
+        settings.apply(stream)
         info = _stream_info(container)
         grey = _Grey(info)
         step = 1.0 / sample_fps if sample_fps else 0.0
         next_t = -math.inf
         start: float | None = None
+        decoded = (_decode(container, stream, read) if split is None or read is None
+                   else _decode_split(source, stream, read.packets, split, settings, step, info))
         try:
-            for frame in container.decode(stream):
-                if frame.time is None:
+            for time_s, key, picture in decoded:
+                if time_s is None:
                     continue
                 if start is None:
-                    start = float(frame.time)
-                t = float(frame.time) - start
+                    start = time_s
+                t = time_s - start
                 if t + 1e-6 < next_t:
                     continue
                 next_t = (math.floor(t / step + 1e-6) + 1) * step if step else -math.inf
-                yield Frame(t=t, gray=grey(frame), key=bool(frame.key_frame))
+                gray = picture() if callable(picture) else picture
+                if gray is None:  # _decode_split keeps every frame the sampling can take
+                    raise RuntimeError(f"{source}: a sampled frame was not kept by the second decoder")
+                yield Frame(t=t, gray=gray, key=key)
                 yielded += 1
                 if max_frames is not None and yielded >= max_frames:
                     return
@@ -193,9 +297,171 @@ def iter_frames(
             if yielded == 0:
                 raise MediaError(f"cannot decode {source}: {error_reason(exc)}") from None
     finally:
-        container.close()
+        if read is not None:
+            read.close()
+        else:
+            container.close()
     if yielded == 0:
         raise MediaError(f"no decodable video frames in {source}")
+
+
+Decoded = tuple[float | None, bool, Any]  # time, key frame, a picture (see iter_frames)
+
+
+@dataclass
+class _Settings:
+    """How a stream is decoded: threads, frames skipped, codec options."""
+
+    thread_type: str
+    skip_frame: str | None
+    options: dict[str, str] | None
+
+    def apply(self, stream: av.video.stream.VideoStream) -> None:
+        stream.thread_type = self.thread_type
+        if self.skip_frame:
+            stream.codec_context.skip_frame = self.skip_frame
+        if self.options:
+            stream.codec_context.options = dict(self.options)
+
+
+def _frames_of(frames: Iterable[av.VideoFrame], grey: _Grey) -> Iterator[Decoded]:
+    for frame in frames:
+        yield (None if frame.time is None else float(frame.time), bool(frame.key_frame), partial(grey, frame))
+
+
+def _packet_frames(stream: av.video.stream.VideoStream, packets: list[av.Packet]) -> Iterator[av.VideoFrame]:
+    """Frames of packets already read, the decoder flushed at the end (unless the last
+    packet is the end-of-stream one that does it)."""
+    for packet in packets:
+        yield from stream.decode(packet)
+    if not packets or packets[-1].size:
+        # An empty packet flushes; with the stream's time base, so that the frames it
+        # lets out have their times (``decode(None)`` leaves them without).
+        end = av.Packet()
+        end.time_base = stream.time_base
+        yield from stream.decode(end)
+
+
+def _decode(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+            read: ReadVideo | None) -> Iterator[Decoded]:
+    """The stream's frames: demuxed and decoded, or decoded from packets already read."""
+    grey = _Grey(_stream_info(container))
+    yield from _frames_of(container.decode(stream) if read is None else _packet_frames(stream, read.packets), grey)
+
+
+# Decoding in two halves at once. With a video's packets in memory, a second decoder
+# takes the packets from a keyframe near the middle on, in a thread of its own (FFmpeg
+# decodes without Python's lock), while the first decodes those before it: on two cores
+# the decode takes the longer half's time, where slice threading keeps one core busy
+# and frame threading spends much of the other on handing frames over. Only where the
+# halves are independent, so that every frame decodes as it would in one pass: the
+# keyframe starts a picture group that needs nothing before it (an H.264 IDR picture;
+# any keyframe of the codecs of SPLIT_CODECS), no packet before it is shown after it and
+# none after it before it. Each half at least SPLIT_MIN_PACKETS (two seconds at 24 fps):
+# a shorter one does not pay for the second opening (about 2 ms).
+SPLIT_CODECS = frozenset({"h264", "vp8", "vp9", "mpeg4", "mpeg2video", "mpeg1video"})
+SPLIT_MIN_PACKETS = 48
+# How far before a frame's time the second half looks for a sampling instant, so that
+# it keeps (scaled) every frame the sampling may take: more than any rounding of times.
+SPLIT_TIME_MARGIN_S = 1e-3
+
+
+def _split_point(packets: list[av.Packet], stream: av.video.stream.VideoStream) -> int | None:
+    """The index of the packet where a second decoder can start (see SPLIT_CODECS), the
+    keyframe nearest the middle that qualifies; None when none does."""
+    ctx = stream.codec_context
+    n = len(packets)
+    if ctx.name not in SPLIT_CODECS or n < 2 * SPLIT_MIN_PACKETS:
+        return None
+    pts = np.array([np.nan if p.pts is None else float(p.pts) for p in packets])
+    before = np.fmax.accumulate(np.concatenate([[-np.inf], pts[:-1]]))  # latest shown before i
+    after = np.fmin.accumulate(pts[::-1])[::-1]  # earliest shown from i on
+    candidates = [i for i in range(SPLIT_MIN_PACKETS, n - SPLIT_MIN_PACKETS + 1)
+                  if packets[i].is_keyframe and not np.isnan(pts[i]) and before[i] < pts[i] and after[i] == pts[i]]
+    for i in sorted(candidates, key=lambda i: abs(2 * i - n)):
+        if ctx.name != "h264" or _h264_idr(bytes(packets[i]), ctx.extradata):
+            return i
+    return None
+
+
+def _h264_idr(data: bytes, extradata: bytes | None) -> bool:
+    """Whether an H.264 packet holds an IDR picture (NAL unit type 5), its NAL units
+    length-prefixed (avcC extradata, as in MP4 and Matroska) or after start codes."""
+    if extradata and extradata[0] == 1 and len(extradata) > 4:
+        size = (extradata[4] & 3) + 1
+        i = 0
+        while i + size < len(data):
+            length = int.from_bytes(data[i : i + size], "big")
+            i += size
+            if data[i] & 0x1F == 5:
+                return True
+            i += length
+        return False
+    i = data.find(b"\x00\x00\x01")
+    while 0 <= i < len(data) - 3:
+        if data[i + 3] & 0x1F == 5:
+            return True
+        i = data.find(b"\x00\x00\x01", i + 3)
+    return False
+
+
+def _decode_split(source: str, stream: av.video.stream.VideoStream, packets: list[av.Packet], split: int,
+                  settings: _Settings, step: float, info: VideoInfo) -> Iterator[Decoded]:
+    """The frames of ``packets``, the first ``split`` decoded here and the rest by a
+    second decoder in a thread. The second half's frames are scaled there, those the
+    sampling (every ``step`` s from the first frame's time) may take: its first frame
+    and each that passes a sampling instant (SPLIT_TIME_MARGIN_S either side)."""
+    base = stream.time_base or Fraction(1, 1000)
+    shown = [float(p.pts * base) for p in packets[:split] if p.pts is not None]
+    origin = min(shown) if shown else 0.0
+    tail: list[Decoded] = []
+    failure: list[BaseException] = []
+
+    def second(every: bool) -> None:
+        try:
+            other = open_media(source)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            failure.append(exc)
+            return
+        try:
+            st = other.streams.video[0]
+            settings.apply(st)
+            grey = _Grey(info)
+            last: float | None = None
+            for frame in _packet_frames(st, packets[split:]):
+                if frame.time is None:
+                    tail.append((None, False, None))
+                    continue
+                t = float(frame.time)
+                keep = (every or last is None or not step
+                        or math.floor((t - origin + 1e-6 + SPLIT_TIME_MARGIN_S) / step)
+                        > math.floor((last - origin - SPLIT_TIME_MARGIN_S) / step))
+                tail.append((t, bool(frame.key_frame), grey(frame) if keep else None))
+                last = t
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            failure.append(exc)
+        finally:
+            other.close()
+
+    worker = threading.Thread(target=second, args=(False,), name="vigie-decode-half", daemon=True)
+    worker.start()
+    first: float | None = None
+    try:
+        for item in _frames_of(_packet_frames(stream, packets[:split]), _Grey(info)):
+            if first is None and item[0] is not None:
+                first = item[0]
+            yield item
+    finally:
+        worker.join()
+    if first is not None and first != origin:
+        # The first half began elsewhere than its packets said, so the second half kept
+        # frames for another origin: decode it again here, scaling every frame.
+        tail.clear()
+        failure.clear()
+        second(True)
+    yield from tail
+    if failure:
+        raise failure[0]
 
 
 def iter_seek_frames(source: str, times: list[float]) -> Iterator[Frame]:

@@ -14,6 +14,7 @@ The content box (bars cropped away) is decided per video before hashing.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -315,18 +316,57 @@ class CropHashes:
         return _core_hashes([self.pictures[int(i)] for i in frames], list(range(len(CROP_HYPOTHESES))))
 
 
-@dataclass
 class InnerPicture:
-    """A picture found inside the frame: its box and its hashes, per query frame."""
+    """A picture found inside the frame: its box and its hashes (as is and mirrored),
+    per query frame, computed when asked. The matcher tries each proposal on a few
+    probe frames and keeps one: only that one is hashed on every frame."""
 
-    box: Box
-    hashes: NDArray[np.uint64]
-    mirror: NDArray[np.uint64]
-    crops: CropHashes
+    def __init__(self, box: Box, insides: list[NDArray[np.uint8]]) -> None:
+        self.box = box
+        self.crops = CropHashes(insides)
+        self._full: dict[bool, NDArray[np.uint64]] = {}
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    @property
+    def hashes(self) -> NDArray[np.uint64]:
+        return self._all(False)
+
+    @property
+    def mirror(self) -> NDArray[np.uint64]:
+        return self._all(True)
+
+    def hashes_of(self, frames: NDArray[np.int64], mirrored: bool = False) -> NDArray[np.uint64]:
+        """The hashes of some frames (each frame's hash is its own: the same as the
+        whole run's at those frames)."""
+        if mirrored in self._full or not self._one_size():
+            return self._all(mirrored)[frames]
+        return _whole_hashes([self.crops.pictures[int(i)] for i in frames], mirrored)
+
+    def _one_size(self) -> bool:
+        return len({p.shape for p in self.crops.pictures}) <= 1
+
+    def _all(self, mirrored: bool) -> NDArray[np.uint64]:
+        if mirrored not in self._full:
+            pictures = self.crops.pictures
+            if self._one_size():
+                self._full[mirrored] = _whole_hashes(pictures, mirrored)
+            else:  # a stream that changed size: each picture resized on its own
+                whole = np.stack([resize_for_hash(p) for p in pictures])
+                self._full[mirrored] = phash_batch(whole[:, :, ::-1] if mirrored else whole)
+        return self._full[mirrored]
+
+
+def _whole_hashes(pictures: list[NDArray[np.uint8]], mirrored: bool) -> NDArray[np.uint64]:
+    """Hashes of same-sized pictures, whole, as is or mirrored."""
+    if not pictures:
+        return np.zeros(0, np.uint64)
+    return phash_regions(np.stack(pictures), [(0.0, 1.0)], [(0.0, 1.0)], flip_x=mirrored)[:, 0, 0]
 
 
 def inner_picture_hashes(pictures: list[NDArray[np.uint8]], box: Box) -> InnerPicture:
-    """Hashes of what ``box`` shows in each picture, ready for the matcher."""
+    """What ``box`` shows in each picture, ready for the matcher to hash."""
     insides = [box.crop(p) for p in pictures]
     # The inner picture may carry bars of its own (a 4:3 film pillarboxed in it).
     inner_bars = detect_box(insides[:: max(1, len(insides) // INNER_BAR_FRAMES)])
@@ -334,13 +374,7 @@ def inner_picture_hashes(pictures: list[NDArray[np.uint8]], box: Box) -> InnerPi
     # Its border is found to a pixel or two of the analysis frame: step inside it, so
     # that what is left is a crop of the film, which the crop search then handles.
     insides = [region(p, (INNER_MARGIN, 1 - INNER_MARGIN), (INNER_MARGIN, 1 - INNER_MARGIN)) for p in insides]
-    if len({p.shape for p in insides}) == 1:
-        stack = np.stack(insides)
-        plain = phash_regions(stack, [(0.0, 1.0)], [(0.0, 1.0)])[:, 0, 0]
-        mirror = phash_regions(stack, [(0.0, 1.0)], [(0.0, 1.0)], flip_x=True)[:, 0, 0]
-        return InnerPicture(box, plain, mirror, CropHashes(insides))
-    whole = np.stack([resize_for_hash(p) for p in insides])
-    return InnerPicture(box, phash_batch(whole), phash_batch(whole[:, :, ::-1]), CropHashes(insides))
+    return InnerPicture(box, insides)
 
 
 def fingerprint_frames(
@@ -366,6 +400,12 @@ def fingerprint_frames(
     )
 
 
+def _too_few_keyframes(times: list[float], info: decode.VideoInfo) -> bool:
+    """Whether keyframes at ``times`` are too sparse to be a first look (MIN_KEYFRAME_RATE)."""
+    span = max(info.duration_s, times[-1] if times else 0.0, 1.0)
+    return len(times) < max(MIN_KEYFRAME_RATE * span, 3)
+
+
 def fingerprint_query(source: str, *, mode: str = "auto") -> VideoFingerprint:
     """Sparse fingerprint of a video to identify.
 
@@ -375,7 +415,28 @@ def fingerprint_query(source: str, *, mode: str = "auto") -> VideoFingerprint:
     seeks). Keyframes and the glance are fast first looks: when they do not confirm a
     match, the caller looks closer (see ``stages.identify.identify_source``).
     """
-    info = decode.probe(source)
+    remote = "://" in source
+    keyframes: list[float] | None = None
+    read: decode.ReadVideo | None = None
+    if mode in ("auto", "keyframes") and not remote:
+        # A local file: its keyframes are counted from the packets in the same opening
+        # as the probe, so a file with too few of them is decoded once, not twice, and
+        # those packets are what is decoded. (A remote one is not: demuxing it would
+        # read all its bytes for the count alone.)
+        info, keyframes, read = decode.probe_keyframes(
+            source, QUERY_FPS, SEEK_MIN_S if mode == "auto" else math.inf, keep=True)
+    else:
+        info = decode.probe(source)
+    try:
+        return _query_frames(source, mode, info, keyframes, read)
+    finally:
+        if read is not None:
+            read.close()
+
+
+def _query_frames(source: str, mode: str, info: decode.VideoInfo, keyframes: list[float] | None,
+                  read: decode.ReadVideo | None) -> VideoFingerprint:
+    """``fingerprint_query`` once the video is probed (and maybe read: ``read``)."""
     remote = "://" in source
     if mode == "auto":
         long_after = REMOTE_SEEK_MIN_S if remote else SEEK_MIN_S
@@ -386,16 +447,18 @@ def fingerprint_query(source: str, *, mode: str = "auto") -> VideoFingerprint:
         step = max(info.duration_s / points, SEEK_MIN_STEP_S)
         targets = [i * step for i in range(int(info.duration_s / step) + 1)]
         frames = list(decode.iter_seek_frames(source, targets))
+    elif mode == "keyframes" and keyframes is not None and _too_few_keyframes(keyframes, info):
+        mode = "dense"  # decoding its keyframes would find no more than its packets say
     elif mode == "keyframes":
         try:
-            frames = list(decode.iter_frames(source, keyframes_only=True, sample_fps=QUERY_FPS))
+            frames = list(decode.iter_frames(source, keyframes_only=True, sample_fps=QUERY_FPS, read=read))
         except MediaError:
             frames = []  # some streams flag no keyframes: decode them fully instead
-        span = max(info.duration_s, frames[-1].t if frames else 0.0, 1.0)
-        if len(frames) < max(MIN_KEYFRAME_RATE * span, 3):
+        read = None  # decoded (and closed): a dense decode opens the file again
+        if _too_few_keyframes([f.t for f in frames], info):
             mode = "dense"
     if mode == "dense":
-        frames = list(decode.iter_frames(source, sample_fps=QUERY_FPS, fast=True))
+        frames = list(decode.iter_frames(source, sample_fps=QUERY_FPS, fast=True, read=read))
     duration = info.duration_s or (frames[-1].t if frames else 0.0)
     info = decode.VideoInfo(duration, info.fps, info.width, info.height)
     fp = fingerprint_frames([f.t for f in frames], [f.gray for f in frames], info, len(frames))

@@ -9,6 +9,8 @@ frame of a film costs far less than decoding it.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
@@ -45,12 +47,21 @@ def low_frequencies(small: NDArray[np.floating]) -> NDArray[np.float64]:
     return np.einsum("ki,nij,lj->nkl", _DCT, batch, _DCT, optimize=True)
 
 
+def _pack_above_median(coeffs: NDArray[np.floating]) -> NDArray[np.uint64]:
+    """One bit per coefficient above the median of its 64 (last axis), packed most
+    significant first (``_BIT_WEIGHTS``' order). The median as ``np.median`` takes it
+    (the mean of the two middle values, in the coefficients' precision), by one
+    partition; the bits packed by bytes."""
+    middle = np.partition(coeffs, (31, 32), axis=-1)
+    med = np.add(middle[..., 31:32], middle[..., 32:33]) / coeffs.dtype.type(2)
+    packed = np.packbits(coeffs > med, axis=-1)  # (..., 8) bytes, first bit highest
+    return np.ascontiguousarray(packed).view(">u8")[..., 0].astype(np.uint64)
+
+
 def phash_batch(small: NDArray[np.floating]) -> NDArray[np.uint64]:
     """pHash of each 32x32 image of a (n, 32, 32) batch, packed into uint64."""
     coeffs = low_frequencies(small).reshape(-1, HASH_SIZE * HASH_SIZE)
-    med = np.median(coeffs, axis=1, keepdims=True)
-    bits = coeffs > med
-    return (bits.astype(np.uint64) * _BIT_WEIGHTS).sum(axis=1, dtype=np.uint64)
+    return _pack_above_median(coeffs)
 
 
 def phash(gray: NDArray[np.uint8]) -> np.uint64:
@@ -74,6 +85,16 @@ def area_matrix(n_in: int, spans: list[tuple[float, float]], flip: bool = False)
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _dct_area(n_in: int, spans: tuple[tuple[float, float], ...], flip: bool) -> NDArray[np.float32]:
+    """The DCT rows folded with the area resize of each span: shape (spans * 8, n_in).
+    A query's pictures share one size, and the crop hypotheses a few spans, so these
+    are computed once, not on every call (which cost more than the hashing itself)."""
+    out = (_DCT @ area_matrix(n_in, list(spans), flip)).reshape(len(spans) * HASH_SIZE, n_in).astype(np.float32)
+    out.flags.writeable = False
+    return out
+
+
 def phash_regions(pictures: NDArray[np.uint8], ys: list[tuple[float, float]], xs: list[tuple[float, float]],
                   flip_x: bool = False) -> NDArray[np.uint64]:
     """pHash of regions of same-sized pictures, every (y span, x span) pair at once:
@@ -85,13 +106,12 @@ def phash_regions(pictures: NDArray[np.uint8], ys: list[tuple[float, float]], xs
     resize call."""
     n, h, w = pictures.shape
     ny, nx = len(ys), len(xs)
-    dy = (_DCT @ area_matrix(h, ys)).reshape(ny * HASH_SIZE, h).astype(np.float32)       # (Y*8, h)
-    dx = (_DCT @ area_matrix(w, xs, flip_x)).reshape(nx * HASH_SIZE, w).astype(np.float32)  # (X*8, w)
+    dy = _dct_area(h, tuple(ys), False)                          # (Y*8, h)
+    dx = _dct_area(w, tuple(xs), flip_x)                         # (X*8, w)
     rows = dy @ pictures.astype(np.float32)                      # (n, Y*8, w)
     coeffs = rows @ dx.T                                         # (n, Y*8, X*8)
     coeffs = coeffs.reshape(n, ny, HASH_SIZE, nx, HASH_SIZE).transpose(0, 1, 3, 2, 4).reshape(n, ny, nx, 64)
-    med = np.median(coeffs, axis=3, keepdims=True)
-    return ((coeffs > med).astype(np.uint64) * _BIT_WEIGHTS).sum(axis=3, dtype=np.uint64)
+    return _pack_above_median(coeffs)
 
 
 def hamming(a: NDArray[np.uint64] | np.uint64, b: NDArray[np.uint64] | np.uint64) -> NDArray[np.uint8]:

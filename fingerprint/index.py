@@ -32,8 +32,11 @@ MIH_MIN_ENTRIES = 600_000
 MIH_WIDTHS = (21, 21, 22)
 # Candidates verified at once by the multi-index engine; bounds its temporaries.
 _MIH_CHUNK = 4_000_000
-# (query, entry) pairs compared at once by the scan; bounds its temporaries (8 MB).
-_SCAN_BLOCK = 8_000_000
+# (query, entry) pairs compared at once by the scan, in buffers allocated once per
+# query: 2.6 MB that stay in cache. Measured (1,024 queries against 3,800 entries, a
+# 2-core machine): 4 ms at 256 K pairs, 6 ms at 16 K or 1 M, 16 ms with fresh 8 M-pair
+# temporaries per block (mostly page faults).
+_SCAN_BLOCK = 1 << 18
 
 
 _MASKS: dict[tuple[int, int], NDArray[np.int64]] = {}
@@ -166,10 +169,10 @@ class HashIndex:
         qs, es, ds = [], [], []
         for kind in np.unique(kinds):
             rows = np.nonzero(kinds == kind)[0]
-            entries = np.nonzero(self.kinds == kind)[0]
+            entries, hashes = self._of_kind(int(kind))
             if len(entries) == 0:
                 continue
-            hits = self._query_scan(queries[rows], radius, entries)
+            hits = self._query_scan(queries[rows], radius, entries, hashes)
             qs.append(rows[hits.query])
             es.append(hits.entry)
             ds.append(hits.distance)
@@ -178,20 +181,38 @@ class HashIndex:
             return Hits(empty, empty, np.zeros(0, np.uint8))
         return Hits(np.concatenate(qs), np.concatenate(es), np.concatenate(ds))
 
+    def _of_kind(self, kind: int) -> tuple[NDArray[np.int64], NDArray[np.uint64]]:
+        """The entries of one kind and their hashes, gathered once per index (a query
+        makes several look-ups, each of which gathered them anew)."""
+        cache: dict[int, tuple[NDArray[np.int64], NDArray[np.uint64]]] = self.__dict__.setdefault("_by_kind", {})
+        if kind not in cache:
+            entries = np.nonzero(self.kinds == kind)[0]
+            cache[kind] = (entries, np.ascontiguousarray(self.hashes[entries]))
+        return cache[kind]
+
     def _query_scan(self, queries: NDArray[np.uint64], radius: int,
-                    entries: NDArray[np.int64] | None = None) -> Hits:
+                    entries: NDArray[np.int64] | None = None, hashes: NDArray[np.uint64] | None = None) -> Hits:
         # A block of queries against every entry at once, about _SCAN_BLOCK pairs a
         # block: one vectorised XOR + popcount instead of a Python loop per query.
         qs, es, ds = [], [], []
-        hashes = self.hashes if entries is None else self.hashes[entries]
-        step = max(1, _SCAN_BLOCK // max(len(hashes), 1))
+        if hashes is None:
+            hashes = self.hashes if entries is None else self.hashes[entries]
+        n = len(hashes)
+        step = max(1, min(_SCAN_BLOCK // max(n, 1), len(queries)))
+        xor = np.empty((step, n), np.uint64)
+        dist = np.empty((step, n), np.uint8)
+        near = np.empty((step, n), bool)
         for first in range(0, len(queries), step):
             block = queries[first : first + step]
-            dist = np.bitwise_count(block[:, None] ^ hashes[None, :])
-            qi, ei = np.nonzero(dist <= radius)
-            qs.append(qi.astype(np.int64) + first)
-            es.append(ei.astype(np.int64) if entries is None else entries[ei].astype(np.int64))
-            ds.append(dist[qi, ei])
+            k = len(block)
+            np.bitwise_xor(block[:, None], hashes[None, :], out=xor[:k])
+            np.bitwise_count(xor[:k], out=dist[:k])
+            np.less_equal(dist[:k], radius, out=near[:k])
+            flat = np.flatnonzero(near[:k])
+            qi, ei = np.divmod(flat, n)
+            qs.append(qi + first)
+            es.append(ei if entries is None else entries[ei].astype(np.int64))
+            ds.append(dist[:k].ravel()[flat])
         return Hits(np.concatenate(qs), np.concatenate(es), np.concatenate(ds).astype(np.uint8))
 
     def _query_mih(self, queries: NDArray[np.uint64], radius: int) -> Hits:

@@ -155,23 +155,35 @@ def _best_line(
 ) -> tuple[float, float, float]:
     """(votes, speed, offset) of the line collecting the most weight of distinct query
     frames. Among speeds with equal votes the one closest to 1.0 wins: a short segment
-    cannot tell speeds apart, and most copies play at the original speed."""
+    cannot tell speeds apart, and most copies play at the original speed.
+
+    Every speed at once: the offsets are binned (OFFSET_BIN_S) under each speed, and a
+    query frame gives each bin one vote, the weight of its best pair there. With the
+    pairs ordered by query frame, then reference time, a frame's pairs in one bin are
+    consecutive under every speed (the offset grows with the reference time), so the
+    best pairs are found without sorting per speed."""
+    if len(qt) == 0:
+        return (-1.0, 1.0, 0.0)
+    n, speeds = len(qt), SPEEDS_BY_PRIOR
+    order = np.lexsort((rt, qi))
+    frame, weight = qi[order], w[order]
+    bins = np.floor((rt[order][None, :] - speeds[:, None] * qt[order][None, :]) / OFFSET_BIN_S).astype(np.int64)
+    first = np.ones(bins.shape, dtype=bool)  # the first pair of a (frame, bin) run, per speed
+    first[:, 1:] = (frame[1:] != frame[:-1])[None, :] | (bins[:, 1:] != bins[:, :-1])
+    starts = np.flatnonzero(first)
+    best_w = np.maximum.reduceat(np.tile(weight, len(speeds)), starts)
+    lo = int(bins.min())
+    width = int(bins.max()) - lo + 1
+    cell = (starts // n) * width + bins.ravel()[starts] - lo  # (speed, bin)
+    size = len(speeds) * width
+    votes = np.bincount(cell, weights=best_w, minlength=size).reshape(len(speeds), width)
+    # Bins no pair falls in are never chosen, even when every vote is 0.
+    votes[np.bincount(cell, minlength=size).reshape(len(speeds), width) == 0] = -1.0
+    top = votes.argmax(axis=1)  # per speed, the lowest of its best bins
     best = (-1.0, 1.0, 0.0)
-    for s in SPEEDS_BY_PRIOR:
-        off = rt - s * qt
-        bins = np.floor(off / OFFSET_BIN_S).astype(np.int64)
-        # One vote per query frame per bin (its best pair); each pair also votes for
-        # the next bin, so a line falling on a bin edge is not split in two.
-        for shift in (0, 1):
-            key = (bins + shift) * (1 << 32) + qi
-            order = np.lexsort((-w, key))
-            uniq, first = np.unique(key[order], return_index=True)
-            b = uniq >> 32
-            votes = np.bincount(b - b.min(), weights=w[order][first])
-            k = int(votes.argmax())
-            if votes[k] > best[0] + 1e-9:
-                centre = float((k + b.min() - shift + 0.5) * OFFSET_BIN_S)
-                best = (float(votes[k]), float(s), centre)
+    for i, s in enumerate(speeds):
+        if votes[i, top[i]] > best[0] + 1e-9:
+            best = (float(votes[i, top[i]]), float(s), float((top[i] + lo + 0.5) * OFFSET_BIN_S))
     return best
 
 
@@ -446,11 +458,12 @@ def best_inner_picture(query: VideoFingerprint, usable: NDArray[np.int64], index
     probe = usable[np.linspace(0, len(usable) - 1, min(CROP_PROBE_FRAMES, len(usable))).astype(int)]
     best: tuple[int, InnerPicture] | None = None
     for cand in query.inner:
-        if len(cand.hashes) != len(query.times):
+        if len(cand) != len(query.times):
             continue
         # Its core where the margin left it (INNER_HYPOTHESIS), and where a copy that
         # also cropped the film would have it (hypothesis 0).
-        looks = [cand.hashes[probe], cand.mirror[probe], *cand.crops.hypothesis_of(INNER_HYPOTHESIS, probe),
+        looks = [cand.hashes_of(probe), cand.hashes_of(probe, mirrored=True),
+                 *cand.crops.hypothesis_of(INNER_HYPOTHESIS, probe),
                  *cand.crops.hypothesis_of(0, probe)]
         hits = index.query(np.concatenate(looks), radius,
                            kinds=np.repeat(np.array([0, 0, 1, 1, 1, 1], np.uint8), len(probe)))

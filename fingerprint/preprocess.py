@@ -78,19 +78,101 @@ class BarStats:
             return FULL
         h, w = self.shape
         frames = self.frames[:: -(-len(self.frames) // max_frames)]
-        stack = np.stack(frames).astype(np.float32)
-        level = np.median(stack, axis=0)
-        spread = stack.std(axis=0)
-        gx = np.zeros_like(stack)
-        gy = np.zeros_like(stack)
-        gx[:, :, 1:] = np.abs(np.diff(stack, axis=2))
-        gy[:, 1:, :] = np.abs(np.diff(stack, axis=1))
-        detail = np.median(gx + gy, axis=0)
+        grey = np.stack(frames)
+        level = temporal_median(grey)
+        spread = grey.astype(np.float32).std(axis=0)
+        signed = grey.astype(np.int16)
+        grad = np.zeros_like(signed)
+        grad[:, :, 1:] = np.abs(np.diff(signed, axis=2))
+        grad[:, 1:, :] += np.abs(np.diff(signed, axis=1))
+        detail = temporal_median(grad)
         y0, y1 = _span(np.median(level, axis=1), np.median(spread, axis=1), detail.mean(axis=1))
         x0, x1 = _span(np.median(level, axis=0), np.median(spread, axis=0), detail.mean(axis=0))
         if y0 == 0 and y1 == h and x0 == 0 and x1 == w:
             return FULL
         return Box(y0, y1, x0, x1)
+
+
+def _merge_network(n: int) -> list[tuple[int, int]]:
+    """Batcher's odd-even merge sort for ``n`` (a power of two) inputs: the (lower,
+    upper) pairs to compare-exchange, in order."""
+    pairs = []
+    p = 1
+    while p < n:
+        k = p
+        while k >= 1:
+            for j in range(k % p, n - k, 2 * k):
+                for i in range(min(k, n - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    return pairs
+
+
+# Frames up to which ``temporal_median`` sorts with a network (a query's statistics
+# take a few dozen frames); past it, NumPy's median.
+MEDIAN_NETWORK_MAX = 64
+MedianNetwork = tuple[list[tuple[int, int, int, int]], tuple[int, ...]]
+_NETWORKS: dict[int, MedianNetwork] = {}
+
+
+def _median_network(n: int) -> MedianNetwork:
+    """For ``n`` frames, Batcher's sorting network for the next power of two as steps
+    (in a, in b, out min, out max) over numbered values (the frames are 0 to n - 1),
+    only those the middle depends on, and the value(s) that are the middle.
+
+    The network's other inputs are padding, as many lowest as highest values, so its
+    middle is the frames' middle. Padding is never materialised: a compare-exchange
+    with a padding lane either leaves both lanes as they are or swaps them, which is
+    done by renaming lanes. Compare-exchanges that cannot reach the middle are dropped
+    (for 20 frames, 83 of 191 are left)."""
+    size = 1 << max(n - 1, 1).bit_length()
+    pad = size - n
+    low, high = -1, -2
+    # What each lane holds: a padding value, or a variable (its index in ``values``).
+    lanes = [low] * (pad // 2) + list(range(n)) + [high] * (pad - pad // 2)
+    slots = n  # variables: the frames, then each compare-exchange's two results
+    ops: list[tuple[int, int, int, int]] = []  # (in a, in b, out min, out max)
+    for a, b in _merge_network(size):
+        x, y = lanes[a], lanes[b]
+        if x == low or y == high or (x == high and y == high) or (x == low and y == low):
+            continue  # already in order
+        if y == low or x == high:
+            lanes[a], lanes[b] = y, x
+            continue
+        ops.append((x, y, slots, slots + 1))
+        lanes[a], lanes[b] = slots, slots + 1
+        slots += 2
+    middle = (lanes[size // 2 - 1],) if n % 2 else (lanes[size // 2 - 1], lanes[size // 2])
+    live, kept = set(middle), []
+    for x, y, lo, hi in reversed(ops):
+        if lo in live or hi in live:
+            live |= {x, y}
+            kept.append((x, y, lo, hi))
+    kept.reverse()
+    return kept, middle
+
+
+def temporal_median(stack: NDArray[np.integer]) -> NDArray[np.float32]:
+    """Per-pixel median over the frames (axis 0) of an integer stack, as float32: the
+    same values as ``np.median(stack.astype(np.float32), axis=0)``, ten times faster
+    for a few dozen frames. NumPy's median runs a selection per pixel; here a sorting
+    network runs over whole frames at once (vectorised minimum and maximum), reduced to
+    the compare-exchanges the middle depends on (``_median_network``)."""
+    n = stack.shape[0]
+    if n == 0 or n > MEDIAN_NETWORK_MAX or not np.issubdtype(stack.dtype, np.integer):
+        return np.median(stack.astype(np.float32), axis=0)
+    if n not in _NETWORKS:
+        _NETWORKS[n] = _median_network(n)
+    ops, middle = _NETWORKS[n]
+    values: dict[int, NDArray[np.integer]] = dict(enumerate(stack))
+    for x, y, lo, hi in ops:  # each value is an input once: let it go
+        a, b = values.pop(x), values.pop(y)
+        values[lo], values[hi] = np.minimum(a, b), np.maximum(a, b)
+    if len(middle) == 1:
+        return values[middle[0]].astype(np.float32)
+    return (values[middle[0]].astype(np.float32) + values[middle[1]].astype(np.float32)) / np.float32(2)
 
 
 def _span(means: NDArray[np.floating], spreads: NDArray[np.floating], detail: NDArray[np.floating]) -> tuple[int, int]:
@@ -198,10 +280,10 @@ def inner_pictures(frames: list[NDArray[np.uint8]]) -> list[Box]:
     same = [f for f in frames if f.shape == shape]
     # Evenly thinned: the border is there in every frame, the median needs a few dozen.
     same = same[:: max(1, len(same) // PIP_STAT_FRAMES)]
-    stack = np.stack(same).astype(np.float32)
+    stack = np.stack(same).astype(np.int16)
     h, w = shape
-    gx = np.median(np.abs(np.diff(stack, axis=2)), axis=0)  # (h, w-1): edge between c and c+1
-    gy = np.median(np.abs(np.diff(stack, axis=1)), axis=0)  # (h-1, w)
+    gx = temporal_median(np.abs(np.diff(stack, axis=2)))  # (h, w-1): edge between c and c+1
+    gy = temporal_median(np.abs(np.diff(stack, axis=1)))  # (h-1, w)
     typical = max(float(np.median(gx)), float(np.median(gy)), 1.0)
     floor = PIP_EDGE_RATIO * typical
     min_h = int(PIP_MIN_HEIGHT_SHARE * h)

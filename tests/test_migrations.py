@@ -92,3 +92,42 @@ def test_0008_keeps_every_row_and_allows_material_without_title(db_url: str) -> 
             assert c.scalar(text("SELECT count(*) FROM notice_items")) == 1
     finally:
         engine.dispose()
+
+
+def test_schema_check_reads_what_alembic_says(db_url: str) -> None:
+    # check_schema reads the stored revision and the scripts' head without Alembic: they
+    # are Alembic's answers, at every revision, and it refuses all but the head.
+    import pytest
+
+    from db.session import _migration_heads, _stored_revisions, check_schema
+    from foundation.errors import DatabaseError
+
+    assert _migration_heads() == [head_revision()]
+    engine = make_engine(db_url)
+    try:
+        assert _stored_revisions(engine) == [] and current_revision(engine) is None
+        with pytest.raises(DatabaseError, match="not initialised"):
+            check_schema(engine)
+        upgrade(engine, "0002_reports")
+        assert _stored_revisions(engine) == [current_revision(engine)] == ["0002_reports"]
+        with pytest.raises(DatabaseError, match="run `vigie init` to upgrade"):
+            check_schema(engine)
+        upgrade(engine)
+        assert _stored_revisions(engine) == [current_revision(engine)] == [head_revision()]
+        check_schema(engine)
+    finally:
+        engine.dispose()
+
+
+def test_schema_check_does_not_import_alembic(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    db = tmp_path / "v.db"
+    code = ("import sys; from db.session import make_engine, upgrade, check_schema; "
+            f"e = make_engine('sqlite:///{db}'); upgrade(e); e.dispose(); "
+            "[sys.modules.pop(m) for m in list(sys.modules) if m.split('.')[0] == 'alembic']; "
+            f"e = make_engine('sqlite:///{db}'); check_schema(e); "
+            "print(any(m.split('.')[0] == 'alembic' for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -80,3 +80,15 @@ def test_inner_picture_found_and_not_invented() -> None:
     assert box is not None and abs(box.y0 - 10) <= 1 and abs(box.y1 - 70) <= 1
     assert abs(box.x0 - 70) <= 1 and abs(box.x1 - 180) <= 1
     assert inner_picture(plain) is None
+
+
+def test_temporal_median_equals_numpy_median():
+    # The sorting network gives NumPy's per-pixel median exactly, for every frame count
+    # it handles (odd and even, padded to a power of two) and past it.
+    from fingerprint.preprocess import MEDIAN_NETWORK_MAX, temporal_median
+
+    rng = np.random.default_rng(7)
+    for n in [*range(1, 20), 31, 32, 33, MEDIAN_NETWORK_MAX, MEDIAN_NETWORK_MAX + 1]:
+        for dtype, top in ((np.uint8, 256), (np.int16, 511)):
+            stack = rng.integers(0, top, (n, 6, 5)).astype(dtype)
+            assert np.array_equal(temporal_median(stack), np.median(stack.astype(np.float32), axis=0))

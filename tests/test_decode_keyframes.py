@@ -1,0 +1,80 @@
+"""The keyframe count read from packets agrees with decoding the keyframes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fingerprint import decode
+from fingerprint.extract import QUERY_FPS, fingerprint_query
+from demoweb import synth
+
+
+def _film(path: str, gop: int | None, preset: str = "ultrafast") -> str:
+    w = synth.VideoWriter(path, 24.0, preset=preset)
+    w.gop = gop
+    with w:
+        for _, img in synth.iter_film_frames(5, 12.0, 24.0, (320, 180)):
+            w.write(img)
+    return path
+
+
+def test_packet_keyframes_are_the_decoded_keyframes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for gop in (12, 250):
+        path = _film(str(tmp_path / f"gop{gop}.mp4"), gop)
+        info, times, _ = decode.probe_keyframes(path, QUERY_FPS, math.inf)
+        decoded = [f.t for f in decode.iter_frames(path, keyframes_only=True, sample_fps=QUERY_FPS)]
+        assert info == decode.probe(path)
+        assert times is not None and np.allclose(times, decoded)
+        # Too short a video to count is not read: None.
+        assert decode.probe_keyframes(path, QUERY_FPS, 1.0)[1] is None
+
+
+def test_sparse_keyframes_go_straight_to_the_dense_decode(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rich = fingerprint_query(_film(str(tmp_path / "rich.mp4"), 12))
+    sparse = fingerprint_query(_film(str(tmp_path / "sparse.mp4"), 250))
+    assert rich.mode == "keyframes" and len(rich) >= 3
+    assert sparse.mode == "dense" and len(sparse) == len(list(decode.iter_frames(
+        str(tmp_path / "sparse.mp4"), sample_fps=QUERY_FPS, fast=True)))
+
+
+def test_frames_decoded_from_kept_packets_are_the_frames_of_a_second_opening(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = _film(str(tmp_path / "film.mp4"), 250)
+    for kw in ({"sample_fps": QUERY_FPS, "fast": True}, {"keyframes_only": True, "sample_fps": QUERY_FPS}):
+        _, _, read = decode.probe_keyframes(path, QUERY_FPS, math.inf, keep=True)
+        assert read is not None and len(read.packets) > 0
+        once = list(decode.iter_frames(path, read=read, **kw))
+        again = list(decode.iter_frames(path, **kw))
+        assert [f.t for f in once] == [f.t for f in again]
+        assert all(np.array_equal(a.gray, b.gray) for a, b in zip(once, again))
+    # Past the byte budget nothing is kept: the file is demuxed again.
+    saved = decode.READ_ONCE_MAX_BYTES
+    try:
+        decode.READ_ONCE_MAX_BYTES = 1000
+        assert decode.probe_keyframes(path, QUERY_FPS, math.inf, keep=True)[2] is None
+    finally:
+        decode.READ_ONCE_MAX_BYTES = saved
+
+
+def test_two_decoders_give_the_frames_of_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Packets split at an IDR keyframe near the middle and decoded by two decoders at
+    # once give exactly the frames of one pass, with B-frames (medium) and without.
+    import av
+
+    for preset in ("ultrafast", "medium"):
+        path = _film(str(tmp_path / f"{preset}.mp4"), 72, preset)
+        with av.open(path) as c:
+            stream = c.streams.video[0]
+            assert decode._split_point(list(c.demux(stream)), stream) is not None
+        for fps in (QUERY_FPS, None):
+            _, _, read = decode.probe_keyframes(path, QUERY_FPS, math.inf, keep=True)
+            split = list(decode.iter_frames(path, read=read, sample_fps=fps, fast=True))
+            one = list(decode.iter_frames(path, sample_fps=fps, fast=True))
+            assert [f.t for f in split] == [f.t for f in one] and len(one) > 10
+            assert all(np.array_equal(a.gray, b.gray) and a.key == b.key for a, b in zip(split, one))
+    # One picture group: nowhere to split.
+    path = _film(str(tmp_path / "one.mp4"), 500)
+    with av.open(path) as c:
+        stream = c.streams.video[0]
+        assert decode._split_point(list(c.demux(stream)), stream) is None
