@@ -156,3 +156,17 @@ def test_catalogue_ingest_reports_progress(Session, media: dict[str, str]) -> No
         add_title(s, media["film_b"], title="B", progress=lambda done, total: seen.append((done, total)))
     assert seen and seen[-1][0] == seen[-1][1] > 30
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_commands_work_with_the_default_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No --db, no VIGIE_DATABASE_URL, no [database] url: the documented default
+    (sqlite:///vigie.db in the working folder) is used by every command, `status` included
+    (it once passed an empty URL to the cluster check and crashed)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("VIGIE_DATABASE_URL", raising=False)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init"], catch_exceptions=False).exit_code == 0
+    assert (tmp_path / "vigie.db").exists()
+    r = runner.invoke(cli, ["status"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "scheduler: not running" in r.output

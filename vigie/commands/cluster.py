@@ -85,9 +85,10 @@ def cluster_depths(state: State) -> dict[str, Any] | None:
     """Cluster mode's queue depths for ``vigie status``; None on SQLite or when no worker
     ever created the job queue."""
     from cluster.queue import cluster_status, require_postgres
+    from db.session import resolve_url
 
     try:
-        require_postgres(state.db_url or "")
+        require_postgres(resolve_url(state.db_url))
         # Procrastinate (cluster.app) only on PostgreSQL, where there can be a queue.
 
         with state.session() as s:
