@@ -17,7 +17,7 @@ from notices.hosts import Contact, parse_security_txt
 from notices.machine import ACNS_NS
 from notices.mail import build_message, clean_header_text
 from notices.regimes import DELISTING, DMCA, DSA, REGIMES
-from tests.test_notices_support import T0, add_host, add_match, add_title, make_config, web  # noqa: F401
+from tests.test_notices_support import T0, machine_documents_valid, add_host, add_match, add_title, make_config, web  # noqa: F401
 from foundation.errors import NoticeInvalid
 
 REQUIRED_TEXT = {
@@ -58,22 +58,46 @@ def test_each_regime_renders_every_required_element(Session, regime: str, lang: 
         # Evidence per URL: when found, score, matched duration, timecodes, page hash.
         assert "2026-03-02 06:00:00 UTC" in text and "0.97" in text and "412.0 s" in text
         assert "0:20:00.000-0:27:00.000" in text and "ab" * 32 in text
-        # Machine-readable parts.
+        # Machine-readable parts (each also validated against its schema by the autouse
+        # fixture ``machine_documents_valid``).
         root = ET.fromstring(n.acns_xml)
         ns = {"a": ACNS_NS}
         assert root.tag == f"{{{ACNS_NS}}}Infringement"
-        for path in ("a:Case/a:ID", "a:Complainant/a:Entity", "a:Service_Provider/a:Entity",
-                     "a:Source/a:TimeStamp"):
-            assert root.find(path, ns) is not None, path
-        assert [e.text for e in root.findall("a:Content/a:Item/a:URL", ns)] == [
+        assert [child.tag.split("}")[1] for child in root] == [
+            "Case", "Complainant", "Service_Provider", "Source", "Content", "Notes", "Type", "Detection"]
+        assert root.findtext("a:Case/a:ID", namespaces=ns) == n.subject[1:].split("]")[0]
+        assert root.findtext("a:Service_Provider/a:Email", namespaces=ns) == "abuse@videohost.example"
+        src = root.find("a:Source", ns)
+        assert (src.findtext("a:IP_Address", namespaces=ns), src.findtext("a:Port", namespaces=ns),  # type: ignore[union-attr]
+                src.findtext("a:Type", namespaces=ns)) == ("203.0.113.7", "443", "HTTP")  # type: ignore[union-attr]
+        assert src.findtext("a:TimeStamp", namespaces=ns) == "2026-03-02T06:00:00Z"  # type: ignore[union-attr]
+        items = root.findall("a:Content/a:Item", ns)
+        assert [[c.tag.split("}")[1] for c in it] for it in items] == [
+            ["TimeStamp", "Title", "FileName", "URL", "Type", "ExplicitType"]] * 2
+        assert [it.findtext("a:URL", namespaces=ns) for it in items] == [
             "https://videohost.example/v/1", "https://videohost.example/v/2"]
-        assert root.find("a:Content/a:Item/a:Hash", ns).get("Type") == "SHA256"  # type: ignore[union-attr]
-        assert root.find("a:Content/a:Item/a:Title", ns).text == "Le Voyage"  # type: ignore[union-attr]
+        assert [it.findtext("a:FileName", namespaces=ns) for it in items] == ["1", "2"]
+        # No media file was read whole: no hash (the page's SHA-256 is not the content's).
+        assert root.find("a:Content/a:Item/a:Hash", ns) is None and "ab" * 32 not in n.acns_xml
+        assert items[0].findtext("a:Title", namespaces=ns) == "Le Voyage"
+        det = root.find("a:Detection", ns)
+        assert det.findtext("a:Asset/a:OriginalAssetName", namespaces=ns) == "Le Voyage (2024)"  # type: ignore[union-attr]
+        matched = det.find("a:ContentMatched", ns)  # type: ignore[union-attr]
+        assert matched.get("Fingerprint") == "true" and matched.get("MatchThreshold") == "50"  # type: ignore[union-attr]
         xarf = json.loads(n.xarf_json)
-        assert [r["Report"]["Source"] for r in xarf] == ["https://videohost.example/v/1",
-                                                         "https://videohost.example/v/2"]
-        assert {r["Report"]["ReportType"] for r in xarf} == {"ugc_platform"}
-        assert xarf[0]["Version"] == "4" and xarf[0]["Report"]["ReportClass"] == "Copyright"
+        assert [r["infringing_url"] for r in xarf] == ["https://videohost.example/v/1",
+                                                       "https://videohost.example/v/2"]
+        assert {(r["category"], r["type"], r["platform_name"]) for r in xarf} == {
+            ("copyright", "ugc_platform", "videohost")}
+        r = xarf[0]
+        assert r["xarf_version"].startswith("4.") and r["timestamp"] == "2026-03-02T06:00:00Z"
+        assert r["source_identifier"] == "203.0.113.7" and r["source_port"] == 443
+        assert (r["work_title"], r["rights_holder"], r["work_category"]) == ("Le Voyage", "Films du Nord SAS", "movie")
+        assert "(2024)" in r["description"]
+        assert r["match_details"] == {"match_confidence": 0.97, "match_duration": 412,
+                                      "reference_id": "title 1, 0:20:00.000-0:27:00.000"}
+        assert r["reporter"]["contact"] == r["sender"]["contact"] == "rights@filmsdunord.example"
+        assert len({x["report_id"] for x in xarf}) == 2
 
 
 @pytest.mark.parametrize(("regime", "drop", "named"), [
@@ -221,6 +245,6 @@ def test_untrusted_text_never_reaches_a_header_and_is_escaped_in_html(Session) -
         assert back["Message-ID"] == n.message_id and back["Auto-Submitted"] == "auto-generated"
         assert "<script>" not in n.body_html and "&lt;script&gt;" in n.body_html
         names = [p.get_filename() for p in back.iter_attachments()]
-        assert names == [f"acns-{n.id}.xml", f"xarf-{n.id}.json"]
+        assert names == [f"acns-{n.id}.xml", f"xarf-{n.id}.json"]  # one URL: one X-ARF report
         ET.fromstring(next(back.iter_attachments()).get_content())
     assert clean_header_text("a\r\nb\x00c =?utf-8?q?x?= d") == "a b c utf-8?q?x d"

@@ -15,7 +15,7 @@ from notices.build import queue_notices
 from notices.dispatch import dispatch
 from notices.hosts import add_host as register_host
 from notices.verify import verify
-from tests.test_notices_support import T0, add_host, add_match, add_title, make_config, smtp, web, write_config_file  # noqa: F401
+from tests.test_notices_support import T0, machine_documents_valid, add_host, add_match, add_title, make_config, smtp, web, write_config_file  # noqa: F401
 from vigie.cli import cli
 
 
