@@ -22,7 +22,7 @@ from email.utils import format_datetime
 
 from db.models import Notice
 from notices.hosts import valid_email
-from notices.machine import ACNS_END, ACNS_START, split_xarf
+from notices.machine import ACNS_END, ACNS_START, machine_problems, split_xarf
 from foundation.timeutil import as_utc
 from foundation.errors import DispatchError
 
@@ -72,6 +72,12 @@ def build_message(notice: Notice, *, sender: str, parent_message_id: str | None 
         raise DispatchError(f"notice {notice.id}: recipient {notice.recipient!r} is not a plain address")
     if not notice.message_id or not re.fullmatch(r"<[A-Za-z0-9.\-_]+@[A-Za-z0-9.\-]+>", notice.message_id):
         raise DispatchError(f"notice {notice.id}: missing or malformed Message-ID")
+    broken = machine_problems(notice.acns_xml, notice.xarf_json)
+    if broken:
+        # A document a desk's parser would reject (built before a schema change, edited
+        # by hand) must not go out as if it were sound: the notice fails, saying why.
+        raise DispatchError(f"notice {notice.id}: invalid machine-readable part(s), rebuild it: "
+                            + "; ".join(broken[:5]))
     msg = EmailMessage(policy=SMTP)
     msg["From"] = sender
     msg["To"] = to

@@ -219,6 +219,9 @@ def build_context(
                      ("legal_name", "address", "phone", "email", "signature", "country")},
         "works": list(works.values()),
         "url_count": sum(len(w["items"]) for w in works.values()),
+        # What notices.machine will attach: ACNS needs a known server address.
+        "machine_parts": "ACNS 2.0 XML, X-ARF v4 JSON" if any(
+            it["source_ip"] for w in works.values() for it in w["items"]) else "X-ARF v4 JSON",
     }
 
 
