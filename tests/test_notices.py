@@ -11,13 +11,14 @@ from xml.etree import ElementTree as ET
 import pytest
 from sqlalchemy import select
 
-from db.models import Decision, Notice, NoticeStatus, ReviewState
+from db.models import Decision, ItemRole, Notice, NoticeStatus, ReviewState
 from notices.build import approve_notice, make_notice, queue_notices
 from notices.hosts import Contact, parse_security_txt
 from notices.machine import ACNS_NS
 from notices.mail import build_message, clean_header_text
 from notices.regimes import DELISTING, DMCA, DSA, REGIMES
-from tests.test_notices_support import T0, machine_documents_valid, add_host, add_match, add_title, make_config, web  # noqa: F401
+from notices.render import Target
+from tests.test_notices_support import T0, machine_documents_valid, add_host, add_match, add_title, make_config, smtp, web  # noqa: F401
 from foundation.errors import NoticeInvalid
 
 REQUIRED_TEXT = {
@@ -248,3 +249,94 @@ def test_untrusted_text_never_reaches_a_header_and_is_escaped_in_html(Session) -
         assert names == [f"acns-{n.id}.xml", f"xarf-{n.id}.json"]  # one URL: one X-ARF report
         ET.fromstring(next(back.iter_attachments()).get_content())
     assert clean_header_text("a\r\nb\x00c =?utf-8?q?x?= d") == "a b c utf-8?q?x d"
+
+
+@pytest.mark.parametrize(("kind", "xtype", "service_field"), [
+    ("video_host", "ugc_platform", "platform_name"),
+    ("cyberlocker", "cyberlocker", "hosting_service"),
+    ("file_host", "cyberlocker", "hosting_service"),
+    ("link_site", "link_site", "site_name"),  # a link site playing a copy it stores itself
+    (None, "copyright", None),             # registered on first sight, kind unknown
+])
+def test_xarf_type_and_media_hash_follow_the_host(Session, kind, xtype: str, service_field) -> None:  # type: ignore[no-untyped-def]
+    with Session.begin() as s:
+        t = add_title(s)
+        h = add_host(s, "lockerz", kind=kind, domain_patterns=["lockerz.example"])
+        m = add_match(s, t, h, "https://lockerz.example/f/abc/le.voyage.mkv")
+        m.details = {"media_sha256": "cd" * 32}   # the matcher read the whole file
+        n = make_notice(s, make_config(), host=h, matches=[m], kind="notice", regime=DMCA, language="en",
+                        contact=Contact("abuse@lockerz.example", "configured"), now=T0)
+        (report,) = json.loads(n.xarf_json)
+        assert (report["category"], report["type"]) == ("copyright", xtype)
+        if service_field:
+            assert report[service_field] == "lockerz"
+        if xtype == "cyberlocker":
+            assert report["file_info"] == {"filename": "le.voyage.mkv", "file_hash": "sha256:" + "cd" * 32}
+        if xtype == "copyright":
+            assert report["original_url"] == "https://vod.filmsdunord.example/le-voyage"
+        # The media's own hash is the content's hash in ACNS, stated as such.
+        root = ET.fromstring(n.acns_xml)
+        ns = {"a": ACNS_NS}
+        assert root.findtext("a:Content/a:Item/a:FileName", namespaces=ns) == "le.voyage.mkv"
+        assert root.find("a:Content/a:Item/a:Hash", ns).text == "cd" * 32  # type: ignore[union-attr]
+        assert root.findtext("a:Detection/a:HashMatched", namespaces=ns) == "true"
+
+
+def test_without_a_known_server_address_no_acns_and_the_text_says_so(Session) -> None:  # type: ignore[no-untyped-def]
+    with Session.begin() as s:
+        t = add_title(s)
+        h = add_host(s, "cdnhost", domain_patterns=["cdn.example"])
+        page = add_match(s, t, None, "https://links.example/film/1", media=["https://cdn.example/v/1.mp4"])
+        page.media_url = "https://cdn.example/v/1.mp4"
+        n = make_notice(s, make_config(), host=h, targets=[Target(page, page.media_url, ItemRole.HOSTING)],
+                        kind="notice", regime=DMCA, language="en",
+                        contact=Contact("abuse@cdn.example", "configured"), now=T0)
+        assert n.acns_xml is None
+        assert "attached (X-ARF v4 JSON)" in " ".join(n.body_text.split())
+        (report,) = json.loads(n.xarf_json)
+        assert report["source_identifier"] == "cdn.example" and report["infringing_url"] == page.media_url
+        msg = build_message(n, sender="notices@filmsdunord.example")
+        assert [p.get_filename() for p in msg.iter_attachments()] == [f"xarf-{n.id}.json"]
+        assert "----Start ACNS XML" not in msg.get_body(("plain",)).get_content()
+
+
+def test_acns_is_inline_between_the_markers_and_several_urls_give_several_xarf_files(Session) -> None:  # type: ignore[no-untyped-def]
+    with Session.begin() as s:
+        t = add_title(s)
+        h = add_host(s)
+        ms = [add_match(s, t, h, f"https://videohost.example/v/{i}") for i in (1, 2)]
+        n = make_notice(s, make_config(), host=h, matches=ms, kind="notice", regime=DMCA, language="en",
+                        contact=Contact("abuse@videohost.example", "configured"), now=T0)
+        msg = build_message(n, sender="notices@filmsdunord.example")
+        names = [p.get_filename() for p in msg.iter_attachments()]
+        assert names == [f"acns-{n.id}.xml", f"xarf-{n.id}-1.json", f"xarf-{n.id}-2.json"]
+        body = msg.get_body(("plain",)).get_content()
+        lines = body.splitlines()
+        start, end = lines.index("----Start ACNS XML"), lines.index("----End ACNS XML")
+        assert start < end and "\n".join(lines[start + 1:end]) == n.acns_xml.strip()
+        assert "Machine-readable copies" in "\n".join(lines[:start])
+
+
+def test_an_invalid_stored_document_is_refused_before_sending(Session, smtp) -> None:  # type: ignore[no-untyped-def]
+    from notices.dispatch import dispatch
+
+    rec, port = smtp
+    with Session.begin() as s:
+        t = add_title(s)
+        h = add_host(s)
+        m = add_match(s, t, h, "https://videohost.example/v/1")
+        n = make_notice(s, make_config(port), host=h, matches=[m], kind="notice", regime=DMCA, language="en",
+                        contact=Contact("abuse@videohost.example", "configured"), now=T0)
+        # Edited by hand, or built by an older version: no IP_Address, no infringing_url.
+        n.acns_xml = n.acns_xml.replace("<IP_Address>203.0.113.7</IP_Address>", "")
+        reports = json.loads(n.xarf_json)
+        del reports[0]["infringing_url"]
+        n.xarf_json = json.dumps(reports)
+        nid = n.id
+    r = dispatch(Session, make_config(port), now=T0)
+    assert r.failed == [nid] and rec.received == []
+    with Session() as s:
+        n = s.get(Notice, nid)
+        assert n.status is NoticeStatus.FAILED
+        assert "invalid machine-readable part(s)" in n.last_error and "IP_Address" in n.last_error
+        assert "infringing_url" in n.last_error
