@@ -251,8 +251,8 @@ def xarf_report(ctx: Mapping[str, Any], w: Mapping[str, Any], it: Mapping[str, A
         fields["original_url"] = w["offers"][0]["url"]
     known = _xarf_fields(rtype)
     fields = {k: v for k, v in fields.items() if k in known or k in XARF_EXTENSIONS}
-    result = create_report(category="copyright", type=rtype,
-                           source_identifier=it.get("source_ip") or urlsplit(it["url"]).hostname or it["url"],
+    source = it.get("source_ip") or urlsplit(it["url"]).hostname or it["url"]
+    result = create_report(category="copyright", type=rtype, source_identifier=source,
                            reporter=reporter, sender=sender, **fields)
     if result.errors:
         from foundation.errors import NoticeInvalid
@@ -262,7 +262,7 @@ def xarf_report(ctx: Mapping[str, Any], w: Mapping[str, Any], it: Mapping[str, A
     # create_report draws a random id and stamps the creation time; the report is about
     # when we found the copy, and the same notice must give the same report.
     report = {**fields, "category": "copyright", "type": rtype,
-              "source_identifier": result.report.source_identifier if result.report else "",
+              "source_identifier": source,
               "reporter": reporter, "sender": sender,
               "xarf_version": _spec_version(),
               "report_id": str(uuid.uuid5(_XARF_NAMESPACE, f"{ctx['reference']} {it['url']}")),
