@@ -204,6 +204,18 @@ def _reference_id(w: Mapping[str, Any], it: Mapping[str, Any]) -> str:
     return f"title {w['title_id']}{ref}, {it['ref_start_tc']}-{it['ref_end_tc']}"[:200]
 
 
+def _match_details(w: Mapping[str, Any], it: Mapping[str, Any]) -> dict[str, Any]:
+    """The fingerprint evidence: score, seconds matched, the share of the work they are
+    (when the reference's length is known) and which reference and stretch matched."""
+    out: dict[str, Any] = {"match_confidence": min(max(float(it["score"]), 0.0), 1.0),
+                           "match_duration": int(round(float(it["matched_s"])))}
+    duration = it.get("reference_duration_s")
+    if duration:
+        out["match_percentage"] = round(min(100.0, 100.0 * float(it["matched_s"]) / float(duration)), 1)
+    out["reference_id"] = _reference_id(w, it)
+    return out
+
+
 def xarf_report(ctx: Mapping[str, Any], w: Mapping[str, Any], it: Mapping[str, Any]) -> dict[str, Any]:
     """The X-ARF v4 report of one infringing URL, checked by the ``xarf`` library."""
     from xarf import create_report
@@ -220,9 +232,7 @@ def xarf_report(ctx: Mapping[str, Any], w: Mapping[str, Any], it: Mapping[str, A
         "rights_holder": reporter["org"],
         "work_category": "movie",
         "evidence_source": _EVIDENCE_SOURCE[rtype],
-        "match_details": {"match_confidence": min(max(float(it["score"]), 0.0), 1.0),
-                          "match_duration": int(round(float(it["matched_s"]))),
-                          "reference_id": _reference_id(w, it)},
+        "match_details": _match_details(w, it),
         "description": (f"{w['title']}{year}, rights owned by {reporter['org']}: video fingerprint match "
                         f"(score {it['score']}, {it['matched_s']} s, the copy's {it['cand_start_tc']}-"
                         f"{it['cand_end_tc']} is the work's {it['ref_start_tc']}-{it['ref_end_tc']}); "
@@ -246,7 +256,8 @@ def xarf_report(ctx: Mapping[str, Any], w: Mapping[str, Any], it: Mapping[str, A
             info["file_hash"] = f"sha256:{it['media_sha256']}"
         fields["file_info"] = info
     elif rtype == "ugc_platform":
-        fields["infringement_type"] = "full_work" if float(it["matched_s"]) >= 3600 else "substantial_portion"
+        share = fields["match_details"].get("match_percentage")
+        fields["infringement_type"] = "full_work" if share is not None and share >= 80 else "substantial_portion"
     elif rtype == "copyright" and w.get("offers"):
         fields["original_url"] = w["offers"][0]["url"]
     known = _xarf_fields(rtype)

@@ -112,6 +112,21 @@ def source_address(match: Match, url: str) -> str | None:
     return None
 
 
+def _reference_duration(match: Match) -> float | None:
+    """The length of the catalogue reference the match is against (its duration column
+    only: the row also holds every hash), None when unknown."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import object_session
+
+    from db.models import ReferenceVideo
+
+    session = object_session(match)
+    if session is None or match.reference_id is None:
+        return None
+    value = session.scalar(select(ReferenceVideo.duration_s).where(ReferenceVideo.id == match.reference_id))
+    return float(value) if value else None
+
+
 def is_media_url(match: Match, url: str) -> bool:
     """Whether ``url`` is one of the match's media URLs rather than its page."""
     c = match.candidate
@@ -202,6 +217,7 @@ def build_context(
             "source_port": _port(tg.url),
             "media_sha256": (m.details or {}).get("media_sha256"),
             "reference_id": m.reference_id,
+            "reference_duration_s": _reference_duration(m),
             "reviewed": m.review is ReviewState.APPROVED,
         })
     return {

@@ -340,3 +340,24 @@ def test_an_invalid_stored_document_is_refused_before_sending(Session, smtp) -> 
         assert n.status is NoticeStatus.FAILED
         assert "invalid machine-readable part(s)" in n.last_error and "IP_Address" in n.last_error
         assert "infringing_url" in n.last_error
+
+
+def test_xarf_match_details_name_the_reference_and_the_share_of_the_work(Session) -> None:  # type: ignore[no-untyped-def]
+    from db.models import ReferenceVideo
+
+    with Session.begin() as s:
+        t = add_title(s)
+        ref = ReferenceVideo(title_id=t.id, sha256="ef" * 32, duration_s=5400.0, fps=25.0, width=1280, height=720,
+                             size_bytes=1, algorithm="test", frame_count=0, hashes=b"", times=b"")
+        s.add(ref)
+        s.flush()
+        h = add_host(s)
+        m = add_match(s, t, h, "https://videohost.example/v/1")
+        m.reference_id, m.matched_s = ref.id, 5200.0
+        n = make_notice(s, make_config(), host=h, matches=[m], kind="notice", regime=DMCA, language="en",
+                        contact=Contact("abuse@videohost.example", "configured"), now=T0)
+        (report,) = json.loads(n.xarf_json)
+        assert report["match_details"] == {
+            "match_confidence": 0.97, "match_duration": 5200, "match_percentage": 96.3,
+            "reference_id": f"title {t.id} reference {ref.id}, 0:20:00.000-0:27:00.000"}
+        assert report["infringement_type"] == "full_work"
