@@ -160,7 +160,8 @@ def acns_xml(ctx: Mapping[str, Any], *, service_provider_email: str | None,
     _sub(asset, "OriginalAssetName", "; ".join(
         f"{w['title']} ({w['year']})" if w.get("year") else w["title"] for w in works.values()))
     _sub(asset, "OriginalAssetID", ",".join(str(t) for t in works), type="vigie-title-id")
-    _sub(det, "ContentMatched", Video="true", Audio="false", Fingerprint="true",
+    # Audio is not compared: not stated rather than stated false.
+    _sub(det, "ContentMatched", Video="true", Fingerprint="true",
          Human="true" if all(it.get("reviewed") for _, it in served) else "false",
          MatchThreshold=str(round(match_threshold * 100)))
     _sub(det, "HashMatched", "true" if any(it.get("media_sha256") for _, it in served) else "false")
@@ -272,12 +273,11 @@ def xarf_report(ctx: Mapping[str, Any], w: Mapping[str, Any], it: Mapping[str, A
                             + "; ".join(f"{e.field}: {e.message}" for e in result.errors))
     # create_report draws a random id and stamps the creation time; the report is about
     # when we found the copy, and the same notice must give the same report.
-    report = {**fields, "category": "copyright", "type": rtype,
-              "source_identifier": source,
-              "reporter": reporter, "sender": sender,
-              "xarf_version": _spec_version(),
+    report = {"xarf_version": _spec_version(),
               "report_id": str(uuid.uuid5(_XARF_NAMESPACE, f"{ctx['reference']} {it['url']}")),
-              "timestamp": utc_z(it["found_at_iso"]) or utc_z(ctx["date_iso"])}
+              "timestamp": utc_z(it["found_at_iso"]) or utc_z(ctx["date_iso"]),
+              "reporter": reporter, "sender": sender, "source_identifier": source,
+              "category": "copyright", "type": rtype, **fields}
     problems = check_xarf(report)
     if problems:
         from foundation.errors import NoticeInvalid
