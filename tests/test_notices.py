@@ -361,3 +361,30 @@ def test_xarf_match_details_name_the_reference_and_the_share_of_the_work(Session
             "match_confidence": 0.97, "match_duration": 5200, "match_percentage": 96.3,
             "reference_id": f"title {t.id} reference {ref.id}, 0:20:00.000-0:27:00.000"}
         assert report["infringement_type"] == "full_work"
+
+
+def test_a_notice_whose_machine_parts_fail_their_schema_is_refused_when_built(Session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from notices import machine
+
+    with Session.begin() as s:
+        t = add_title(s)
+        h = add_host(s)
+        m = add_match(s, t, h, "https://videohost.example/v/1")
+        # A notifier address the X-ARF schema refuses (it must be a mailbox).
+        cfg = make_config()
+        cfg.notifier["email"] = "rights at filmsdunord"
+        with pytest.raises(NoticeInvalid) as err:
+            make_notice(s, cfg, host=h, matches=[m], kind="notice", regime=DSA, language="en",
+                        contact=Contact("abuse@videohost.example", "configured"), now=T0)
+        assert "X-ARF report of https://videohost.example/v/1 is invalid" in str(err.value)
+        assert "reporter.contact" in str(err.value)
+        # An ACNS builder gone wrong (here: Item without its required FileName).
+        real = machine.acns_xml
+        monkeypatch.setattr(machine, "acns_xml", lambda *a, **kw: real(*a, **kw).replace(
+            "<FileName>1</FileName>", ""))
+        with pytest.raises(NoticeInvalid) as err:
+            make_notice(s, make_config(), host=h, matches=[m], kind="notice", regime=DSA, language="en",
+                        contact=Contact("abuse@videohost.example", "configured"), now=T0)
+        assert "ACNS document of the notice to 'videohost' is invalid" in str(err.value)
+        assert "FileName" in str(err.value)
+        assert s.scalar(select(Notice)) is None
