@@ -388,3 +388,22 @@ def test_a_notice_whose_machine_parts_fail_their_schema_is_refused_when_built(Se
         assert "ACNS document of the notice to 'videohost' is invalid" in str(err.value)
         assert "FileName" in str(err.value)
         assert s.scalar(select(Notice)) is None
+
+
+def test_the_test_validators_reject_the_old_formats() -> None:
+    """The checks every notices test runs on what it builds can fail: the old abusix-style
+    X-ARF and an ACNS without IP_Address or with URL before FileName are refused."""
+    from tests.test_notices_support import assert_acns_valid, assert_xarf_valid
+
+    old_xarf = {"Version": "4", "ReporterInfo": {"ReporterOrg": "A"}, "Disclosure": True,
+                "Report": {"ReportClass": "Copyright", "ReportType": "ugc_platform", "Source": "https://x.example/"}}
+    with pytest.raises(AssertionError):
+        assert_xarf_valid(old_xarf)
+    old_acns = (f'<Infringement xmlns="{ACNS_NS}"><Case><ID>x</ID></Case><Complainant><Entity>a</Entity>'
+                "<Email>a@b.example</Email></Complainant><Service_Provider><Entity>h</Entity><Email>h@b.example</Email>"
+                "</Service_Provider><Source><TimeStamp>2026-03-02T06:00:00Z</TimeStamp><Type>HTTP</Type></Source>"
+                "<Content><Item><TimeStamp>2026-03-02T06:00:00Z</TimeStamp><URL>https://x.example/</URL>"
+                "<FileName>x</FileName></Item></Content></Infringement>")
+    with pytest.raises(AssertionError) as err:
+        assert_acns_valid(old_acns)
+    assert "IP_Address" in str(err.value)
