@@ -249,6 +249,11 @@ def make_notice(
         notifier=config.notifier, targets=targets, reference=reference, date=now,
         first_sent=first_sent,
     )
+    if parent is not None:
+        # Earlier notices about these URLs (ACNS ``History``): the one this follows up.
+        parent_ref = (parent.subject or "")[1:].split("]", 1)[0] if (parent.subject or "").startswith("[") else ""
+        ctx["history"] = [{"id": parent_ref or f"notice {parent.id}",
+                           "timestamp": parent.sent_at or first_sent or parent.created_at}]
     rendered = render(ctx)
     regime.validate(ctx, rendered.text)
     titles = ", ".join(w["title"] for w in ctx["works"])

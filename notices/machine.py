@@ -151,6 +151,10 @@ def acns_xml(ctx: Mapping[str, Any], *, service_provider_email: str | None,
         _sub(item, "ExplicitType", "Movie")
         if it.get("media_sha256"):
             _sub(item, "Hash", it["media_sha256"], Type="SHA256")
+    if ctx.get("history"):
+        hist = _sub(root, "History")
+        for h in ctx["history"]:
+            _sub(hist, "Notice", f"notice {h['id']}", ID=str(h["id"]), TimeStamp=utc_z(h["timestamp"]) or "")
     _sub(root, "Notes", f"Found by video fingerprint matching; {len(pairs)} URL(s) in notice "
                         f"{ctx['reference']}, {len(served)} served from {ip}.")
     _sub(root, "Type", "DMCA" if ctx["regime"] == "dmca" else "INFRINGEMENT")

@@ -67,6 +67,10 @@ def test_verify_records_checks_takedowns_and_escalates(Session, web, smtp) -> No
         reminder = s.get(Notice, rid)
         assert reminder.kind == "reminder" and [i.url for i in reminder.items] == [f"{base}/live"]
         assert reminder.recipient == "abuse@tube.example"
+        # Its ACNS names the notice it follows up (History), as the desk's ticket knows it.
+        parent = s.get(Notice, reminder.parent_id)
+        parent_ref = parent.subject[1:].split("]")[0]
+        assert f'<History><Notice ID="{parent_ref}" TimeStamp="' in reminder.acns_xml
         # The flaky one was never shown to be live: no escalation on an inconclusive check.
     r = dispatch(Session, cfg, now=t2)
     assert r.sent == [rid]
