@@ -182,6 +182,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "http_timeout": Key(NUM, positive, "timeout of verification fetches in seconds", 10.0),
         "allow_loopback": Key(BOOL, None, "let verification fetch 127.0.0.1 (demo, tests)", False),
         "discover_contacts": Key(BOOL, None, "look up abuse contacts (security.txt)", True),
+        "delisting_dir": Key(STR, one_line, "where the notices stage writes the day's bulk delisting "
+                                            "file per search engine (unset: not written)"),
     },
     # The daily report (reports.daily): who gets it by mail, where files go.
     "report": {

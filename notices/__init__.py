@@ -10,7 +10,12 @@ The flow, each step a library function over the database:
 * ``notices.dispatch.dispatch(sessionmaker, config, now=...)`` sends the outbox over the
   host's channel (SMTP), exactly once as far as we control it;
 * ``notices.verify.verify(session, config, now=...)`` re-checks notified URLs and queues
-  reminders, upstream notices and delisting requests for the overdue ones.
+  reminders, upstream notices and delisting requests for the overdue ones;
+* ``notices.exports`` writes the search engines' daily bulk delisting files and Lumen's
+  submission JSON (``vigie notices export``).
+
+``notices.machine`` builds the ACNS 2.0 and X-ARF v4 parts and validates them against
+the published schemas (``notices/schemas/acns/``, the ``xarf`` package's own).
 
 A domain package. May import: the core (``db``, ``fingerprint``) and ``foundation``;
 never ``crawlers``, ``reports``, the stages or an entry point.

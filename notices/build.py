@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, or_, select, text
 from sqlalchemy.orm import Session, object_session, selectinload
@@ -248,6 +249,11 @@ def make_notice(
         notifier=config.notifier, targets=targets, reference=reference, date=now,
         first_sent=first_sent,
     )
+    if parent is not None:
+        # Earlier notices about these URLs (ACNS ``History``): the one this follows up.
+        parent_ref = (parent.subject or "")[1:].split("]", 1)[0] if (parent.subject or "").startswith("[") else ""
+        ctx["history"] = [{"id": parent_ref or f"notice {parent.id}",
+                           "timestamp": parent.sent_at or first_sent or parent.created_at}]
     rendered = render(ctx)
     regime.validate(ctx, rendered.text)
     titles = ", ".join(w["title"] for w in ctx["works"])
@@ -265,12 +271,12 @@ def make_notice(
         status, error = NoticeStatus.DRAFT, f"host {host.name!r}: {contact.detail or 'no abuse contact'}"
     elif needs_approval:
         status = NoticeStatus.AWAITING_APPROVAL
+    acns, xarf = machine_parts(ctx, contact)
     notice = Notice(
         host=host, regime=regime.name, template=f"{regime.name}.{language}", language=language,
         recipient=contact.address, recipient_source=contact.source, subject=clean_header_text(subject),
         body_text=rendered.text, body_html=rendered.html,
-        acns_xml=machine.acns_xml(ctx, service_provider_email=contact.address),
-        xarf_json=machine.xarf_json(ctx), status=status, message_id=message_id,
+        acns_xml=acns, xarf_json=xarf, status=status, message_id=message_id,
         last_error=error, kind=kind, parent_id=parent.id if parent else None, created_at=now,
     )
     for tg in targets:
@@ -278,6 +284,20 @@ def make_notice(
     session.add(notice)
     session.flush()
     return notice
+
+
+def machine_parts(ctx: dict[str, Any], contact: Contact) -> tuple[str | None, str]:
+    """The notice's ACNS XML (None when no URL has a known server address) and X-ARF
+    reports, each validated against its schema: NoticeInvalid names what is wrong, so a
+    document an abuse desk's parser would reject never goes out."""
+    from fingerprint.matching import CONFIRM_MIN_SCORE
+
+    acns = machine.acns_xml(ctx, service_provider_email=contact.address, match_threshold=CONFIRM_MIN_SCORE)
+    problems = machine.check_acns(acns) if acns else []
+    if problems:
+        raise NoticeInvalid(f"ACNS document of the notice to {ctx['host']['name']!r} is invalid: "
+                            + "; ".join(problems[:5]))
+    return acns, machine.xarf_json(ctx)
 
 
 # Any constant: the advisory lock key of notice building on PostgreSQL.

@@ -11,6 +11,7 @@ subject), ``notices.dispatch`` (sending and ``--dry-run`` .eml files).
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 import uuid
@@ -21,6 +22,7 @@ from email.utils import format_datetime
 
 from db.models import Notice
 from notices.hosts import valid_email
+from notices.machine import ACNS_END, ACNS_START, machine_problems, split_xarf
 from foundation.timeutil import as_utc
 from foundation.errors import DispatchError
 
@@ -55,6 +57,14 @@ def sender_address(smtp_from: str | None, notifier_email: str | None) -> str:
     return addr
 
 
+def text_with_acns(text: str, acns: str | None) -> str:
+    """The plain-text body with the ACNS XML after it between the marker lines that
+    AbuseIO-style parsers look for (many read the body, not the attachments)."""
+    if not acns:
+        return text
+    return f"{text.rstrip()}\n\n{ACNS_START}\n{acns.strip()}\n{ACNS_END}\n"
+
+
 def build_message(notice: Notice, *, sender: str, parent_message_id: str | None = None) -> EmailMessage:
     """The EmailMessage of ``notice``, from its stored fields only."""
     to = valid_email(notice.recipient)
@@ -62,6 +72,12 @@ def build_message(notice: Notice, *, sender: str, parent_message_id: str | None 
         raise DispatchError(f"notice {notice.id}: recipient {notice.recipient!r} is not a plain address")
     if not notice.message_id or not re.fullmatch(r"<[A-Za-z0-9.\-_]+@[A-Za-z0-9.\-]+>", notice.message_id):
         raise DispatchError(f"notice {notice.id}: missing or malformed Message-ID")
+    broken = machine_problems(notice.acns_xml, notice.xarf_json)
+    if broken:
+        # A document a desk's parser would reject (built before a schema change, edited
+        # by hand) must not go out as if it were sound: the notice fails, saying why.
+        raise DispatchError(f"notice {notice.id}: invalid machine-readable part(s), rebuild it: "
+                            + "; ".join(broken[:5]))
     msg = EmailMessage(policy=SMTP)
     msg["From"] = sender
     msg["To"] = to
@@ -79,15 +95,18 @@ def build_message(notice: Notice, *, sender: str, parent_message_id: str | None 
     if parent_message_id and re.fullmatch(r"<[A-Za-z0-9.\-_]+@[A-Za-z0-9.\-]+>", parent_message_id):
         msg["In-Reply-To"] = parent_message_id
         msg["References"] = parent_message_id
-    msg.set_content(notice.body_text or "", subtype="plain", charset="utf-8")
+    msg.set_content(text_with_acns(notice.body_text or "", notice.acns_xml), subtype="plain", charset="utf-8")
     if notice.body_html:
         msg.add_alternative(notice.body_html, subtype="html", charset="utf-8")
     if notice.acns_xml:
         msg.add_attachment(notice.acns_xml.encode("utf-8"), maintype="application", subtype="xml",
                            filename=f"acns-{notice.id}.xml")
-    if notice.xarf_json:
-        msg.add_attachment(notice.xarf_json.encode("utf-8"), maintype="application", subtype="json",
-                           filename=f"xarf-{notice.id}.json")
+    reports = split_xarf(notice.xarf_json)
+    for i, report in enumerate(reports, 1):
+        # One X-ARF v4 report per file: the format is one report per source.
+        name = f"xarf-{notice.id}.json" if len(reports) == 1 else f"xarf-{notice.id}-{i}.json"
+        msg.add_attachment(json.dumps(report, ensure_ascii=False, indent=1).encode("utf-8"),
+                           maintype="application", subtype="json", filename=name)
     # Fixed MIME boundaries (the email package draws random ones): a resend of an
     # in-doubt notice must be the same bytes, not just the same Message-ID.
     token = re.sub(r"[^A-Za-z0-9]", "", notice.message_id)[:40]

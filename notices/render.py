@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from db.models import Host, ItemRole, Match, Offer, OfferKind
+from db.models import Host, ItemRole, Match, Offer, OfferKind, ReviewState
 from foundation.timeutil import as_utc
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -85,6 +86,45 @@ def evidence_of(match: Match) -> tuple[str | None, str | None]:
     digest = next((str(ev[k]) for k in _HASH_KEYS if ev.get(k)), None)
     fetched = next((str(ev[k]) for k in _TIME_KEYS if ev.get(k)), None)
     return digest, fetched
+
+
+def source_address(match: Match, url: str) -> str | None:
+    """The server address ``url`` was fetched from, as the crawler recorded it: the page's
+    (``evidence["ip_address"]``), or that of an embed fetched on the same host name (a
+    player page or a video file the crawl followed); an address literal in the URL
+    itself. None when nothing fetched from that host name (a CDN only the matcher read)."""
+    import ipaddress
+
+    ev = match.candidate.evidence or {}
+    name = (urlsplit(url).hostname or "").lower()
+    if not name:
+        return None
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        pass
+    seen = [(ev.get("url") or match.candidate.page_url, ev.get("ip_address")), (match.candidate.page_url,
+            ev.get("ip_address"))]
+    seen += [(e.get("url"), e.get("ip_address")) for e in ev.get("embeds") or [] if isinstance(e, dict)]
+    for where, ip in seen:
+        if ip and isinstance(where, str) and (urlsplit(where).hostname or "").lower() == name:
+            return str(ip)
+    return None
+
+
+def _reference_duration(match: Match) -> float | None:
+    """The length of the catalogue reference the match is against (its duration column
+    only: the row also holds every hash), None when unknown."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import object_session
+
+    from db.models import ReferenceVideo
+
+    session = object_session(match)
+    if session is None or match.reference_id is None:
+        return None
+    value = session.scalar(select(ReferenceVideo.duration_s).where(ReferenceVideo.id == match.reference_id))
+    return float(value) if value else None
 
 
 def is_media_url(match: Match, url: str) -> bool:
@@ -170,6 +210,15 @@ def build_context(
             "cand_end_tc": timecode(m.cand_end_s),
             "evidence_sha256": digest,
             "fetched_at": fetched or "unknown",
+            # For the machine-readable parts: where the URL is served from, the media
+            # file's own hash when the matcher read it whole (never the page's), the
+            # catalogue reference matched, and whether a human confirmed the match.
+            "source_ip": source_address(m, tg.url),
+            "source_port": _port(tg.url),
+            "media_sha256": (m.details or {}).get("media_sha256"),
+            "reference_id": m.reference_id,
+            "reference_duration_s": _reference_duration(m),
+            "reviewed": m.review is ReviewState.APPROVED,
         })
     return {
         "regime": regime,
@@ -186,13 +235,22 @@ def build_context(
                      ("legal_name", "address", "phone", "email", "signature", "country")},
         "works": list(works.values()),
         "url_count": sum(len(w["items"]) for w in works.values()),
+        # What notices.machine will attach: ACNS needs a known server address.
+        "machine_parts": "ACNS 2.0 XML, X-ARF v4 JSON" if any(
+            it["source_ip"] for w in works.values() for it in w["items"]) else "X-ARF v4 JSON",
     }
 
 
 def _domain(url: str) -> str:
-    from urllib.parse import urlsplit
-
     return urlsplit(url).hostname or url
+
+
+def _port(url: str) -> int | None:
+    parts = urlsplit(url)
+    try:
+        return parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from foundation.errors import CrawlError, NotFound
+from foundation.timeutil import as_utc
 from stages.context import Context, Counts
 
 # The order of one full cycle (`vigie run --once`, the demo).
@@ -83,6 +84,7 @@ class NoticesOutcome:
     partners_skipped: int = 0
     dispatch: Any = None           # notices.dispatch.DispatchResult; None in a dry run
     eml: list[Path] = field(default_factory=list)
+    delisting: list[Path] = field(default_factory=list)  # the day's bulk delisting files
 
 
 DISPATCH_FIGURES = ("sent", "retry", "in_doubt", "failed", "discarded", "held")
@@ -92,7 +94,8 @@ def notices(ctx: Context, dry_run: bool = False, out_dir: str | Path = "outbox-e
             on_item: Callable[[int], None] | None = None) -> Counts:
     """Build notices for newly confirmed matches, then send every due notice (``[smtp]``,
     ``[notices]``). With ``dry_run``, write the mails as .eml files to ``out_dir`` and
-    change nothing."""
+    change nothing. With ``[notices] delisting_dir``, then write the day's bulk delisting
+    file per search engine there (``notices.exports``)."""
     from notices.build import queue_notices
     from notices.dispatch import dispatch, write_eml
 
@@ -111,6 +114,15 @@ def notices(ctx: Context, dry_run: bool = False, out_dir: str | Path = "outbox-e
     if dry_run:
         return Counts.of(out, **figures, eml=len(out.eml))
     out.dispatch = dispatch(ctx.Session, ctx.config, now=ctx.at, on_item=on_item, stop=ctx.stop)
+    delisting_dir = ctx.config.get("notices", "delisting_dir")
+    if delisting_dir:
+        # The search engines' bulk files of the day, refreshed at every run: what verify
+        # asked them to delist so far today, ready for their trusted-submitter upload.
+        from notices.exports import write_delisting
+
+        with ctx.Session() as s:
+            out.delisting = write_delisting(s, ctx.config.notifier, delisting_dir, as_utc(ctx.now()).date()).files  # type: ignore[union-attr]
+        figures["delisting_files"] = len(out.delisting)
     return Counts.of(out, **figures, **{k: len(getattr(out.dispatch, k)) for k in DISPATCH_FIGURES})
 
 

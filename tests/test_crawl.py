@@ -58,6 +58,7 @@ def test_crawl_finds_every_planted_copy_with_evidence(Session, db_url: str, worl
     cands = _by_url(Session)
     with Session() as s:
         titles = {t.title: t.id for t in s.scalars(select(Title))}
+    embeds_fetched = 0
     for p in world.planted():
         c = cands.get(p["page_url"])
         assert c is not None, f"not found: {p['slug']}"
@@ -68,12 +69,18 @@ def test_crawl_finds_every_planted_copy_with_evidence(Session, db_url: str, worl
         assert c.guessed_title_id == expected, (p["slug"], c.title_text, c.guess_score)
         ev = c.evidence
         assert ev["status"] == 200 and ev["ip_address"] == "127.0.0.1"
+        # Each player page or video the crawl followed keeps its server's address too
+        # (the notice to the video host names it in ACNS).
+        fetched = [e for e in ev.get("embeds", []) if "error" not in e]
+        assert all(e["ip_address"] == "127.0.0.1" for e in fetched), ev["embeds"]
+        embeds_fetched += len(fetched)
         assert ev["headers"]["Content-Type"].startswith("text/html")
         body = load_body(ev)
         assert hashlib.sha256(body).hexdigest() == ev["sha256"]
         assert Path(ev["body_path"]).is_relative_to(evidence_dir)
         assert gzip.decompress(Path(ev["body_path"]).read_bytes()) == body
 
+    assert embeds_fetched > 0
     # tracking parameters do not make duplicates; robots-forbidden and broken pages are not candidates
     assert all("utm_" not in u and "ref=" not in u for u in cands)
     assert not any("/private/" in u or "deleted-post" in u or "huge-page" in u for u in cands)

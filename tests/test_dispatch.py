@@ -21,7 +21,7 @@ from sqlalchemy import select
 from db.models import Notice, NoticeStatus
 from notices.build import queue_notices
 from notices.dispatch import dispatch
-from tests.test_notices_support import T0, add_host, add_match, add_title, make_config, smtp, web, write_config_file  # noqa: F401
+from tests.test_notices_support import T0, machine_documents_valid, add_host, add_match, add_title, make_config, smtp, web, write_config_file  # noqa: F401
 from vigie.cli import cli
 
 

@@ -27,7 +27,7 @@ from db.session import make_engine, sessionmaker_for
 from notices.build import queue_notices
 from notices.dispatch import dispatch
 from tests.figures import Figures, soak
-from tests.test_notices_support import T0, add_host, add_match, add_title, make_config, smtp  # noqa: F401
+from tests.test_notices_support import T0, machine_documents_valid, add_host, add_match, add_title, make_config, smtp  # noqa: F401
 
 N_NOTICES = 600 if soak() else 200
 N_HOSTS = 20

@@ -27,7 +27,7 @@ from notices.build import queue_notices
 from notices.dispatch import dispatch
 from tests.figures import Figures, soak
 from tests.test_dispatch import _vigie, _write_cfg
-from tests.test_notices_support import T0, add_host, add_match, add_title, make_config, smtp  # noqa: F401
+from tests.test_notices_support import T0, machine_documents_valid, add_host, add_match, add_title, make_config, smtp  # noqa: F401
 from stages import catalog
 from demoweb.rangeserver import RangeServer
 

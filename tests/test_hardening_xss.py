@@ -26,7 +26,7 @@ from notices.hosts import Contact
 from notices.regimes import DELISTING, DMCA, DSA
 from reports.daily import build_report
 from tests.figures import Figures
-from tests.test_notices_support import T0, add_host, add_match, add_title, make_config
+from tests.test_notices_support import T0, add_host, add_match, add_title, make_config, machine_documents_valid  # noqa: F401
 from tests.test_report import DAY, build_world
 from tests.test_web import add_allowed
 from foundation.config import Config

@@ -6,6 +6,8 @@ against a real HTTP server and a real SMTP server."""
 
 from __future__ import annotations
 
+import json
+
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -14,11 +16,12 @@ from db.models import Host, ItemRole, ItemState, Notice, NoticeItem, NoticeStatu
 from notices.build import approve_notice, notifiable_matches, queue_notices
 from notices.dispatch import dispatch
 from notices.verify import verify
-from tests.test_notices_support import T0, add_host, add_match, add_title, make_config, smtp, web  # noqa: F401
+from tests.test_notices_support import T0, machine_documents_valid, add_host, add_match, add_title, make_config, smtp, web  # noqa: F401
 
 PAGE = "https://linkz.example/film/le-voyage-vf"
 MEDIA = "https://tube.example/v/abc.mp4"
 EMBED = "https://tube.example/embed/abc"
+TUBE_IP = "198.51.100.20"
 
 
 def _parties(s):  # type: ignore[no-untyped-def]
@@ -33,6 +36,10 @@ def _embedded(s, t, host, page: str, media: str, embed: str | None = None):  # t
     # the media URL that was fingerprinted.
     m = add_match(s, t, host, page, media=[u for u in (embed, media) if u])
     m.media_url = media
+    if embed:
+        # The crawler followed the player page and recorded the video host's address.
+        m.candidate.evidence = {**m.candidate.evidence,
+                                "embeds": [{"url": embed, "status": 200, "ip_address": TUBE_IP}]}
     return m
 
 
@@ -68,6 +75,20 @@ def test_link_site_gets_the_page_and_video_host_the_media_each_once(Session) -> 
         assert f"the video file hosted on your service (found on {PAGE})" in to_tube.body_html
         assert PAGE not in [i.url for i in to_tube.items] and MEDIA not in [i.url for i in to_links.items]
         assert f"<URL>{MEDIA}</URL>" in to_tube.acns_xml and f"<URL>{PAGE}</URL>" in to_links.acns_xml
+        # Each ACNS names the server the URL is served from: the video host's address (seen
+        # when the crawler fetched its player page), the link site's page address.
+        assert f"<IP_Address>{TUBE_IP}</IP_Address>" in to_tube.acns_xml
+        assert "<IP_Address>203.0.113.7</IP_Address>" in to_links.acns_xml
+        assert 'BaseType="LINK"' in to_links.acns_xml and 'BaseType="SERVER"' in to_tube.acns_xml
+        # X-ARF: the link site's page is a link_site report pointing at the video; the video
+        # host's own copy a ugc_platform report.
+        (link_report,) = json.loads(to_links.xarf_json)
+        assert (link_report["type"], link_report["site_name"], link_report["infringing_url"]) == (
+            "link_site", "linkz", PAGE)
+        assert [c["target_url"] for c in link_report["linked_content"]] == [EMBED, MEDIA]
+        (tube_report,) = json.loads(to_tube.xarf_json)
+        assert (tube_report["type"], tube_report["platform_name"], tube_report["source_identifier"]) == (
+            "ugc_platform", "tube", TUBE_IP)
 
         # A second page embedding the same video: only the new page is notified.
         page2 = "https://linkz.example/film/le-voyage-hd"

@@ -1,5 +1,9 @@
 """Shared pieces of the notices tests (no tests here): seeded rows, a real SMTP server
-(aiosmtpd) and a real HTTP server on free loopback ports, and a test configuration."""
+(aiosmtpd) and a real HTTP server on free loopback ports, a test configuration, and
+``machine_documents_valid``: every ACNS and X-ARF document a test builds, and every
+attachment of every mail it builds, checked against the published schemas with the
+validators themselves (``xmlschema`` on the XSDs shipped in ``notices/schemas/acns``,
+``xarf.parse``), not with our own checker."""
 
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import xarf
+import xmlschema
 from aiosmtpd.controller import Controller
 
 from db.models import Candidate, CandidateStatus, Decision, Host, Match, Offer, OfferKind, Title
@@ -60,6 +66,98 @@ def write_config_file(path: Path, smtp_port: int, *, smtp_timeout: float | None 
     lines += ["[notices]", *(f"{k} = {json.dumps(v)}" for k, v in notices.items())]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+# --------------------------------------------------------------------------- schemas
+
+ACNS_DIR = Path(__file__).resolve().parent.parent / "notices" / "schemas" / "acns"
+_ACNS_SCHEMA: list[xmlschema.XMLSchema10] = []
+
+
+def acns_schema() -> xmlschema.XMLSchema10:
+    if not _ACNS_SCHEMA:
+        _ACNS_SCHEMA.append(xmlschema.XMLSchema10(
+            str(ACNS_DIR / "acns.xsd"),
+            locations=[("http://www.w3.org/2005/05/xmlmime", str(ACNS_DIR / "xmlmime.xsd")),
+                       ("http://www.w3.org/2000/09/xmldsig#", str(ACNS_DIR / "xmldsig.xsd"))]))
+    return _ACNS_SCHEMA[0]
+
+
+def assert_acns_valid(document: str) -> None:
+    errors = [f"{e.path}: {e.reason}" for e in acns_schema().iter_errors(document)]
+    assert not errors, f"ACNS document fails the rev 1.2 XSD: {errors}\n{document}"
+
+
+def assert_xarf_valid(report: dict[str, Any] | str) -> None:
+    """A valid X-ARF v4 copyright report: no schema error, no unknown field except the
+    ``match_details`` the non-UGC types do not define (the core schema allows extras)."""
+    result = xarf.parse(report)
+    assert result.report is not None and not result.errors, f"X-ARF report invalid: {result.errors}\n{report}"
+    unknown = [w for w in result.warnings if w.field != "match_details"]
+    assert not unknown, f"X-ARF report warnings: {unknown}"
+    data = json.loads(report) if isinstance(report, str) else report
+    assert data["category"] == "copyright" and data["infringing_url"].startswith(("http://", "https://"))
+    assert data["match_details"]["match_confidence"] > 0 and data["reporter"] and data["sender"]
+
+
+def assert_mail_parts_valid(msg: EmailMessage) -> None:
+    """Every attachment of a notice mail, and the ACNS inlined in its body."""
+    from notices.machine import ACNS_END, ACNS_START
+
+    xml_parts = []
+    for part in msg.iter_attachments():
+        name = part.get_filename() or ""
+        payload = part.get_payload(decode=True).decode("utf-8")
+        if name.endswith(".xml"):
+            assert_acns_valid(payload)
+            xml_parts.append(payload.strip())
+        elif name.endswith(".json"):
+            assert_xarf_valid(payload)
+    body = msg.get_body(("plain",)).get_content()
+    if xml_parts:
+        start, end = body.index(ACNS_START + "\n"), body.index("\n" + ACNS_END)
+        inline = body[start + len(ACNS_START) + 1:end].strip()
+        assert inline == xml_parts[0], "the inline ACNS differs from the attached one"
+    else:
+        assert ACNS_START not in body
+
+
+@pytest.fixture(autouse=True)
+def machine_documents_valid(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[Any]]]:
+    """Record every ACNS document, X-ARF report and notice mail built during the test;
+    validate them all at its end (a module that imports this fixture gets it)."""
+    from notices import dispatch as dispatch_mod
+    from notices import machine
+
+    seen: dict[str, list[Any]] = {"acns": [], "xarf": [], "mail": []}
+    real_acns, real_xarf, real_build = machine.acns_xml, machine.xarf_report, dispatch_mod.build_message
+
+    def acns(*a: Any, **kw: Any) -> Any:
+        out = real_acns(*a, **kw)
+        if out is not None:
+            seen["acns"].append(out)
+        return out
+
+    def report(*a: Any, **kw: Any) -> Any:
+        out = real_xarf(*a, **kw)
+        seen["xarf"].append(out)
+        return out
+
+    def build(*a: Any, **kw: Any) -> Any:
+        out = real_build(*a, **kw)
+        seen["mail"].append(out)
+        return out
+
+    monkeypatch.setattr(machine, "acns_xml", acns)
+    monkeypatch.setattr(machine, "xarf_report", report)
+    monkeypatch.setattr(dispatch_mod, "build_message", build)
+    yield seen
+    for doc in seen["acns"]:
+        assert_acns_valid(doc)
+    for r in seen["xarf"]:
+        assert_xarf_valid(r)
+    for msg in seen["mail"]:
+        assert_mail_parts_valid(msg)
 
 
 # --------------------------------------------------------------------------- SMTP
@@ -213,7 +311,8 @@ def add_match(s, title: Title, host: Host | None, url: str, *,  # type: ignore[n
               seen: datetime = T0 - timedelta(hours=3)) -> Match:
     c = Candidate(canonical_url=url, page_url=url, media_urls=media or [], host=host,
                   title_text="pirate page", status=CandidateStatus.MATCHED, first_seen=seen, last_seen=seen,
-                  evidence={"sha256": "ab" * 32, "fetched_at": seen.isoformat(), "status": 200})
+                  evidence={"sha256": "ab" * 32, "fetched_at": seen.isoformat(), "status": 200,
+                            "url": url, "ip_address": "203.0.113.7"})
     m = Match(candidate=c, title=title, score=0.97, matched_s=412.0, offset_s=1200.0, speed=1.0,
               cand_start_s=0.0, cand_end_s=420.0, ref_start_s=1200.0, ref_end_s=1620.0, decision=decision)
     s.add(m)

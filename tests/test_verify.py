@@ -15,7 +15,7 @@ from notices.build import queue_notices
 from notices.dispatch import dispatch
 from notices.hosts import add_host as register_host
 from notices.verify import verify
-from tests.test_notices_support import T0, add_host, add_match, add_title, make_config, smtp, web, write_config_file  # noqa: F401
+from tests.test_notices_support import T0, machine_documents_valid, add_host, add_match, add_title, make_config, smtp, web, write_config_file  # noqa: F401
 from vigie.cli import cli
 
 
@@ -67,6 +67,10 @@ def test_verify_records_checks_takedowns_and_escalates(Session, web, smtp) -> No
         reminder = s.get(Notice, rid)
         assert reminder.kind == "reminder" and [i.url for i in reminder.items] == [f"{base}/live"]
         assert reminder.recipient == "abuse@tube.example"
+        # Its ACNS names the notice it follows up (History), as the desk's ticket knows it.
+        parent = s.get(Notice, reminder.parent_id)
+        parent_ref = parent.subject[1:].split("]")[0]
+        assert f'<History><Notice ID="{parent_ref}" TimeStamp="' in reminder.acns_xml
         # The flaky one was never shown to be live: no escalation on an inconclusive check.
     r = dispatch(Session, cfg, now=t2)
     assert r.sent == [rid]

@@ -223,7 +223,10 @@ class CandidateSpider(scrapy.Spider):
     def parse_embed(self, response: Response) -> Iterator[Any]:
         meta = response.meta
         item, queue, seen, depth = meta["item"], meta["queue"], meta["seen"], meta["embed_depth"]
-        entry: dict[str, Any] = {"url": response.url, "status": response.status}
+        ip = getattr(response, "ip_address", None)
+        # The server's address, as for the page: the notice to this host names it (ACNS).
+        entry: dict[str, Any] = {"url": response.url, "status": response.status,
+                                 "ip_address": str(ip) if ip is not None else None}
         if isinstance(response, TextResponse):
             media, embeds = resolve_page(response.selector, response.url)
             for m in media:

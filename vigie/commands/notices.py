@@ -1,4 +1,4 @@
-"""``vigie notices send|list|approve|reject``, ``vigie verify`` and ``vigie hosts add|list``.
+"""``vigie notices send|list|approve|reject|export``, ``vigie verify`` and ``vigie hosts add|list``.
 
 Thin wrappers over the ``notices`` package: parse, open a session, call, print.
 """
@@ -15,7 +15,7 @@ from vigie.cli import State, echo_listing, pass_state, progress_bar
 
 @click.group()
 def notices() -> None:
-    """Takedown notices: queue, send, list, approve."""
+    """Takedown notices: queue, send, list, approve, export."""
 
 
 @notices.command("send")
@@ -148,6 +148,48 @@ def reject(state: State, notice_id: int, reason: str) -> None:
     with state.session() as s:
         n = reject_notice(s, notice_id, actor="cli", reason=reason)
         click.echo(f"notice {n.id} discarded")
+
+
+@notices.command("export")
+@click.option("--lumen", is_flag=True, help="Write lumen-ID.json per sent notice (Lumen's submission JSON).")
+@click.option("--delisting", is_flag=True,
+              help="Write delisting-ENGINE-DAY.csv per search engine: the day's delisting requests, "
+                   "one row per URL, for the engines' bulk submission.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Where to write the files.")
+@click.option("--day", type=click.DateTime(["%Y-%m-%d"]), help="--delisting: the UTC day (default: today).")
+@click.option("--engine", "engines", multiple=True, metavar="NAME",
+              help="--delisting: only this search-engine host; repeatable.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="--lumen: notices sent on or after this day.")
+@click.option("--id", "ids", type=int, multiple=True, metavar="ID", help="--lumen: only this notice; repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print the files written as JSON.")
+@pass_state
+def export(state: State, lumen: bool, delisting: bool, out_dir: str, day: Any, engines: tuple[str, ...],
+           since: Any, ids: tuple[int, ...], as_json: bool) -> None:
+    """Export notices as files: Lumen JSON for transparency, bulk delisting CSVs for search engines."""
+    from foundation.timeutil import utc_now
+    from notices.exports import write_delisting, write_lumen
+
+    if not (lumen or delisting):
+        raise click.UsageError("say what to export: --lumen, --delisting, or both")
+    out: dict[str, Any] = {}
+    with state.session() as s:
+        if lumen:
+            r = write_lumen(s, state.config.notifier, out_dir, since=since.date() if since else None, ids=ids)
+            out["lumen"] = [str(p) for p in r.files]
+        if delisting:
+            d = write_delisting(s, state.config.notifier, out_dir, day.date() if day else utc_now().date(),
+                                engines=engines)
+            out["delisting"] = [str(p) for p in d.files]
+            out["delisting_rows"] = d.rows
+    if as_json:
+        click.echo(json.dumps(out))
+        return
+    if lumen:
+        click.echo(f"lumen: wrote {len(out['lumen'])} notice(s) to {out_dir}")
+    if delisting:
+        click.echo(f"delisting: wrote {len(out['delisting'])} file(s), {out['delisting_rows']} URL(s), to {out_dir}")
+    for path in out.get("lumen", []) + out.get("delisting", []):
+        click.echo(f"  {path}")
 
 
 @click.command()
