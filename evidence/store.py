@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from foundation.errors import NotFound
+from foundation.errors import EvidenceError, NotFound
 
 # Response headers that describe the transfer, not the body as kept (Scrapy and urllib
 # hand us the body de-chunked and decompressed): kept under the Wayback convention's
@@ -133,10 +133,10 @@ class EvidenceStore:
             return f.read(length or 0)
 
     def read_checked(self, item: Any) -> bytes:
-        """An item's bytes, refused (NotFound) when they no longer match its SHA-256."""
+        """An item's bytes, refused (EvidenceError) when they no longer match its SHA-256."""
         data = self.read(item.path, item.offset, item.length)
         if hashlib.sha256(data).hexdigest() != item.sha256:
-            raise NotFound(f"evidence item {item.id} ({item.path}) does not match its SHA-256: altered")
+            raise EvidenceError(f"evidence item {item.id} ({item.path}) does not match its SHA-256: altered")
         return data
 
 
