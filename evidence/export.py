@@ -143,6 +143,15 @@ def _period(scope: Scope) -> tuple[datetime | None, datetime | None]:
     return start, end
 
 
+def _seen_in(c: Candidate, scope: Scope) -> bool:
+    """Whether the page was seen in the scope's period (first seen before its end, last
+    seen after its start)."""
+    start, end = _period(scope)
+    first = c.first_seen if c.first_seen.tzinfo else c.first_seen.replace(tzinfo=timezone.utc)
+    last = c.last_seen if c.last_seen.tzinfo else c.last_seen.replace(tzinfo=timezone.utc)
+    return (end is None or first < end) and (start is None or last >= start)
+
+
 def case_items(s: Session, cands: list[Candidate], scope: Scope) -> list[EvidenceItem]:
     start, end = _period(scope)
     q = select(EvidenceItem).where(EvidenceItem.candidate_id.in_([c.id for c in cands]),
@@ -204,7 +213,9 @@ def export_case(s: Session, store: EvidenceStore, config: Config, scope: Scope, 
 
     if lang not in ("en", "fr"):
         raise InvalidInput(f"--lang must be en or fr, not {lang!r}")
-    cands = case_candidates(s, scope)
+    cands = [c for c in case_candidates(s, scope) if _seen_in(c, scope)]
+    if not cands:
+        raise NotFound(f"no page of {scope.describe()} was seen in that period")
     items = case_items(s, cands, scope)
     warnings: list[str] = []
     cert = config.get("evidence", "tsa_cert")

@@ -396,6 +396,11 @@ def test_export_refuses_evidence_altered_in_the_store(Session, db_url: str, tmp_
     cfg = _config(tmp_path, tsa)
     with Context.open(db_url, cfg) as ctx:
         run_stage("evidence", ctx)
+    # A period in which the page was not seen: nothing to export, said.
+    from foundation.errors import NotFound
+    with Session.begin() as s, pytest.raises(NotFound, match="in that period"):
+        export_case(s, store, cfg, Scope(url="http://127.0.0.1:9/film/1", since=NOW.date() + timedelta(days=2)),
+                    tmp_path / "c.zip", now=NOW)
     with Session() as s:
         shot = s.scalar(select(EvidenceItem).where(EvidenceItem.kind == "screenshot"))
         path = store.path(shot.path)
