@@ -8,6 +8,7 @@ failing its token); the retention purge sparing open cases, written to the audit
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -23,18 +24,18 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from crawlers.sites import add_site
 from db.auditchain import verify_chain
-from db.models import (AuditLog, Candidate, CandidateStatus, Check, Decision, EvidenceExport, EvidenceItem,
-                       EvidenceManifest, ItemState, Match, MatchFrame, Notice, NoticeItem, NoticeStatus, Title)
+from db.models import (AuditLog, Candidate, Check, EvidenceExport, EvidenceItem, EvidenceManifest, ItemState,
+                       MatchFrame, Notice, NoticeItem, NoticeStatus)
 from evidence.capture import add_item, capture_fetch
 from evidence.store import EvidenceStore, Fetch, read_records
 from foundation.config import Config
 from stages.context import Context
 from stages.table import STAGES, run_stage
-from tests.test_notices_support import add_host, add_match, add_title, make_config, smtp  # noqa: F401
+from tests.test_notices_support import add_host, add_match, add_title, make_config
 from tests.tsa_server import OPENSSL, start_tsa
 from vigie.cli import cli
 
@@ -175,8 +176,7 @@ def test_match_evidence_keeps_media_headers_the_match_and_frames_side_by_side(
     # Only the first bytes were asked for, and the record says the body is cut.
     assert pages.hits[-1][1].get("Range") == "bytes=0-65535"
     raw = store.read(items["media"].path, items["media"].offset, items["media"].length)
-    import gzip as _gzip
-    text = _gzip.decompress(raw).decode("latin-1")
+    text = gzip.decompress(raw).decode("latin-1")
     assert "WARC-Truncated: length" in text and "Server: PirateTube/1.0" in text
     assert record["score"] == 0.97 and record["offset_s"] == 1200.0 and record["decision"] == "confirmed"
     assert frames.size == (64 + 8 + 64, 36)
@@ -292,8 +292,7 @@ def _case(Session: Any, store: EvidenceStore, base: str) -> int:
         h = add_host(s, "tube", domain_patterns=["127.0.0.1"])
         m = add_match(s, t, h, f"{base}/film/1")
         cand = m.candidate
-        from crawlers.sites import add_site as _add_site
-        cand.site = _add_site(s, "pirate-site", [f"{base}/"])
+        cand.site = add_site(s, "pirate-site", [f"{base}/"])
         at = NOW - timedelta(hours=3)
         capture_fetch(s, store, Fetch(f"{base}/film/1", at, 200, "OK", [("User-Agent", "Vigie")],
                                       [("Content-Type", "text/html")], f"<h1>{HOSTILE}</h1>".encode(),
@@ -472,5 +471,3 @@ def test_without_an_evidence_dir_the_stage_does_nothing(db_url: str, engine: Any
     with Context.open(db_url, Config()) as ctx:
         assert run_stage("evidence", ctx)["skipped"] == "no [evidence] dir"
 
-
-_ = (func, Decision, CandidateStatus, Match, Title, smtp)
