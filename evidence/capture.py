@@ -23,10 +23,11 @@ PAGE = "page"                  # the link page: WARC request + response
 PLAYER = "player"              # an embedded player page: WARC request + response
 MEDIA_HEADERS = "media"        # the media URL's response headers (first bytes only): WARC
 SCREENSHOT = "screenshot"      # the browser resolver's rendering: PNG
+HAR = "har"                    # every request the rendered page made (gzip HAR, no bodies)
 FRAMES = "frames"              # reference and candidate frames side by side: JPEG
 MATCH = "match"                # the fingerprint match (score, offsets): JSON
 VERIFY = "verify"              # a verification fetch after a notice: WARC
-KINDS = (PAGE, PLAYER, MEDIA_HEADERS, SCREENSHOT, FRAMES, MATCH, VERIFY)
+KINDS = (PAGE, PLAYER, MEDIA_HEADERS, SCREENSHOT, HAR, FRAMES, MATCH, VERIFY)
 
 
 def add_item(s: Session, stored: Stored, kind: str, captured_at: datetime, **fields: Any) -> EvidenceItem:

@@ -5,7 +5,7 @@ The crawl stage adds it to the crawler's pipelines when ``[evidence] dir`` is se
 For each candidate item it appends the link page's and every player page's request and
 response to this process's daily WARC file (one gzip member per record, no lock, no
 fsync: a few hundred microseconds a page), keeps the browser's screenshot as a
-content-addressed file, and hands the database pipeline the ``evidence_items`` rows to
+content-addressed file (and the HAR of its requests), and hands the database pipeline the ``evidence_items`` rows to
 store with the candidate, in the same transaction.
 """
 
@@ -15,7 +15,7 @@ import gzip
 from datetime import datetime, timezone
 from typing import Any
 
-from evidence.capture import PAGE, PLAYER, SCREENSHOT
+from evidence.capture import HAR, PAGE, PLAYER, SCREENSHOT
 from evidence.store import EvidenceStore, Fetch, day_of
 
 
@@ -41,11 +41,13 @@ class WarcPipeline:
         try:
             rows = [self._fetch_row(item["evidence"], PAGE)]
             rows += [self._fetch_row(c, PLAYER) for c in item.pop("captures", None) or []]
-            if item.get("screenshot"):
-                at = _when((item.get("browser") or {}).get("rendered_at")) or datetime.now(timezone.utc)
-                stored = self.store.put_blob(item["screenshot"], ".png")
-                rows.append({"kind": SCREENSHOT, "captured_at": at, "day": day_of(at), "url": page_url[:2000],
-                             "ip": None, "meta": {}, **stored.row()})
+            # What the browser resolver saw, when it rendered the page.
+            at = datetime.now(timezone.utc)
+            for key, kind, suffix in (("screenshot", SCREENSHOT, ".png"), ("har", HAR, ".har.gz")):
+                if item.get(key):
+                    stored = self.store.put_blob(item[key], suffix)
+                    rows.append({"kind": kind, "captured_at": at, "day": day_of(at), "url": page_url[:2000],
+                                 "ip": None, "meta": {}, **stored.row()})
         except OSError as exc:
             # Evidence that cannot be kept is no reason to keep quiet: the item goes, said.
             raise DropItem(f"cannot write the evidence of {page_url[:200]}: {exc}") from None

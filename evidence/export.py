@@ -46,8 +46,8 @@ from foundation.errors import EvidenceError, InvalidInput, NotFound
 
 CASE_FORMAT = "vigie-case/1"
 WARC_KINDS = ("page", "player", "media", "verify")
-FOLDER = {"screenshot": "screenshots", "frames": "frames", "match": "matches"}
-SUFFIX = {"screenshot": ".png", "frames": ".jpg", "match": ".json"}
+FOLDER = {"screenshot": "screenshots", "har": "screenshots", "frames": "frames", "match": "matches"}
+SUFFIX = {"screenshot": ".png", "har": ".har.gz", "frames": ".jpg", "match": ".json"}
 
 
 @dataclass(frozen=True)

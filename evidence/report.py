@@ -32,7 +32,8 @@ TEXT: dict[str, dict[str, str]] = {
                       "that day and carries its own token. Run: vigie evidence verify FILE.zip",
         "replies": "Replies received", "pages": "pages",
         "kinds": {"page": "link page (WARC)", "player": "player page (WARC)",
-                  "media": "media headers (WARC)", "screenshot": "screenshot", "frames": "frames side by side",
+                  "media": "media headers (WARC)", "screenshot": "screenshot",
+                  "har": "browser's requests (HAR)", "frames": "frames side by side",
                   "match": "fingerprint match", "verify": "verification fetch (WARC)"},
     },
     "fr": {
@@ -52,6 +53,7 @@ TEXT: dict[str, dict[str, str]] = {
         "replies": "Réponses reçues", "pages": "pages",
         "kinds": {"page": "page de liens (WARC)", "player": "page du lecteur (WARC)",
                   "media": "en-têtes du média (WARC)", "screenshot": "capture d'écran",
+                  "har": "requêtes du navigateur (HAR)",
                   "frames": "images comparées", "match": "correspondance d'empreintes",
                   "verify": "contrôle après notification (WARC)"},
     },

@@ -471,3 +471,44 @@ def test_without_an_evidence_dir_the_stage_does_nothing(db_url: str, engine: Any
     with Context.open(db_url, Config()) as ctx:
         assert run_stage("evidence", ctx)["skipped"] == "no [evidence] dir"
 
+
+
+def _chromium_problem() -> str | None:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "needs the playwright package"
+    from crawlers.browser import find_chromium
+
+    path = find_chromium()
+    import os
+    if not path or not os.access(path, os.X_OK):
+        return f"needs Chromium ({path or '/usr/bin/chromium'}; apt-get install chromium)"
+    return None
+
+
+@pytest.mark.skipif(_chromium_problem() is not None, reason=f"browser resolver test {_chromium_problem()}")
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_page_the_browser_rendered_keeps_its_screenshot_and_requests(
+        Session, db_url: str, site: tuple[Site, str], tmp_path: Path) -> None:
+    pages, base = site
+    pages.set("/", '<a href="/film/1">Le Voyage</a>')
+    # A player built by a script: only the browser finds its media.
+    pages.set("/film/1", "<h1>Le Voyage</h1><div id=p></div><script>"
+                         "var v=document.createElement('video');v.src='/media/1.mp4';"
+                         "document.getElementById('p').appendChild(v);</script>")
+    pages.set("/media/1.mp4", MEDIA, ctype="video/mp4")
+    with Session.begin() as s:
+        add_site(s, "scripted", [f"{base}/"], settings={"film_link_pattern": "/film/", "render": "auto",
+                                                            "render_idle_s": 1, "render_timeout_s": 10})
+    with Context.open(db_url, _config(tmp_path)) as ctx:
+        assert run_stage("crawl", ctx)["new"] == 1
+    store = EvidenceStore(tmp_path / "evidence")
+    with Session() as s:
+        cand = s.scalar(select(Candidate))
+        assert cand.media_urls == [f"{base}/media/1.mp4"]
+        items = {i.kind: i for i in s.scalars(select(EvidenceItem))}
+        assert {"page", "screenshot", "har"} <= set(items)
+        assert store.read_checked(items["screenshot"])[:8] == b"\x89PNG\r\n\x1a\n"
+        har = json.loads(gzip.decompress(store.read_checked(items["har"])))
+        assert f"{base}/film/1" in [e["request"]["url"] for e in har["log"]["entries"]]
