@@ -25,8 +25,8 @@ token that does not verify, stops the export and says which), and writes::
 from __future__ import annotations
 
 import hashlib
-import io
 import json
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -192,6 +192,18 @@ class _Zip:
             self.files[name] = {"path": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
         return name
 
+    def add_stream(self, name: str, f: Any) -> str:
+        """A large member (the case's WARC records) copied from an open file, hashed on the way."""
+        digest, size = hashlib.sha256(), 0
+        f.seek(0)
+        with self.zf.open(name, "w", force_zip64=True) as dst:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+                dst.write(chunk)
+        self.files[name] = {"path": name, "sha256": digest.hexdigest(), "size": size}
+        return name
+
     def close(self) -> None:
         self.zf.close()
 
@@ -294,8 +306,9 @@ def export_case(s: Session, store: EvidenceStore, config: Config, scope: Scope, 
 
 def _write_items(z: _Zip, store: EvidenceStore, items: list[EvidenceItem],
                  manifests: dict[int, EvidenceManifest]) -> list[dict[str, Any]]:
-    """Every item's bytes into the zip (checked against its SHA-256 first); its listing."""
-    warc = io.BytesIO()
+    """Every item's bytes into the zip (checked against its SHA-256 first); its listing.
+    The WARC records are gathered in a spooled file: a site's captures can be large."""
+    warc = tempfile.SpooledTemporaryFile(max_size=64 << 20)
     listing = []
     for item in items:
         data = store.read_checked(item)
@@ -312,7 +325,8 @@ def _write_items(z: _Zip, store: EvidenceStore, items: list[EvidenceItem],
             entry["file"] = z.add(name, data)
         listing.append(entry)
     if warc.tell():
-        z.add("warc/case.warc.gz", warc.getvalue())
+        z.add_stream("warc/case.warc.gz", warc)
+    warc.close()
     for m in manifests.values():
         z.add(f"daily/{m.day}-{m.sha256[:16]}.json", store.read(m.path))
         if m.token:
