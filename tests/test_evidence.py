@@ -512,3 +512,26 @@ def test_a_page_the_browser_rendered_keeps_its_screenshot_and_requests(
         assert store.read_checked(items["screenshot"])[:8] == b"\x89PNG\r\n\x1a\n"
         har = json.loads(gzip.decompress(store.read_checked(items["har"])))
         assert f"{base}/film/1" in [e["request"]["url"] for e in har["log"]["entries"]]
+
+
+def test_cli_stamp_list_and_pin_without_an_authority(Session, db_url: str, tmp_path: Path) -> None:
+    cfg_path = tmp_path / "vigie.toml"
+    cfg_path.write_text(f'[evidence]\ndir = "{tmp_path / "evidence"}"\n')
+    _case(Session, EvidenceStore(tmp_path / "evidence"), "http://127.0.0.1:9")
+    runner = CliRunner()
+    args = ["--db", db_url, "--config", str(cfg_path), "evidence"]
+    res = runner.invoke(cli, [*args, "stamp"])
+    assert res.exit_code == 0 and "manifests 1, items 3, stamped 0, unstamped 1" in res.output, res.output
+    res = runner.invoke(cli, [*args, "export", "--url", "http://127.0.0.1:9/film/1", "--out", str(tmp_path / "c.zip")])
+    assert res.exit_code == 0, res.output
+    assert "no time-stamp token" in res.output and "manifest.json not timestamped" in res.output
+    res = runner.invoke(cli, [*args, "verify", str(tmp_path / "c.zip")])
+    assert res.exit_code == 0 and "manifest.json has no time-stamp token" in res.output, res.output
+    assert runner.invoke(cli, [*args, "pin", "1"]).exit_code == 0
+    listing = json.loads(runner.invoke(cli, [*args, "list", "--json"]).output)
+    assert listing["exports"][0]["pinned"] is True and listing["manifests"][0]["stamped"] is False
+    assert runner.invoke(cli, [*args, "pin", "1", "--off"]).exit_code == 0
+    assert runner.invoke(cli, [*args, "pin", "7"]).exit_code == 1
+    with Session() as s:
+        assert [a.after["pinned"] for a in s.scalars(select(AuditLog).where(AuditLog.action == "evidence.pin"))] \
+            == [True, False]
