@@ -14,7 +14,8 @@ token that does not verify, stops the export and says which), and writes::
     screenshots/ frames/ matches/   the browser's screenshots, frames side by side,
                              fingerprint match records (content-addressed names)
     daily/                   the daily manifests citing the items, and their tokens
-    notices/                 each notice as sent (JSON with its mail text; .txt, .html)
+    notices/                 each notice as sent: the mail (.eml, rebuilt byte for byte
+                             from its stored fields), JSON with its fields, .txt, .html
     replies/                 the hosts' replies (from the sources in ``REPLY_SOURCES``)
     timeline.json            the takedown timeline: notified URLs, checks, removals
     tsa/chain.pem            the TSA certificate chain the tokens were checked against
@@ -28,6 +29,7 @@ import hashlib
 import json
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -42,7 +44,7 @@ from evidence.manifest import check_manifest
 from evidence.store import EvidenceStore
 from evidence.timestamp import read_chain, request_stamp
 from foundation.config import Config
-from foundation.errors import EvidenceError, InvalidInput, NotFound
+from foundation.errors import EvidenceError, InvalidInput, NotFound, VigieError
 
 CASE_FORMAT = "vigie-case/1"
 WARC_KINDS = ("page", "player", "media", "verify")
@@ -219,8 +221,11 @@ def notice_record(n: Notice) -> dict[str, Any]:
 
 
 def export_case(s: Session, store: EvidenceStore, config: Config, scope: Scope, out: str | Path, *,
-                lang: str = "en", pin: bool = False, now: datetime, actor: str = "cli") -> ExportResult:
-    """Write the case file of ``scope`` to ``out`` (see the module docstring)."""
+                lang: str = "en", pin: bool = False, now: datetime, actor: str = "cli",
+                mail_of: Callable[[Notice], bytes] | None = None) -> ExportResult:
+    """Write the case file of ``scope`` to ``out`` (see the module docstring). ``mail_of``
+    rebuilds a sent notice's mail, byte for byte, from its stored fields (the caller
+    passes ``notices.mail.build_message``'s: this layer does not import notices)."""
     from evidence.report import render_index
 
     if lang not in ("en", "fr"):
@@ -259,6 +264,11 @@ def export_case(s: Session, store: EvidenceStore, config: Config, scope: Scope, 
                 z.add(f"notices/notice-{n.id}.txt", n.body_text.encode("utf-8"))
             if n.body_html:
                 z.add(f"notices/notice-{n.id}.html", n.body_html.encode("utf-8"))
+            if mail_of is not None and n.sent_at is not None:
+                try:
+                    z.add(f"notices/notice-{n.id}.eml", mail_of(n))
+                except VigieError as exc:
+                    warnings.append(f"notice {n.id}: its mail cannot be rebuilt: {exc}")
         replies = [r for source in REPLY_SOURCES for r in source(s, [n.id for n in notices])]
         for k, r in enumerate(replies, 1):
             z.add(f"replies/notice-{r.notice_id}-{k}.eml", r.raw)

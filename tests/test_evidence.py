@@ -322,7 +322,7 @@ def _rewrite(src: Path, dst: Path, change: dict[str, Any]) -> None:
 def test_case_file_export_and_verify(Session, db_url: str, tmp_path: Path, tsa: Any) -> None:
     cfg_path = tmp_path / "vigie.toml"
     cfg_path.write_text(f'[evidence]\ndir = "{tmp_path / "evidence"}"\ntsa_url = "{tsa.url}"\n'
-                        f'tsa_cert = "{tsa.chain}"\n')
+                        f'tsa_cert = "{tsa.chain}"\n[smtp]\nfrom = "notices@filmsdunord.example"\n')
     store = EvidenceStore(tmp_path / "evidence")
     _case(Session, store, "http://127.0.0.1:9")
     out = tmp_path / "case.zip"
@@ -335,9 +335,10 @@ def test_case_file_export_and_verify(Session, db_url: str, tmp_path: Path, tsa: 
         names = set(z.namelist())
         manifest = json.loads(z.read("manifest.json"))
         html = z.read("index.html").decode()
+        eml = z.read("notices/notice-1.eml")
         timeline = json.loads(z.read("timeline.json"))
     assert {"manifest.json", "manifest.json.tsr", "index.html", "warc/case.warc.gz", "timeline.json",
-            "notices/notice-1.json", "notices/notice-1.txt", "tsa/chain.pem"} <= names
+            "notices/notice-1.json", "notices/notice-1.txt", "notices/notice-1.eml", "tsa/chain.pem"} <= names
     assert any(n.startswith("screenshots/") for n in names) and any(n.startswith("matches/") for n in names)
     assert len(manifest["daily_manifests"]) == 1 and manifest["daily_manifests"][0]["token"] in names
     assert {f["path"] for f in manifest["files"]} == names - {"manifest.json", "manifest.json.tsr"}
@@ -345,6 +346,7 @@ def test_case_file_export_and_verify(Session, db_url: str, tmp_path: Path, tsa: 
     assert "Dossier de preuves" in html and "retirée le" in html and "pirate-site" in html
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert timeline[0]["state"] == "removed" and timeline[0]["checks"][0]["http_status"] == 404
+    assert b"Message-ID: <n1@vigie.example>" in eml and b"Retirez http://127.0.0.1:9/film/1" in eml
 
     res = runner.invoke(cli, ["evidence", "verify", str(out)])
     assert res.exit_code == 0, res.output

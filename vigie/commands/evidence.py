@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import date
+from typing import Any
 
 import click
 
@@ -63,11 +64,25 @@ def export(state: State, url: str | None, site: str | None, title_id: int | None
             # What was captured since the last evidence run gets its manifest (and token) now.
             run_stage("evidence", ctx, purge=False)
         with ctx.Session.begin() as s:
-            res = export_case(s, store, ctx.config, scope, out, lang=lang, pin=pin, now=ctx.now())
+            res = export_case(s, store, ctx.config, scope, out, lang=lang, pin=pin, now=ctx.now(),
+                              mail_of=_mail_rebuilder(s, ctx.config))
     click.echo(f"wrote {res.path}: {res.candidates} page(s), {res.items} item(s), {res.files} file(s); "
                f"SHA-256 {res.sha256}{'; pinned' if pin else ''} (export {res.export_id})")
     for w in res.warnings:
         click.echo(f"  warning: {w}", err=True)
+
+
+def _mail_rebuilder(s: Any, config: Any) -> Any:
+    """A sent notice's mail as it went out: ``build_message`` makes the same bytes from
+    the stored fields (fixed boundaries), with the configured sender."""
+    from db.models import Notice
+    from notices.mail import build_message, sender_address
+
+    def mail_of(n: Any) -> bytes:
+        sender = sender_address(config.smtp.get("from"), config.notifier.get("email"))
+        parent = s.get(Notice, n.parent_id) if n.parent_id else None
+        return build_message(n, sender=sender, parent_message_id=parent.message_id if parent else None).as_bytes()
+    return mail_of
 
 
 @evidence.command("verify")
