@@ -71,7 +71,18 @@ def _day(dt: datetime | str | None) -> str:
     return dt.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def outcome(t: dict[str, str], rows: list[dict[str, Any]]) -> str:
+def outcome(t: dict[str, str], rows: list[dict[str, Any]]) -> list[str]:
+    """One line per host notified about the page: a host that removed the video and a
+    link site that keeps its page up are two different outcomes, both said."""
+    if not rows:
+        return [t["none"]]
+    by_host: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_host[r["host"] or "?"].append(r)
+    return [f"{host}: {_one_outcome(t, mine)}" for host, mine in sorted(by_host.items())]
+
+
+def _one_outcome(t: dict[str, str], rows: list[dict[str, Any]]) -> str:
     removed = [r["removed_at"] for r in rows if r["removed_at"]]
     if removed:
         return t["removed"].format(_day(min(removed)))
@@ -80,7 +91,7 @@ def outcome(t: dict[str, str], rows: list[dict[str, Any]]) -> str:
         return t["live"].format(_day(max(checked)))
     if any(r["sent_at"] for r in rows):
         return t["sent"]
-    return t["pending"] if rows else t["none"]
+    return t["pending"]
 
 
 def render_index(*, lang: str, scope: str, now: datetime, cands: list[Candidate], items: list[EvidenceItem],

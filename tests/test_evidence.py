@@ -343,7 +343,7 @@ def test_case_file_export_and_verify(Session, db_url: str, tmp_path: Path, tsa: 
     assert len(manifest["daily_manifests"]) == 1 and manifest["daily_manifests"][0]["token"] in names
     assert {f["path"] for f in manifest["files"]} == names - {"manifest.json", "manifest.json.tsr"}
     # Readable, in French, and every hostile string escaped.
-    assert "Dossier de preuves" in html and "retirée le" in html and "pirate-site" in html
+    assert "Dossier de preuves" in html and "tube: retirée le" in html and "pirate-site" in html
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert timeline[0]["state"] == "removed" and timeline[0]["checks"][0]["http_status"] == 404
     assert b"Message-ID: <n1@vigie.example>" in eml and b"Retirez http://127.0.0.1:9/film/1" in eml
