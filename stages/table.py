@@ -26,7 +26,7 @@ from foundation.errors import CrawlError, NotFound
 from stages.context import Context, Counts
 
 # The order of one full cycle (`vigie run --once`, the demo).
-FLOW = ("crawl", "match", "notices", "verify", "report")
+FLOW = ("crawl", "match", "notices", "verify", "report", "evidence")
 
 
 def crawl(ctx: Context, sites: Sequence[str] | None = None,
