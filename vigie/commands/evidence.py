@@ -110,6 +110,9 @@ def verify(case: str, tsa_cert: str | None, as_json: bool) -> None:
             click.echo(f"time-stamping authority: {res.tsa}")
         click.echo(f"{'OK' if res.ok else 'FAILED'}: {res.files} file(s), {res.items} item(s), "
                    f"{res.tokens} token(s) checked; {len(res.problems)} problem(s)")
+        if res.ok and not res.tokens:
+            click.echo("nothing in it is timestamped: the hashes agree with each other, "
+                       "but no trusted time proves when they were taken")
     if not res.ok:
         sys.exit(1)
 
