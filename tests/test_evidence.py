@@ -537,3 +537,32 @@ def test_cli_stamp_list_and_pin_without_an_authority(Session, db_url: str, tmp_p
     with Session() as s:
         assert [a.after["pinned"] for a in s.scalars(select(AuditLog).where(AuditLog.action == "evidence.pin"))] \
             == [True, False]
+
+
+def test_evidence_that_cannot_be_written_drops_the_item_with_the_reason(tmp_path: Path) -> None:
+    from scrapy.exceptions import DropItem
+
+    from evidence.crawl import WarcPipeline
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the evidence directory should be")
+    item = {"page_url": "http://pirate.example/film/1", "captures": [],
+            "evidence": {"url": "http://pirate.example/film/1", "fetched_at": NOW.isoformat(), "status": 200,
+                         "headers": {}, "request_headers": [], "ip_address": "203.0.113.9",
+                         "body_gz": gzip.compress(b"<h1>x</h1>")}}
+    with pytest.raises(DropItem, match="cannot write the evidence of http://pirate.example/film/1"):
+        WarcPipeline(str(blocker)).process_item(item)
+
+
+def test_a_media_url_at_a_refused_address_is_recorded_as_refused(Session, tmp_path: Path, site: tuple[Site, str]) -> None:
+    from evidence.fetch import fetch_head
+
+    pages, base = site
+    pages.set("/media/1.mp4", MEDIA, ctype="video/mp4")
+    (fetch,) = fetch_head(f"{base}/media/1.mp4", allow_loopback=False)
+    assert fetch.status is None and "refused" in (fetch.error or "") and not pages.hits
+    store = EvidenceStore(tmp_path / "evidence")
+    with Session.begin() as s:
+        item = capture_fetch(s, store, fetch, "media")
+        assert item.meta["status"] is None and "refused" in item.meta["error"]
+        assert [r["type"] for r in read_records(store.read_checked(item))] == ["request"]
