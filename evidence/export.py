@@ -277,7 +277,9 @@ def export_case(s: Session, store: EvidenceStore, config: Config, scope: Scope, 
         if chain:
             z.add("tsa/chain.pem", chain)
         html = render_index(lang=lang, scope=scope.describe(), now=now, cands=cands, items=items,
-                            notices=notices, timeline=timeline, warnings=warnings, replies=len(replies))
+                            notices=notices, timeline=timeline, replies=len(replies),
+                            unstamped=sorted(m.day for m in manifests.values() if m.token is None),
+                            unlisted=len(unlisted))
         z.add("index.html", html.encode("utf-8"))
         manifest = {"format": CASE_FORMAT, "created_at": _iso(now), "scope": scope.describe(),
                     "lang": lang, "files": sorted(z.files.values(), key=lambda f: f["path"]),

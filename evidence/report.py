@@ -26,6 +26,8 @@ TEXT: dict[str, dict[str, str]] = {
         "sent": "notified, not yet checked", "pending": "notice not yet sent", "none": "not notified",
         "notice_line": "no. {0}, {1}, to {2}", "not_sent": "not sent",
         "warnings": "Warnings", "howto": "How to check this file",
+        "unstamped": "The manifest of {0} has no time-stamp token: the time of its captures is not proven.",
+        "unlisted": "{0} item(s) captured since the last evidence run are in no timestamped manifest yet.",
         "howto_text": "manifest.json lists every file of this archive with its SHA-256; "
                       "manifest.json.tsr is an RFC 3161 time-stamp token over manifest.json; "
                       "each daily manifest in daily/ lists the SHA-256 of every item captured "
@@ -45,6 +47,10 @@ TEXT: dict[str, dict[str, str]] = {
         "sent": "notifiée, pas encore contrôlée", "pending": "notification pas encore envoyée",
         "none": "non notifiée", "notice_line": "n° {0}, {1}, à {2}", "not_sent": "non envoyée",
         "warnings": "Avertissements", "howto": "Comment vérifier ce dossier",
+        "unstamped": "Le manifeste du {0} n'a pas de jeton d'horodatage : l'heure de ses captures "
+                     "n'est pas prouvée.",
+        "unlisted": "{0} élément(s) capturé(s) depuis le dernier passage ne figurent encore dans aucun "
+                    "manifeste horodaté.",
         "howto_text": "manifest.json donne l'empreinte SHA-256 de chaque fichier de l'archive ; "
                       "manifest.json.tsr est un jeton d'horodatage RFC 3161 sur manifest.json ; "
                       "chaque manifeste quotidien du dossier daily/ donne l'empreinte de chaque "
@@ -95,8 +101,12 @@ def _one_outcome(t: dict[str, str], rows: list[dict[str, Any]]) -> str:
 
 
 def render_index(*, lang: str, scope: str, now: datetime, cands: list[Candidate], items: list[EvidenceItem],
-                 notices: list[Notice], timeline: list[dict[str, Any]], warnings: list[str], replies: int) -> str:
+                 notices: list[Notice], timeline: list[dict[str, Any]], replies: int,
+                 unstamped: list[str], unlisted: int) -> str:
     t = TEXT[lang]
+    warnings = [t["unstamped"].format(day) for day in unstamped]
+    if unlisted:
+        warnings.append(t["unlisted"].format(unlisted))
     kinds: dict[int, Counter[str]] = defaultdict(Counter)
     for i in items:
         if i.candidate_id is not None:

@@ -527,6 +527,8 @@ def test_cli_stamp_list_and_pin_without_an_authority(Session, db_url: str, tmp_p
     res = runner.invoke(cli, [*args, "export", "--url", "http://127.0.0.1:9/film/1", "--out", str(tmp_path / "c.zip")])
     assert res.exit_code == 0, res.output
     assert "no time-stamp token" in res.output and "manifest.json not timestamped" in res.output
+    with zipfile.ZipFile(tmp_path / "c.zip") as z:
+        assert "the time of its captures is not proven" in z.read("index.html").decode()
     res = runner.invoke(cli, [*args, "verify", str(tmp_path / "c.zip")])
     assert res.exit_code == 0 and "manifest.json has no time-stamp token" in res.output, res.output
     assert runner.invoke(cli, [*args, "pin", "1"]).exit_code == 0
