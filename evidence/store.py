@@ -8,7 +8,7 @@ Under ``[evidence] dir``:
 - ``warc/2026-12-04/vigie-<host>-<pid>.warc.gz``: the day's WARC file of one writing
   process, only ever appended to, one gzip member per record (any record can be cut
   out by its byte range and read alone). One file per process, so parallel crawls
-  never interleave their records and need no lock to append.
+  never interleave their records; threads of one process take turns.
 - ``manifests/``: the daily manifests and their time-stamp tokens (``evidence.manifest``).
 
 Nothing here is rewritten: an item's ``sha256`` covers exactly its bytes (a blob, or the
@@ -21,6 +21,7 @@ import hashlib
 import io
 import os
 import socket
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,6 +68,9 @@ class Stored:
                 "offset": self.offset, "length": self.length}
 
 
+_APPEND_LOCK = threading.Lock()
+
+
 def day_of(at: datetime) -> str:
     """The UTC day an item belongs to (the manifests are per UTC day)."""
     if at.tzinfo is None:
@@ -103,8 +107,9 @@ class EvidenceStore:
         rel = f"warc/{day}/vigie-{_safe(socket.gethostname())}-{os.getpid()}.warc.gz"
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Append mode: the records land after whatever is there (one writer per file).
-        with open(path, "ab") as f:
+        # One writing process per file; inside it, threads (the scheduler's jobs, a
+        # worker's concurrent tasks) take turns, so an item's offset is where its bytes went.
+        with _APPEND_LOCK, open(path, "ab") as f:
             if f.tell() == 0:
                 f.write(warcinfo_record(path.name))
             offset = f.tell()

@@ -568,3 +568,21 @@ def test_a_media_url_at_a_refused_address_is_recorded_as_refused(Session, tmp_pa
         item = capture_fetch(s, store, fetch, "media")
         assert item.meta["status"] is None and "refused" in item.meta["error"]
         assert [r["type"] for r in read_records(store.read_checked(item))] == ["request"]
+
+
+def test_threads_appending_at_once_get_the_offsets_of_their_own_records(tmp_path: Path) -> None:
+    # The scheduler runs match and verify jobs in threads of one process: one WARC file.
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = EvidenceStore(tmp_path)
+
+    def one(k: int) -> tuple[int, Any]:
+        body = f"<h1>page {k}</h1>".encode() * (50 + k)
+        return k, store.append_warc(Fetch(f"http://pirate.example/{k}", NOW, 200, "OK", [], [], body, "203.0.113.9"))
+
+    with ThreadPoolExecutor(8) as pool:
+        done = list(pool.map(one, range(64)))
+    for k, stored in done:
+        data = store.read(stored.path, stored.offset, stored.length)
+        assert hashlib.sha256(data).hexdigest() == stored.sha256
+        assert read_records(data)[0]["uri"] == f"http://pirate.example/{k}"
