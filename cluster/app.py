@@ -128,7 +128,8 @@ def build_app(db_url: str, config: Config) -> tuple[App, Runtime]:
     @app.task(name="vigie.match", queue="match")
     def match(candidate_id: int) -> str:
         version, index = rt.holder.current(rt.Session)
-        outcome = match_one(rt.Session, candidate_id, index, allow_loopback=loopback)
+        outcome = match_one(rt.Session, candidate_id, index, allow_loopback=loopback,
+                            evidence_dir=config.get("evidence", "dir"))
         log_event("match", candidate=candidate_id, outcome=outcome, index=version, rss_mb=round(rss_mb(), 1))
         return outcome
 
@@ -146,6 +147,11 @@ def build_app(db_url: str, config: Config) -> tuple[App, Runtime]:
     @app.task(name="vigie.verify", queue="verify", lock="verify")
     def verify(timestamp: int | None = None) -> Counts:
         return rt.staged("verify", "verify")
+
+    @periodic(interval_cron(seconds(config, "evidence_every")), "vigie.evidence")
+    @app.task(name="vigie.evidence", queue="evidence", lock="evidence")
+    def evidence(timestamp: int | None = None) -> Counts:
+        return rt.staged("evidence", "evidence")
 
     hour, minute = (int(x) for x in str(config.get("schedule", "report_at")).split(":"))
 

@@ -81,7 +81,7 @@ class IndexHolder:
 
 def match_one(Session: sessionmaker[Session], candidate_id: int, index: Index, *,
               allow_loopback: bool = False, thumbnails: bool = True,
-              fingerprint: Callable[[str], object] | None = None) -> str:
+              fingerprint: Callable[[str], object] | None = None, evidence_dir: str | None = None) -> str:
     """Match one candidate if it is still pending; returns what happened, one word."""
     with Session.begin() as s:
         cand = s.scalar(select(Candidate).where(Candidate.id == candidate_id).with_for_update())
@@ -92,7 +92,7 @@ def match_one(Session: sessionmaker[Session], candidate_id: int, index: Index, *
         cand.attempts += 1
         kw = {"fingerprint": fingerprint} if fingerprint is not None else {}
         rows = finish_candidate(s, cand, index, allow_loopback=allow_loopback, thumbnails=thumbnails,
-                                **kw)  # type: ignore[arg-type]
+                                evidence_dir=evidence_dir, **kw)  # type: ignore[arg-type]
         # Left pending, a dead link is queued again by a later maintenance tick.
         if rows is None:
             return "failed" if cand.status == CandidateStatus.FAILED else "retry"

@@ -56,7 +56,9 @@ def scrapy_settings(job: dict[str, Any]) -> dict[str, Any]:
                                    "crawlers.middleware.BrowserMiddleware": 60},
         # Connect only to addresses that pass the same check (no DNS rebinding).
         "DNS_RESOLVER": "crawlers.middleware.SafeResolver",
-        "ITEM_PIPELINES": {"crawlers.pipeline.DatabasePipeline": 300},
+        # The caller's own pipelines (the evidence file's) run before the database's.
+        "ITEM_PIPELINES": {"crawlers.pipeline.DatabasePipeline": 300, **(job.get("pipelines") or {})},
+        **{k: v for k, v in (job.get("settings") or {}).items() if k.startswith("VIGIE_")},
         "VIGIE_DB_URL": job["db_url"],
         "VIGIE_EVIDENCE_DIR": job.get("evidence_dir") or "",
         "VIGIE_ALLOW_LOOPBACK": bool(job.get("allow_loopback")),

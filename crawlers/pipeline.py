@@ -23,7 +23,7 @@ from crawlers.evidence import store_blob, store_body
 from crawlers.titlematch import TitleMatcher, matcher_from_db
 from crawlers.urls import canonical_url
 from db.hosts import find_host, host_for, host_key
-from db.models import Candidate, CandidateStatus
+from db.models import Candidate, CandidateStatus, EvidenceItem
 
 # Statuses a re-crawl may send back to the match stage when new media URLs appear.
 _RETRY_ON_NEW_MEDIA = (CandidateStatus.NO_MATCH, CandidateStatus.FAILED, CandidateStatus.NEEDS_BROWSER)
@@ -151,6 +151,11 @@ class DatabasePipeline:
         elif added and cand.status in _RETRY_ON_NEW_MEDIA:
             cand.status = CandidateStatus.PENDING
         s.flush()
+        # The evidence file's rows of this fetch (WARC records, screenshot), written by an
+        # earlier pipeline when the stage asked for one (evidence.crawl): a new capture is
+        # a new row, never a replaced one.
+        for row in item.get("evidence_items") or []:
+            s.add(EvidenceItem(candidate_id=cand.id, **row))
         if cand.status == CandidateStatus.PENDING and getattr(self, "queue_jobs", False):
             from db.jobqueue import defer_match
 

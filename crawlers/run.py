@@ -75,8 +75,13 @@ def crawl(db_url: str, site_names: list[str] | None = None, *, stop: threading.E
 def crawl_site(db_url: str, site_name: str, *, evidence_dir: str | None = None,
                allow_loopback: bool = False, user_agent: str | None = None,
                progress: Progress | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-               log_level: str = "ERROR") -> CrawlResult:
-    """Crawl one site in a child process; returns the counts its CrawlRun row holds."""
+               log_level: str = "ERROR", pipelines: dict[str, int] | None = None,
+               settings: dict[str, Any] | None = None) -> CrawlResult:
+    """Crawl one site in a child process; returns the counts its CrawlRun row holds.
+
+    ``pipelines`` (dotted path -> order, below 300 to run before the database pipeline)
+    and ``settings`` (``VIGIE_*`` Scrapy settings) let the caller add its own item
+    pipelines: the crawl stage adds the evidence file's this way."""
     from db.session import make_engine, sessionmaker_for
 
     # nan once made every crawl fail at once (threading.Timer(nan) fires at once).
@@ -101,6 +106,8 @@ def crawl_site(db_url: str, site_name: str, *, evidence_dir: str | None = None,
                 "allow_loopback": allow_loopback,
                 "user_agent": user_agent,
                 "log_level": log_level,
+                "pipelines": dict(pipelines or {}),
+                "settings": dict(settings or {}),
             }
         rc, stderr_tail, timed_out = _run_child(job, progress, timeout_s)
         with Session.begin() as s:

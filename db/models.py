@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Date,
     DateTime,
     Enum,
@@ -595,6 +596,77 @@ class SchedulerLock(Base):
     host: Mapped[str] = mapped_column(String(255))
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+class EvidenceManifest(Base):
+    """One day's list of captured evidence (the SHA-256 of each item), written by the
+    evidence stage (``evidence.manifest``) and timestamped by an RFC 3161 authority:
+    the token proves every item listed existed, unchanged, at the authority's time.
+    A day's items captured after its manifest go into a further manifest of that day."""
+
+    __tablename__ = "evidence_manifests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(500))            # relative to [evidence] dir
+    items: Mapped[int] = mapped_column(default=0)
+    token: Mapped[Optional[bytes]] = mapped_column(LargeBinary)  # the DER TimeStampResp
+    tsa_url: Mapped[Optional[str]] = mapped_column(String(2000))
+    tsa_time: Mapped[Optional[datetime]]
+    token_error: Mapped[Optional[str]] = mapped_column(Text)
+
+
+class EvidenceItem(Base):
+    """One kept piece of evidence: WARC records of a fetch (a link page, a player page, a
+    media URL's headers, a verification fetch), a screenshot, the matched frames side by
+    side, a fingerprint match record. The bytes are kept under ``[evidence] dir``, never
+    overwritten: a content-addressed file (``path``) or a byte range of a daily WARC file
+    (``path``, ``offset``, ``length``); ``sha256`` is over exactly those bytes. A re-crawl
+    adds an item, it never replaces one."""
+
+    __tablename__ = "evidence_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    captured_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    day: Mapped[str] = mapped_column(String(10), index=True)
+    candidate_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("candidates.id", ondelete="SET NULL"), index=True)
+    match_id: Mapped[Optional[int]] = mapped_column(ForeignKey("matches.id", ondelete="SET NULL"))
+    check_id: Mapped[Optional[int]] = mapped_column(ForeignKey("checks.id", ondelete="SET NULL"))
+    url: Mapped[Optional[str]] = mapped_column(String(2000))
+    ip: Mapped[Optional[str]] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    path: Mapped[str] = mapped_column(String(500))
+    offset: Mapped[Optional[int]] = mapped_column(BigInteger)
+    length: Mapped[Optional[int]] = mapped_column(BigInteger)
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    manifest_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("evidence_manifests.id", ondelete="SET NULL"), index=True)
+    purged_at: Mapped[Optional[datetime]]
+
+    manifest: Mapped[Optional[EvidenceManifest]] = relationship()
+
+
+class EvidenceExport(Base):
+    """A case file made by ``vigie evidence export``: what it covered, its hash, and
+    whether it is pinned (its items are then never purged: a case in court)."""
+
+    __tablename__ = "evidence_exports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    scope: Mapped[str] = mapped_column(String(2000))
+    path: Mapped[str] = mapped_column(String(2000))
+    sha256: Mapped[str] = mapped_column(String(64))
+    item_ids: Mapped[list[Any]] = mapped_column(default=list)
+    pinned: Mapped[bool] = mapped_column(default=False)
 
 
 # The audit log's hash chain hooks into every Session (after the models it uses).

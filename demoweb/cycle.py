@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from db.models import Candidate, CandidateStatus, Decision, Match, Notice, NoticeItem, NoticeStatus
+from db.models import Candidate, CandidateStatus, Decision, Match, Notice, NoticeItem, NoticeStatus, Site
 from db.session import upgrade
 from foundation.config import Config
 from foundation.timeutil import local_today, utc_now
@@ -88,6 +88,7 @@ def run_demo(workdir: str, echo: Callable[[str], None] = print) -> None:
     db = out / "demo.db"
     db.unlink(missing_ok=True)
     shutil.rmtree(out / "evidence", ignore_errors=True)
+    shutil.rmtree(out / "evidence-file", ignore_errors=True)
     db_url = f"sqlite:///{db.resolve()}"
     with Context.open(db_url, Config(), check=False) as ctx:
         upgrade(ctx.engine)
@@ -105,6 +106,9 @@ def run_demo(workdir: str, echo: Callable[[str], None] = print) -> None:
         notices={"allow_loopback": True, "discover_contacts": False, "grace_hours": 48.0},
         match={"allow_loopback": True},
         crawl={"allow_loopback": True, "evidence_dir": str(out / "evidence")},
+        # The evidence file (WARC captures, match records, case files); no time-stamping
+        # authority in the demo: its manifests stay unstamped, and say so.
+        evidence={"dir": str(out / "evidence-file")},
     )
     try:
         with Context.open(db_url, config) as ctx:
@@ -192,6 +196,9 @@ def _cycle(ctx: Context, web: Any, mail: Mailboxes, out: Path, echo: Callable[[s
     rep = run_stage("report", ctx, day=local_today(config), out_dir=out / "reports").detail.output
     echo(f"   {rep.html}")
 
+    echo("\n7. Evidence file: a case file against the pirate link site, for a blocking order")
+    _evidence_step(ctx, out, echo)
+
     with Session() as s:
         confirmed = s.scalar(select(func.count()).select_from(Match).where(Match.decision == Decision.CONFIRMED))
         review = s.scalar(select(func.count()).select_from(Match).where(Match.decision == Decision.REVIEW))
@@ -200,6 +207,28 @@ def _cycle(ctx: Context, web: Any, mail: Mailboxes, out: Path, echo: Callable[[s
     echo(f"\nSummary: {confirmed} confirmed matches, {review} for review, {sent} notices sent, "
          f"{len(mail.messages)} mails delivered, {failed} candidates failed (with their reasons). "
          f"Work files are in {out}/; open the report above in a browser.")
+
+
+def _evidence_step(ctx: Context, out: Path, echo: Callable[[str], None]) -> None:
+    """The evidence stage, then a case file for the link site (French) and its check."""
+    from evidence.export import Scope, evidence_store, export_case
+    from evidence.verify import verify_case
+
+    counts = run_stage("evidence", ctx, purge=False)
+    echo(f"   daily manifests: {counts['manifests']} written over {counts['items']} item(s) "
+         f"(no time-stamping authority configured in the demo: unstamped)")
+    with ctx.Session() as s:
+        site = s.scalar(select(Candidate.site_id).where(Candidate.status == CandidateStatus.MATCHED))
+        name = s.scalar(select(Site.name).where(Site.id == site)) if site else None
+    if name is None:
+        echo("   no matched page: no case file")
+        return
+    with ctx.Session.begin() as s:
+        res = export_case(s, evidence_store(ctx.config), ctx.config, Scope(site=name), out / "case-file.zip",
+                          lang="fr", now=ctx.now(), actor="demo")
+    check = verify_case(res.path)
+    echo(f"   {res.path}: {res.candidates} page(s), {res.items} item(s), {res.files} file(s); "
+         f"vigie evidence verify: {'OK' if check.ok else 'FAILED'} ({check.files} files checked)")
 
 
 def _browser_step(ctx: Context, web: Any) -> str:

@@ -212,6 +212,17 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "user_agent": Key(STR, one_line, "the crawler's User-Agent"),
         "timeout_s": Key(NUM, positive, "a crawl running longer is killed", 3600.0),
     },
+    # The evidence file (evidence/): WARC captures, screenshots, frames and match records
+    # kept by content under ``dir``; each day's manifest timestamped by an RFC 3161
+    # authority; kept keep_days (five years: the limitation period of an infringement
+    # action in France), longer when an open case cites them.
+    "evidence": {
+        "dir": Key(STR, one_line, "where evidence is kept (none: no WARC, no case files)"),
+        "tsa_url": Key(STR, http_url, "RFC 3161 time-stamping authority (none: manifests unstamped)"),
+        "tsa_cert": Key(STR, one_line, "PEM file: the TSA's certificate and its chain to the root"),
+        "tsa_timeout": Key(NUM, positive, "timeout of a time-stamp request in seconds", 30.0),
+        "keep_days": Key(INT, at_least_one, "days evidence is kept when no open case cites it", 1825),
+    },
     # The scheduler (scheduler.py, `vigie run`): intervals as "30s", "5m", "1h", "1d" (or
     # seconds as a number), the daily report's local time, when a dead scheduler's lock
     # may be taken over, and an optional log file for the one-line-per-job log.
@@ -221,6 +232,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "verify_every": Key(INTERVAL, interval, "verification", "1h"),
         "resync_every": Key(INTERVAL, interval, "re-read the sites table", "1m"),
         "report_at": Key(STR, local_time, "daily report, local time", "07:00"),
+        "evidence_every": Key(INTERVAL, interval, "evidence stage: stamp the daily manifests, purge", "1d"),
         "lock_stale_after": Key(INTERVAL, interval, "a silent scheduler's lock may be taken", "2m"),
         "log_file": Key(STR, one_line, "one JSON line per job run"),
     },
@@ -275,6 +287,7 @@ class Config:
     schedule: dict[str, Any] = field(default_factory=dict)
     match: dict[str, Any] = field(default_factory=dict)
     cluster: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
 
     def get(self, section: str, key: str) -> Any:
         """``[section] key`` as configured, else its default from SCHEMA (KeyError for a
@@ -362,4 +375,5 @@ def load_config(path: str | None = None) -> Config:
         schedule=dict(data.get("schedule", {})),
         match=dict(data.get("match", {})),
         cluster=dict(data.get("cluster", {})),
+        evidence=dict(data.get("evidence", {})),
     )

@@ -90,3 +90,8 @@ class LoginThrottled(VigieError):
 class ServeError(VigieError):
     """Raised by ``webapp.serve`` when the review app cannot listen on its address (a port
     out of range or already in use, an address that is not ours)."""
+
+
+class EvidenceError(VigieError):
+    """evidence: the evidence directory is not set up, a time-stamping authority refused
+    or could not be reached, a token or a case file does not verify."""

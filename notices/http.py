@@ -10,7 +10,8 @@ from __future__ import annotations
 import http.client
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urljoin
 
@@ -28,6 +29,12 @@ class Response:
     status: int | None      # None: no HTTP answer at all (connection refused, timeout, DNS)
     body: bytes
     error: str | None = None
+    # What the evidence file keeps of the exchange (the verify stage's WARC records).
+    reason: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    request_headers: tuple[tuple[str, str], ...] = ()
+    address: str | None = None          # the server's address we connected to
+    fetched_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -65,20 +72,24 @@ def fetch(url: str, *, timeout: float, allow_loopback: bool) -> Response:
             addresses = check_url(url, allow_loopback=allow_loopback)
         except UnsafeAddress as exc:
             return Response(url, None, b"", f"refused: {exc}")
-        req = urllib.request.Request(url, headers={
-            "User-Agent": USER_AGENT, "Cache-Control": "no-cache", "Pragma": "no-cache"})
+        asked = {"User-Agent": USER_AGENT, "Cache-Control": "no-cache", "Pragma": "no-cache"}
+        req = urllib.request.Request(url, headers=asked)
         # Connect to the address just checked, not to a second DNS answer (rebinding).
         req.vigie_address = addresses[0]  # type: ignore[attr-defined]
+        seen = {"request_headers": tuple(asked.items()), "address": addresses[0],
+                "fetched_at": datetime.now(timezone.utc)}
         try:
             with _OPENER.open(req, timeout=timeout) as resp:
-                return Response(url, resp.status, resp.read(MAX_BODY))
+                return Response(url, resp.status, resp.read(MAX_BODY), reason=resp.reason or "",
+                                headers=tuple(resp.headers.items()), **seen)
         except urllib.error.HTTPError as exc:
             if exc.code in (301, 302, 303, 307, 308) and exc.headers.get("Location"):
                 url = urljoin(url, exc.headers["Location"])
                 continue
             body = exc.read(MAX_BODY) if exc.fp else b""
-            return Response(url, exc.code, body)
+            return Response(url, exc.code, body, reason=str(exc.reason or ""),
+                            headers=tuple(exc.headers.items()) if exc.headers else (), **seen)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
-            return Response(url, None, b"", f"{type(exc).__name__}: {reason}")
+            return Response(url, None, b"", f"{type(exc).__name__}: {reason}", **seen)
     return Response(url, None, b"", f"more than {MAX_REDIRECTS} redirects")

@@ -161,6 +161,7 @@ def finish_candidate(
     s: Session, cand: Candidate, index: tuple[HashIndex, dict[int, int]], *,
     allow_loopback: bool = False, thumbnails: bool = True,
     fingerprint: Callable[..., VideoFingerprint] = fingerprint_untrusted,
+    evidence_dir: str | None = None,
 ) -> list[Match] | None:
     """Match one claimed candidate and set its final status (the body of a match job).
 
@@ -180,7 +181,37 @@ def finish_candidate(
     cand.status = (CandidateStatus.NO_MATCH if not rows
                    else CandidateStatus.ALLOWED if all(r.decision == Decision.ALLOWED for r in rows)
                    else CandidateStatus.MATCHED)
+    if evidence_dir:
+        keep_match_evidence(s, cand, rows, evidence_dir, allow_loopback=allow_loopback)
     return rows
+
+
+# A page listing more media URLs than this has its first ones' headers kept.
+MAX_MEDIA_CAPTURES = 5
+
+
+def keep_match_evidence(s: Session, cand: Candidate, rows: list[Match], evidence_dir: str, *,
+                        allow_loopback: bool) -> None:
+    """The evidence file's part of a match: the media URLs' response headers (WARC), the
+    match records and the frames side by side. Evidence that cannot be had is said in
+    the candidate's evidence JSON, never a reason to fail the match."""
+    from evidence.capture import MEDIA_HEADERS, capture_fetch, record_match
+    from evidence.fetch import fetch_head
+    from evidence.store import EvidenceStore
+    from foundation.timeutil import utc_now
+
+    store = EvidenceStore(evidence_dir)
+    problems = []
+    try:
+        for url in [u for u in cand.media_urls or [] if isinstance(u, str)][:MAX_MEDIA_CAPTURES]:
+            for fetch in fetch_head(url, allow_loopback=allow_loopback):
+                capture_fetch(s, store, fetch, MEDIA_HEADERS, candidate_id=cand.id)
+        for row in rows:
+            record_match(s, store, row, utc_now())
+    except (OSError, ValueError) as exc:
+        problems.append(f"evidence not kept: {type(exc).__name__}: {exc}"[:500])
+    if problems:
+        cand.evidence = {**(cand.evidence or {}), "evidence_problems": problems}
 
 
 def match_pending(
@@ -192,6 +223,7 @@ def match_pending(
     thumbnails: bool = True,
     index_dir: str | None = None,
     stop: threading.Event | None = None,
+    evidence_dir: str | None = None,
 ) -> MatchStats:
     """Process pending candidates until none is left (or ``limit`` were processed, or
     ``stop`` is set: then after the candidate in hand).
@@ -213,7 +245,8 @@ def match_pending(
         with Session.begin() as s:
             cand = s.get(Candidate, cid)
             assert cand is not None
-            rows = finish_candidate(s, cand, index, allow_loopback=allow_loopback, thumbnails=thumbnails)
+            rows = finish_candidate(s, cand, index, allow_loopback=allow_loopback, thumbnails=thumbnails,
+                                    evidence_dir=evidence_dir)
             if rows is None:
                 stats.errors.append(f"candidate {cid}: {cand.error}")
                 if cand.status == CandidateStatus.FAILED:

@@ -15,6 +15,7 @@ of day); the crawl has none: each site has its own schedule.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -26,25 +27,30 @@ from foundation.timeutil import as_utc
 from stages.context import Context, Counts
 
 # The order of one full cycle (`vigie run --once`, the demo).
-FLOW = ("crawl", "match", "notices", "verify", "report")
+FLOW = ("crawl", "match", "notices", "verify", "report", "evidence")
 
 
 def crawl(ctx: Context, sites: Sequence[str] | None = None,
           progress: Callable[[dict[str, Any]], None] | None = None) -> Counts:
     """Crawl ``sites`` (every enabled site when None), one after another, in a child
-    process each. ``[crawl]``: evidence_dir, allow_loopback, user_agent, timeout_s.
+    process each. ``[crawl]``: evidence_dir, allow_loopback, user_agent, timeout_s. With
+    ``[evidence] dir``, every page fetch is also kept as WARC records (``evidence.crawl``)
+    and page bodies go under it when ``[crawl] evidence_dir`` is not set.
 
     CrawlError (its ``counts`` attached) when a crawl failed as a whole (its process
     died or ran past ``timeout_s``); the other sites were crawled all the same."""
     from crawlers.run import crawl as crawl_sites
 
     get = ctx.config.get
+    kept = get("evidence", "dir")
+    warc = {"pipelines": {"evidence.crawl.WarcPipeline": 200},
+            "settings": {"VIGIE_WARC_DIR": os.path.abspath(kept)}} if kept else {}
     results = crawl_sites(ctx.db_url, list(sites) if sites else None,
-                          evidence_dir=get("crawl", "evidence_dir"),
+                          evidence_dir=get("crawl", "evidence_dir") or (os.path.join(kept, "pages") if kept else None),
                           allow_loopback=bool(get("crawl", "allow_loopback")),
                           user_agent=get("crawl", "user_agent"),
                           timeout_s=float(get("crawl", "timeout_s")),
-                          progress=progress, stop=ctx.stop)
+                          progress=progress, stop=ctx.stop, **warc)
     one = {"run_id": results[0].run_id, "status": results[0].status} if len(results) == 1 else {}
     failed = [r for r in results if r.status == "failed"]
     counts = Counts.of(results, **one, sites=len(results), pages=sum(r.pages for r in results),
@@ -64,12 +70,14 @@ MATCH_FIGURES = ("candidates", "confirmed", "review", "allowed", "no_match", "fa
 
 def match(ctx: Context, limit: int | None = None, on_item: Callable[[Any, str], None] | None = None) -> Counts:
     """Fingerprint and match pending candidates (at most ``limit``) against the
-    catalogue. ``[match]``: allow_loopback, index_dir."""
+    catalogue. ``[match]``: allow_loopback, index_dir; with ``[evidence] dir`` each matched
+    candidate's media headers, match records and frames go to the evidence file."""
     from stages.match import match_pending
 
     st = match_pending(ctx.Session, limit=limit, on_item=on_item,
                        allow_loopback=bool(ctx.config.get("match", "allow_loopback")),
-                       index_dir=ctx.config.get("match", "index_dir"), stop=ctx.stop)
+                       index_dir=ctx.config.get("match", "index_dir"), stop=ctx.stop,
+                       evidence_dir=ctx.config.get("evidence", "dir"))
     return Counts.of(st, **{k: getattr(st, k) for k in MATCH_FIGURES}, errors=len(st.errors))
 
 
@@ -127,13 +135,69 @@ def notices(ctx: Context, dry_run: bool = False, out_dir: str | Path = "outbox-e
 
 
 def verify(ctx: Context) -> Counts:
-    """Re-check notified URLs, record takedowns, escalate overdue ones (``[notices]``)."""
+    """Re-check notified URLs, record takedowns, escalate overdue ones (``[notices]``).
+    With ``[evidence] dir`` every verification fetch is kept as WARC records."""
+    from notices.http import fetch
     from notices.verify import verify as verify_items
 
+    kept = ctx.config.get("evidence", "dir")
+    timeout = float(ctx.config.get("notices", "http_timeout"))
+    loopback = bool(ctx.config.get("notices", "allow_loopback"))
+    fetched: list[Any] = []
+
+    def fetch_kept(url: str) -> Any:
+        resp = fetch(url, timeout=timeout, allow_loopback=loopback)
+        fetched.append(resp)
+        return resp
+
+    now = ctx.now()
     with ctx.Session.begin() as s:
-        r = verify_items(s, ctx.config, now=ctx.at)
+        r = verify_items(s, ctx.config, now=now, fetcher=fetch_kept if kept else None)
+        if kept:
+            from evidence.capture import keep_verify_fetches
+            from evidence.store import EvidenceStore, Fetch
+
+            keep_verify_fetches(s, EvidenceStore(kept), now, [Fetch(
+                url=f.url, fetched_at=f.fetched_at, status=f.status, reason=f.reason,
+                request_headers=list(f.request_headers), response_headers=list(f.headers), body=f.body,
+                ip=f.address, error=f.error) for f in fetched])
     return Counts.of(r, checked=r.checked, removed=len(r.removed), live=len(r.live),
                      inconclusive=len(r.inconclusive), reuploads=len(r.reuploads))
+
+
+@dataclass
+class EvidenceOutcome:
+    stamp: Any = None              # evidence.manifest.StampResult
+    purge: Any = None              # evidence.purge.PurgeResult
+    errors: list[str] = field(default_factory=list)
+
+
+def evidence(ctx: Context, stamp: bool = True, purge: bool = True) -> Counts:
+    """The evidence file's daily work (``[evidence]``): a manifest of what was captured
+    since the last run, per day, timestamped by the authority at ``tsa_url`` (a failed
+    request is retried next time); then the retention purge (``keep_days``). Without
+    ``[evidence] dir`` there is nothing to do."""
+    from evidence.manifest import stamp as stamp_manifests
+    from evidence.purge import delete_files, purge as purge_old
+    from evidence.store import EvidenceStore
+
+    kept = ctx.config.get("evidence", "dir")
+    if not kept:
+        return Counts.of(EvidenceOutcome(), skipped="no [evidence] dir")
+    store, now, out = EvidenceStore(kept), ctx.now(), EvidenceOutcome()
+    if stamp:
+        with ctx.Session.begin() as s:
+            out.stamp = stamp_manifests(s, store, ctx.config, now)
+        out.errors += out.stamp.errors
+    if purge:
+        with ctx.Session.begin() as s:
+            out.purge = purge_old(s, store, int(ctx.config.get("evidence", "keep_days")), now)
+        out.errors += delete_files(store, out.purge.files_deleted)
+    st, pu = out.stamp, out.purge
+    return Counts.of(out, manifests=len(st.manifests) if st else 0, items=st.items if st else 0,
+                     stamped=len(st.stamped) if st else 0, unstamped=len(st.unstamped) if st else 0,
+                     purged=pu.purged if pu else 0, kept_for_cases=pu.kept_for_cases if pu else 0,
+                     errors=len(out.errors))
 
 
 @dataclass
@@ -167,6 +231,7 @@ STAGES: dict[str, Stage] = {
     "notices": Stage("notices", notices, "notices", "dispatch_every"),
     "verify": Stage("verify", verify, "verify", "verify_every"),
     "report": Stage("report", report, "report", "report_at"),
+    "evidence": Stage("evidence", evidence, "evidence", "evidence_every"),
 }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("vigie", "scheduler", "cluster", "webapp", "demoweb", "stages", "crawlers", "notices", "reports",
+PACKAGES = ("vigie", "scheduler", "cluster", "webapp", "demoweb", "stages", "crawlers", "notices", "reports", "evidence",
             "fingerprint", "db", "foundation")
 
 

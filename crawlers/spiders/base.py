@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
+from http.client import responses as HTTP_REASONS
+
 import scrapy
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
@@ -30,6 +32,9 @@ from crawlers.resolvers import resolve_page
 # Titles longer than this are cut (and flagged): a 10,000-character title is an attack
 # or an accident, and nothing downstream needs more than a few hundred characters.
 MAX_TITLE_CHARS = 500
+# A player URL that serves the video itself: its capture keeps the headers and this much
+# of the body (what the file is, not the film).
+MEDIA_HEAD_BYTES = 64 * 1024
 # A crawl keeps at most this many error entries; the count is kept in full.
 MAX_ERROR_LOG = 200
 # Every site kind understands these keys in ``Site.settings`` (with these types).
@@ -70,23 +75,34 @@ def clean_title(raw: str | None) -> tuple[str | None, bool]:
     return text, False
 
 
-def capture(response: Response) -> dict[str, Any]:
-    """The evidence of one fetched page (the pipeline stores ``body_gz``)."""
+def capture(response: Response, max_body: int | None = None) -> dict[str, Any]:
+    """The evidence of one fetched page (the pipeline stores ``body_gz``): what was asked
+    (``request_headers``) and answered, from which address. With ``max_body`` (a player
+    URL that serves the video itself) only the body's first bytes are kept, flagged."""
     body = response.body
+    truncated = max_body is not None and len(body) > max_body
+    if truncated:
+        body = body[:max_body]
     headers = {
         k.decode("latin-1"): b", ".join(v).decode("latin-1")[:2000]
         for k, v in list(response.headers.items())[:100]
     }
+    request = response.request
+    asked = [] if request is None else [
+        (k.decode("latin-1"), b", ".join(v).decode("latin-1")[:2000]) for k, v in list(request.headers.items())[:100]]
     ip = getattr(response, "ip_address", None)
     return {
         "url": response.url,
         "fetched_at": datetime.now(timezone.utc).isoformat(),
         "status": response.status,
+        "reason": HTTP_REASONS.get(response.status, ""),
         "headers": headers,
+        "request_headers": asked,
         "ip_address": str(ip) if ip is not None else None,
         "sha256": hashlib.sha256(body).hexdigest(),
         "size": len(body),
-        "body_gz": gzip.compress(body, mtime=0),
+        **({"truncated": "length"} if truncated else {}),
+        "body_gz": gzip.compress(body, mtime=0, compresslevel=6),
     }
 
 
@@ -204,6 +220,9 @@ class CandidateSpider(scrapy.Spider):
             "embeds": [],
             "problems": [],
             "evidence": capture(response),
+            # The player pages' captures, for the evidence file (evidence.crawl), never stored
+            # in the candidate's JSON.
+            "captures": [],
         }
         referer = response.request.headers.get("Referer") if response.request is not None else None
         item["_referer"] = referer.decode("latin-1") if isinstance(referer, bytes) else None
@@ -241,6 +260,7 @@ class CandidateSpider(scrapy.Spider):
         else:
             # A player URL that serves the video itself.
             item["media_urls"].append(response.url)
+        item["captures"].append(capture(response, None if isinstance(response, TextResponse) else MEDIA_HEAD_BYTES))
         item["embeds"].append(entry)
         yield from self._next_embed(item, queue, seen)
 
