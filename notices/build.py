@@ -27,7 +27,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, exists, or_, select, text
 from sqlalchemy.orm import Session, object_session, selectinload
 
-from db.hosts import host_for, host_key, matches_patterns
+from db.hosts import apply_default_jurisdiction, host_for, host_key, matches_patterns
 from db.models import (
     AuditLog,
     Candidate,
@@ -42,7 +42,7 @@ from db.models import (
     Title,
 )
 from notices import machine
-from notices.hosts import Contact, resolve_contact
+from notices.hosts import Contact, remember_contact, resolve_contact
 from notices.mail import clean_header_text, new_message_id
 from notices.regimes import Regime, language_for_host, regime_for_host
 from notices.render import Target, build_context, render
@@ -259,12 +259,16 @@ def make_notice(
         needs_approval = host.needs_approval
     status, error = NoticeStatus.QUEUED, None
     if host.channel.value not in AUTOMATIC_CHANNELS:
-        status, error = NoticeStatus.DRAFT, (f"host {host.name!r} uses channel {host.channel.value!r}, "
-                                             "which has no automatic sender: send it by hand")
+        status, error = NoticeStatus.DRAFT, (f"submission task: host {host.name!r} takes notices by "
+                                             f"{host.channel.value}; submit it by hand, then mark it submitted")
     elif contact.address is None:
         status, error = NoticeStatus.DRAFT, f"host {host.name!r}: {contact.detail or 'no abuse contact'}"
     elif needs_approval:
         status = NoticeStatus.AWAITING_APPROVAL
+    elif guess_needs_approval(config, contact.source, parent):
+        status, error = NoticeStatus.AWAITING_APPROVAL, (
+            f"guessed contact {contact.address} (RFC 2142, not confirmed by the host): "
+            "check it, then approve")
     notice = Notice(
         host=host, regime=regime.name, template=f"{regime.name}.{language}", language=language,
         recipient=contact.address, recipient_source=contact.source, subject=clean_header_text(subject),
@@ -278,6 +282,14 @@ def make_notice(
     session.add(notice)
     session.flush()
     return notice
+
+
+def guess_needs_approval(config: Config, source: str | None, parent: Notice | None) -> bool:
+    """A notice to a guessed abuse@domain address waits for staff, unless the config
+    allows guesses or staff already approved the notice it follows up."""
+    if source != "guess" or bool(config.get("notices", "allow_guessed_contacts")):
+        return False
+    return parent is None or parent.approved_at is None
 
 
 # Any constant: the advisory lock key of notice building on PostgreSQL.
@@ -331,6 +343,7 @@ def queue_notices(session: Session, config: Config, now: datetime | None = None)
     size = max(1, int(config.get("notices", "max_urls_per_notice")))
     for host_id, targets in per_host.items():
         host = hosts[host_id]
+        apply_default_jurisdiction(host, config.get("notices", "default_jurisdiction"))
         regime = regime_for_host(host)
         language = language_for_host(host)
         contact = resolve_contact(
@@ -338,9 +351,7 @@ def queue_notices(session: Session, config: Config, now: datetime | None = None)
             discover=bool(config.get("notices", "discover_contacts")),
             timeout=float(config.get("notices", "http_timeout")),
             allow_loopback=bool(config.get("notices", "allow_loopback")))
-        if contact.source in ("security.txt", "guess") and not host.abuse_contact:
-            host.settings = {**(host.settings or {}), "discovered_contact": contact.address,
-                             "contact_source": contact.source}
+        remember_contact(host, contact)
         targets.sort(key=lambda tg: (tg.match.title_id, tg.match.id))
         for i in range(0, len(targets), size):
             try:
