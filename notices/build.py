@@ -27,7 +27,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, exists, or_, select, text
 from sqlalchemy.orm import Session, object_session, selectinload
 
-from db.hosts import apply_default_jurisdiction, host_for, host_key, matches_patterns
+from db.hosts import apply_default_jurisdiction, host_for, host_key, matches_patterns, note_page_language
 from db.models import (
     AuditLog,
     Candidate,
@@ -187,6 +187,8 @@ def targets_for(session: Session, match: Match, cache: dict[str, Host] | None = 
     cache = {} if cache is None else cache
     c = match.candidate
     page_host = _host_at(session, c.page_url, cache)
+    # The page's language locates its site when nothing better did (db.hosts).
+    note_page_language(page_host, (c.evidence or {}).get("language"))
     sides = _sides(match)
     out = [(page_host, Target.page(match))]
     if len(sides) == 2:
