@@ -406,7 +406,8 @@ def reject_notice(session: Session, notice_id: int, *, actor: str = "staff", rea
     notice = session.get(Notice, notice_id)
     if notice is None:
         raise NotFound(f"no notice {notice_id}")
-    if notice.status not in (NoticeStatus.AWAITING_APPROVAL, NoticeStatus.DRAFT, NoticeStatus.QUEUED):
+    if notice.status not in (NoticeStatus.AWAITING_APPROVAL, NoticeStatus.DRAFT, NoticeStatus.QUEUED,
+                             NoticeStatus.FAILED):
         raise NoticeInvalid(f"notice {notice_id} is {notice.status.value}: too late to reject")
     before = notice.status.value
     notice.status = NoticeStatus.DISCARDED

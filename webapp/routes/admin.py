@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from db.auditchain import verify_chain
+from db.hosts import NOTICE_LANGUAGES
 from db.models import (
     AuditLog,
     Host,
@@ -92,17 +93,20 @@ def router(web: Web) -> APIRouter:
         with tx() as s:
             user = need_user(request, s, Role.ADMIN)
             return render(request, "hosts.html", user, hosts=list(s.scalars(select(Host).order_by(Host.name))),
-                          channels=["email", "api", "webform", "none"])
+                          channels=["email", "api", "webform", "none"],
+                          languages=list(NOTICE_LANGUAGES))
 
     @router.post("/hosts/{host_id}", include_in_schema=False)
     async def host_form(request: Request, host_id: RowId) -> Response:
         form = await read_form(request)
         with tx() as s:
             user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
-            actions.set_host(s, host_id, user, abuse_contact=form.get("abuse_contact", ""),
-                             channel=form.get("channel"), licensed_partner=form.get("licensed_partner") == "on",
-                             needs_approval=form.get("needs_approval") == "on")
-        return back(request, "/hosts", "host saved")
+            _, note = actions.set_host(
+                s, host_id, user, abuse_contact=form.get("abuse_contact", ""),
+                channel=form.get("channel"), licensed_partner=form.get("licensed_partner") == "on",
+                needs_approval=form.get("needs_approval") == "on", jurisdiction=form.get("jurisdiction"),
+                language=form.get("language"), removal_pattern=form.get("removal_pattern"), config=web.config)
+        return back(request, "/hosts", "host saved" + (f"; {note}" if note else ""))
 
     @router.get("/users", response_class=HTMLResponse, include_in_schema=False)
     def users_page(request: Request) -> HTMLResponse:
