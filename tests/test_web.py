@@ -320,7 +320,10 @@ def test_security_headers_and_reports_archive(client: Any, Session, tmp_path: Pa
     login_form(client, ANALYST)
     r = client.get("/reports")
     csp = r.headers["content-security-policy"]
-    assert "default-src 'none'" in csp and "script-src" not in csp and "frame-ancestors 'none'" in csp
+    # Scripts only from our own static files (the submission task's copy buttons): no inline
+    # script, no other origin.
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert "script-src 'self';" in csp and "unsafe-inline" not in csp and csp.count("script-src") == 1
     assert r.headers["x-content-type-options"] == "nosniff" and r.headers["referrer-policy"] == "no-referrer"
     assert 'href="/reports/2026-03-10"' in r.text
     rep = client.get("/reports/2026-03-10")
