@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from db.models import Host, NoticeChannel
 from notices.http import fetch
 from foundation.errors import InvalidInput, NotFound
+from foundation.netsafe import http_url
 from foundation.timeutil import utc_now
 
 # Deliberately narrower than RFC 5322: an address we put in a header must be plain.
@@ -139,6 +140,11 @@ def add_host(
     if needs_approval is not None:
         host.needs_approval = needs_approval
     if settings:
+        if settings.get("form_url") is not None:
+            try:
+                settings = {**settings, "form_url": http_url(str(settings["form_url"]))}
+            except ValueError as exc:
+                raise InvalidInput(f"form URL: {exc}") from None
         if settings.get("upstream_contact") is not None:
             settings = {**settings, "upstream_contact": check_contact(settings["upstream_contact"],
                                                                       "upstream contact")}

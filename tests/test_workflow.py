@@ -322,3 +322,50 @@ def test_a_draft_without_contact_is_retried_once_staff_set_one(Session) -> None:
         fresh = retry_notice(s, cfg, n.id, actor="claire")
         assert fresh.id != n.id and fresh.status is NoticeStatus.QUEUED
         assert fresh.recipient == "abuse@tube.example"
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def test_cli_task_submitted_retry_status_and_host_edit(Session, db_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from tests.test_notices_support import write_config_file
+    from vigie.cli import cli
+
+    cfg_file = write_config_file(tmp_path / "vigie.toml", 1, discover_contacts=False, allow_loopback=True)
+
+    def vigie(*args: str) -> str:
+        res = CliRunner().invoke(cli, ["--db", db_url, "--config", str(cfg_file), *args], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        return res.output
+
+    with Session.begin() as s:
+        t = add_title(s)
+        form = add_host(s, "formtube", channel=NoticeChannel.WEBFORM)
+        mail = add_host(s, "mailtube", channel=NoticeChannel.WEBFORM)
+        add_match(s, t, form, "https://formtube.example/v/1")
+        add_match(s, t, mail, "https://mailtube.example/v/2")
+        ids = {n.host.name: n.id for n in queue_notices(s, make_config(), T0).notices}
+    status = json.loads(vigie("status", "--json"))
+    assert status["queues"]["notices_draft"] == 2
+    assert any(f"notice {ids['formtube']} notice to formtube" in w and "submission task" in w
+               for w in status["waiting"])
+    text = vigie("notices", "task", str(ids["formtube"]))
+    assert "https://formtube.example/v/1" in text and "Authorised copies" in text
+    assert json.loads(vigie("notices", "task", str(ids["formtube"]), "--json"))["host"] == "formtube"
+    out = vigie("notices", "submitted", str(ids["formtube"]), "--ticket", "FT-1")
+    assert "sent (ticket FT-1)" in out
+    listed = {n["id"]: n for n in json.loads(vigie("notices", "list", "--json"))}
+    assert listed[ids["formtube"]]["ticket_ref"] == "FT-1"
+    # mailtube moves to email: its task is rebuilt as a queued mail.
+    out = json.loads(vigie("hosts", "add", "mailtube", "--channel", "email", "--jurisdiction", "us", "--json"))
+    assert out["jurisdiction_source"] == "staff" and [r["status"] for r in out["rebuilt"]] == ["queued"]
+    assert "(staff)" in vigie("hosts", "list")
+    with Session() as s:
+        assert s.get(Notice, ids["mailtube"]).status is NoticeStatus.DISCARDED
+    waiting = json.loads(vigie("status", "--json"))["waiting"]
+    assert not any("submission task" in w for w in waiting)
+    res = CliRunner().invoke(cli, ["--db", db_url, "--config", str(cfg_file), "notices", "retry",
+                                   str(ids["formtube"])])
+    assert res.exit_code == 1 and "only failed notices and drafts" in res.output
