@@ -197,6 +197,12 @@ class NoticeChannel(enum.Enum):
     WEBFORM = "webform"
     NONE = "none"
 
+    @property
+    def by_hand(self) -> bool:
+        """Staff submit this host's notices themselves (a submission task,
+        ``notices.workflow``): a web form, or an API nobody has wired a sender for."""
+        return self in (NoticeChannel.API, NoticeChannel.WEBFORM)
+
 
 class Host(Base):
     """Who hosts or links the content, and how to reach their abuse desk."""

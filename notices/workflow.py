@@ -44,7 +44,7 @@ MAX_TICKET = 200
 
 def is_submission_task(notice: Notice) -> bool:
     """A notice staff must submit by hand: a draft for a host without automatic sender."""
-    return notice.status is NoticeStatus.DRAFT and notice.host.channel.value not in AUTOMATIC_CHANNELS
+    return notice.status is NoticeStatus.DRAFT and notice.host.channel.by_hand
 
 
 def _get(session: Session, notice_id: int) -> Notice:

@@ -369,3 +369,41 @@ def test_cli_task_submitted_retry_status_and_host_edit(Session, db_url, tmp_path
     res = CliRunner().invoke(cli, ["--db", db_url, "--config", str(cfg_file), "notices", "retry",
                                    str(ids["formtube"])])
     assert res.exit_code == 1 and "only failed notices and drafts" in res.output
+
+
+# --------------------------------------------------------------------------- the daily report
+
+
+def test_report_counts_each_infringing_url_once_and_engines_apart(Session, web, smtp) -> None:  # type: ignore[no-untyped-def]
+    from foundation.config import Config
+    from notices.hosts import add_host as register
+    from reports.daily import collect
+
+    pages, base = web
+    rec, port = smtp
+    cfg = make_config(port)
+    with Session.begin() as s:
+        t = add_title(s)
+        h = add_host(s, "tube", domain_patterns=["127.0.0.1"],
+                     settings={"grace_hours": 24, "upstream_contact": "abuse@upstream.example"})
+        add_match(s, t, h, f"{base}/a")
+        add_match(s, t, h, f"{base}/b")
+        register(s, "search", kind="search_engine", contact="removals@search.example")
+        queue_notices(s, cfg, T0)
+    dispatch(Session, cfg, now=T0)
+    pages.set("/a", 200, "<video src='/a.mp4'></video>")
+    pages.set("/b", 200, "<video src='/b.mp4'></video>")
+    for hours in (25, 50):  # a reminder, then upstream and delisting
+        now = T0 + timedelta(hours=hours)
+        with Session.begin() as s:
+            verify(s, cfg, now=now)
+        dispatch(Session, cfg, now=now)
+    assert len(rec.received) == 4  # notice, reminder, upstream, delisting
+    with Session() as s:
+        kinds = sorted(n.kind for n in s.scalars(select(Notice)))
+        assert kinds == ["delisting", "notice", "reminder", "upstream"]
+        data = collect(s, Config(timezone="UTC", notices={"grace_hours": 24}), (T0 + timedelta(hours=50)).date())
+    assert sorted(r["url"] for r in data.takedowns) == [f"{base}/a", f"{base}/b"]
+    assert [hs.host for hs in data.hosts] == ["tube"] and data.hosts[0].notified == 2
+    assert data.search_engines == [{"engine": "search", "requests_sent": 1, "urls_requested": 2, "pending": 0,
+                                    "last_sent": (T0 + timedelta(hours=50)).strftime("%Y-%m-%d %H:%M")}]
