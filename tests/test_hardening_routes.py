@@ -76,6 +76,8 @@ ROUTES: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None]] = {
     ("GET", "/titles"): (ADMIN_ONLY, "/titles", None),
     ("POST", "/titles/{title_id}/offers"): (ADMIN_ONLY, "/titles/{bunny}/offers",
                                             {"form": {"url": "https://svod.example/m", "kind": "svod"}}),
+    ("POST", "/titles/{title_id}/publish"): (ADMIN_ONLY, "/titles/{bunny}/publish",
+                                             {"form": {"published": "on", "publish_from": "2026-01-01"}}),
     ("POST", "/offers/{offer_id}/remove"): (ADMIN_ONLY, "/offers/{offer}/remove", {"form": {}}),
     ("GET", "/allowed"): (STAFF, "/allowed", None),
     ("POST", "/allowed/{ref_id}/remove"): (ADMIN_ONLY, "/allowed/{logo}/remove", {"form": {}}),

@@ -246,6 +246,14 @@ def test_admin_pages_and_public_page_in_the_browser(page: Any, served: dict[str,
     shot(page, "titles")
     page.click("text=Audit")
     assert page.locator("td", has_text="offer.add").count() == 1
+    # Unpublished (new titles are): no public page until the admin publishes it.
+    assert page.request.get(f"{base}/public/titles/{w['bunny']}").status == 404
+    page.click("text=Titles")
+    card = page.locator(f"#title-{w['bunny']}")
+    card.locator("input[name=published]").check()
+    card.locator("button", has_text="Save publication").click()
+    page.wait_for_load_state()
+    assert "published" in page.locator(".flash").inner_text()
     page.goto(f"{base}/public/titles/{w['bunny']}")
     assert page.title() == "Where to watch Big Buck Bunny legally"
     assert page.locator(".offer", has_text="https://svod.example/bunny").count() == 1

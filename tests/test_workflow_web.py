@@ -118,3 +118,75 @@ def test_hosts_page_edits_jurisdiction_and_channel_rebuilds_the_task(setup, Sess
     bad = {**form, "removal_pattern": "(oops"}
     r = client.post(f"/hosts/{ids['formtube']}", data=bad, follow_redirects=False)
     assert r.status_code == 422
+
+
+def test_public_pages_only_for_published_titles(setup, Session, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import date, timedelta
+
+    from db.models import Title
+    from webapp.public import export_static
+
+    client, _ = setup
+    with Session.begin() as s:
+        voyage = s.scalar(select(Title))
+        assert voyage.published is False          # new titles start unpublished
+        released = Title(title="Sorti en salle", year=2025, published=True)
+        future = Title(title="Pas encore sorti", year=2027, published=True,
+                       publish_from=date.today() + timedelta(days=30))
+        s.add_all([released, future])
+        s.flush()
+        ids = {"voyage": voyage.id, "released": released.id, "future": future.id}
+    index = client.get("/public/").text
+    assert "Sorti en salle" in index and "Le Voyage" not in index and "Pas encore sorti" not in index
+    assert client.get(f"/public/titles/{ids['released']}").status_code == 200
+    for key in ("voyage", "future"):
+        assert client.get(f"/public/titles/{ids[key]}").status_code == 404
+        assert client.get(f"/public/titles/{ids[key]}/poster.jpg").status_code == 404
+    with Session() as s:
+        names = sorted(p.name for p in export_static(s, _config(), tmp_path / "pub"))
+    assert f"title-{ids['released']}.html" in names
+    assert f"title-{ids['voyage']}.html" not in names and f"title-{ids['future']}.html" not in names
+    assert "Le Voyage" not in (tmp_path / "pub" / "index.html").read_text()
+
+    # The admin publishes it from the titles page, from a date that has come.
+    page = client.get("/titles").text
+    assert "unpublished" in page
+    r = client.post(f"/titles/{ids['voyage']}/publish",
+                    data={"csrf_token": form_token(page), "published": "on", "publish_from": "2020-01-01"},
+                    follow_redirects=True)
+    assert r.status_code == 200 and "published from 2020-01-01" in r.text
+    assert client.get(f"/public/titles/{ids['voyage']}").status_code == 200
+    r = client.post(f"/titles/{ids['voyage']}/publish", data={"csrf_token": form_token(page)},
+                    follow_redirects=True)
+    assert "unpublished" in r.text and client.get(f"/public/titles/{ids['voyage']}").status_code == 404
+    r = client.post(f"/titles/{ids['voyage']}/publish",
+                    data={"csrf_token": form_token(page), "published": "on", "publish_from": "someday"},
+                    follow_redirects=False)
+    assert r.status_code == 422
+    with Session() as s:
+        actions = [a.action for a in s.scalars(select(AuditLog).where(AuditLog.object_type == "title"))]
+    assert actions == ["title.publish", "title.unpublish"]
+
+
+def test_cli_publish_and_unpublish(Session, db_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from db.models import Title
+    from vigie.cli import cli
+
+    with Session.begin() as s:
+        tid = add_title(s).id
+
+    def vigie(*args: str) -> str:
+        res = CliRunner().invoke(cli, ["--db", db_url, *args], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        return res.output
+
+    assert "unpublished" in vigie("catalog", "list")
+    assert "published from 2026-05-01" in vigie("catalog", "publish", str(tid), "--from", "2026-05-01")
+    listed = json.loads(vigie("catalog", "list", "--json"))
+    assert (listed[0]["published"], listed[0]["publish_from"]) == (True, "2026-05-01")
+    assert "unpublished" in vigie("catalog", "unpublish", str(tid))
+    with Session() as s:
+        t = s.get(Title, tid)
+        assert t.published is False and t.publish_from is None

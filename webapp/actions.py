@@ -193,6 +193,22 @@ def remove_allowed(session: Session, ref_id: int, user: User) -> int:
     return remove(session, ref_id, actor=user.username)
 
 
+def set_title_publication(session: Session, title_id: int, user: User, published: bool,
+                          publish_from: str | None = None) -> Title:
+    """Publish a title's public page (from a date, given as YYYY-MM-DD) or unpublish it."""
+    from datetime import date
+
+    from stages.catalog import set_published
+
+    when = None
+    if published and (publish_from or "").strip():
+        try:
+            when = date.fromisoformat(publish_from.strip())  # type: ignore[union-attr]
+        except ValueError:
+            raise InvalidInput(f"publication date must be YYYY-MM-DD, not {publish_from!r}") from None
+    return set_published(session, title_id, published, when, actor=user.username)
+
+
 _SITE_FIELDS = ["name", "enabled", "schedule"]
 
 
