@@ -94,7 +94,8 @@ def submission_fields(notice: Notice, config: Config) -> dict[str, Any]:
         w["urls"].append(it.url)
         urls.append(it.url)
     n = config.notifier
-    reference = (notice.subject or "").split("]", 1)[0].lstrip("[") if notice.subject else ""
+    subject = notice.subject or ""
+    reference = subject[1:].split("]", 1)[0] if subject.startswith("[") and "]" in subject else f"notice #{notice.id}"
     return {
         "notice_id": notice.id, "reference": reference, "host": host.name, "channel": host.channel.value,
         "form_url": (host.settings or {}).get("form_url") or "", "regime": notice.regime,

@@ -289,3 +289,26 @@ def test_admin_pages_and_public_page_in_the_browser(page: Any, served: dict[str,
         thief.close()
     assert page.dialogs == []
     only_our_origin(page, served)
+
+
+def test_submission_task_copy_buttons_run_under_the_csp(page: Any, served: dict[str, Any], Session) -> None:  # type: ignore[no-untyped-def]
+    """The copy buttons' script (our own static file, the only script the CSP lets in)
+    runs: a click copies the field (or selects it where the clipboard is refused)."""
+    from db.models import NoticeChannel
+
+    base, w = served["base"], served["world"]
+    with Session.begin() as s:
+        n = s.get(Notice, w["n_held"])
+        n.status = NoticeStatus.DRAFT
+        n.host.channel = NoticeChannel.WEBFORM
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    login(page, base, "alice", "correct horse battery")
+    page.goto(f"{base}/notices/{w['n_held']}")
+    assert page.locator("#task").count() == 1
+    button = page.locator("button[data-copy=f-description]")
+    button.click()
+    page.wait_for_function("document.querySelector('button[data-copy=f-description]').textContent === 'Copied'")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert "Madame, Monsieur" in copied
+    assert page.dialogs == []
+    shot(page, "submission_task")
