@@ -10,7 +10,10 @@ The flow, each step a library function over the database:
 * ``notices.dispatch.dispatch(sessionmaker, config, now=...)`` sends the outbox over the
   host's channel (SMTP), exactly once as far as we control it;
 * ``notices.verify.verify(session, config, now=...)`` re-checks notified URLs and queues
-  reminders, upstream notices and delisting requests for the overdue ones.
+  reminders, upstream notices and delisting requests for the overdue ones;
+* ``notices.workflow`` is what staff do with the notices no machine sends: submission
+  tasks of web-form and API hosts (fields, export, marked submitted with the host's
+  ticket), retries of failed notices and drafts, rebuilds after a host's channel changed.
 
 A domain package. May import: the core (``db``, ``fingerprint``) and ``foundation``;
 never ``crawlers``, ``reports``, the stages or an entry point.

@@ -4,10 +4,13 @@ A Host row says which domains it covers, its abuse contact and channel, jurisdic
 (also the territory used to pick legitimate offers), language, whether it is a
 licensed partner (never notified) and whether its notices need a staff approval.
 ``Host.settings`` carries the per-host knobs: ``upstream_contact`` (escalation),
-``grace_hours``, ``rate_per_hour``, ``regime``. Contact discovery, when no contact
-is configured: the site's RFC 9116 ``/.well-known/security.txt`` ``Contact: mailto:``,
-else RFC 2142 ``abuse@domain``, marked as a guess. Used by ``vigie hosts`` and
-``notices.build``.
+``grace_hours``, ``rate_per_hour``, ``regime``, ``form_url`` (the host's abuse web
+form, for its submission tasks). ``Host.removal_pattern`` is the host's own "content
+removed" page (``notices.verify``). Contact discovery, when no contact is configured:
+the site's RFC 9116 ``/.well-known/security.txt`` ``Contact: mailto:`` (not past its
+``Expires``), else RFC 2142 ``abuse@domain``, marked as a guess (its notices wait for
+staff unless ``[notices] allow_guessed_contacts``). Where a host's jurisdiction comes
+from: ``db.hosts``. Used by ``vigie hosts``, the hosts admin page and ``notices.build``.
 """
 
 from __future__ import annotations

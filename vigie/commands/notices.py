@@ -123,6 +123,7 @@ def list_(state: State, status: str | None, as_json: bool) -> None:
         removed = sum(1 for i in r["items"] if i["state"] == "removed")
         click.echo(f"{r['id']:>5}  {r['status']:17} {r['kind']:9} {r['regime']:9} {r['host']}  "
                    f"-> {r['recipient'] or '-'}  urls={len(r['items'])} removed={removed}"
+                   + (f"  ticket={r['ticket_ref']}" if r["ticket_ref"] else "")
                    + (f"  ({r['last_error']})" if r["last_error"] else ""))
 
 
