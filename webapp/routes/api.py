@@ -160,7 +160,9 @@ def router(web: Web) -> APIRouter:
         with tx() as s:
             need_user(request, s, Role.ADMIN)
             return [HostOut(id=h.id, name=h.name, abuse_contact=h.abuse_contact, channel=h.channel.value,
-                            licensed_partner=h.licensed_partner, needs_approval=h.needs_approval)
+                            licensed_partner=h.licensed_partner, needs_approval=h.needs_approval,
+                            jurisdiction=h.jurisdiction, jurisdiction_source=h.jurisdiction_source,
+                            language=h.language, removal_pattern=h.removal_pattern)
                     for h in s.scalars(select(Host).order_by(Host.name))]
 
     @router.get("/api/reports", response_model=list[ReportOut], tags=["reports"])
