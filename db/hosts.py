@@ -172,6 +172,21 @@ def language_country(tag: str | None) -> str | None:
     return region or _LANGUAGE_COUNTRY.get(lang)
 
 
+def locate_host(host: Host, url: str, page_language: str | None = None) -> bool:
+    """Give ``host`` the best jurisdiction the order above allows from one of its URLs and,
+    when it is a crawled page, that page's language: for hosts registered before
+    jurisdictions were guessed, and hosts first met through another URL. Staff's and a
+    ccTLD's answers are kept. Returns whether anything changed."""
+    if host.jurisdiction_source in ("staff", "cctld") or (host.jurisdiction and not host.jurisdiction_source):
+        return False
+    country = cctld_country(url)
+    if country:
+        host.jurisdiction, host.jurisdiction_source = country, "cctld"
+        host.language = _COUNTRY_LANGUAGE.get(country, host.language or "en")
+        return True
+    return note_page_language(host, page_language)
+
+
 def note_page_language(host: Host, tag: str | None) -> bool:
     """Use a crawled page's language for a host whose jurisdiction nothing better gave
     (no staff setting, no ccTLD): sets the jurisdiction (source ``language``) and the

@@ -27,7 +27,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, exists, or_, select, text
 from sqlalchemy.orm import Session, object_session, selectinload
 
-from db.hosts import apply_default_jurisdiction, host_for, host_key, matches_patterns, note_page_language
+from db.hosts import apply_default_jurisdiction, host_for, host_key, locate_host, matches_patterns
 from db.models import (
     AuditLog,
     Candidate,
@@ -187,12 +187,13 @@ def targets_for(session: Session, match: Match, cache: dict[str, Host] | None = 
     cache = {} if cache is None else cache
     c = match.candidate
     page_host = _host_at(session, c.page_url, cache)
-    # The page's language locates its site when nothing better did (db.hosts).
-    note_page_language(page_host, (c.evidence or {}).get("language"))
+    # Its ccTLD, else the page's language, locates the site when nothing better did (db.hosts).
+    locate_host(page_host, c.page_url, (c.evidence or {}).get("language"))
     sides = _sides(match)
     out = [(page_host, Target.page(match))]
     if len(sides) == 2:
         video_host = _host_at(session, sides[1], cache)
+        locate_host(video_host, sides[1])
         if video_host.id != page_host.id:
             out = [(video_host, Target(match, sides[1], ItemRole.HOSTING)),
                    (page_host, Target(match, c.page_url, ItemRole.LINKING))]

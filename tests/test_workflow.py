@@ -407,3 +407,17 @@ def test_report_counts_each_infringing_url_once_and_engines_apart(Session, web, 
     assert [hs.host for hs in data.hosts] == ["tube"] and data.hosts[0].notified == 2
     assert data.search_engines == [{"engine": "search", "requests_sent": 1, "urls_requested": 2, "pending": 0,
                                     "last_sent": (T0 + timedelta(hours=50)).strftime("%Y-%m-%d %H:%M")}]
+
+
+def test_hosts_registered_before_guessing_are_located_when_notified(Session) -> None:  # type: ignore[no-untyped-def]
+    # A host auto-registered by an older version (no jurisdiction, no source) is located by
+    # its ccTLD when its notice is built, and the ccTLD outranks the page's language.
+    with Session.begin() as s:
+        t = add_title(s)
+        old = Host(name="vieux-liens.fr", domain_patterns=["vieux-liens.fr"], settings={})
+        s.add(old)
+        m = add_match(s, t, None, "https://vieux-liens.fr/film")
+        m.candidate.evidence = {**m.candidate.evidence, "language": "de"}
+        (n,) = queue_notices(s, make_config(allow_guessed_contacts=True), T0).notices
+        assert (old.jurisdiction, old.jurisdiction_source, old.language) == ("FR", "cctld", "fr")
+        assert (n.regime, n.language) == ("dsa", "fr")
