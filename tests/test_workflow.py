@@ -421,3 +421,13 @@ def test_hosts_registered_before_guessing_are_located_when_notified(Session) -> 
         (n,) = queue_notices(s, make_config(allow_guessed_contacts=True), T0).notices
         assert (old.jurisdiction, old.jurisdiction_source, old.language) == ("FR", "cctld", "fr")
         assert (n.regime, n.language) == ("dsa", "fr")
+
+
+def test_page_language_is_read_from_html_lang_then_content_language() -> None:
+    from crawlers.spiders.base import page_language
+
+    assert page_language(b'<!doctype html><html class="x" lang="fr-FR"><head>', {}) == "fr-FR"
+    assert page_language(b"<html lang=de><body>", {"Content-Language": "en"}) == "de"
+    assert page_language(b"<html><body>", {"Content-Language": "it, en"}) == "it"
+    assert page_language(b"<html><body>", {"content-language": "<script>"}) is None
+    assert page_language(b"<html><body>", {}) is None
