@@ -407,6 +407,14 @@ def test_report_counts_each_infringing_url_once_and_engines_apart(Session, web, 
     assert [hs.host for hs in data.hosts] == ["tube"] and data.hosts[0].notified == 2
     assert data.search_engines == [{"engine": "search", "requests_sent": 1, "urls_requested": 2, "pending": 0,
                                     "last_sent": (T0 + timedelta(hours=50)).strftime("%Y-%m-%d %H:%M")}]
+    from reports.daily import csv_rows, render_html
+
+    html = render_html(data)
+    hosts_part = html[html.index("Compliance per host"):html.index('id="search-engines"')]
+    engines_part = html[html.index('id="search-engines"'):html.index('id="repeat"')]
+    assert "<td>tube</td>" in hosts_part and "<td>search</td>" not in hosts_part
+    assert "<td>search</td>" in engines_part
+    assert len(csv_rows(data)["takedowns"]) == 2
 
 
 def test_hosts_registered_before_guessing_are_located_when_notified(Session) -> None:  # type: ignore[no-untyped-def]
