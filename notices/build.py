@@ -365,7 +365,8 @@ def queue_notices(session: Session, config: Config, now: datetime | None = None)
                 result.refused.append(str(exc))
                 continue
             result.notices.append(n)
-            if n.status is NoticeStatus.DRAFT:
+            if n.status is NoticeStatus.DRAFT or (n.status is NoticeStatus.AWAITING_APPROVAL and n.last_error):
+                # A submission task, no contact, or a guessed contact to check.
                 result.flagged.append(f"notice {n.id}: {n.last_error}")
     return result
 
