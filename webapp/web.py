@@ -199,6 +199,9 @@ class TitleOut(BaseModel):
     title: str
     year: int | None
     offers: list[OfferOut]
+    # Its public page: published, from this day on (YYYY-MM-DD) when set.
+    published: bool = False
+    publish_from: str | None = None
 
 
 class SiteOut(BaseModel):
@@ -272,7 +275,8 @@ def notice_out(n: Notice) -> NoticeOut:
 
 
 def title_out(t: Title) -> TitleOut:
-    return TitleOut(id=t.id, title=t.title, year=t.year,
+    return TitleOut(id=t.id, title=t.title, year=t.year, published=bool(t.published),
+                    publish_from=t.publish_from.isoformat() if t.publish_from else None,
                     offers=[OfferOut(id=o.id, url=o.url, provider=o.provider, kind=o.kind.value,
                                      territory=o.territory) for o in t.offers])
 
