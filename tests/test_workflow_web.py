@@ -5,7 +5,6 @@ rebuilding its pending notices (the app in process, real SQLite/PostgreSQL)."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from sqlalchemy import select
