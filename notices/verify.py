@@ -7,8 +7,8 @@ or the host's own known removal page: ``Host.removal_pattern``, a regular expres
 staff set from a page the host really shows for removed content, matched against the
 final URL (after redirects) and the page. Page text alone never counts otherwise: a
 pirate's footer saying "copyright infringement notice", or a page that reads "this
-video has been removed" while it still plays, must not close a takedown. A media URL sent to the host storing the video is
-removed when it answers 404/410; a linking site's page is removed only when the page
+video has been removed" while it still plays, must not close a takedown. A media URL
+sent to the host storing the video is removed when it answers 404/410/451; a linking site's page is removed only when the page
 itself goes (its duty is its page, which it can point to the next upload at any time);
 a 200 with the content still there is live; anything else (5xx, 403, no answer) is
 recorded as inconclusive and changes nothing, since only positive evidence of removal
@@ -47,6 +47,7 @@ from foundation.errors import NoticeInvalid
 Fetcher = Callable[[str], Response]
 
 REMOVED_STATUSES = (404, 410, 451)
+REMOVAL_PAGE_BYTES = 200_000
 
 
 @dataclass
@@ -84,7 +85,9 @@ def classify(resp: Response, media: list[Response],
     if resp.status != 200:
         return None, f"HTTP {resp.status}"
     if removal is not None:
-        text = resp.body.decode("utf-8", "replace")
+        # A removal page says so near its top; a bounded read also bounds what a staff
+        # pattern with heavy backtracking can cost on a hostile page.
+        text = resp.body[:REMOVAL_PAGE_BYTES].decode("utf-8", "replace")
         if removal.search(resp.url) or removal.search(text):
             return False, "the host's removal page (its removal_pattern matched)"
     if media and all(m.status in REMOVED_STATUSES for m in media):
