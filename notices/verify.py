@@ -8,8 +8,9 @@ staff set from a page the host really shows for removed content, matched against
 final URL (after redirects) and the page. Page text alone never counts otherwise: a
 pirate's footer saying "copyright infringement notice", or a page that reads "this
 video has been removed" while it still plays, must not close a takedown. A media URL
-sent to the host storing the video is removed when it answers 404/410/451; a linking site's page is removed only when the page
-itself goes (its duty is its page, which it can point to the next upload at any time);
+sent to the host storing the video is removed when it answers 404/410/451; a linking
+site's page is removed only when the page itself goes (its duty is its page, which it
+can point to the next upload at any time);
 a 200 with the content still there is live; anything else (5xx, 403, no answer) is
 recorded as inconclusive and changes nothing, since only positive evidence of removal
 counts. Time-to-takedown is removed_at - the notice's sent_at.
