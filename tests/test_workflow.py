@@ -351,6 +351,7 @@ def test_cli_task_submitted_retry_status_and_host_edit(Session, db_url, tmp_path
     assert status["queues"]["notices_draft"] == 2
     assert any(f"notice {ids['formtube']} notice to formtube" in w and "submission task" in w
                for w in status["waiting"])
+    assert "waiting for staff:" in vigie("status") and "submission task" in vigie("status")
     text = vigie("notices", "task", str(ids["formtube"]))
     assert "https://formtube.example/v/1" in text and "Authorised copies" in text
     assert json.loads(vigie("notices", "task", str(ids["formtube"]), "--json"))["host"] == "formtube"

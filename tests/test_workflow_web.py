@@ -117,6 +117,14 @@ def test_hosts_page_edits_jurisdiction_and_channel_rebuilds_the_task(setup, Sess
     bad = {**form, "removal_pattern": "(oops"}
     r = client.post(f"/hosts/{ids['formtube']}", data=bad, follow_redirects=False)
     assert r.status_code == 422
+    # An empty jurisdiction is "unknown": guessed again (ccTLD, language, default) later.
+    r = client.post(f"/hosts/{ids['formtube']}", data={**form, "jurisdiction": ""}, follow_redirects=True)
+    assert r.status_code == 200 and "rebuilt" not in r.text        # same channel and contact
+    with Session() as s:
+        h = s.get(Host, ids["formtube"])
+        assert (h.jurisdiction, h.jurisdiction_source) == (None, None)
+        audit = s.scalars(select(AuditLog).where(AuditLog.action == "host.update")).all()[-1]
+        assert audit.before["jurisdiction"] == "US" and audit.after["jurisdiction"] is None
 
 
 def test_public_pages_only_for_published_titles(setup, Session, tmp_path) -> None:  # type: ignore[no-untyped-def]
