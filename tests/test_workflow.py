@@ -440,3 +440,46 @@ def test_page_language_is_read_from_html_lang_then_content_language() -> None:
     assert page_language(b"<html><body>", {"Content-Language": "it, en"}) == "it"
     assert page_language(b"<html><body>", {"content-language": "<script>"}) is None
     assert page_language(b"<html><body>", {}) is None
+
+
+def test_removal_page_reached_by_redirect_is_known_by_its_url(Session, smtp) -> None:  # type: ignore[no-untyped-def]
+    """Many hosts redirect a removed video to one "unavailable" page: the pattern can name
+    that page's address (matched on the URL after redirects), which no pirate page has."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Host302(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path == "/watch/1":
+                self.send_response(302)
+                self.send_header("Location", "/removed.html?id=1")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = b"<h1>Video unavailable</h1>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Host302)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    rec, port = smtp
+    cfg = make_config(port)
+    try:
+        _sent_notice(Session, cfg, base, {"/watch/1": []})
+        with Session.begin() as s:
+            r = verify(s, cfg, now=T0 + timedelta(hours=1))
+            assert r.live == [f"{base}/watch/1"]        # "Video unavailable" alone: no evidence
+            s.scalar(select(Host).where(Host.name == "tube")).removal_pattern = r"/removed\.html\?id=\d+$"
+        with Session.begin() as s:
+            r = verify(s, cfg, now=T0 + timedelta(hours=2))
+            assert [u for u, _ in r.removed] == [f"{base}/watch/1"]
+    finally:
+        server.shutdown()
+        server.server_close()
