@@ -483,3 +483,29 @@ def test_removal_page_reached_by_redirect_is_known_by_its_url(Session, smtp) -> 
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_crawl_pipeline_locates_a_known_host_by_its_page_language(Session, db_url) -> None:  # type: ignore[no-untyped-def]
+    from scrapy.http import HtmlResponse
+
+    from crawlers.pipeline import DatabasePipeline
+    from crawlers.spiders.base import capture
+
+    with Session.begin() as s:
+        add_host(s, "links", domain_patterns=["pirate-links.com"], jurisdiction=None, language="en")
+    url = "https://pirate-links.com/film/42"
+    resp = HtmlResponse(url=url, body=b'<!doctype html><html lang="de-AT"><title>Film</title></html>',
+                        headers={"Content-Type": "text/html"})
+    pipeline = DatabasePipeline(db_url, None)
+    pipeline.open_spider()
+    try:
+        pipeline.process_item({"page_url": url, "media_urls": [], "evidence": capture(resp),
+                               "title_text": "Film"})
+    finally:
+        pipeline.close_spider()
+    with Session() as s:
+        h = s.scalar(select(Host).where(Host.name == "links"))
+        assert (h.jurisdiction, h.jurisdiction_source) == ("AT", "language")
+        from db.models import Candidate
+
+        assert s.scalar(select(Candidate)).evidence["language"] == "de-AT"
