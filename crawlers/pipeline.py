@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from crawlers.evidence import store_blob, store_body
 from crawlers.titlematch import TitleMatcher, matcher_from_db
 from crawlers.urls import canonical_url
-from db.hosts import find_host, host_for, host_key
+from db.hosts import find_host, host_for, host_key, locate_host
 from db.models import Candidate, CandidateStatus, EvidenceItem
 
 # Statuses a re-crawl may send back to the match stage when new media URLs appear.
@@ -104,6 +104,8 @@ class DatabasePipeline:
         canon = canonical_url(page_url)[:2000]
         host = host_for(s, media[0] if media else page_url)
         page_host = find_host(s, page_url)
+        if page_host is not None:
+            locate_host(page_host, page_url, evidence.get("language"))
         licensed = host.licensed_partner or bool(page_host and page_host.licensed_partner) or any(
             (h := find_host(s, m)) is not None and h.licensed_partner for m in media)
         guess = self.matcher.guess(item.get("title_text")) if self.matcher else None

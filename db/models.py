@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -62,6 +63,11 @@ class Title(Base):
     year: Mapped[Optional[int]]
     rights_owner: Mapped[Optional[str]] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Public "watch legally" pages (webapp.public) show a title only once published and,
+    # with a date, from that day on. New titles are unpublished: a film watched for leaks
+    # before its release must not get a public page (``vigie catalog publish``).
+    published: Mapped[bool] = mapped_column(default=False, server_default=false())
+    publish_from: Mapped[Optional[date]] = mapped_column(Date)
 
     alt_titles: Mapped[list[AltTitle]] = relationship(
         back_populates="title", cascade="all, delete-orphan", order_by="AltTitle.id"
@@ -192,6 +198,12 @@ class NoticeChannel(enum.Enum):
     WEBFORM = "webform"
     NONE = "none"
 
+    @property
+    def by_hand(self) -> bool:
+        """Staff submit this host's notices themselves (a submission task,
+        ``notices.workflow``): a web form, or an API nobody has wired a sender for."""
+        return self in (NoticeChannel.API, NoticeChannel.WEBFORM)
+
 
 class Host(Base):
     """Who hosts or links the content, and how to reach their abuse desk."""
@@ -205,12 +217,18 @@ class Host(Base):
     abuse_contact: Mapped[Optional[str]] = mapped_column(String(500))
     channel: Mapped[NoticeChannel] = mapped_column(_enum(NoticeChannel), default=NoticeChannel.EMAIL)
     jurisdiction: Mapped[Optional[str]] = mapped_column(String(16))
+    # Where the jurisdiction came from (db.hosts.JURISDICTION_SOURCES): staff, cctld,
+    # language, default; empty for an unknown jurisdiction.
+    jurisdiction_source: Mapped[Optional[str]] = mapped_column(String(16))
     language: Mapped[str] = mapped_column(String(8), default="en")
     kind: Mapped[Optional[str]] = mapped_column(String(32))
     # A licensed partner is never notified, whatever a match says.
     licensed_partner: Mapped[bool] = mapped_column(default=False)
     needs_approval: Mapped[bool] = mapped_column(default=False)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # A regular expression matching this host's own "content removed" page (its URL or
+    # its text), set by staff: the only page text verification accepts as a removal.
+    removal_pattern: Mapped[Optional[str]] = mapped_column(String(500))
 
     candidates: Mapped[list[Candidate]] = relationship(back_populates="host")
 
@@ -362,6 +380,10 @@ class Notice(Base):
     next_attempt_at: Mapped[Optional[datetime]]
     claimed_at: Mapped[Optional[datetime]]
     data_started_at: Mapped[Optional[datetime]]
+    # Submission tasks (web-form and API hosts, notices.workflow): the host's ticket
+    # reference staff typed in when they marked the notice submitted by hand.
+    ticket_ref: Mapped[Optional[str]] = mapped_column(String(200))
+    submitted_by: Mapped[Optional[str]] = mapped_column(String(100))
 
     host: Mapped[Host] = relationship()
     items: Mapped[list[NoticeItem]] = relationship(back_populates="notice", cascade="all, delete-orphan")

@@ -127,7 +127,7 @@ def _cycle(ctx: Context, web: Any, mail: Mailboxes, out: Path, echo: Callable[[s
         with Session.begin() as s:
             res = add_title(s, str(MEDIA / item["file"]), title=item["title"], year=item["year"],
                             alt_titles=item["alt_titles"], offers=[offers[item["title"]]],
-                            rights_owner=NOTIFIER["legal_name"])
+                            rights_owner=NOTIFIER["legal_name"], published=True)
             r = res.reference
             echo(f"   title {res.title.id}: {res.title.title} ({item['year']}), {r.duration_s:.0f} s, "
                  f"{r.frame_count} frame hashes in {time.perf_counter() - t0:.1f} s; "

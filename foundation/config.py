@@ -118,6 +118,11 @@ def networks(v: list[Any]) -> None:
 _MAILBOX = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+")
 
 
+def country_code(v: str) -> None:
+    if not re.fullmatch(r"[A-Za-z]{2}", v):
+        raise ValueError(f"must be an ISO 3166-1 alpha-2 country code (FR, US...), not {v!r}")
+
+
 @dataclass(frozen=True)
 class Key:
     """One configuration key: its types, the check of its value, and what it means."""
@@ -139,7 +144,7 @@ RULES: dict[Any, str] = {
     port: "1-65535", positive: "> 0, finite", at_least_one: ">= 1", one_line: "one line",
     text: "text", http_url: "http(s) URL", mailbox: "mail address", mailboxes: "mail addresses",
     database_url: "sqlite:/// or postgresql:// URL", interval: "interval 1s-365d (30s, 5m, 6h, 1d)",
-    local_time: "HH:MM", time_zone: "IANA zone", networks: "IP addresses or CIDR networks",
+    local_time: "HH:MM", time_zone: "IANA zone", country_code: "ISO 3166-1 alpha-2", networks: "IP addresses or CIDR networks",
 }
 
 STR, INT, NUM, BOOL, LIST = (str,), (int,), (int, float), (bool,), (list,)
@@ -184,6 +189,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "discover_contacts": Key(BOOL, None, "look up abuse contacts (security.txt)", True),
         "delisting_dir": Key(STR, one_line, "where the notices stage writes the day's bulk delisting "
                                             "file per search engine (unset: not written)"),
+        # A host's jurisdiction when neither staff, its ccTLD nor its pages' language
+        # gave one (db.hosts): picks the regime of its notices. None: DMCA, as before.
+        "default_jurisdiction": Key(STR, country_code, "jurisdiction of hosts nothing else locates"),
+        # An RFC 2142 abuse@domain address nobody confirmed: its notices wait for staff
+        # approval unless this is true.
+        "allow_guessed_contacts": Key(BOOL, None, "send to guessed abuse@domain contacts unseen", False),
     },
     # The daily report (reports.daily): who gets it by mail, where files go.
     "report": {

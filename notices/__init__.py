@@ -16,6 +16,9 @@ The flow, each step a library function over the database:
 
 ``notices.machine`` builds the ACNS 2.0 and X-ARF v4 parts and validates them against
 the published schemas (``notices/schemas/acns/``, the ``xarf`` package's own).
+* ``notices.workflow`` is what staff do with the notices no machine sends: submission
+  tasks of web-form and API hosts (fields, export, marked submitted with the host's
+  ticket), retries of failed notices and drafts, rebuilds after a host's channel changed.
 
 A domain package. May import: the core (``db``, ``fingerprint``) and ``foundation``;
 never ``crawlers``, ``reports``, the stages or an entry point.

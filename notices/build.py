@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, or_, select, text
 from sqlalchemy.orm import Session, object_session, selectinload
 
-from db.hosts import host_for, host_key, matches_patterns
+from db.hosts import apply_default_jurisdiction, host_for, host_key, locate_host, matches_patterns
 from db.models import (
     AuditLog,
     Candidate,
@@ -43,7 +43,7 @@ from db.models import (
     Title,
 )
 from notices import machine
-from notices.hosts import Contact, resolve_contact
+from notices.hosts import Contact, remember_contact, resolve_contact
 from notices.mail import clean_header_text, new_message_id
 from notices.regimes import Regime, language_for_host, regime_for_host
 from notices.render import Target, build_context, render
@@ -188,10 +188,13 @@ def targets_for(session: Session, match: Match, cache: dict[str, Host] | None = 
     cache = {} if cache is None else cache
     c = match.candidate
     page_host = _host_at(session, c.page_url, cache)
+    # Its ccTLD, else the page's language, locates the site when nothing better did (db.hosts).
+    locate_host(page_host, c.page_url, (c.evidence or {}).get("language"))
     sides = _sides(match)
     out = [(page_host, Target.page(match))]
     if len(sides) == 2:
         video_host = _host_at(session, sides[1], cache)
+        locate_host(video_host, sides[1])
         if video_host.id != page_host.id:
             out = [(video_host, Target(match, sides[1], ItemRole.HOSTING)),
                    (page_host, Target(match, c.page_url, ItemRole.LINKING))]
@@ -265,12 +268,16 @@ def make_notice(
         needs_approval = host.needs_approval
     status, error = NoticeStatus.QUEUED, None
     if host.channel.value not in AUTOMATIC_CHANNELS:
-        status, error = NoticeStatus.DRAFT, (f"host {host.name!r} uses channel {host.channel.value!r}, "
-                                             "which has no automatic sender: send it by hand")
+        status, error = NoticeStatus.DRAFT, (f"submission task: host {host.name!r} takes notices by "
+                                             f"{host.channel.value}; submit it by hand, then mark it submitted")
     elif contact.address is None:
         status, error = NoticeStatus.DRAFT, f"host {host.name!r}: {contact.detail or 'no abuse contact'}"
     elif needs_approval:
         status = NoticeStatus.AWAITING_APPROVAL
+    elif guess_needs_approval(config, contact.source, parent):
+        status, error = NoticeStatus.AWAITING_APPROVAL, (
+            f"guessed contact {contact.address} (RFC 2142, not confirmed by the host): "
+            "check it, then approve")
     acns, xarf = machine_parts(ctx, contact)
     notice = Notice(
         host=host, regime=regime.name, template=f"{regime.name}.{language}", language=language,
@@ -298,6 +305,12 @@ def machine_parts(ctx: dict[str, Any], contact: Contact) -> tuple[str | None, st
         raise NoticeInvalid(f"ACNS document of the notice to {ctx['host']['name']!r} is invalid: "
                             + "; ".join(problems[:5]))
     return acns, machine.xarf_json(ctx)
+def guess_needs_approval(config: Config, source: str | None, parent: Notice | None) -> bool:
+    """A notice to a guessed abuse@domain address waits for staff, unless the config
+    allows guesses or staff already approved the notice it follows up."""
+    if source != "guess" or bool(config.get("notices", "allow_guessed_contacts")):
+        return False
+    return parent is None or parent.approved_at is None
 
 
 # Any constant: the advisory lock key of notice building on PostgreSQL.
@@ -351,6 +364,7 @@ def queue_notices(session: Session, config: Config, now: datetime | None = None)
     size = max(1, int(config.get("notices", "max_urls_per_notice")))
     for host_id, targets in per_host.items():
         host = hosts[host_id]
+        apply_default_jurisdiction(host, config.get("notices", "default_jurisdiction"))
         regime = regime_for_host(host)
         language = language_for_host(host)
         contact = resolve_contact(
@@ -358,9 +372,7 @@ def queue_notices(session: Session, config: Config, now: datetime | None = None)
             discover=bool(config.get("notices", "discover_contacts")),
             timeout=float(config.get("notices", "http_timeout")),
             allow_loopback=bool(config.get("notices", "allow_loopback")))
-        if contact.source in ("security.txt", "guess") and not host.abuse_contact:
-            host.settings = {**(host.settings or {}), "discovered_contact": contact.address,
-                             "contact_source": contact.source}
+        remember_contact(host, contact)
         targets.sort(key=lambda tg: (tg.match.title_id, tg.match.id))
         for i in range(0, len(targets), size):
             try:
@@ -371,7 +383,8 @@ def queue_notices(session: Session, config: Config, now: datetime | None = None)
                 result.refused.append(str(exc))
                 continue
             result.notices.append(n)
-            if n.status is NoticeStatus.DRAFT:
+            if n.status is NoticeStatus.DRAFT or (n.status is NoticeStatus.AWAITING_APPROVAL and n.last_error):
+                # A submission task, no contact, or a guessed contact to check.
                 result.flagged.append(f"notice {n.id}: {n.last_error}")
     return result
 
@@ -413,7 +426,8 @@ def reject_notice(session: Session, notice_id: int, *, actor: str = "staff", rea
     notice = session.get(Notice, notice_id)
     if notice is None:
         raise NotFound(f"no notice {notice_id}")
-    if notice.status not in (NoticeStatus.AWAITING_APPROVAL, NoticeStatus.DRAFT, NoticeStatus.QUEUED):
+    if notice.status not in (NoticeStatus.AWAITING_APPROVAL, NoticeStatus.DRAFT, NoticeStatus.QUEUED,
+                             NoticeStatus.FAILED):
         raise NoticeInvalid(f"notice {notice_id} is {notice.status.value}: too late to reject")
     before = notice.status.value
     notice.status = NoticeStatus.DISCARDED

@@ -3,8 +3,8 @@
 A channel takes the finished EmailMessage and either delivers it or raises one of the
 outcomes below, which ``notices.dispatch`` turns into outbox states. Only channels that
 really work are registered: email over SMTP (standard library ``smtplib``). Hosts whose
-``Host.channel`` has no entry here (API, web form) get their notices as drafts for a
-human to send.
+``Host.channel`` has no entry here (API, web form) get their notices as submission tasks
+that staff submit by hand and then mark submitted (``notices.workflow``).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Notice, NoticeStatus
-from notices.build import REFUSED, refusal
+from notices.build import REFUSED, guess_needs_approval, refusal
 from foundation.timeutil import utc_now
 from notices.channels import CHANNELS, Channel, InDoubt, PermanentFailure, TemporaryFailure
 from notices.mail import build_message, sender_address
@@ -173,6 +173,16 @@ def dispatch(
                 notice.attempts -= 1
                 notice.claimed_at = None
                 notice.last_error = f"held before sending: host {notice.host.name!r} now needs approval"
+                result.held.append(nid)
+                continue
+            parent = s.get(Notice, notice.parent_id) if notice.parent_id else None
+            if notice.approved_at is None and guess_needs_approval(config, notice.recipient_source, parent):
+                # Queued before guesses needed a human (or by hand): a guessed address
+                # is not used unseen.
+                notice.status = NoticeStatus.AWAITING_APPROVAL
+                notice.attempts -= 1
+                notice.claimed_at = None
+                notice.last_error = f"held before sending: guessed contact {notice.recipient} needs approval"
                 result.held.append(nid)
                 continue
             until = _rate_limited_until(s, notice, now, config)

@@ -4,10 +4,13 @@ A Host row says which domains it covers, its abuse contact and channel, jurisdic
 (also the territory used to pick legitimate offers), language, whether it is a
 licensed partner (never notified) and whether its notices need a staff approval.
 ``Host.settings`` carries the per-host knobs: ``upstream_contact`` (escalation),
-``grace_hours``, ``rate_per_hour``, ``regime``. Contact discovery, when no contact
-is configured: the site's RFC 9116 ``/.well-known/security.txt`` ``Contact: mailto:``,
-else RFC 2142 ``abuse@domain``, marked as a guess. Used by ``vigie hosts`` and
-``notices.build``.
+``grace_hours``, ``rate_per_hour``, ``regime``, ``form_url`` (the host's abuse web
+form, for its submission tasks). ``Host.removal_pattern`` is the host's own "content
+removed" page (``notices.verify``). Contact discovery, when no contact is configured:
+the site's RFC 9116 ``/.well-known/security.txt`` ``Contact: mailto:`` (not past its
+``Expires``), else RFC 2142 ``abuse@domain``, marked as a guess (its notices wait for
+staff unless ``[notices] allow_guessed_contacts``). Where a host's jurisdiction comes
+from: ``db.hosts``. Used by ``vigie hosts``, the hosts admin page and ``notices.build``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +29,8 @@ from sqlalchemy.orm import Session
 from db.models import Host, NoticeChannel
 from notices.http import fetch
 from foundation.errors import InvalidInput, NotFound
+from foundation.netsafe import http_url
+from foundation.timeutil import utc_now
 
 # Deliberately narrower than RFC 5322: an address we put in a header must be plain.
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?"
@@ -55,6 +61,31 @@ def check_contact(addr: str | None, what: str = "abuse contact", *, allow_empty:
     return ok
 
 
+def check_removal_pattern(pattern: str | None) -> str | None:
+    """The pattern, stripped, if it is a usable regular expression (InvalidInput
+    otherwise); empty means none. One check for ``vigie hosts add`` and the hosts page."""
+    pattern = (pattern or "").strip()
+    if not pattern:
+        return None
+    if len(pattern) > 500:
+        raise InvalidInput("a removal-page pattern is at most 500 characters")
+    try:
+        compiled = re.compile(pattern, re.I)
+    except re.error as exc:
+        raise InvalidInput(f"removal-page pattern is not a regular expression: {exc}") from None
+    if compiled.search(""):
+        raise InvalidInput("removal-page pattern matches every page (it matches the empty text)")
+    return pattern
+
+
+def check_jurisdiction(value: str) -> str:
+    """An ISO 3166-1 alpha-2 code, upper-cased; InvalidInput otherwise."""
+    value = (value or "").strip()
+    if not re.fullmatch(r"[A-Za-z]{2}", value):
+        raise InvalidInput(f"jurisdiction must be an ISO 3166-1 alpha-2 code: {value!r}")
+    return value.upper()
+
+
 def add_host(
     session: Session,
     name: str,
@@ -68,6 +99,7 @@ def add_host(
     licensed_partner: bool | None = None,
     needs_approval: bool | None = None,
     settings: dict[str, Any] | None = None,
+    removal_pattern: str | None = None,
 ) -> tuple[Host, bool]:
     """Create host ``name``, or update the fields given; returns (host, created)."""
     name = " ".join(name.split())
@@ -79,8 +111,8 @@ def add_host(
             raise InvalidInput(f"not a domain pattern: {p!r} (use example.com or *.example.com)")
     if contact is not None:
         contact = check_contact(contact)
-    if jurisdiction is not None and not re.fullmatch(r"[A-Za-z]{2}", jurisdiction):
-        raise InvalidInput(f"jurisdiction must be an ISO 3166-1 alpha-2 code: {jurisdiction!r}")
+    if jurisdiction is not None:
+        jurisdiction = check_jurisdiction(jurisdiction)
     try:
         chan = NoticeChannel(channel) if channel is not None else None
     except ValueError:
@@ -99,7 +131,9 @@ def add_host(
     if chan is not None:
         host.channel = chan
     if jurisdiction is not None:
-        host.jurisdiction = jurisdiction.upper()
+        host.jurisdiction, host.jurisdiction_source = jurisdiction.upper(), "staff"
+    if removal_pattern is not None:
+        host.removal_pattern = check_removal_pattern(removal_pattern)
     if language is not None:
         host.language = language.lower()
     if kind is not None:
@@ -109,6 +143,11 @@ def add_host(
     if needs_approval is not None:
         host.needs_approval = needs_approval
     if settings:
+        if settings.get("form_url") is not None:
+            try:
+                settings = {**settings, "form_url": http_url(str(settings["form_url"]))}
+            except ValueError as exc:
+                raise InvalidInput(f"form URL: {exc}") from None
         if settings.get("upstream_contact") is not None:
             settings = {**settings, "upstream_contact": check_contact(settings["upstream_contact"],
                                                                       "upstream contact")}
@@ -136,7 +175,8 @@ def host_json(h: Host) -> dict[str, Any]:
     return {
         "id": h.id, "name": h.name, "domain_patterns": list(h.domain_patterns or []),
         "abuse_contact": h.abuse_contact, "channel": h.channel.value,
-        "jurisdiction": h.jurisdiction, "language": h.language, "kind": h.kind,
+        "jurisdiction": h.jurisdiction, "jurisdiction_source": h.jurisdiction_source,
+        "language": h.language, "kind": h.kind, "removal_pattern": h.removal_pattern,
         "licensed_partner": h.licensed_partner, "needs_approval": h.needs_approval,
         "settings": dict(h.settings or {}),
     }
@@ -149,8 +189,26 @@ class Contact:
     detail: str = ""
 
 
-def parse_security_txt(body: str) -> str | None:
-    """The first ``Contact: mailto:`` address of an RFC 9116 file that is a valid mailbox."""
+def security_txt_expires(body: str) -> datetime | None:
+    """The ``Expires:`` date of an RFC 9116 file (RFC 3339), None when absent or unreadable."""
+    for line in body.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() == "expires":
+            try:
+                when = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+            except ValueError:
+                return None
+            return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return None
+
+
+def parse_security_txt(body: str, *, now: datetime | None = None) -> str | None:
+    """The first ``Contact: mailto:`` address of an RFC 9116 file that is a valid mailbox;
+    None when the file is past its ``Expires`` (RFC 9116 2.5.5: stale data, not to be
+    used). A file without ``Expires`` is still read: it is malformed, not stale."""
+    expires = security_txt_expires(body)
+    if expires is not None and expires <= (now or utc_now()):
+        return None
     for line in body.splitlines():
         key, sep, value = line.partition(":")
         if not sep or key.strip().lower() != "contact":
@@ -164,8 +222,12 @@ def parse_security_txt(body: str) -> str | None:
 
 
 def resolve_contact(host: Host, *, origin: str | None, discover: bool, timeout: float,
-                    allow_loopback: bool) -> Contact:
-    """Configured contact → security.txt → abuse@domain (a guess), in that order."""
+                    allow_loopback: bool, now: datetime | None = None) -> Contact:
+    """Configured contact → security.txt → abuse@domain (a guess), in that order.
+
+    A contact found in a security.txt is remembered (``Host.settings``) with the file's
+    ``Expires``; past it, the file is read again (and an expired file is not used)."""
+    now = now or utc_now()
     configured = valid_email(host.abuse_contact)
     if configured:
         return Contact(configured, "configured")
@@ -173,9 +235,10 @@ def resolve_contact(host: Host, *, origin: str | None, discover: bool, timeout: 
         return Contact(None, "none", f"configured contact {host.abuse_contact!r} is not a valid address")
     # The validated form, not the stored one: valid_email strips, and what it strips
     # (a CR, an LF, any control character) must not reach a To header (found by fuzzing).
-    cached = valid_email((host.settings or {}).get("discovered_contact"))
-    if cached:
-        return Contact(cached, (host.settings or {}).get("contact_source", "guess"))
+    settings = host.settings or {}
+    cached = valid_email(settings.get("discovered_contact"))
+    if cached and not _cache_expired(settings, now):
+        return Contact(cached, settings.get("contact_source", "guess"), str(settings.get("contact_expires") or ""))
     domain = None
     parts = None
     if origin:
@@ -190,14 +253,38 @@ def resolve_contact(host: Host, *, origin: str | None, discover: bool, timeout: 
         resp = fetch(f"{parts.scheme}://{parts.netloc}/.well-known/security.txt",
                      timeout=timeout, allow_loopback=allow_loopback)
         if resp.status == 200:
-            addr = parse_security_txt(resp.body.decode("utf-8", "replace"))
+            body = resp.body.decode("utf-8", "replace")
+            addr = parse_security_txt(body, now=now)
             if addr:
-                return Contact(addr, "security.txt")
+                expires = security_txt_expires(body)
+                return Contact(addr, "security.txt", expires.isoformat() if expires else "")
     if domain and not _is_ip(domain):
         addr = valid_email(f"abuse@{_registrable(domain)}")
         if addr:
             return Contact(addr, "guess", "RFC 2142 abuse@ address, not confirmed by the host")
     return Contact(None, "none", "no abuse contact configured or discoverable")
+
+
+def _cache_expired(settings: dict[str, Any], now: datetime) -> bool:
+    """A remembered security.txt contact past the file's Expires (or a guess remembered
+    when discovery failed, which a later discovery may now improve: kept, as before)."""
+    if settings.get("contact_source") != "security.txt" or not settings.get("contact_expires"):
+        return False
+    try:
+        expires = datetime.fromisoformat(str(settings["contact_expires"]))
+    except ValueError:
+        return True
+    return (expires if expires.tzinfo else expires.replace(tzinfo=timezone.utc)) <= now
+
+
+def remember_contact(host: Host, contact: Contact) -> None:
+    """Keep a discovered or guessed contact on the host (``Host.settings``), with the
+    security.txt's Expires, so the next notice does not fetch it again."""
+    if contact.source not in ("security.txt", "guess") or host.abuse_contact:
+        return
+    extra = {"contact_expires": contact.detail} if contact.source == "security.txt" and contact.detail else {}
+    settings = {k: v for k, v in (host.settings or {}).items() if k != "contact_expires"}
+    host.settings = {**settings, "discovered_contact": contact.address, "contact_source": contact.source, **extra}
 
 
 def _is_ip(name: str) -> bool:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from db.hosts import NOTICE_LANGUAGES
 from db.models import Host
 from foundation.errors import NoticeInvalid
 
@@ -21,7 +22,7 @@ Context = Mapping[str, Any]
 EU_EEA = frozenset(
     "AT BE BG HR CY CZ DK EE FI FR DE GR IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO".split()
 )
-LANGUAGES = ("en", "fr")
+LANGUAGES = NOTICE_LANGUAGES
 
 
 @dataclass(frozen=True)

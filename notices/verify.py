@@ -1,11 +1,16 @@
 """Verification: did the notified content really go away? Escalate when it did not.
 
 ``verify`` re-fetches every URL of every sent first-level notice (fresh, no cache,
-addresses checked) and records a Check row each time. Removed means 404/410, a page
-that says the content was removed, or, for a host's own page of the video, every media
-URL of the page gone (404/410). A media URL sent to the host storing the video is
-removed when it answers 404/410; a linking site's page is removed only when the page
-itself goes (its duty is its page, which it can point to the next upload at any time);
+addresses checked) and records a Check row each time. Removed means HTTP 404/410/451;
+or, for a host's own page of the video, every media URL of the page gone (404/410/451);
+or the host's own known removal page: ``Host.removal_pattern``, a regular expression
+staff set from a page the host really shows for removed content, matched against the
+final URL (after redirects) and the page. Page text alone never counts otherwise: a
+pirate's footer saying "copyright infringement notice", or a page that reads "this
+video has been removed" while it still plays, must not close a takedown. A media URL
+sent to the host storing the video is removed when it answers 404/410/451; a linking
+site's page is removed only when the page itself goes (its duty is its page, which it
+can point to the next upload at any time);
 a 200 with the content still there is live; anything else (5xx, 403, no answer) is
 recorded as inconclusive and changes nothing, since only positive evidence of removal
 counts. Time-to-takedown is removed_at - the notice's sent_at.
@@ -42,12 +47,8 @@ from foundation.errors import NoticeInvalid
 
 Fetcher = Callable[[str], Response]
 
-# Pages hosts show in place of removed content (English and French wordings).
-REMOVED_PAGE = re.compile(
-    r"(has been|was) (removed|deleted|taken down)|no longer available|video (is )?unavailable"
-    r"|copyright (claim|infringement notice)|a été (supprimée?|retirée?)|n'est plus disponible"
-    r"|contenu (supprimé|retiré)", re.I)
 REMOVED_STATUSES = (404, 410, 451)
+REMOVAL_PAGE_BYTES = 200_000
 
 
 @dataclass
@@ -61,17 +62,35 @@ class VerifyResult:
     errors: list[str] = field(default_factory=list)
 
 
-def classify(resp: Response, media: list[Response]) -> tuple[bool | None, str]:
-    """(live?, why): True live, False removed, None inconclusive."""
+def removal_page(pattern: str | None) -> re.Pattern[str] | None:
+    """The compiled removal-page pattern of a host; None when unset or not a valid
+    regular expression (``check_removal_pattern`` refuses those when staff set it)."""
+    if not pattern:
+        return None
+    try:
+        return re.compile(pattern, re.I)
+    except re.error:
+        return None
+
+
+def classify(resp: Response, media: list[Response],
+             removal: re.Pattern[str] | None = None) -> tuple[bool | None, str]:
+    """(live?, why): True live, False removed, None inconclusive.
+
+    Removed only on evidence a pirate cannot write into a page: the status, the media
+    gone, or the host's own removal page (``removal``, set by staff)."""
     if resp.status in REMOVED_STATUSES:
         return False, f"HTTP {resp.status}"
     if resp.status is None:
         return None, resp.error or "no answer"
     if resp.status != 200:
         return None, f"HTTP {resp.status}"
-    text = resp.body.decode("utf-8", "replace")
-    if REMOVED_PAGE.search(text):
-        return False, "the page says the content was removed"
+    if removal is not None:
+        # A removal page says so near its top; a bounded read also bounds what a staff
+        # pattern with heavy backtracking can cost on a hostile page.
+        text = resp.body[:REMOVAL_PAGE_BYTES].decode("utf-8", "replace")
+        if removal.search(resp.url) or removal.search(text):
+            return False, "the host's removal page (its removal_pattern matched)"
     if media and all(m.status in REMOVED_STATUSES for m in media):
         return False, "the page is up but its media is gone (" + \
             ", ".join(f"HTTP {m.status}" for m in media) + ")"
@@ -113,7 +132,7 @@ def verify(session: Session, config: Config, *, now: datetime | None = None,
         own_page = item.role is ItemRole.HOSTING and not is_media_url(item.match, item.url)
         media = [get(u) for u in (cand.media_urls or []) if isinstance(u, str) and u != item.url] \
             if resp.status == 200 and own_page else []
-        live, why = classify(resp, media)
+        live, why = classify(resp, media, removal_page(item.notice.host.removal_pattern))
         session.add(Check(item=item, checked_at=now, http_status=resp.status,
                           live=bool(live) if live is not None else True,
                           detail=why if live is not None else f"inconclusive: {why}"))

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from db.auditchain import chain_head
@@ -42,6 +42,7 @@ from db.models import (
     CandidateStatus,
     CrawlRun,
     Decision,
+    Host,
     ItemState,
     Match,
     MatchFrame,
@@ -60,6 +61,8 @@ from foundation.schedules import late_reason
 from foundation.timeutil import as_utc, local_today, zone
 
 HISTORY_DAYS = 30
+# Host.kind of a search engine: it gets delisting requests, never takedowns.
+SEARCH_ENGINE = "search_engine"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -215,7 +218,12 @@ class ReportData:
     notices_sent: list[dict[str, Any]]
     notices_awaiting: list[dict[str, Any]]
     notices_failed: list[dict[str, Any]]
+    # Notices a human must send: submission tasks (web-form/API hosts) and other drafts.
+    notices_tasks: list[dict[str, Any]]
+    notices_drafts: list[dict[str, Any]]
     takedowns: list[dict[str, Any]]
+    # Delisting requests per search engine (last 30 days): never counted as takedowns.
+    search_engines: list[dict[str, Any]]
     hosts: list[HostStat]
     reuploads: list[MatchRow]
     repeat_infringers: list[dict[str, Any]]
@@ -281,6 +289,44 @@ def _notice_row(n: Notice, tz: ZoneInfo) -> dict[str, Any]:
 
 
 
+def takedown_items(session: Session, end: datetime) -> list[NoticeItem]:
+    """One item per infringing URL: the latest item of a sent first-level notice (kind
+    ``notice``; a re-upload's new notice supersedes the old one) to a host that is not a
+    search engine."""
+    latest = (select(func.max(NoticeItem.id)).join(Notice, NoticeItem.notice_id == Notice.id)
+              .join(Host, Notice.host_id == Host.id)
+              .where(Notice.kind == "notice", Notice.sent_at.is_not(None), Notice.sent_at < end,
+                     or_(Host.kind.is_(None), Host.kind != SEARCH_ENGINE))
+              .group_by(NoticeItem.url))
+    return list(session.scalars(
+        select(NoticeItem).where(NoticeItem.id.in_(latest)).order_by(NoticeItem.id)
+        .options(selectinload(NoticeItem.notice).selectinload(Notice.host),
+                 selectinload(NoticeItem.match).selectinload(Match.candidate))))
+
+
+def search_engine_rows(session: Session, start: datetime, end: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
+    """Per search engine: delisting requests and the distinct URLs they asked to delist
+    (sent in the window), what waits, the last one sent. Not takedowns: an engine hosts
+    nothing, it only stops pointing to it."""
+    rows = []
+    engines = session.scalars(select(Host).where(Host.kind == SEARCH_ENGINE).order_by(Host.name))
+    for engine in engines:
+        notices = list(session.scalars(select(Notice).where(Notice.host_id == engine.id, Notice.created_at < end)
+                                       .options(selectinload(Notice.items))))
+        sent = [n for n in notices if n.sent_at is not None and start <= as_utc(n.sent_at) < end]  # type: ignore[operator]
+        pending = [n for n in notices if n.status in (NoticeStatus.QUEUED, NoticeStatus.AWAITING_APPROVAL,
+                                                      NoticeStatus.DRAFT, NoticeStatus.FAILED,
+                                                      NoticeStatus.IN_DOUBT)]
+        if not sent and not pending:
+            continue
+        last = max((as_utc(n.sent_at) for n in sent), default=None)  # type: ignore[type-var]
+        rows.append({"engine": one_line(engine.name), "requests_sent": len(sent),
+                     "urls_requested": len({it.url for n in sent for it in n.items}),
+                     "pending": len(pending),
+                     "last_sent": last.astimezone(tz).strftime("%Y-%m-%d %H:%M") if last else ""})
+    return rows
+
+
 def collect(session: Session, config: Config, day: date, *, now: datetime | None = None) -> ReportData:
     """Gather every section of the report for ``day`` (a local calendar day)."""
     tz = zone(config)
@@ -299,11 +345,11 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
                                  .order_by(Match.score.desc(), Match.id)))
     frames = _frames(session, [m.id for m in new_confirmed] + [m.id for m in queue])
 
-    # Items of notices sent before the end of the day (takedowns are tracked on them).
-    items = list(session.scalars(
-        select(NoticeItem).join(Notice).where(Notice.sent_at.is_not(None), Notice.sent_at < end)
-        .options(selectinload(NoticeItem.notice).selectinload(Notice.host),
-                 selectinload(NoticeItem.match).selectinload(Match.candidate))))
+    # Items of notices sent before the end of the day (takedowns are tracked on them): a
+    # takedown is one infringing URL, tracked on its latest first-level notice. Reminders,
+    # upstream notices and delisting requests point back at those URLs, they are not more
+    # takedowns; search engines host nothing and get their own section.
+    items = takedown_items(session, end)
     removed_before: dict[tuple[int, int | None], datetime] = {}
     for it in items:
         ra = as_utc(it.removed_at)
@@ -332,6 +378,12 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
                                                        Notice.created_at >= hist_start)
                                   .options(selectinload(Notice.host), selectinload(Notice.items))
                                   .order_by(Notice.created_at, Notice.id)))
+    drafts = list(session.scalars(select(Notice).where(Notice.status == NoticeStatus.DRAFT, Notice.created_at < end)
+                                  .options(selectinload(Notice.host), selectinload(Notice.items))
+                                  .order_by(Notice.created_at, Notice.id)))
+    tasks = [n for n in drafts if n.host.channel.by_hand]
+    drafts = [n for n in drafts if not n.host.channel.by_hand]
+    engines = search_engine_rows(session, hist_start, end, tz)
 
     # Takedowns, per item and per host (compliance over the last 30 days of notices).
     takedowns: list[dict[str, Any]] = []
@@ -431,6 +483,7 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
         "notices sent": len(sent),
         "notices awaiting approval": len(awaiting),
         "notices failed": len(failed),
+        "submission tasks to do": len(tasks),
         "takedowns": sum(1 for t in takedowns if t["status"] == "removed"),
         "overdue or escalated": sum(1 for t in takedowns if t["status"] in ("overdue", "escalated")),
         "re-uploads": sum(r.reupload for r in new_rows),
@@ -448,6 +501,9 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
         notices_sent=[_notice_row(n, tz) for n in sent],
         notices_awaiting=[_notice_row(n, tz) for n in awaiting],
         notices_failed=[_notice_row(n, tz) for n in failed],
+        notices_tasks=[_notice_row(n, tz) for n in tasks],
+        notices_drafts=[_notice_row(n, tz) for n in drafts],
+        search_engines=engines,
         takedowns=takedowns, hosts=host_stats, reuploads=[r for r in new_rows if r.reupload],
         repeat_infringers=repeat, top_sites=top_sites, crawl_runs=run_rows, late_sites=late,
         chart_daily=chart_daily, chart_hosts=chart_hosts, audit_head=chain_head(session),
@@ -482,7 +538,10 @@ def csv_rows(data: ReportData) -> dict[str, list[dict[str, Any]]]:
         "review": [r.csv("review") for r in data.review_queue],
         "notices": ([{"section": "sent", **n} for n in data.notices_sent]
                     + [{"section": "awaiting_approval", **n} for n in data.notices_awaiting]
-                    + [{"section": "failed", **n} for n in data.notices_failed]),
+                    + [{"section": "failed", **n} for n in data.notices_failed]
+                    + [{"section": "submission_task", **n} for n in data.notices_tasks]
+                    + [{"section": "draft", **n} for n in data.notices_drafts]),
+        "search_engines": data.search_engines,
         "takedowns": [{k: v for k, v in t.items() if k != "link"} for t in data.takedowns],
         "hosts": hosts,
         "sites": data.top_sites,
@@ -509,6 +568,7 @@ _HEADERS: dict[str, list[str]] = {
     "hosts": ["host", "notified", "removed", "still_live", "overdue", "escalated", "compliance",
               "median_hours_to_takedown"],
     "sites": ["site", "matches_30d", "matches_day"],
+    "search_engines": ["engine", "requests_sent", "urls_requested", "pending", "last_sent"],
     "crawl_runs": ["run_id", "site", "status", "started_at", "minutes", "pages", "candidates_new", "errors",
                    "first_error"],
 }

@@ -11,6 +11,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
@@ -131,6 +132,8 @@ def add_title(
     offers: Sequence[str] = (),
     rights_owner: str | None = None,
     progress: Callable[[float, float], None] | None = None,
+    published: bool | None = None,
+    publish_from: date | None = None,
 ) -> AddResult:
     """Fingerprint ``video`` and store it as a reference of ``title``.
 
@@ -141,6 +144,9 @@ def add_title(
     Frames of the new reference that are near-identical to frames of another title's
     film (a producer's logo, a licence card) are marked shared, in both references
     (``mark_shared``): they count for nothing as evidence on their own.
+
+    ``published``/``publish_from`` set the title's public page (``set_published``); a new
+    title is unpublished unless told otherwise.
     """
     name = " ".join(title.split())
     if not name:
@@ -174,8 +180,40 @@ def add_title(
     session.flush()
     ref = _reference_row(video, digest, fp, mark_shared(session, fp, row.id, index, ref_titles))
     row.references.append(ref)
+    if published is not None or publish_from is not None:
+        _publication(row, published, publish_from)
     session.flush()
     return AddResult(row, ref, created=True)
+
+
+def _publication(row: Title, published: bool | None, publish_from: date | None) -> None:
+    if published is not None:
+        row.published = published
+    if publish_from is not None:
+        row.published = True if published is None else row.published
+        row.publish_from = publish_from
+
+
+def set_published(session: Session, title_id: int, published: bool, publish_from: date | None = None,
+                  *, actor: str = "cli") -> Title:
+    """Publish (from ``publish_from`` on, when given) or unpublish a title's public page,
+    audited. Public pages (``webapp.public``) and the static export show only published
+    titles whose date has come: a film watched for leaks before its release stays
+    unlisted. Called by ``vigie catalog publish|unpublish`` and the titles admin page."""
+    from db.models import AuditLog
+
+    row = session.get(Title, title_id)
+    if row is None:
+        raise NotFound(f"no title {title_id}")
+    before = {"published": row.published, "publish_from": row.publish_from.isoformat() if row.publish_from else None}
+    row.published = published
+    row.publish_from = publish_from if published else None
+    session.add(AuditLog(actor=actor, action="title.publish" if published else "title.unpublish",
+                         object_type="title", object_id=row.id, before=before,
+                         after={"published": row.published,
+                                "publish_from": row.publish_from.isoformat() if row.publish_from else None}))
+    session.flush()
+    return row
 
 
 def _reference_flags(ref: Any) -> NDArray[np.uint8]:
@@ -367,6 +405,8 @@ def title_json(t: Title) -> dict[str, object]:
         "title": t.title,
         "year": t.year,
         "alt_titles": [a.name for a in t.alt_titles],
+        "published": t.published,
+        "publish_from": t.publish_from.isoformat() if t.publish_from else None,
         "offers": [{"url": o.url, "provider": o.provider, "kind": o.kind.value, "territory": o.territory} for o in t.offers],
         "references": [
             {

@@ -112,6 +112,8 @@ class Status:
     jobs: list[dict[str, Any]] = field(default_factory=list)
     queues: dict[str, int] = field(default_factory=dict)
     overdue: list[str] = field(default_factory=list)
+    # Notices a human must act on: submission tasks, drafts, approvals, failures.
+    waiting: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,7 +141,30 @@ def queue_sizes(s: Session) -> dict[str, int]:
         "notices_awaiting_approval": notices.get(NoticeStatus.AWAITING_APPROVAL, 0),
         "notices_in_doubt": notices.get(NoticeStatus.IN_DOUBT, 0),
         "notices_failed": notices.get(NoticeStatus.FAILED, 0),
+        # Drafts: submission tasks of web-form/API hosts, and notices with no contact.
+        "notices_draft": notices.get(NoticeStatus.DRAFT, 0),
     }
+
+
+WAITING_LABELS = {"tasks": "submission task: submit by hand, then `vigie notices submitted ID --ticket REF`",
+                  "drafts": "draft: `vigie notices retry ID` once the host has a contact",
+                  "awaiting": "awaiting approval: `vigie notices approve ID`",
+                  "failed": "failed: `vigie notices retry ID`"}
+
+
+def waiting_notices(s: Session, limit: int = 50) -> list[str]:
+    """One line per notice a human must act on, oldest first within each kind."""
+    from notices.workflow import pending_work
+
+    lines = []
+    for kind, rows in pending_work(s).items():
+        for n in rows[:limit]:
+            why = f" ({n.last_error})" if n.last_error and kind in ("drafts", "failed") else ""
+            lines.append(f"notice {n.id} {n.kind} to {n.host.name}, {len(n.items)} URL(s): "
+                         f"{WAITING_LABELS[kind]}{why}")
+        if len(rows) > limit:
+            lines.append(f"... and {len(rows) - limit} more {kind}")
+    return lines
 
 
 def overdue_sites(s: Session, config: Config, now: datetime) -> list[str]:
@@ -188,4 +213,4 @@ def collect_status(s: Session, config: Config, *, stale_after_s: float, now: dat
             if (now - since).total_seconds() > 2 * every:
                 overdue.append(f"job {job}: no run for {(now - since).total_seconds() / 60:.0f} min, "
                                f"scheduled every {every / 60:g} min")
-    return Status(scheduler=sched, jobs=jobs, queues=queue_sizes(s), overdue=overdue)
+    return Status(scheduler=sched, jobs=jobs, queues=queue_sizes(s), overdue=overdue, waiting=waiting_notices(s))

@@ -103,6 +103,11 @@ def test_static_public_pages_carry_a_csp(Session, world, tmp_path: Path) -> None
     from webapp.public import export_static
     from webapp.security import STATIC_CSP
 
+    from db.models import Title
+
+    with Session.begin() as s:
+        for t in s.scalars(select(Title)):
+            t.published = True  # only published titles get a page
     with Session() as s:
         files = export_static(s, Config(notifier={"legal_name": "Films du Phare"}), tmp_path / "pub")
     pages = [f for f in files if f.suffix == ".html"]

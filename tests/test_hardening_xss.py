@@ -190,6 +190,9 @@ def _set_hostile(s: Any, w: dict[str, Any], title: str, url: str) -> None:
     # Allowed material: its file name, and the page of a copy made only of it.
     s.get(ReferenceVideo, w["trailer"]).path = f"/masters/{title}"
     s.get(Match, w["allowed_match"]).candidate.title_text = title
+    # Public pages exist only for published titles: publish them to render them.
+    for t in s.scalars(select(Title)):
+        t.published = True
 
 
 def _world(sessionmaker) -> dict[str, Any]:  # type: ignore[no-untyped-def]

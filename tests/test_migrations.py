@@ -131,3 +131,30 @@ def test_schema_check_does_not_import_alembic(tmp_path) -> None:  # type: ignore
             "print(any(m.split('.')[0] == 'alembic' for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_0011_publishes_released_titles_and_keeps_staff_jurisdictions(db_url: str) -> None:
+    # Existing titles with a legitimate offer keep their public page (notices already sent
+    # may link to it); a title with nothing to point to (a film watched for leaks) loses
+    # it. A jurisdiction set before 0011 counts as set by staff.
+    from sqlalchemy import text
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, "0010_needs_browser")
+        with engine.begin() as c:
+            c.execute(text("INSERT INTO titles (id, title, created_at) VALUES (1, 'Released', '2026-01-01'), "
+                           "(2, 'Unreleased', '2026-01-01')"))
+            c.execute(text("INSERT INTO offers (id, title_id, url, kind, territory) "
+                           "VALUES (1, 1, 'https://vod.example/r', 'svod', '*')"))
+            c.execute(text("INSERT INTO hosts (id, name, domain_patterns, channel, language, licensed_partner, "
+                           "needs_approval, settings, jurisdiction) VALUES (1, 'h', '[]', 'email', 'en', false, "
+                           "false, '{}', 'FR'), (2, 'g', '[]', 'email', 'en', false, false, '{}', NULL)"))
+        upgrade(engine)
+        with engine.begin() as c:
+            rows = c.execute(text("SELECT id, published FROM titles ORDER BY id")).all()
+            assert [(i, bool(p)) for i, p in rows] == [(1, True), (2, False)]
+            assert c.execute(text("SELECT id, jurisdiction_source FROM hosts ORDER BY id")).all() == \
+                [(1, "staff"), (2, None)]
+    finally:
+        engine.dispose()

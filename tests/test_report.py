@@ -318,7 +318,7 @@ def test_report_mailed_to_staff(Session, tmp_path: Path) -> None:  # type: ignor
     html_part = msg.get_body(preferencelist=("html",))
     assert html_part is not None and "&lt;script&gt;" in html_part.get_content()
     names = sorted(p.get_filename() for p in msg.iter_attachments())
-    assert "vigie-report-2026-03-10-matches.csv" in names and len(names) == 7
+    assert "vigie-report-2026-03-10-matches.csv" in names and len(names) == 8  # search_engines.csv too
     with Session() as s:
         assert s.scalar(select(Report.mailed_to)) == "analyst@producer.test, boss@producer.test"
 

@@ -24,6 +24,8 @@ def _setup(Session, base: str, cfg):  # type: ignore[no-untyped-def]
         t = add_title(s)
         h = add_host(s, "tube", domain_patterns=["127.0.0.1"],
                      settings={"grace_hours": 48, "upstream_contact": "abuse@upstream-isp.example"})
+        # The host's own removal page, as staff recorded it (page text alone never counts).
+        h.removal_pattern = r"<h1>This video has been removed following a copyright claim</h1>"
         for path in ("gone", "live", "says-removed", "media-gone", "flaky"):
             media = [f"{base}/media/{path}.mp4"] if path == "media-gone" else []
             add_match(s, t, h, f"{base}/{path}", media=media)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from db.models import AuditLog, Match, Notice, NoticeStatus, ReviewState, TitlePoster, User
+from db.models import AuditLog, Match, Notice, NoticeStatus, ReviewState, Title, TitlePoster, User
 from tests.test_report import DAY, build_world
 from foundation.config import Config
 
@@ -320,7 +320,10 @@ def test_security_headers_and_reports_archive(client: Any, Session, tmp_path: Pa
     login_form(client, ANALYST)
     r = client.get("/reports")
     csp = r.headers["content-security-policy"]
-    assert "default-src 'none'" in csp and "script-src" not in csp and "frame-ancestors 'none'" in csp
+    # Scripts only from our own static files (the submission task's copy buttons): no inline
+    # script, no other origin.
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert "script-src 'self';" in csp and "unsafe-inline" not in csp and csp.count("script-src") == 1
     assert r.headers["x-content-type-options"] == "nosniff" and r.headers["referrer-policy"] == "no-referrer"
     assert 'href="/reports/2026-03-10"' in r.text
     rep = client.get("/reports/2026-03-10")
@@ -339,6 +342,9 @@ def test_public_pages_and_static_export(client: Any, world: dict[str, Any], Sess
         s.add(ReferenceVideo(title_id=world["bunny"], sha256="0" * 64, path=str(media), duration_s=20.0, fps=24.0,
                              width=640, height=360, size_bytes=1, algorithm="test", frame_count=0,
                              hashes=b"", times=b""))
+        # Public pages only for published titles (the rest: tests/test_workflow_web.py).
+        for key in ("bunny", "calais"):
+            s.get(Title, world[key]).published = True
     idx = client.get("/public/")  # no login
     assert idx.status_code == 200 and "Films by Films du Phare" in idx.text
     page = client.get(f"/public/titles/{world['bunny']}")

@@ -246,6 +246,14 @@ def test_admin_pages_and_public_page_in_the_browser(page: Any, served: dict[str,
     shot(page, "titles")
     page.click("text=Audit")
     assert page.locator("td", has_text="offer.add").count() == 1
+    # Unpublished (new titles are): no public page until the admin publishes it.
+    assert page.request.get(f"{base}/public/titles/{w['bunny']}").status == 404
+    page.click("text=Titles")
+    card = page.locator(f"#title-{w['bunny']}")
+    card.locator("input[name=published]").check()
+    card.locator("button", has_text="Save publication").click()
+    page.wait_for_load_state()
+    assert "published" in page.locator(".flash").inner_text()
     page.goto(f"{base}/public/titles/{w['bunny']}")
     assert page.title() == "Where to watch Big Buck Bunny legally"
     assert page.locator(".offer", has_text="https://svod.example/bunny").count() == 1
@@ -281,3 +289,26 @@ def test_admin_pages_and_public_page_in_the_browser(page: Any, served: dict[str,
         thief.close()
     assert page.dialogs == []
     only_our_origin(page, served)
+
+
+def test_submission_task_copy_buttons_run_under_the_csp(page: Any, served: dict[str, Any], Session) -> None:  # type: ignore[no-untyped-def]
+    """The copy buttons' script (our own static file, the only script the CSP lets in)
+    runs: a click copies the field (or selects it where the clipboard is refused)."""
+    from db.models import NoticeChannel
+
+    base, w = served["base"], served["world"]
+    with Session.begin() as s:
+        n = s.get(Notice, w["n_held"])
+        n.status = NoticeStatus.DRAFT
+        n.host.channel = NoticeChannel.WEBFORM
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    login(page, base, "alice", "correct horse battery")
+    page.goto(f"{base}/notices/{w['n_held']}")
+    assert page.locator("#task").count() == 1
+    button = page.locator("button[data-copy=f-description]")
+    button.click()
+    page.wait_for_function("document.querySelector('button[data-copy=f-description]').textContent === 'Copied'")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert "Madame, Monsieur" in copied
+    assert page.dialogs == []
+    shot(page, "submission_task")

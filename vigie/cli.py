@@ -169,13 +169,19 @@ ALLOWED_REASONS = ("trailer", "promo", "public-domain", "logo")
 @click.option("--offer", "offers", multiple=True, metavar="URL",
               help="Where the film can be watched legally; repeatable.")
 @click.option("--rights-owner", help="Who owns the rights (default: the configured notifier).")
+@click.option("--publish/--no-publish", "published", default=None,
+              help="Give the title a public 'watch legally' page (default: no, a new title is unpublished).")
+@click.option("--publish-from", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="Publish its public page from this day on (implies --publish).")
 @click.option("--json", "as_json", is_flag=True, help="Print the title as JSON.")
 @pass_state
 def catalog_add(state: State, video: str, title: str, year: int | None, alt_titles: tuple[str, ...],
-                offers: tuple[str, ...], rights_owner: str | None, as_json: bool) -> None:
+                offers: tuple[str, ...], rights_owner: str | None, published: bool | None,
+                publish_from: Any, as_json: bool) -> None:
     """Fingerprint VIDEO and add it to the catalogue as TITLE.
 
-    The same file (by SHA-256) is stored once; adding it again does nothing.
+    The same file (by SHA-256) is stored once; adding it again does nothing. A new title
+    has no public page until published (--publish, or `vigie catalog publish ID`).
     """
     from stages.catalog import add_title, title_json
 
@@ -183,7 +189,8 @@ def catalog_add(state: State, video: str, title: str, year: int | None, alt_titl
         with progress_bar(not as_json, label="fingerprinting") as bar:
             res = add_title(s, video, title=title, year=year, alt_titles=alt_titles, offers=offers,
                             rights_owner=rights_owner or state.config.notifier.get("legal_name"),
-                            progress=bar.seconds if bar else None)
+                            progress=bar.seconds if bar else None, published=published,
+                            publish_from=publish_from.date() if publish_from else None)
         if as_json:
             click.echo(json.dumps({"created": res.created, **title_json(res.title)}, ensure_ascii=False))
         elif res.created:
@@ -193,6 +200,33 @@ def catalog_add(state: State, video: str, title: str, year: int | None, alt_titl
         else:
             click.echo(f"already catalogued: {video} is reference {res.reference.id} "
                        f"of title {res.title.id} {res.title.title!r}; nothing changed")
+
+
+@catalog.command("publish")
+@click.argument("title_id", type=int)
+@click.option("--from", "publish_from", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="Only from this day on (the film's release date).")
+@pass_state
+def catalog_publish(state: State, title_id: int, publish_from: Any) -> None:
+    """Give title ID a public 'watch legally' page (in `vigie serve` and the static export)."""
+    from stages.catalog import set_published
+
+    with state.session() as s:
+        t = set_published(s, title_id, True, publish_from.date() if publish_from else None)
+        click.echo(f"title {t.id} {t.title!r} published"
+                   + (f" from {t.publish_from.isoformat()}" if t.publish_from else ""))
+
+
+@catalog.command("unpublish")
+@click.argument("title_id", type=int)
+@pass_state
+def catalog_unpublish(state: State, title_id: int) -> None:
+    """Remove title ID's public page (its page answers 404, it leaves lists and exports)."""
+    from stages.catalog import set_published
+
+    with state.session() as s:
+        t = set_published(s, title_id, False)
+        click.echo(f"title {t.id} {t.title!r} unpublished")
 
 
 @catalog.command("allow")
@@ -258,7 +292,7 @@ def catalog_list(state: State, as_json: bool) -> None:
         allowed = [allowed_json(r) for r in list_allowed(s)]
     if untitled:
         rows.append({"id": None, "title": None, "year": None, "alt_titles": [], "offers": [], "references": [],
-                     "allowed": untitled})
+                     "published": False, "publish_from": None, "allowed": untitled})
     if echo_listing(rows, as_json, "the catalogue is empty; add a film with `vigie catalog add VIDEO --title T`"):
         return
     for t in rows:
@@ -268,7 +302,10 @@ def catalog_list(state: State, as_json: bool) -> None:
         refs = t["references"]
         dur = sum(r["duration_s"] for r in refs)  # type: ignore[misc]
         extra = f"  allowed={len(t['allowed'])}" if t["allowed"] else ""  # type: ignore[arg-type]
-        click.echo(f"{t['id']:>5}  {t['title']}{year}  refs={len(refs)} {dur:.0f}s  offers={len(t['offers'])}{extra}")  # type: ignore[arg-type]
+        public = ("public" + (f" from {t['publish_from']}" if t["publish_from"] else "")) if t["published"] \
+            else "unpublished"
+        click.echo(f"{t['id']:>5}  {t['title']}{year}  refs={len(refs)} {dur:.0f}s  offers={len(t['offers'])}"  # type: ignore[arg-type]
+                   f"  {public}{extra}")
     if allowed:
         click.echo("allowed material (a copy of it alone gets no notice):")
     for a in allowed:

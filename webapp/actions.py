@@ -15,6 +15,10 @@ Review semantics other stages rely on:
 * ``approve_notice`` moves an AWAITING_APPROVAL notice to QUEUED for dispatch;
   ``discard_notice`` moves it to DISCARDED (kept, never sent). Both delegate to
   ``notices.build`` so the partner re-check and audit happen in one place.
+* ``mark_submitted`` (a web-form or API host's submission task, submitted by hand with
+  the host's ticket reference) and ``retry_notice`` (a failed notice or a draft, again)
+  delegate to ``notices.workflow``; ``set_host`` changing a host's channel or contact
+  rebuilds its pending notices there too.
 """
 
 from __future__ import annotations
@@ -42,7 +46,9 @@ from db.models import (
 )
 from foundation.errors import InvalidInput, NotFound
 from foundation.schedules import check_schedule
-from notices.hosts import check_contact
+from db.hosts import NOTICE_LANGUAGES
+from foundation.config import Config
+from notices.hosts import check_contact, check_jurisdiction, check_removal_pattern
 
 MAX_REASON = 2000
 
@@ -134,6 +140,20 @@ def discard_notice(session: Session, notice_id: int, user: User, reason: str | N
     return reject_notice(session, notice_id, actor=user.username, reason=(reason or "").strip()[:MAX_REASON])
 
 
+def mark_submitted(session: Session, config: Config, notice_id: int, user: User, ticket_ref: str) -> Notice:
+    """A submission task submitted on the host's form: sent from now, verified from now."""
+    from notices.workflow import mark_submitted as submitted
+
+    return submitted(session, config, notice_id, ticket_ref, actor=user.username)
+
+
+def retry_notice(session: Session, config: Config, notice_id: int, user: User) -> Notice:
+    """A failed notice or a draft, again (re-queued, or rebuilt for the host as it is now)."""
+    from notices.workflow import retry_notice as retry
+
+    return retry(session, config, notice_id, actor=user.username)
+
+
 # --------------------------------------------------------------------------- admin: catalogue, sites, hosts
 
 _OFFER_FIELDS = ["title_id", "url", "provider", "kind", "territory"]
@@ -173,6 +193,22 @@ def remove_allowed(session: Session, ref_id: int, user: User) -> int:
     return remove(session, ref_id, actor=user.username)
 
 
+def set_title_publication(session: Session, title_id: int, user: User, published: bool,
+                          publish_from: str | None = None) -> Title:
+    """Publish a title's public page (from a date, given as YYYY-MM-DD) or unpublish it."""
+    from datetime import date
+
+    from stages.catalog import set_published
+
+    when = None
+    if published and (publish_from or "").strip():
+        try:
+            when = date.fromisoformat(publish_from.strip())  # type: ignore[union-attr]
+        except ValueError:
+            raise InvalidInput(f"publication date must be YYYY-MM-DD, not {publish_from!r}") from None
+    return set_published(session, title_id, published, when, actor=user.username)
+
+
 _SITE_FIELDS = ["name", "enabled", "schedule"]
 
 
@@ -189,17 +225,36 @@ def set_site(session: Session, site_id: int, user: User, *, enabled: bool | None
     return site
 
 
-_HOST_FIELDS = ["name", "abuse_contact", "channel", "licensed_partner", "needs_approval"]
+_HOST_FIELDS = ["name", "abuse_contact", "channel", "licensed_partner", "needs_approval",
+                "jurisdiction", "jurisdiction_source", "language", "removal_pattern"]
 
 
 def set_host(session: Session, host_id: int, user: User, *, abuse_contact: str | None = None,
              channel: str | None = None, licensed_partner: bool | None = None,
-             needs_approval: bool | None = None) -> Host:
+             needs_approval: bool | None = None, jurisdiction: str | None = None,
+             language: str | None = None, removal_pattern: str | None = None,
+             config: Config | None = None) -> tuple[Host, str]:
+    """Edit a host. Empty jurisdiction means unknown (guessed again later); a changed
+    channel or contact rebuilds the host's pending notices for it (given ``config``).
+    Returns the host and what happened to its pending notices (empty when nothing)."""
     host: Host = _get(session, Host, host_id, "host")
     before = snapshot(host, _HOST_FIELDS)
     if abuse_contact is not None:
         # The same check as `vigie hosts add`: a CR/LF here would reach a mail header.
         host.abuse_contact = check_contact(abuse_contact, allow_empty=True)
+    if jurisdiction is not None:
+        if jurisdiction.strip():
+            code = check_jurisdiction(jurisdiction)
+            if code != host.jurisdiction or host.jurisdiction_source != "staff":
+                host.jurisdiction, host.jurisdiction_source = code, "staff"
+        else:
+            host.jurisdiction, host.jurisdiction_source = None, None
+    if language is not None and language.strip():
+        if language.strip().lower() not in NOTICE_LANGUAGES:
+            raise InvalidInput(f"notice language must be one of {', '.join(NOTICE_LANGUAGES)}")
+        host.language = language.strip().lower()
+    if removal_pattern is not None:
+        host.removal_pattern = check_removal_pattern(removal_pattern)
     if channel is not None:
         try:
             host.channel = NoticeChannel(channel)
@@ -210,5 +265,17 @@ def set_host(session: Session, host_id: int, user: User, *, abuse_contact: str |
     if needs_approval is not None:
         host.needs_approval = needs_approval
     session.flush()
-    audit(session, user.username, "host.update", "host", host.id, before, snapshot(host, _HOST_FIELDS))
-    return host
+    after = snapshot(host, _HOST_FIELDS)
+    audit(session, user.username, "host.update", "host", host.id, before, after)
+    if config is not None and (before["channel"] != after["channel"] or before["abuse_contact"] != after["abuse_contact"]):
+        from notices.workflow import requeue_host
+
+        why = "host edited by " + user.username + (
+            f": channel {before['channel']} -> {after['channel']}" if before["channel"] != after["channel"]
+            else ": abuse contact changed")
+        fresh, errors = requeue_host(session, config, host, actor=user.username, why=why)
+        note = f"{len(fresh)} pending notice(s) rebuilt for it" if fresh else ""
+        if errors:
+            note += ("; " if note else "") + "not rebuilt: " + "; ".join(errors)
+        return host, note
+    return host, ""

@@ -6,10 +6,16 @@ The producer wants viewers to learn that its films are its own and where to watc
 legitimate offer with its provider and kind); ``vigie report --public DIR`` writes the
 same pages as static HTML. When ``[web].public_base_url`` is set, ``title_url`` gives
 the address notices link to beside the offers.
+
+Only published titles have a public page (``Title.published``, from ``publish_from`` on,
+in the configured time zone): an unreleased film watched for leaks is absent from the
+index and the static export, and its page and poster answer 404. Staff publish with
+``vigie catalog publish`` or the titles admin page.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +26,7 @@ from sqlalchemy.orm import Session, selectinload
 from db.models import OfferKind, Title
 from foundation.config import Config
 from foundation.errors import ReportError
+from foundation.timeutil import local_today
 from reports.daily import safe_url
 from reports.thumbs import title_poster
 
@@ -43,9 +50,21 @@ def brand(config: Config) -> dict[str, str]:
     return {"producer": name, "brand": config.web.get("brand") or name}
 
 
-def list_public_titles(session: Session) -> list[Title]:
+def list_titles(session: Session) -> list[Title]:
+    """Every title, published or not (the admin pages, the staff API)."""
     return list(session.scalars(select(Title).options(selectinload(Title.offers))
                                 .order_by(Title.title, Title.id)))
+
+
+def is_public(title: Title, today: date) -> bool:
+    """Published, and its publication date (if any) has come."""
+    return bool(title.published) and (title.publish_from is None or title.publish_from <= today)
+
+
+def list_public_titles(session: Session, config: Config) -> list[Title]:
+    """The titles with a public page today (local date of the configured time zone)."""
+    today = local_today(config)
+    return [t for t in list_titles(session) if is_public(t, today)]
 
 
 def offers_view(title: Title) -> list[dict[str, Any]]:
@@ -68,7 +87,7 @@ def export_static(session: Session, config: Config, out_dir: str | Path) -> list
     written: list[Path] = []
     try:
         out.mkdir(parents=True, exist_ok=True)
-        titles = list_public_titles(session)
+        titles = list_public_titles(session, config)
         links = {t.id: f"title-{t.id}.html" for t in titles}
         index = env.get_template("public_index.html").render(
             titles=[(t, links[t.id], len(offers_view(t))) for t in titles], index_url="index.html",

@@ -18,7 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("vigie.web")
 
-CSP = ("default-src 'none'; img-src 'self' data:; style-src 'self'; media-src 'self'; "
+# Scripts only from our own static files (the copy buttons of a submission task).
+CSP = ("default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; media-src 'self'; "
        "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 # The static public pages (`vigie report --public DIR`), served by any web server: the same
 # policy as a <meta> element (frame-ancestors cannot be set there; no script either way).

@@ -181,6 +181,9 @@ class NoticeOut(BaseModel):
     body_text: str | None
     urls: list[str]
     created_at: str | None
+    kind: str = "notice"
+    # The host's ticket reference of a submission task marked submitted.
+    ticket_ref: str | None = None
 
 
 class OfferOut(BaseModel):
@@ -196,6 +199,9 @@ class TitleOut(BaseModel):
     title: str
     year: int | None
     offers: list[OfferOut]
+    # Its public page: published, from this day on (YYYY-MM-DD) when set.
+    published: bool = False
+    publish_from: str | None = None
 
 
 class SiteOut(BaseModel):
@@ -214,6 +220,11 @@ class HostOut(BaseModel):
     channel: str
     licensed_partner: bool
     needs_approval: bool
+    jurisdiction: str | None = None
+    # staff | cctld | language | default, or None when unknown (db.hosts).
+    jurisdiction_source: str | None = None
+    language: str = "en"
+    removal_pattern: str | None = None
 
 
 class ReportOut(BaseModel):
@@ -259,12 +270,13 @@ def allowed_out(r: ReferenceVideo) -> AllowedOut:
 def notice_out(n: Notice) -> NoticeOut:
     return NoticeOut(id=n.id, host=n.host.name, status=n.status.value, regime=n.regime, language=n.language,
                      recipient=n.recipient, subject=n.subject, body_text=n.body_text,
-                     urls=[i.url for i in n.items],
+                     urls=[i.url for i in n.items], kind=n.kind, ticket_ref=n.ticket_ref,
                      created_at=as_utc(n.created_at).isoformat() if n.created_at else None)  # type: ignore[union-attr]
 
 
 def title_out(t: Title) -> TitleOut:
-    return TitleOut(id=t.id, title=t.title, year=t.year,
+    return TitleOut(id=t.id, title=t.title, year=t.year, published=bool(t.published),
+                    publish_from=t.publish_from.isoformat() if t.publish_from else None,
                     offers=[OfferOut(id=o.id, url=o.url, provider=o.provider, kind=o.kind.value,
                                      territory=o.territory) for o in t.offers])
 

@@ -75,6 +75,20 @@ def clean_title(raw: str | None) -> tuple[str | None, bool]:
     return text, False
 
 
+_HTML_LANG = re.compile(rb"<html\b[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*)", re.I)
+
+
+def page_language(body: bytes, headers: dict[str, str]) -> str | None:
+    """The page's language tag: ``<html lang>``, else the ``Content-Language`` header
+    (the host's jurisdiction may follow it: ``db.hosts.note_page_language``)."""
+    m = _HTML_LANG.search(body[:65536])
+    if m:
+        return m.group(1).decode("ascii")[:35]
+    header = next((v for k, v in headers.items() if k.lower() == "content-language"), "")
+    tag = header.split(",", 1)[0].strip()
+    return tag[:35] if re.fullmatch(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*", tag) else None
+
+
 def capture(response: Response, max_body: int | None = None) -> dict[str, Any]:
     """The evidence of one fetched page (the pipeline stores ``body_gz``): what was asked
     (``request_headers``) and answered, from which address. With ``max_body`` (a player
@@ -102,6 +116,7 @@ def capture(response: Response, max_body: int | None = None) -> dict[str, Any]:
         "sha256": hashlib.sha256(body).hexdigest(),
         "size": len(body),
         **({"truncated": "length"} if truncated else {}),
+        "language": page_language(body, headers),
         "body_gz": gzip.compress(body, mtime=0, compresslevel=6),
     }
 

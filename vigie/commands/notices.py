@@ -1,4 +1,5 @@
-"""``vigie notices send|list|approve|reject|export``, ``vigie verify`` and ``vigie hosts add|list``.
+"""``vigie notices send|list|approve|reject|task|submitted|retry|export``, ``vigie verify`` and
+``vigie hosts add|list``.
 
 Thin wrappers over the ``notices`` package: parse, open a session, call, print.
 """
@@ -15,7 +16,7 @@ from vigie.cli import State, echo_listing, pass_state, progress_bar
 
 @click.group()
 def notices() -> None:
-    """Takedown notices: queue, send, list, approve, export."""
+    """Takedown notices: queue, send, list, approve, export; submission tasks and retries."""
 
 
 @notices.command("send")
@@ -90,7 +91,7 @@ def notice_json(n: Any) -> dict[str, Any]:
             "recipient": n.recipient, "recipient_source": n.recipient_source, "status": n.status.value,
             "message_id": n.message_id, "attempts": n.attempts, "last_error": n.last_error,
             "created_at": iso(n.created_at), "sent_at": iso(n.sent_at), "parent_id": n.parent_id,
-            "subject": n.subject, "items": items}
+            "subject": n.subject, "ticket_ref": n.ticket_ref, "submitted_by": n.submitted_by, "items": items}
 
 
 @notices.command("list")
@@ -122,6 +123,7 @@ def list_(state: State, status: str | None, as_json: bool) -> None:
         removed = sum(1 for i in r["items"] if i["state"] == "removed")
         click.echo(f"{r['id']:>5}  {r['status']:17} {r['kind']:9} {r['regime']:9} {r['host']}  "
                    f"-> {r['recipient'] or '-'}  urls={len(r['items'])} removed={removed}"
+                   + (f"  ticket={r['ticket_ref']}" if r["ticket_ref"] else "")
                    + (f"  ({r['last_error']})" if r["last_error"] else ""))
 
 
@@ -190,6 +192,52 @@ def export(state: State, lumen: bool, delisting: bool, out_dir: str, day: Any, e
         click.echo(f"delisting: wrote {len(out['delisting'])} file(s), {out['delisting_rows']} URL(s), to {out_dir}")
     for path in out.get("lumen", []) + out.get("delisting", []):
         click.echo(f"  {path}")
+@notices.command("task")
+@click.argument("notice_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the fields as JSON instead of text.")
+@pass_state
+def task(state: State, notice_id: int, as_json: bool) -> None:
+    """Print a notice's submission task: the fields to paste into the host's web form
+    (work, URLs, statements, legal offer, complainant)."""
+    from db.models import Notice
+    from foundation.errors import NotFound
+    from notices.workflow import export_task
+
+    with state.session() as s:
+        n = s.get(Notice, notice_id)
+        if n is None:
+            raise NotFound(f"no notice {notice_id}")
+        click.echo(export_task(n, state.config, "json" if as_json else "text"), nl=False)
+
+
+@notices.command("submitted")
+@click.argument("notice_id", type=int)
+@click.option("--ticket", "ticket_ref", required=True, metavar="REF",
+              help="The host's ticket or confirmation reference ('none' if its form gave none).")
+@pass_state
+def submitted(state: State, notice_id: int, ticket_ref: str) -> None:
+    """Mark a submission task submitted on the host's form: from now on it is verified,
+    reminded and escalated like a mailed notice."""
+    from notices.workflow import mark_submitted
+
+    with state.session() as s:
+        n = mark_submitted(s, state.config, notice_id, ticket_ref, actor="cli")
+        click.echo(f"notice {n.id} is now {n.status.value}" + (f": {n.last_error}" if n.last_error else
+                                                               f" (ticket {n.ticket_ref})"))
+
+
+@notices.command("retry")
+@click.argument("notice_id", type=int)
+@pass_state
+def retry(state: State, notice_id: int) -> None:
+    """Retry a failed notice (back to the outbox) or a draft (rebuilt for the host as it
+    is now: its contact, channel, jurisdiction). The attempt is counted and audited."""
+    from notices.workflow import retry_notice
+
+    with state.session() as s:
+        n = retry_notice(s, state.config, notice_id, actor="cli")
+        what = "queued again" if n.id == notice_id else f"rebuilt as notice {n.id}"
+        click.echo(f"notice {notice_id} {what}: {n.status.value}" + (f" ({n.last_error})" if n.last_error else ""))
 
 
 @click.command()
@@ -227,7 +275,9 @@ def hosts() -> None:
               help="A domain it covers (example.com or *.example.com); repeatable.")
 @click.option("--contact", help="Abuse contact email address.")
 @click.option("--channel", type=click.Choice(["email", "api", "webform", "none"]))
-@click.option("--jurisdiction", metavar="CC", help="ISO 3166-1 alpha-2 country (picks regime and offers).")
+@click.option("--jurisdiction", metavar="CC",
+              help="ISO 3166-1 alpha-2 country (picks regime and offers); recorded as set by staff, "
+                   "never overwritten by a guess.")
 @click.option("--language", type=click.Choice(["en", "fr"]))
 @click.option("--kind", help="link_site, video_host, cyberlocker, search_engine, ...")
 @click.option("--licensed-partner/--not-licensed-partner", default=None,
@@ -238,36 +288,62 @@ def hosts() -> None:
 @click.option("--grace-hours", type=float, help="Hours before an unremoved URL is escalated.")
 @click.option("--rate-per-hour", type=int, help="Notices per hour at most.")
 @click.option("--regime", type=click.Choice(["dmca", "dsa", "delisting"]), help="Force a legal regime.")
+@click.option("--removal-pattern", metavar="REGEX",
+              help="Regular expression matching the URL or text of the host's own 'content removed' page "
+                   "(the only page text verification counts as a removal); '' to clear.")
+@click.option("--form-url", metavar="URL", help="The host's abuse web form (shown with its submission tasks).")
 @click.option("--json", "as_json", is_flag=True, help="Print the host as JSON.")
 @pass_state
 def hosts_add(state: State, name: str, domains: tuple[str, ...], contact: str | None, channel: str | None,
               jurisdiction: str | None, language: str | None, kind: str | None,
               licensed_partner: bool | None, needs_approval: bool | None, upstream_contact: str | None,
               grace_hours: float | None, rate_per_hour: int | None, regime: str | None,
-              as_json: bool) -> None:
-    """Add host NAME, or update the fields given."""
+              removal_pattern: str | None, form_url: str | None, as_json: bool) -> None:
+    """Add host NAME, or update the fields given. Changing its channel or contact
+    rebuilds its pending notices (drafts, queued, failed) for the new one."""
+    from sqlalchemy import select
+
+    from db.models import Host
     from notices.hosts import add_host, host_json
+    from notices.workflow import requeue_host
 
     settings = {k: v for k, v in {"upstream_contact": upstream_contact, "grace_hours": grace_hours,
-                                   "rate_per_hour": rate_per_hour, "regime": regime}.items()
+                                   "rate_per_hour": rate_per_hour, "regime": regime,
+                                   "form_url": form_url}.items()
                 if v is not None}
     with state.session() as s:
+        old = s.scalar(select(Host).where(Host.name == " ".join(name.split())))
+        before = (old.channel.value, old.abuse_contact) if old is not None else None
         h, created = add_host(s, name, patterns=domains, contact=contact, channel=channel,
                               jurisdiction=jurisdiction, language=language, kind=kind,
                               licensed_partner=licensed_partner, needs_approval=needs_approval,
-                              settings=settings)
+                              settings=settings, removal_pattern=removal_pattern)
+        rebuilt: list[Any] = []
+        errors: list[str] = []
+        if before is not None and before != (h.channel.value, h.abuse_contact):
+            rebuilt, errors = requeue_host(s, state.config, h, actor="cli",
+                                           why=f"host edited: channel {before[0]} -> {h.channel.value}"
+                                           if before[0] != h.channel.value else "host edited: contact changed")
         out = host_json(h)
+        out_rebuilt = [{"id": n.id, "status": n.status.value} for n in rebuilt]
     if as_json:
-        click.echo(json.dumps({"created": created, **out}, ensure_ascii=False))
+        click.echo(json.dumps({"created": created, **out, "rebuilt": out_rebuilt, "rebuild_errors": errors},
+                              ensure_ascii=False))
     else:
         click.echo(f"{'added' if created else 'updated'} host {out['id']} {out['name']!r}")
+        if out_rebuilt:
+            click.echo(f"  {len(out_rebuilt)} pending notice(s) rebuilt: "
+                       + ", ".join(f"#{r['id']} {r['status']}" for r in out_rebuilt))
+        for e in errors:
+            click.echo(f"  not rebuilt: {e}", err=True)
 
 
 @hosts.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_state
 def hosts_list(state: State, as_json: bool) -> None:
-    """List registered hosts."""
+    """List registered hosts: domains, channel and contact, jurisdiction/language and where
+    the jurisdiction came from (staff, cctld, language, default, or unknown)."""
     from notices.hosts import host_json, list_hosts
 
     with state.session() as s:
@@ -278,6 +354,7 @@ def hosts_list(state: State, as_json: bool) -> None:
         flags = [f for f, on in (("PARTNER", h["licensed_partner"]), ("approval", h["needs_approval"])) if on]
         click.echo(f"{h['id']:>5}  {h['name']}  {','.join(h['domain_patterns']) or '-'}  "
                    f"{h['channel']}:{h['abuse_contact'] or '-'}  {h['jurisdiction'] or '--'}/{h['language']}"
+                   f" ({h['jurisdiction_source'] or 'unknown'})"
                    + (f"  [{' '.join(flags)}]" if flags else ""))
 
 

@@ -100,7 +100,8 @@ def _stopper(stop: threading.Event) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_state
 def status(state: State, as_json: bool) -> None:
-    """Last run of each job, queue sizes, and anything overdue."""
+    """Last run of each job, queue sizes, anything overdue, and the notices waiting for
+    staff (submission tasks of web-form/API hosts, drafts, approvals, failed notices)."""
     from scheduler import job_intervals, seconds
     from stages.ops import collect_status
 
@@ -130,6 +131,9 @@ def status(state: State, as_json: bool) -> None:
     click.echo("queues: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in st.queues.items()))
     click.echo("overdue:" if st.overdue else "overdue: nothing")
     for line in st.overdue:
+        click.echo(f"  {line}")
+    click.echo("waiting for staff:" if st.waiting else "waiting for staff: nothing")
+    for line in st.waiting:
         click.echo(f"  {line}")
     for q in (cluster or {}).get("queues", []):
         click.echo(f"job queue {q['queue']}: todo {q['todo']}, doing {q['doing']}, stalled {q['stalled']}, "

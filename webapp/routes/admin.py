@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from db.auditchain import verify_chain
+from db.hosts import NOTICE_LANGUAGES
 from db.models import (
     AuditLog,
     Host,
@@ -18,7 +19,7 @@ from reports.daily import report_anchors
 from stages.catalog import list_allowed
 from webapp import actions, sessions
 from webapp.accounts import change_own_password, create_user, list_users, set_active, set_password
-from webapp.public import list_public_titles
+from webapp.public import list_titles
 from webapp.security import CSRF_FIELD
 from webapp.sessions import web_session
 from webapp.web import API_ERRORS, RowId, Web, allowed_out
@@ -35,7 +36,7 @@ def router(web: Web) -> APIRouter:
     def titles_page(request: Request) -> HTMLResponse:
         with tx() as s:
             user = need_user(request, s, Role.ADMIN)
-            return render(request, "titles.html", user, titles=list_public_titles(s),
+            return render(request, "titles.html", user, titles=list_titles(s),
                           kinds=[k.value for k in OfferKind])
 
     @router.post("/titles/{title_id}/offers", include_in_schema=False)
@@ -46,6 +47,17 @@ def router(web: Web) -> APIRouter:
             actions.add_offer(s, title_id, user, form.get("url", ""), form.get("provider"),
                               form.get("kind", "vod_rental"), form.get("territory", "*"))
         return back(request, "/titles", "offer added")
+
+    @router.post("/titles/{title_id}/publish", include_in_schema=False)
+    async def publish_title_form(request: Request, title_id: RowId) -> Response:
+        form = await read_form(request)
+        with tx() as s:
+            user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
+            t = actions.set_title_publication(s, title_id, user, form.get("published") == "on",
+                                              form.get("publish_from"))
+            msg = (f"title #{t.id} published" + (f" from {t.publish_from.isoformat()}" if t.publish_from else "")
+                   if t.published else f"title #{t.id} unpublished: no public page")
+        return back(request, "/titles", msg)
 
     @router.post("/offers/{offer_id}/remove", include_in_schema=False)
     async def remove_offer_form(request: Request, offer_id: RowId) -> Response:
@@ -92,17 +104,20 @@ def router(web: Web) -> APIRouter:
         with tx() as s:
             user = need_user(request, s, Role.ADMIN)
             return render(request, "hosts.html", user, hosts=list(s.scalars(select(Host).order_by(Host.name))),
-                          channels=["email", "api", "webform", "none"])
+                          channels=["email", "api", "webform", "none"],
+                          languages=list(NOTICE_LANGUAGES))
 
     @router.post("/hosts/{host_id}", include_in_schema=False)
     async def host_form(request: Request, host_id: RowId) -> Response:
         form = await read_form(request)
         with tx() as s:
             user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
-            actions.set_host(s, host_id, user, abuse_contact=form.get("abuse_contact", ""),
-                             channel=form.get("channel"), licensed_partner=form.get("licensed_partner") == "on",
-                             needs_approval=form.get("needs_approval") == "on")
-        return back(request, "/hosts", "host saved")
+            _, note = actions.set_host(
+                s, host_id, user, abuse_contact=form.get("abuse_contact", ""),
+                channel=form.get("channel"), licensed_partner=form.get("licensed_partner") == "on",
+                needs_approval=form.get("needs_approval") == "on", jurisdiction=form.get("jurisdiction"),
+                language=form.get("language"), removal_pattern=form.get("removal_pattern"), config=web.config)
+        return back(request, "/hosts", "host saved" + (f"; {note}" if note else ""))
 
     @router.get("/users", response_class=HTMLResponse, include_in_schema=False)
     def users_page(request: Request) -> HTMLResponse:

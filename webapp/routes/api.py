@@ -17,7 +17,7 @@ from db.models import (
 )
 from stages.catalog import list_allowed
 from webapp import actions
-from webapp.public import list_public_titles
+from webapp.public import list_titles
 from webapp.sessions import web_session
 from webapp.web import (
     API_ERRORS,
@@ -137,7 +137,7 @@ def router(web: Web) -> APIRouter:
     def api_titles(request: Request) -> list[TitleOut]:
         with tx() as s:
             need_user(request, s, Role.ADMIN)
-            return [title_out(t) for t in list_public_titles(s)]
+            return [title_out(t) for t in list_titles(s)]
 
     @router.get("/api/allowed", response_model=list[AllowedOut], tags=["catalogue"])
     def api_allowed(request: Request) -> list[AllowedOut]:
@@ -160,7 +160,9 @@ def router(web: Web) -> APIRouter:
         with tx() as s:
             need_user(request, s, Role.ADMIN)
             return [HostOut(id=h.id, name=h.name, abuse_contact=h.abuse_contact, channel=h.channel.value,
-                            licensed_partner=h.licensed_partner, needs_approval=h.needs_approval)
+                            licensed_partner=h.licensed_partner, needs_approval=h.needs_approval,
+                            jurisdiction=h.jurisdiction, jurisdiction_source=h.jurisdiction_source,
+                            language=h.language, removal_pattern=h.removal_pattern)
                     for h in s.scalars(select(Host).order_by(Host.name))]
 
     @router.get("/api/reports", response_model=list[ReportOut], tags=["reports"])

@@ -1,17 +1,19 @@
-"""Notices held for approval (list, read, approve, discard) and the daily reports' archive."""
+"""Notices that wait for a human (held for approval, submission tasks, drafts, failed: list,
+read, approve, discard, export, mark submitted, retry) and the daily reports' archive."""
 
 from __future__ import annotations
 
 from datetime import date
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy import select
 
 from db.models import (
     Notice,
     Report,
 )
+from notices.workflow import export_task, is_submission_task, pending_work, submission_fields
 from webapp import actions
 from webapp.security import CSRF_FIELD, NOTICE_CSP, REPORT_CSP
 from webapp.web import API_ERRORS, Problem, RowId, Web
@@ -28,7 +30,9 @@ def router(web: Web) -> APIRouter:
     def notices_page(request: Request) -> HTMLResponse:
         with tx() as s:
             user = need_user(request, s)
-            return render(request, "notices.html", user, notices=held_notices(s))
+            work = pending_work(s)
+            return render(request, "notices.html", user, notices=held_notices(s), tasks=work["tasks"],
+                          drafts=work["drafts"], failed=work["failed"])
 
     @router.get("/notices/{notice_id}", response_class=HTMLResponse, include_in_schema=False)
     def notice_page(request: Request, notice_id: RowId) -> HTMLResponse:
@@ -37,7 +41,8 @@ def router(web: Web) -> APIRouter:
             n = s.get(Notice, notice_id)
             if n is None:
                 raise Problem(404, f"no notice with id {notice_id}")
-            return render(request, "notice.html", user, n=n)
+            task = submission_fields(n, web.config) if is_submission_task(n) else None
+            return render(request, "notice.html", user, n=n, task=task)
 
     @router.get("/notices/{notice_id}/html", include_in_schema=False)
     def notice_html(request: Request, notice_id: RowId) -> Response:
@@ -48,6 +53,43 @@ def router(web: Web) -> APIRouter:
                 raise Problem(404, "no HTML body for this notice")
             return HTMLResponse(n.body_html, headers={"content-security-policy": NOTICE_CSP,
                                                       "x-frame-options": "SAMEORIGIN"})
+
+    @router.get("/notices/{notice_id}/export.json", include_in_schema=False)
+    @router.get("/notices/{notice_id}/export.txt", include_in_schema=False)
+    def notice_export(request: Request, notice_id: RowId) -> Response:
+        fmt = "json" if request.url.path.endswith(".json") else "text"
+        with tx() as s:
+            need_user(request, s)
+            n = s.get(Notice, notice_id)
+            if n is None:
+                raise Problem(404, f"no notice with id {notice_id}")
+            body = export_task(n, web.config, fmt)
+        name = f"notice-{notice_id}-task.{'json' if fmt == 'json' else 'txt'}"
+        headers = {"content-disposition": f'attachment; filename="{name}"'}
+        if fmt == "json":
+            return Response(body, media_type="application/json", headers=headers)
+        return PlainTextResponse(body, headers=headers)
+
+    @router.post("/notices/{notice_id}/submitted", include_in_schema=False)
+    async def submitted_notice_form(request: Request, notice_id: RowId) -> Response:
+        form = await read_form(request)
+        with tx() as s:
+            user = need_user(request, s, csrf=form.get(CSRF_FIELD))
+            n = actions.mark_submitted(s, web.config, notice_id, user, form.get("ticket_ref", ""))
+            msg = (f"notice #{notice_id} marked submitted (ticket {n.ticket_ref}): verification follows it"
+                   if n.status.value == "sent" else f"notice #{notice_id} {n.status.value}: {n.last_error}")
+        return back(request, f"/notices/{notice_id}", msg)
+
+    @router.post("/notices/{notice_id}/retry", include_in_schema=False)
+    async def retry_notice_form(request: Request, notice_id: RowId) -> Response:
+        form = await read_form(request)
+        with tx() as s:
+            user = need_user(request, s, csrf=form.get(CSRF_FIELD))
+            n = actions.retry_notice(s, web.config, notice_id, user)
+            msg = (f"notice #{n.id} queued again" if n.id == notice_id
+                   else f"notice #{notice_id} rebuilt as #{n.id} ({n.status.value})")
+            target = n.id
+        return back(request, f"/notices/{target}", msg)
 
     @router.post("/notices/{notice_id}/approve", include_in_schema=False)
     async def approve_notice_form(request: Request, notice_id: RowId) -> Response:

@@ -9,7 +9,8 @@ from db.models import (
     Title,
     TitlePoster,
 )
-from webapp.public import brand, list_public_titles, offers_view, title_context
+from foundation.timeutil import local_today
+from webapp.public import brand, is_public, list_public_titles, offers_view, title_context
 from webapp.web import API_ERRORS, Problem, RowId, Web
 
 
@@ -23,7 +24,7 @@ def router(web: Web) -> APIRouter:
     @router.get("/public", response_class=HTMLResponse, include_in_schema=False)
     def public_index(request: Request) -> HTMLResponse:
         with tx() as s:
-            titles = list_public_titles(s)
+            titles = list_public_titles(s, config)
             html = env.get_template("public_index.html").render(
                 titles=[(t, f"/public/titles/{t.id}", len(offers_view(t))) for t in titles],
                 index_url="/public/", static=False, **brand(config))
@@ -33,7 +34,8 @@ def router(web: Web) -> APIRouter:
     def public_title(request: Request, title_id: RowId) -> HTMLResponse:
         with tx() as s:
             t = s.get(Title, title_id)
-            if t is None:
+            # An unpublished title (a film not released yet) has no public page at all.
+            if t is None or not is_public(t, local_today(config)):
                 raise Problem(404, "no such title")
             ctx = title_context(s, config, t)
             html = env.get_template("public_title.html").render(
@@ -45,7 +47,8 @@ def router(web: Web) -> APIRouter:
     def public_poster(title_id: RowId) -> Response:
         with tx() as s:
             p = s.get(TitlePoster, title_id)
-            if p is None:
+            t = s.get(Title, title_id)
+            if p is None or t is None or not is_public(t, local_today(config)):
                 raise Problem(404, "no poster")
             return Response(p.jpeg, media_type="image/jpeg", headers={"cache-control": "public, max-age=86400"})
 
