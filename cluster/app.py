@@ -147,6 +147,11 @@ def build_app(db_url: str, config: Config) -> tuple[App, Runtime]:
     def verify(timestamp: int | None = None) -> Counts:
         return rt.staged("verify", "verify")
 
+    @periodic(interval_cron(seconds(config, "inbox_every")), "vigie.inbox")
+    @app.task(name="vigie.inbox", queue="inbox", lock="inbox")
+    def inbox(timestamp: int | None = None) -> Counts:
+        return rt.staged("inbox", "inbox")
+
     hour, minute = (int(x) for x in str(config.get("schedule", "report_at")).split(":"))
 
     # Cron in UTC here (procrastinate's periodic tasks have no time zone).

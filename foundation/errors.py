@@ -90,3 +90,9 @@ class LoginThrottled(VigieError):
 class ServeError(VigieError):
     """Raised by ``webapp.serve`` when the review app cannot listen on its address (a port
     out of range or already in use, an address that is not ours)."""
+
+
+class InboxError(VigieError):
+    """Raised by ``inbox.sources`` when the hosts' replies cannot be fetched at all: no
+    ``[inbox]`` server set, the IMAP server unreachable, the login or the folder refused
+    (a single unreadable mail is recorded instead)."""

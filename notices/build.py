@@ -31,6 +31,7 @@ from db.hosts import host_for, host_key, matches_patterns
 from db.models import (
     AuditLog,
     Candidate,
+    CounterNotice,
     Decision,
     Host,
     ItemRole,
@@ -72,6 +73,7 @@ class QueueResult:
     refused: list[str] = field(default_factory=list)       # validation errors, named
     partners_skipped: int = 0
     flagged: list[str] = field(default_factory=list)       # queued for a human: no contact/channel
+    counter_noticed: int = 0                               # URLs left out: a counter-notice names them
 
 
 
@@ -145,6 +147,15 @@ def partner_problem(match: Match) -> str | None:
             if key and key == host_key(o.url):
                 return f"{url} is on the domain of the title's own offer {o.url}"
     return None
+
+
+def counter_noticed_urls(session: Session) -> set[str]:
+    """Every URL a counter-notice or a statement of reasons names (``inbox``), whatever
+    staff decided: such a URL is never notified again automatically, only by a human."""
+    out: set[str] = set()
+    for urls in session.scalars(select(CounterNotice.urls)):
+        out.update(u for u in urls or [] if isinstance(u, str))
+    return out
 
 
 # How ``last_error`` starts on a notice discarded by ``refusal`` (not by staff's own
@@ -311,6 +322,7 @@ def queue_notices(session: Session, config: Config, now: datetime | None = None)
     hosts: dict[int, Host] = {}
     cache: dict[str, Host] = {}
     taken: set[tuple[int, str]] = set()
+    contested = counter_noticed_urls(session)
     for m in notifiable_matches(session):
         if partner_problem(m):
             result.partners_skipped += 1
@@ -323,6 +335,9 @@ def queue_notices(session: Session, config: Config, now: datetime | None = None)
             # One item per URL and host: two pages embedding the same video name it once,
             # and a URL already notified is verification's to follow up, not ours.
             if (host.id, target.url) in taken or _already_notified(session, host, target):
+                continue
+            if target.url in contested:
+                result.counter_noticed += 1
                 continue
             taken.add((host.id, target.url))
             hosts[host.id] = host

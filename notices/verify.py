@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import Check, Host, ItemRole, ItemState, Notice, NoticeItem, NoticeStatus
-from notices.build import make_notice, one_builder_at_a_time, partner_problem
+from notices.build import counter_noticed_urls, make_notice, one_builder_at_a_time, partner_problem
 from foundation.timeutil import utc_now
 from notices.hosts import Contact, resolve_contact
 from notices.http import Response, fetch
@@ -104,6 +104,8 @@ def verify(session: Session, config: Config, *, now: datetime | None = None,
     result = VerifyResult()
     overdue: dict[tuple[int, int], list[NoticeItem]] = defaultdict(list)
     reupload: dict[int, list[Target]] = defaultdict(list)
+    # A counter-noticed URL is checked, never re-notified or escalated automatically.
+    contested = counter_noticed_urls(session)
 
     for item in _items_to_check(session):
         cand = item.match.candidate
@@ -133,11 +135,14 @@ def verify(session: Session, config: Config, *, now: datetime | None = None,
         if item.state is ItemState.REMOVED:
             # Back after removal: a re-upload, notified again at once.
             item.state = ItemState.LIVE
-            reupload[item.notice.host_id].append(Target(item.match, item.url, item.role))
             result.reuploads.append(item.url)
+            if item.url not in contested:
+                reupload[item.notice.host_id].append(Target(item.match, item.url, item.role))
             continue
         if item.state is ItemState.NOTIFIED:
             item.state = ItemState.LIVE
+        if item.url in contested:
+            continue
         if item.due_at is not None and as_utc(item.due_at) <= now and item.escalation_level < 2:  # type: ignore[operator]
             overdue[(item.notice_id, item.escalation_level)].append(item)
 
