@@ -26,12 +26,12 @@ from foundation.config import Config
 from foundation.errors import Duplicate, NotFound, VigieError
 from reports.daily import one_line
 from webapp.accounts import dummy_hash
-from webapp.routes import accounts, admin, api, notices, public, review
+from webapp.routes import accounts, admin, api, inbox, notices, public, review
 from webapp.security import CSRF_FIELD, SecurityHeaders
 from webapp.sessions import ServerSessions
 from webapp.web import API_ERRORS, STATIC, Problem, make_web
 
-ROUTERS = (accounts, review, notices, admin, public, api)
+ROUTERS = (accounts, review, notices, inbox, admin, public, api)
 
 
 def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,

@@ -12,6 +12,7 @@ from db.models import (
     Notice,
     Report,
 )
+from inbox.views import timeline
 from webapp import actions
 from webapp.security import CSRF_FIELD, NOTICE_CSP, REPORT_CSP
 from webapp.web import API_ERRORS, Problem, RowId, Web
@@ -37,7 +38,7 @@ def router(web: Web) -> APIRouter:
             n = s.get(Notice, notice_id)
             if n is None:
                 raise Problem(404, f"no notice with id {notice_id}")
-            return render(request, "notice.html", user, n=n)
+            return render(request, "notice.html", user, n=n, timeline=timeline(s, n))
 
     @router.get("/notices/{notice_id}/html", include_in_schema=False)
     def notice_html(request: Request, notice_id: RowId) -> Response:
