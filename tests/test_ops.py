@@ -237,6 +237,7 @@ def test_status_names_a_periodic_job_that_stopped_running(Session, db_url: str, 
                             acquired_at=now - timedelta(hours=2), heartbeat_at=now))
         s.add(JobRun(job="match", status="ok", started_at=now - timedelta(minutes=30), counts={}))
         s.add(JobRun(job="notices", status="ok", started_at=now - timedelta(minutes=1), counts={}))
+        s.add(JobRun(job="inbox", status="ok", started_at=now - timedelta(minutes=2), counts={}))
         s.add(JobRun(job="verify", status="running", started_at=now - timedelta(hours=1), counts={}))
     cfg = _config(tmp_path, match_every="5m", dispatch_every="5m", verify_every="10m", resync_every="1m")
     res = CliRunner().invoke(cli, ["--db", db_url, "--config", str(cfg), "status", "--json"])
