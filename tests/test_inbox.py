@@ -332,3 +332,24 @@ def test_cli_import_an_mbox_and_list(Session, db_url, smtp, web, tmp_path) -> No
     r = runner.invoke(cli, ["--db", db_url, "status", "--json"])
     assert r.exit_code == 0
     assert json.loads(r.output)["queues"]["inbox_for_staff"] == 3
+
+
+def test_daily_report_shows_replies_silent_hosts_and_open_counter_notices(Session, smtp, web, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from reports.daily import collect, render_html
+
+    rec, port = smtp
+    pages, base = web
+    cfg = config(port)
+    w = sent_world(Session, cfg, base)
+    mails = replies(w)
+    # Only the US host answers; the French host stays silent.
+    write_maildir(tmp_path / "Maildir", {k: mails[k] for k in ("ack_en", "removed_en", "counter_dmca")})
+    import_path(Session, cfg, tmp_path / "Maildir", now=NOW)
+    with Session() as s:
+        data = collect(s, Config(timezone="UTC"), mk.DATE.date(), now=NOW)
+        html = render_html(data)
+    assert data.replies["ack"] == 1 and data.replies["removed"] == 1 and data.replies["counter_notice"] == 1
+    assert [h["host"] for h in data.silent_hosts] == ["tube"]
+    assert len(data.counter_notices) == 1 and data.counter_notices[0]["window"].startswith("2026-03-24 to 2026-03-30")
+    assert data.headline["replies from hosts"] == 3 and data.headline["counter-notices open"] == 1
+    assert 'id="replies"' in html and "Hosts that never answered" in html and "2026-03-24 to 2026-03-30" in html
