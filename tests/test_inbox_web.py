@@ -68,6 +68,8 @@ def test_inbox_queue_message_and_timeline(inbox_world: dict[str, Any], Session) 
         subject = s.get(InboxMessage, ids["hostile"]).subject or ""
     # The encoded line break is read, then flattened: one line, nothing looks like a header.
     assert "\n" not in subject and "\r" not in subject and "=?" not in subject
+    # The original mail is there too, as escaped source text.
+    assert 'id="mail-source"' in hostile and "&lt;script&gt;alert(2)&lt;/script&gt;" in hostile
     big = client.get(f"/inbox/{ids['huge']}").text
     assert "too large: header kept only" in big
 
