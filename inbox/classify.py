@@ -112,6 +112,7 @@ REFUSED = (
 REMOVED = (
     (_re(r"(?:has|have|had) been (?:removed|deleted|taken down|disabled|blocked)|"
          r"(?:we|i) (?:have )?(?:removed|deleted|disabled|taken down|took down)|access (?:has been )?disabled|"
+         r"\b(?:have|has) (?:now |already )?(?:removed|deleted|disabled|taken down|blocked)|"
          r"(?:content|video|file|material|link)s? (?:is|are|was|were) (?:removed|deleted|no longer available)"),
      0.85),
     (_re(r"(?:a|ont) été (?:supprimée?s?|retirée?s?|désactivée?s?|bloquée?s?|rendue?s? inaccessibles?)|"
