@@ -71,7 +71,13 @@ def find_notice(session: Session, mail: ParsedMail) -> tuple[Notice | None, str 
             notices = [session.get(Notice, nid) for nid in top]
             first_level = [n for n in notices if n is not None and n.kind == "notice"]
             # Several notices quoted equally: one first-level notice (the others are its
-            # reminders and escalations) is still an answer; two are not.
+            # reminders and escalations) is still an answer; so is the one sent to the
+            # sender's own domain (a page and its video on two hosts: both were notified).
+            if len(first_level) > 1 and mail.from_addr:
+                domain = mail.from_addr.rsplit("@", 1)[1]
+                own = [n for n in first_level
+                       if (n.recipient or "").lower().endswith("@" + domain)]
+                first_level = own if len(own) == 1 else first_level
             if len(first_level) == 1:
                 return first_level[0], "url"
             if len(notices) == 1 and notices[0] is not None:

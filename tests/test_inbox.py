@@ -353,3 +353,28 @@ def test_daily_report_shows_replies_silent_hosts_and_open_counter_notices(Sessio
     assert len(data.counter_notices) == 1 and data.counter_notices[0]["window"].startswith("2026-03-24 to 2026-03-30")
     assert data.headline["replies from hosts"] == 3 and data.headline["counter-notices open"] == 1
     assert 'id="replies"' in html and "Hosts that never answered" in html and "2026-03-24 to 2026-03-30" in html
+
+
+def test_url_threading_picks_the_senders_notice_when_page_and_video_were_both_notified(
+        Session, smtp, web, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rec, port = smtp
+    pages, base = web
+    cfg = config(port)
+    page, video = f"{base}/watch/linked", "https://tube.example/v/9.mp4"
+    with Session.begin() as s:
+        t = add_title(s)
+        us = add_host(s, "usvid", domain_patterns=["127.0.0.1"], jurisdiction="US", language="en",
+                      abuse_contact="dmca@usvid.example")
+        add_host(s, "tube", domain_patterns=["tube.example"])
+        add_match(s, t, us, page, media=[video]).media_url = video
+        queue_notices(s, cfg, T0)
+    assert len(dispatch(Session, cfg, now=T0).sent) == 2
+    both = f"Bonjour, concernant {page} et {video} : les contenus ont été supprimés."
+    keys = write_maildir(tmp_path / "M", {"fr": mk.reply(frm="abuse@tube.example", subject="Signalement", body=both),
+                                          "stranger": mk.reply(frm="x@elsewhere.example", subject="?", body=both)})
+    import_path(Session, cfg, tmp_path / "M", now=NOW)
+    got = by_name(Session, keys)
+    with Session() as s:
+        tube_notice = s.scalar(select(Notice.id).join(Host).where(Host.name == "tube"))
+    assert (got["fr"].notice_id, got["fr"].threaded_by, got["fr"].kind) == (tube_notice, "url", ReplyKind.REMOVED)
+    assert got["stranger"].notice_id is None and got["stranger"].state is InboxState.STAFF
