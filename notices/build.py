@@ -19,6 +19,7 @@ just before sending.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from db.models import (
     CounterNotice,
     Decision,
     Host,
+    InboxMessage,
     ItemRole,
     Match,
     Notice,
@@ -262,9 +264,11 @@ def make_notice(
     rendered = render(ctx)
     regime.validate(ctx, rendered.text)
     titles = ", ".join(w["title"] for w in ctx["works"])
+    # Right after our reference, so a long subject cut at SUBJECT_MAX keeps it.
+    ticket = host_ticket(session, parent) if parent is not None and kind == "reminder" else None
     subject = SUBJECTS[(kind, language)].format(
-        ref=f"[{reference}]", regime=REGIME_SHORT[regime.name], n=ctx["url_count"],
-        host=subject_host.name, titles=titles)
+        ref=f"[{reference}]" + (f" (ticket {ticket})" if ticket else ""), regime=REGIME_SHORT[regime.name],
+        n=ctx["url_count"], host=subject_host.name, titles=titles)
 
     if needs_approval is None:
         needs_approval = host.needs_approval
@@ -289,6 +293,18 @@ def make_notice(
     session.add(notice)
     session.flush()
     return notice
+
+
+def host_ticket(session: Session, notice: Notice) -> str | None:
+    """The ticket number the host's desk gave ``notice`` (``inbox`` reads it from their
+    acknowledgement), for a reminder's subject so their desk files it with the first. It
+    comes from a hostile mail and goes into a header: kept only when plain ASCII letters,
+    digits and dashes."""
+    for ticket in session.scalars(select(InboxMessage.ticket).where(
+            InboxMessage.notice_id == notice.id, InboxMessage.ticket.is_not(None)).order_by(InboxMessage.id.desc())):
+        if ticket and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,40}", ticket):
+            return ticket
+    return None
 
 
 # Any constant: the advisory lock key of notice building on PostgreSQL.

@@ -249,7 +249,8 @@ def test_counter_noticed_url_is_never_renotified_by_verification(Session, smtp, 
     pages, base = web
     cfg = config(port)
     w = sent_world(Session, cfg, base)
-    keys = write_maildir(tmp_path / "Maildir", {"counter_dmca": replies(w)["counter_dmca"]})
+    mails = replies(w)
+    keys = write_maildir(tmp_path / "Maildir", {k: mails[k] for k in ("counter_dmca", "ack_en")})
     import_path(Session, cfg, tmp_path / "Maildir", now=NOW)
     contested, other = w["usvid"]["urls"]
     pages.set("/watch/a", 200, "<video src='/v.mp4'></video>")
@@ -260,6 +261,8 @@ def test_counter_noticed_url_is_never_renotified_by_verification(Session, smtp, 
     with Session() as s:
         reminders = list(s.scalars(select(Notice).where(Notice.kind == "reminder")))
         assert len(reminders) == 1 and [i.url for i in reminders[0].items] == [other]
+        # The desk's ticket from its acknowledgement is in the reminder's subject.
+        assert "] (ticket USV-2026-88121) REMINDER" in reminders[0].subject, reminders[0].subject
         item = s.scalar(select(NoticeItem).where(NoticeItem.url == contested))
         assert item.state is ItemState.LIVE and item.escalation_level == 0
     assert r.checked >= 2
