@@ -102,7 +102,8 @@ def header_text(msg: Message, name: str, limit: int = 500) -> str:
         return ""
     if raw is None:
         return ""
-    raw = str(raw)
+    # A header of megabytes (a References line grown by a loop) is cut before decoding.
+    raw = str(raw)[: max(4 * limit, 2000)]
     try:
         decoded = str(make_header(decode_header(raw)))
     except Exception:  # noqa: BLE001 - unknown charset, broken encoded word: keep it as sent

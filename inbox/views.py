@@ -126,4 +126,5 @@ def figures(session: Session) -> dict[str, int]:
                                               .where(InboxMessage.state == InboxState.STAFF)) or 0),
         "counter_notices_open": int(session.scalar(select(func.count()).select_from(CounterNotice)
                                                    .where(CounterNotice.state == CounterNoticeState.OPEN)) or 0),
+        "hosts_never_answered": len(silent_hosts(session)),
     }

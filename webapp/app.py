@@ -1,7 +1,8 @@
 """The review web app (``vigie serve``): server-rendered pages and a JSON API.
 
 Staff read the review queue (reference and candidate frames side by side), confirm or
-reject matches, approve or discard held notices, see the allowed material (trailers,
+reject matches, approve or discard held notices, read the hosts' replies (the inbox queue,
+a notice's timeline) and decide on them, see the allowed material (trailers,
 logos: copies of it alone get no notice), and (admins) look after titles and offers,
 allowed material, sites, hosts and users; the daily reports are archived here too. The pages and
 the JSON API (schema at ``/openapi.json``) call the same library functions

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
 
 from db.models import CounterNotice, InboxMessage, ReplyKind
 from foundation.errors import InvalidInput
@@ -42,7 +43,7 @@ def router(web: Web) -> APIRouter:
             if m is None:
                 raise Problem(404, f"no inbox message with id {message_id}")
             cases = [(c, putback_text(c, utc_now().date()))
-                     for c in s.query(CounterNotice).filter(CounterNotice.message_id == m.id)]
+                     for c in s.scalars(select(CounterNotice).where(CounterNotice.message_id == m.id))]
             return render(request, "inbox_message.html", user, m=m, cases=cases,
                           kinds=[k.value for k in ReplyKind])
 
