@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import (
     CounterNotice,
     CounterNoticeState,
+    Host,
     InboxMessage,
     InboxState,
     Notice,
+    NoticeStatus,
     ReplyKind,
 )
 from foundation.errors import InvalidInput, NotFound
@@ -23,6 +26,7 @@ from foundation.timeutil import utc_now
 from inbox.classify import Reading
 from inbox.parse import parse_mail
 from inbox.store import _audit, apply
+from notices.build import REFUSED
 from notices.hosts import check_contact
 
 MAX_NOTE = 2000
@@ -80,7 +84,26 @@ def accept_contact(session: Session, message_id: int, actor: str, now: datetime 
     host.settings = settings
     _audit(session, "host.contact_accepted", "host", host.id, before,
            {"abuse_contact": addr, "inbox_message": msg.id}, actor)
-    return close_message(session, message_id, actor, f"new contact {addr} accepted", now)
+    resent = rebuild_bounced(session, host, addr or "", actor)
+    note = f"new contact {addr} accepted" + (f"; notice(s) {', '.join(map(str, resent))} rebuilt for it"
+                                             if resent else "")
+    return close_message(session, message_id, actor, note, now)
+
+
+def rebuild_bounced(session: Session, host: Host, addr: str, actor: str) -> list[int]:
+    """The host's notices that failed on a bounce never reached anyone: with a new contact
+    they are marked refused (``notices.build.REFUSED``), so their URLs go into the next
+    notice built, to the new address (``vigie notices send``, or the scheduler)."""
+    done = []
+    for n in session.scalars(select(Notice).where(Notice.host_id == host.id, Notice.kind == "notice",
+                                                  Notice.status == NoticeStatus.FAILED,
+                                                  Notice.last_error.like("bounced %"))):
+        n.status = NoticeStatus.DISCARDED
+        n.last_error = f"{REFUSED} after a bounce ({n.last_error[:300]}): its URLs go into the next notice, to {addr}"
+        _audit(session, "notice.rebuild_after_bounce", "notice", n.id, {"status": "failed"},
+               {"status": "discarded", "new_contact": addr}, actor)
+        done.append(n.id)
+    return done
 
 
 def decide_counter_notice(session: Session, cn_id: int, decision: str, actor: str, note: str | None = None,

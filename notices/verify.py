@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from db.models import Check, Host, ItemRole, ItemState, Notice, NoticeItem, NoticeStatus
 from notices.build import counter_noticed_urls, make_notice, one_builder_at_a_time, partner_problem
 from foundation.timeutil import utc_now
-from notices.hosts import Contact, resolve_contact
+from notices.hosts import Contact, resolve_contact, valid_email
 from notices.http import Response, fetch
 from notices.regimes import DELISTING, language_for_host, regime_for_host
 from notices.render import Target, is_media_url
@@ -189,6 +189,10 @@ def _escalate(session: Session, config: Config, result: VerifyResult, parent: No
     regime = regime_for_host(host)
     if level == 0:
         contact = Contact(parent.recipient, parent.recipient_source or "configured")
+        # Staff set a new contact since (the host said "write to X"): the reminder goes there.
+        current = valid_email(host.abuse_contact)
+        if current and current != parent.recipient:
+            contact = Contact(current, "configured")
         _queue(session, config, result, host=host, targets=targets, kind="reminder", regime=regime,
                language=parent.language, contact=contact, now=now, parent=parent,
                first_sent=first_sent)

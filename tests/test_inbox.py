@@ -250,8 +250,10 @@ def test_counter_noticed_url_is_never_renotified_by_verification(Session, smtp, 
     cfg = config(port)
     w = sent_world(Session, cfg, base)
     mails = replies(w)
-    keys = write_maildir(tmp_path / "Maildir", {k: mails[k] for k in ("counter_dmca", "ack_en")})
+    keys = write_maildir(tmp_path / "Maildir", {k: mails[k] for k in ("counter_dmca", "ack_en", "redirect_en")})
     import_path(Session, cfg, tmp_path / "Maildir", now=NOW)
+    with Session.begin() as s:   # staff accept the desk's "write to X"
+        decide.accept_contact(s, by_name(Session, keys)["redirect_en"].id, "ana")
     contested, other = w["usvid"]["urls"]
     pages.set("/watch/a", 200, "<video src='/v.mp4'></video>")
     pages.set("/watch/b", 200, "<video src='/v.mp4'></video>")
@@ -263,6 +265,7 @@ def test_counter_noticed_url_is_never_renotified_by_verification(Session, smtp, 
         assert len(reminders) == 1 and [i.url for i in reminders[0].items] == [other]
         # The desk's ticket from its acknowledgement is in the reminder's subject.
         assert "] (ticket USV-2026-88121) REMINDER" in reminders[0].subject, reminders[0].subject
+        assert reminders[0].recipient == "abuse@origin-host.example"      # the contact staff accepted
         item = s.scalar(select(NoticeItem).where(NoticeItem.url == contested))
         assert item.state is ItemState.LIVE and item.escalation_level == 0
     assert r.checked >= 2
@@ -297,6 +300,13 @@ def test_staff_accept_a_redirect_and_file_an_unmatched_mail(Session, smtp, web, 
         assert resolve_contact(host, origin=None, discover=False, timeout=1,
                                allow_loopback=False).address == "abuse@hebergeur-reel.example"
         assert s.get(InboxMessage, got["redirect_fr"].id).state is InboxState.CLOSED
+        # The notice that bounced never reached anyone: its URLs go to the new contact.
+        bounced = s.get(Notice, w["tube"]["id"])
+        assert bounced.status is NoticeStatus.DISCARDED and bounced.last_error.startswith("refused after a bounce")
+    with Session.begin() as s:
+        q = queue_notices(s, cfg, NOW)
+        assert [(n.recipient, sorted(i.url for i in n.items)) for n in q.notices] == \
+            [("abuse@hebergeur-reel.example", sorted(w["tube"]["urls"]))]
     with Session.begin() as s:
         m = decide.file_message(s, got["no_reference"].id, w["usvid"]["id"], "refused", "ana")
         assert m.notice_id == w["usvid"]["id"] and m.threaded_by == "staff" and m.state is InboxState.STAFF
