@@ -229,6 +229,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "host": Key(STR, one_line, "IMAP server of the notices' reply address (unset: no fetch)"),
         "port": Key(INT, port, "IMAP port", 993),
         "tls": Key(BOOL, None, "TLS from the start (IMAPS); false: STARTTLS when offered", True),
+        "ca_file": Key(STR, one_line, "CA certificates trusted for the IMAP server (default: the system's)"),
         "user": Key(STR, one_line, "IMAP login"),
         "password": Key(STR, text, "IMAP password"),
         "folder": Key(STR, one_line, "IMAP folder read", "INBOX"),

@@ -128,7 +128,10 @@ def connect(config: Config) -> object:
     port = int(config.get("inbox", "port"))
     tls = bool(config.get("inbox", "tls"))
     timeout = float(config.get("inbox", "timeout"))
-    context = ssl.create_default_context()
+    try:
+        context = ssl.create_default_context(cafile=get("ca_file") or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise InboxError(f"[inbox] ca_file {get('ca_file')!r}: {exc}") from None
     try:
         client = imapclient.IMAPClient(host, port=port, ssl=tls, ssl_context=context if tls else None,
                                        timeout=timeout)

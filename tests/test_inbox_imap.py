@@ -7,7 +7,9 @@ PostgreSQL and SMTP tests start theirs. Skipped, saying why, where Dovecot is ab
 Mail is put in the mailbox with IMAP APPEND, as a mail server would deliver it. The
 fetch must store every mail once, leave them unseen on the server, start after the last
 UID it stored, fetch only the header of a mail over ``max_bytes``, and refuse a wrong
-password or a login in clear with a one-line error.
+password or a login in clear with a one-line error. A second Dovecot requires TLS with a
+certificate of a test CA: IMAPS and STARTTLS work with ``[inbox] ca_file``, and the
+certificate is refused without it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +49,7 @@ instance_name = vigie-test-{port}
 log_path = {d}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
-# Loopback only, in a test: a real deployment uses TLS ([inbox] tls = true).
-disable_plaintext_auth = no
+{ssl}
 auth_mechanisms = plain login
 default_internal_user = {internal_user}
 default_internal_group = {internal_group}
@@ -70,7 +71,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
 }}
 service pop3-login {{
@@ -101,8 +103,52 @@ def _ids() -> dict[str, Any]:
             "login_user": dovenull.pw_name, "uid": dovecot.pw_uid, "gid": dovecot.pw_gid}
 
 
-@pytest.fixture
-def imap_server() -> Iterator[dict[str, Any]]:
+PLAIN = """ssl = no
+# Loopback only, in a test: a real deployment uses TLS ([inbox] tls = true).
+disable_plaintext_auth = no"""
+
+
+def _tls_files(d: Path) -> tuple[Path, Path, Path]:
+    """A test CA and a server certificate it signed for 127.0.0.1 (cert, key, CA)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def cert(subject: str, key: object, issuer: str, signer: object, ca: bool) -> x509.Certificate:
+        b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+             .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+             .public_key(key.public_key()).serial_number(x509.random_serial_number())  # type: ignore[attr-defined]
+             .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if not ca:
+            b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                             x509.DNSName("localhost")]), critical=False)
+        else:
+            b = b.add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                              content_commitment=False, key_encipherment=False,
+                                              data_encipherment=False, key_agreement=False,
+                                              encipher_only=False, decipher_only=False), critical=True)
+        return b.sign(signer, hashes.SHA256())  # type: ignore[arg-type]
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = cert("Vigie test CA", ca_key, "Vigie test CA", ca_key, True)
+    leaf = cert("127.0.0.1", key, "Vigie test CA", ca_key, False)
+    paths = d / "cert.pem", d / "key.pem", d / "ca.pem"
+    paths[0].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    paths[2].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    return paths
+
+
+@contextmanager
+def dovecot(tls: bool = False) -> Iterator[dict[str, Any]]:
     if DOVECOT is None:
         pytest.skip("Dovecot is not installed (Debian: apt-get install dovecot-imapd)")
     ids = _ids()
@@ -111,13 +157,18 @@ def imap_server() -> Iterator[dict[str, Any]]:
     d = Path(tempfile.mkdtemp(prefix="vigie-dovecot-"))
     for sub in ("run", "state", "home"):
         (d / sub).mkdir()
-    os.chmod(d, 0o755)  # the login process (another user when root) reaches base_dir
+    os.chmod(d, 0o755)
     if os.getuid() == 0:
         os.chown(d / "home", ids["uid"], ids["gid"])
     (d / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
-    port = free_port()
+    port, imaps_port = free_port(), (free_port() if tls else 0)
+    ssl_conf, ca = PLAIN, None
+    if tls:
+        cert, key, ca = _tls_files(d)
+        # TLS required before any login: STARTTLS on the IMAP port, or IMAPS.
+        ssl_conf = f"ssl = required\nssl_cert = <{cert}\nssl_key = <{key}\ndisable_plaintext_auth = yes"
     conf = d / "dovecot.conf"
-    conf.write_text(CONF.format(d=d, port=port, **ids))
+    conf.write_text(CONF.format(d=d, port=port, imaps_port=imaps_port, ssl=ssl_conf, **ids))
     proc = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 15
@@ -133,7 +184,7 @@ def imap_server() -> Iterator[dict[str, Any]]:
                 out = proc.stdout.read().decode(errors="replace") if proc.stdout and proc.poll() is not None else ""
                 pytest.fail(f"Dovecot did not start: {out[-1000:]} {log[-1000:]}")
             time.sleep(0.1)
-        yield {"host": "127.0.0.1", "port": port, "dir": d}
+        yield {"host": "127.0.0.1", "port": port, "imaps_port": imaps_port, "dir": d, "ca": ca}
     finally:
         proc.terminate()
         try:
@@ -142,6 +193,12 @@ def imap_server() -> Iterator[dict[str, Any]]:
             proc.kill()
             proc.wait()
         shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def imap_server() -> Iterator[dict[str, Any]]:
+    with dovecot() as server:
+        yield server
 
 
 def deliver(server: dict[str, Any], *mails: bytes) -> None:
@@ -226,3 +283,33 @@ def test_imap_refusals_are_one_line_errors(Session, imap_server, smtp) -> None: 
     closed.inbox["port"] = free_port()
     with pytest.raises(InboxError, match="cannot connect"):
         fetch_imap(Session, closed, now=NOW)
+
+
+def test_fetch_over_tls_imaps_and_starttls(Session, smtp, web) -> None:  # type: ignore[no-untyped-def]
+    """The default: TLS. Dovecot with a certificate of a test CA, TLS required before login;
+    IMAPS and STARTTLS both verify the certificate against ``[inbox] ca_file``, and the
+    system's CAs (which never signed it) are refused."""
+    rec, port = smtp
+    pages, base = web
+    with dovecot(tls=True) as server:
+        cfg = config(port, host=server["host"], port=server["imaps_port"], tls=True, ca_file=str(server["ca"]),
+                     user=USER, password=PASSWORD, timeout=10)
+        w = sent_world(Session, cfg, base)
+        import imapclient
+
+        ctx = __import__("ssl").create_default_context(cafile=str(server["ca"]))
+        with imapclient.IMAPClient(server["host"], port=server["imaps_port"], ssl=True, ssl_context=ctx) as c:
+            c.login(USER, PASSWORD)
+            c.append("INBOX", replies(w)["ack_en"])
+        out = fetch_imap(Session, cfg, now=NOW)
+        assert len(out.result.stored) == 1 and not out.result.errors
+        starttls = config(port, host=server["host"], port=server["port"], tls=False, ca_file=str(server["ca"]),
+                          user=USER, password=PASSWORD, timeout=10)
+        with imapclient.IMAPClient(server["host"], port=server["imaps_port"], ssl=True, ssl_context=ctx) as c:
+            c.login(USER, PASSWORD)
+            c.append("INBOX", replies(w)["removed_en"])
+        assert len(fetch_imap(Session, starttls, now=NOW).result.stored) == 1
+        untrusted = config(port, host=server["host"], port=server["imaps_port"], tls=True,
+                           user=USER, password=PASSWORD, timeout=10)
+        with pytest.raises(InboxError, match="cannot connect|CERTIFICATE_VERIFY_FAILED|certificate"):
+            fetch_imap(Session, untrusted, now=NOW)
