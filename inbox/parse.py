@@ -263,7 +263,8 @@ def _dsn_of(report: Message) -> Dsn:
                     continue
                 if i == 0 and block.get("Reporting-MTA"):
                     dsn.reporting_mta = header_text(block, "Reporting-MTA", 200)
-                recipient = header_text(block, "Final-Recipient") or header_text(block, "Original-Recipient")
+                # The address we wrote to (an alias may forward to the one that failed).
+                recipient = header_text(block, "Original-Recipient") or header_text(block, "Final-Recipient")
                 if not recipient:
                     continue
                 dsn.recipients.append(Recipient(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import (
@@ -106,13 +106,11 @@ def replies_by_kind(session: Session, start: datetime | None = None, end: dateti
 
 def silent_hosts(session: Session, before: datetime | None = None) -> list[dict[str, Any]]:
     """Hosts sent notices (before ``before``) from whom no reply of any kind ever came."""
+    # Every stored reply carries its host (its notice's, else the sender's domain's).
+    answered = select(InboxMessage.host_id).where(InboxMessage.host_id.is_not(None))
     q = (select(Host.name, func.count(Notice.id), func.min(Notice.sent_at))
          .join(Notice, Notice.host_id == Host.id)
-         .where(Notice.status == NoticeStatus.SENT, Notice.sent_at.is_not(None))
-         .where(~select(InboxMessage.id).where(or_(InboxMessage.host_id == Host.id,
-                                                    InboxMessage.notice_id.in_(
-                                                        select(Notice.id).where(Notice.host_id == Host.id))))
-                .exists())
+         .where(Notice.status == NoticeStatus.SENT, Notice.sent_at.is_not(None), Host.id.not_in(answered))
          .group_by(Host.name).order_by(func.count(Notice.id).desc(), Host.name))
     if before is not None:
         q = q.where(Notice.sent_at < before)

@@ -42,6 +42,7 @@ from inbox import decide
 from inbox.sources import import_path
 from inbox.store import add_business_days
 from inbox.thread import reference_of
+from inbox.views import silent_hosts
 from notices.build import queue_notices
 from notices.dispatch import dispatch
 from notices.hosts import resolve_contact
@@ -363,6 +364,8 @@ def test_daily_report_shows_replies_silent_hosts_and_open_counter_notices(Sessio
         html = render_html(data)
     assert data.replies["ack"] == 1 and data.replies["removed"] == 1 and data.replies["counter_notice"] == 1
     assert [h["host"] for h in data.silent_hosts] == ["tube"]
+    with Session() as s:
+        assert [h["host"] for h in silent_hosts(s)] == ["tube"]      # what the Inbox page shows
     assert len(data.counter_notices) == 1 and data.counter_notices[0]["window"].startswith("2026-03-24 to 2026-03-30")
     assert data.headline["replies from hosts"] == 3 and data.headline["counter-notices open"] == 1
     assert 'id="replies"' in html and "Hosts that never answered" in html and "2026-03-24 to 2026-03-30" in html
