@@ -116,6 +116,8 @@ ROUTES: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None]] = {
     ("GET", "/api/sites"): (ADMIN_ONLY, "/api/sites", None),
     ("GET", "/api/hosts"): (ADMIN_ONLY, "/api/hosts", None),
     ("GET", "/api/reports"): (STAFF, "/api/reports", None),
+    ("GET", "/api/inbox"): (STAFF, "/api/inbox", None),
+    ("GET", "/api/notices/{notice_id}/timeline"): (STAFF, "/api/notices/{n_held}/timeline", None),
 }
 # These change the visitor's own session: run last for each role, then the role is
 # set up again.

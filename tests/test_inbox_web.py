@@ -79,6 +79,13 @@ def test_inbox_queue_message_and_timeline(inbox_world: dict[str, Any], Session) 
     assert 'id="timeline"' in tl and "→ sent" in tl and "← received" in tl
     assert "USV-2026-88121" in tl and "counter-notice (dmca) open" in tl
     assert tl.index("→ sent") < tl.index("← received")
+    # The same, as JSON.
+    api = client.get(f"/api/notices/{w['usvid']['id']}/timeline").json()
+    assert api[0]["direction"] == "out" and {"in", "case"} <= {e["direction"] for e in api}
+    assert any(e["what"] == "ack" and e["inbox_message_id"] == ids["ack_en"] for e in api)
+    queue = client.get("/api/inbox").json()
+    assert {m["id"] for m in queue["for_staff"]} >= {ids["dsn"], ids["no_reference"]}
+    assert {c["regime"] for c in queue["counter_notices_open"]} == {"dmca", "dsa"}
 
 
 def test_inbox_actions_need_csrf_and_are_audited(inbox_world: dict[str, Any], Session) -> None:  # type: ignore[no-untyped-def]

@@ -1,6 +1,6 @@
 """The hosts' replies: the staff queue, one mail, and staff's decisions on them.
 
-Pages only (no JSON API yet). Every text shown comes from a hostile mail and is escaped
+Pages, and two read-only JSON views (``/api/inbox``, ``/api/notices/{id}/timeline``). Every text shown comes from a hostile mail and is escaped
 by the templates; HTML mail is shown as the text ``inbox.parse`` made of it, attachments
 are listed (name, type, size, SHA-256) and never served. Every decision is a POST with
 the session's CSRF token, open to any logged-in staff member, and audited
@@ -9,17 +9,84 @@ the session's CSRF token, open to any logged-in staff member, and audited
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel
 from sqlalchemy import select
 
-from db.models import CounterNotice, InboxMessage, ReplyKind
+from db.models import CounterNotice, InboxMessage, Notice, ReplyKind
 from foundation.errors import InvalidInput
-from foundation.timeutil import utc_now
+from foundation.timeutil import as_utc, utc_now
 from inbox import decide
-from inbox.views import open_counter_notices, putback_text, silent_hosts, staff_queue
+from inbox.views import open_counter_notices, putback_text, silent_hosts, staff_queue, timeline
 from webapp.security import CSRF_FIELD
-from webapp.web import API_ERRORS, Problem, RowId, Web
+from webapp.web import API_ERRORS, NOT_FOUND, Problem, RowId, Web
+
+
+class InboxMailOut(BaseModel):
+    id: int
+    received_at: str | None
+    sender: str | None
+    subject: str | None
+    kind: str
+    confidence: float
+    state: str
+    notice_id: int | None
+    threaded_by: str | None
+    ticket: str | None
+    reason: str | None
+    redirect_to: str | None
+    why: str | None
+
+
+class CounterNoticeOut(BaseModel):
+    id: int
+    notice_id: int | None
+    regime: str
+    state: str
+    received_at: str | None
+    urls: list[str]
+    putback_from: str | None
+    putback_until: str | None
+    window: str
+
+
+class InboxOut(BaseModel):
+    for_staff: list[InboxMailOut]
+    counter_notices_open: list[CounterNoticeOut]
+
+
+class TimelineEventOut(BaseModel):
+    at: str | None
+    direction: str                 # out (our notice) | in (the host's mail) | case (counter-notice)
+    what: str
+    notice_id: int | None
+    inbox_message_id: int | None = None
+    counter_notice_id: int | None = None
+    subject: str | None = None
+    detail: str | None = None
+
+
+def _iso(dt: Any) -> str | None:
+    dt = as_utc(dt)
+    return dt.isoformat() if dt else None
+
+
+def mail_out(m: InboxMessage) -> InboxMailOut:
+    return InboxMailOut(id=m.id, received_at=_iso(m.received_at), sender=m.from_addr, subject=m.subject,
+                        kind=m.kind.value, confidence=m.confidence, state=m.state.value, notice_id=m.notice_id,
+                        threaded_by=m.threaded_by, ticket=m.ticket, reason=m.reason, redirect_to=m.redirect_to,
+                        why=m.staff_reason)
+
+
+def case_out(c: CounterNotice, today: Any) -> CounterNoticeOut:
+    return CounterNoticeOut(id=c.id, notice_id=c.notice_id, regime=c.regime, state=c.state.value,
+                            received_at=_iso(c.received_at), urls=[u for u in c.urls or [] if isinstance(u, str)],
+                            putback_from=c.putback_from.isoformat() if c.putback_from else None,
+                            putback_until=c.putback_until.isoformat() if c.putback_until else None,
+                            window=putback_text(c, today))
 
 
 def router(web: Web) -> APIRouter:
@@ -86,5 +153,34 @@ def router(web: Web) -> APIRouter:
             cn = decide.decide_counter_notice(s, cn_id, form.get("decision", ""), user.username, form.get("note"))
             state = cn.state.value
         return back(request, "/inbox", f"counter-notice #{cn_id}: {state.replace('_', ' ')} recorded")
+
+    @router.get("/api/inbox", response_model=InboxOut, tags=["inbox"])
+    def api_inbox(request: Request) -> InboxOut:
+        """What waits for staff: unmatched or unsure mail, refusals, bounces, redirects, and
+        the counter-notices not decided yet with their put-back windows."""
+        with tx() as s:
+            need_user(request, s)
+            today = utc_now().date()
+            return InboxOut(for_staff=[mail_out(m) for m in staff_queue(s)],
+                            counter_notices_open=[case_out(c, today) for c in open_counter_notices(s)])
+
+    @router.get("/api/notices/{notice_id}/timeline", response_model=list[TimelineEventOut], tags=["inbox"],
+                responses=NOT_FOUND)
+    def api_timeline(request: Request, notice_id: RowId) -> list[TimelineEventOut]:
+        """Every mail both ways of a notice's thread, oldest first."""
+        with tx() as s:
+            need_user(request, s)
+            n = s.get(Notice, notice_id)
+            if n is None:
+                raise Problem(404, f"no notice with id {notice_id}")
+            out = []
+            for e in timeline(s, n):
+                msg, cn = e.get("message"), e.get("counter_notice")
+                out.append(TimelineEventOut(
+                    at=_iso(e["at"]), direction=e["direction"], what=e["what"], notice_id=e.get("notice_id"),
+                    inbox_message_id=msg.id if msg is not None else None,
+                    counter_notice_id=cn.id if cn is not None else None,
+                    subject=e.get("subject"), detail=e.get("detail") or None))
+            return out
 
     return router
