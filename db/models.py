@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Date,
     DateTime,
     Enum,
@@ -641,8 +642,9 @@ class InboxMessage(Base):
     truncated: Mapped[bool] = mapped_column(default=False)
     source: Mapped[str] = mapped_column(String(500))
     imap_folder: Mapped[Optional[str]] = mapped_column(String(200))
-    imap_uidvalidity: Mapped[Optional[int]] = mapped_column(Integer)
-    imap_uid: Mapped[Optional[int]] = mapped_column(Integer)
+    # IMAP's UIDs and UIDVALIDITY are unsigned 32-bit: past PostgreSQL's INTEGER.
+    imap_uidvalidity: Mapped[Optional[int]] = mapped_column(BigInteger)
+    imap_uid: Mapped[Optional[int]] = mapped_column(BigInteger)
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     sent_at: Mapped[Optional[datetime]]
     from_addr: Mapped[Optional[str]] = mapped_column(String(500))

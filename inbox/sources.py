@@ -178,7 +178,7 @@ def fetch_imap(sessions: sessionmaker[Session], config: Config, *, now: datetime
         except IMAPClientError as exc:
             raise InboxError(f"IMAP folder {folder!r}: {exc}") from None
         uidvalidity = int(status.get(b"UIDVALIDITY", 0))
-        last = _last_uid(sessions, folder, uidvalidity)
+        last = _last_uid(sessions, folder[:200], uidvalidity)
         uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)  # type: ignore[attr-defined]
         for uid in uids[:limit]:
             if stop is not None and getattr(stop, "is_set", lambda: False)():
@@ -190,7 +190,8 @@ def fetch_imap(sessions: sessionmaker[Session], config: Config, *, now: datetime
             data = client.fetch([uid], [part.replace(b"BODY", b"BODY.PEEK").decode()]).get(uid, {})  # type: ignore[attr-defined]
             raw = data.get(part) or b""
             _ingest_one(sessions, raw, config, source=f"imap:{folder}:{uidvalidity}:{uid}", now=now,
-                        result=result, size=size if size > len(raw) else None, imap=(folder, uidvalidity, uid))
+                        result=result, size=size if size > len(raw) else None,
+                        imap=(folder[:200], uidvalidity, uid))
     except (OSError, IMAPClientError) as exc:
         raise InboxError(f"IMAP fetch from {folder!r} stopped: {exc}") from None
     finally:
