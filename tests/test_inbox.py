@@ -394,3 +394,24 @@ def test_url_threading_picks_the_senders_notice_when_page_and_video_were_both_no
         tube_notice = s.scalar(select(Notice.id).join(Host).where(Host.name == "tube"))
     assert (got["fr"].notice_id, got["fr"].threaded_by, got["fr"].kind) == (tube_notice, "url", ReplyKind.REMOVED)
     assert got["stranger"].notice_id is None and got["stranger"].state is InboxState.STAFF
+
+
+def test_status_names_a_counter_notice_whose_putback_window_has_begun(Session) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime, timezone
+
+    from stages.ops import collect_status
+
+    now = datetime(2026, 3, 25, 9, 0, tzinfo=timezone.utc)
+    with Session.begin() as s:
+        s.add(CounterNotice(regime="dmca", received_at=mk.DATE, urls=["https://tube.example/v/1"],
+                            putback_from=date(2026, 3, 24), putback_until=date(2026, 3, 30)))
+        s.add(CounterNotice(regime="dmca", received_at=mk.DATE, urls=["https://tube.example/v/2"],
+                            putback_from=date(2026, 4, 24), putback_until=date(2026, 4, 30)))
+        s.add(CounterNotice(regime="dmca", received_at=mk.DATE, urls=["https://tube.example/v/3"],
+                            putback_from=date(2026, 3, 1), putback_until=date(2026, 3, 5),
+                            state=CounterNoticeState.ACCEPTED))
+    with Session() as s:
+        st = collect_status(s, Config(), stale_after_s=120, now=now)
+    due = [line for line in st.overdue if line.startswith("counter-notice")]
+    assert due == ["counter-notice 1 (notice None): undecided, put-back window 2026-03-24 to 2026-03-30 (open now)"]
+    assert st.queues["counter_notices_open"] == 2
