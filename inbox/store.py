@@ -162,6 +162,16 @@ def _dsn_json(mail: ParsedMail) -> dict[str, object]:
 
 def read(session: Session, msg: InboxMessage, mail: ParsedMail, config: Config, *, now: datetime) -> None:
     """Thread, classify and (when sure) apply; sets ``msg``'s reading and state."""
+    own = session.scalar(select(Notice).where(Notice.message_id == mail.message_id)) if mail.message_id else None
+    if own is not None or (mail.from_addr and mail.from_addr in our_addresses(config) and not mail.dsn):
+        # A copy of our own mail (a Bcc to the reply address, a mail client's "sent" rule):
+        # kept, shown on the notice, never read as the host's answer.
+        msg.notice_id = own.id if own is not None else None
+        msg.host_id = own.host_id if own is not None else None
+        msg.threaded_by = "own-message" if own is not None else None
+        msg.kind, msg.confidence, msg.rule = ReplyKind.OTHER, 1.0, "our-own-mail"
+        msg.state, msg.staff_reason = InboxState.CLOSED, None
+        return
     notice, how = find_notice(session, mail)
     reading = classify(mail, ours=our_addresses(config))
     msg.notice_id = notice.id if notice else None
