@@ -59,7 +59,8 @@ def timeline(session: Session, notice: Notice) -> list[dict[str, Any]]:
                        "detail": n.last_error})
     for m in session.scalars(select(InboxMessage).where(InboxMessage.notice_id.in_(ids)).order_by(InboxMessage.id)):
         events.append({"at": as_utc(m.received_at), "direction": "in", "message": m, "notice_id": m.notice_id,
-                       "what": m.kind.value, "from": m.from_addr, "subject": m.subject,
+                       "what": "copy of our own mail" if m.rule == "our-own-mail" else m.kind.value,
+                       "from": m.from_addr, "subject": m.subject,
                        "detail": m.reason, "confidence": m.confidence, "ticket": m.ticket,
                        "state": m.state.value, "threaded_by": m.threaded_by})
     for cn in session.scalars(select(CounterNotice).where(CounterNotice.notice_id.in_(ids)).order_by(CounterNotice.id)):
