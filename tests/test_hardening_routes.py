@@ -69,6 +69,7 @@ ROUTES: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None]] = {
     ("POST", "/notices/{notice_id}/discard"): (STAFF, "/notices/{n_failed}/discard", {"form": {"reason": "x"}}),
     ("GET", "/inbox"): (STAFF, "/inbox", None),
     ("GET", "/inbox/{message_id}"): (STAFF, "/inbox/1", None),
+    ("GET", "/inbox/{message_id}/source.eml"): (STAFF, "/inbox/1/source.eml", None),
     ("POST", "/inbox/{message_id}/close"): (STAFF, "/inbox/1/close", {"form": {"note": "x"}}),
     ("POST", "/inbox/{message_id}/accept-contact"): (STAFF, "/inbox/1/accept-contact", {"form": {}}),
     ("POST", "/inbox/{message_id}/file"): (STAFF, "/inbox/1/file", {"form": {"notice_id": "1", "kind": "ack"}}),

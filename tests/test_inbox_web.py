@@ -71,6 +71,9 @@ def test_inbox_queue_message_and_timeline(inbox_world: dict[str, Any], Session) 
     assert "\n" not in subject and "\r" not in subject and "=?" not in subject
     # The original mail is there too, as escaped source text.
     assert 'id="mail-source"' in hostile and "&lt;script&gt;alert(2)" in hostile
+    src = client.get(f"/inbox/{ids['hostile']}/source.eml")
+    assert src.status_code == 200 and src.headers["content-type"] == "application/octet-stream"
+    assert src.headers["content-disposition"].startswith("attachment;") and b"alert(2)" in src.content
     big = client.get(f"/inbox/{ids['huge']}").text
     assert "too large: header kept only" in big
 

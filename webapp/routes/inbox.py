@@ -114,6 +114,19 @@ def router(web: Web) -> APIRouter:
             return render(request, "inbox_message.html", user, m=m, cases=cases,
                           kinds=[k.value for k in ReplyKind])
 
+    @router.get("/inbox/{message_id}/source.eml", include_in_schema=False)
+    def message_source(request: Request, message_id: RowId) -> Response:
+        """The mail as received, to hand on (a lawyer, the mail team): a download, never
+        shown or opened by the browser (octet-stream, attachment, nosniff, sandboxed)."""
+        with tx() as s:
+            need_user(request, s)
+            m = s.get(InboxMessage, message_id)
+            if m is None:
+                raise Problem(404, f"no inbox message with id {message_id}")
+            return Response(m.raw, media_type="application/octet-stream", headers={
+                "content-disposition": f'attachment; filename="vigie-inbox-{m.id}.eml"',
+                "x-content-type-options": "nosniff", "content-security-policy": "sandbox; default-src 'none'"})
+
     @router.post("/inbox/{message_id}/close", include_in_schema=False)
     async def close_form(request: Request, message_id: RowId) -> Response:
         form = await read_form(request)
