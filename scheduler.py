@@ -7,8 +7,8 @@ row and one JSON log line per run):
   interval such as ``"6h"`` or a five-field cron expression, in the configured zone);
 * ``resync``: re-reads the sites so added, changed, disabled or deleted sites are
   picked up without a restart (``[schedule] resync_every``);
-* ``match``, ``notices``, ``verify``: each on its ``[schedule]`` key (the stage table's
-  ``every``: ``match_every``, ``dispatch_every``, ``verify_every``);
+* ``match``, ``notices``, ``inbox``, ``verify``: each on its ``[schedule]`` key (the stage
+  table's ``every``: ``match_every``, ``dispatch_every``, ``inbox_every``, ``verify_every``);
 * ``report``: every day at ``report_at``, local time.
 
 Every job has ``coalesce=True`` (runs missed while the process was busy or down collapse

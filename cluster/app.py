@@ -152,6 +152,10 @@ def build_app(db_url: str, config: Config) -> tuple[App, Runtime]:
     @app.task(name="vigie.evidence", queue="evidence", lock="evidence")
     def evidence(timestamp: int | None = None) -> Counts:
         return rt.staged("evidence", "evidence")
+    @periodic(interval_cron(seconds(config, "inbox_every")), "vigie.inbox")
+    @app.task(name="vigie.inbox", queue="inbox", lock="inbox")
+    def inbox(timestamp: int | None = None) -> Counts:
+        return rt.staged("inbox", "inbox")
 
     hour, minute = (int(x) for x in str(config.get("schedule", "report_at")).split(":"))
 

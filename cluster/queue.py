@@ -19,7 +19,7 @@ from db.session import normalise_url
 from foundation.errors import ClusterError
 
 # Queue names, one per stage; ``vigie worker --queues`` takes any subset.
-QUEUES = ("crawl", "match", "notices", "verify", "report", "evidence", "index", "maintenance")
+QUEUES = ("crawl", "match", "notices", "verify", "inbox", "report", "evidence", "index", "maintenance")
 # Key of the advisory lock that serialises schema application between workers starting
 # at the same time (any constant; it only has to be the same in every process).
 _SCHEMA_LOCK = 0x76696769

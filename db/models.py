@@ -689,6 +689,117 @@ class EvidenceExport(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     item_ids: Mapped[list[Any]] = mapped_column(default=list)
     pinned: Mapped[bool] = mapped_column(default=False)
+# --------------------------------------------------------------------------- the hosts' replies
+
+
+class ReplyKind(enum.Enum):
+    """What a host's mail says about a notice (``inbox.classify``)."""
+
+    ACK = "ack"                        # an automatic acknowledgement, often with a ticket number
+    REMOVED = "removed"                # the host says it removed the content
+    REFUSED = "refused"                # the host will not act (the reason is kept)
+    REDIRECT = "redirect"              # "not our customer, write to X"
+    BOUNCE = "bounce"                  # a delivery status notification: the address is dead
+    COUNTER_NOTICE = "counter_notice"  # DMCA 512(g) counter-notice, DSA statement of reasons
+    OTHER = "other"
+
+
+class InboxState(enum.Enum):
+    """Where a stored mail stands: read and applied by the rules, or waiting for staff."""
+
+    FILED = "filed"          # tied to a notice, read with enough confidence, effects applied
+    STAFF = "staff"          # unmatched, low confidence, or a decision only staff can make
+    CLOSED = "closed"        # staff dealt with it
+
+
+class InboxMessage(Base):
+    """One mail received from a host, stored once with its raw bytes, whatever happens next.
+
+    Stored once: the same bytes (``sha256``) are never stored twice, nor a copy of a stored
+    mail delivered again with other transport headers (same Message-ID, sender and
+    subject). ``raw`` is kept as received (at most ``[inbox] max_bytes``; a larger mail
+    keeps its header only, ``truncated``). Everything else is read from it by
+    ``inbox.parse`` and may be recomputed. ``imap_*`` say where an IMAP mail came from, so
+    the next fetch starts after it."""
+
+    __tablename__ = "inbox_messages"
+    __table_args__ = (Index("ix_inbox_messages_imap", "imap_folder", "imap_uidvalidity", "imap_uid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    message_id: Mapped[Optional[str]] = mapped_column(String(300), index=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int]
+    truncated: Mapped[bool] = mapped_column(default=False)
+    source: Mapped[str] = mapped_column(String(500))
+    imap_folder: Mapped[Optional[str]] = mapped_column(String(200))
+    # IMAP's UIDs and UIDVALIDITY are unsigned 32-bit: past PostgreSQL's INTEGER.
+    imap_uidvalidity: Mapped[Optional[int]] = mapped_column(BigInteger)
+    imap_uid: Mapped[Optional[int]] = mapped_column(BigInteger)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    sent_at: Mapped[Optional[datetime]]
+    from_addr: Mapped[Optional[str]] = mapped_column(String(500))
+    subject: Mapped[Optional[str]] = mapped_column(String(500))
+    text: Mapped[Optional[str]] = mapped_column(Text)
+    attachments: Mapped[list[Any]] = mapped_column(default=list)
+    notice_id: Mapped[Optional[int]] = mapped_column(ForeignKey("notices.id", ondelete="SET NULL"), index=True)
+    host_id: Mapped[Optional[int]] = mapped_column(ForeignKey("hosts.id", ondelete="SET NULL"), index=True)
+    # in-reply-to | reference | url | staff: how it was tied to its notice.
+    threaded_by: Mapped[Optional[str]] = mapped_column(String(32))
+    kind: Mapped[ReplyKind] = mapped_column(_enum(ReplyKind), default=ReplyKind.OTHER, index=True)
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    rule: Mapped[Optional[str]] = mapped_column(String(200))
+    ticket: Mapped[Optional[str]] = mapped_column(String(100))
+    reason: Mapped[Optional[str]] = mapped_column(Text)
+    redirect_to: Mapped[Optional[str]] = mapped_column(String(500))
+    state: Mapped[InboxState] = mapped_column(_enum(InboxState), default=InboxState.STAFF, index=True)
+    # Why staff must look (unmatched, low confidence, a decision to make), what was done.
+    staff_reason: Mapped[Optional[str]] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    handled_by: Mapped[Optional[str]] = mapped_column(String(100))
+    handled_at: Mapped[Optional[datetime]]
+
+    notice: Mapped[Optional[Notice]] = relationship()
+    host: Mapped[Optional[Host]] = relationship()
+
+
+class CounterNoticeState(enum.Enum):
+    OPEN = "open"                  # staff have not decided yet
+    ACCEPTED = "accepted"          # staff let it stand: the host may put the content back
+    COURT_ACTION = "court_action"  # DMCA: a court action was filed, the host must keep it down
+    COMPLAINT = "complaint"        # DSA art. 20: the notifier's complaint was lodged with the host
+
+
+class CounterNotice(Base):
+    """A counter-notice (DMCA 512(g)) or a host's statement of reasons (DSA art. 17), and
+    staff's answer to it (accept; a court action filed; a DSA art. 20 complaint).
+
+    ``urls`` are never notified again automatically (``notices.build``). Under the DMCA
+    the host may put the content back 10 to 14 business days after it received the
+    counter-notice unless told a court action was filed: ``putback_from`` and
+    ``putback_until`` are that window, counted from ``received_at``."""
+
+    __tablename__ = "counter_notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[Optional[int]] = mapped_column(ForeignKey("inbox_messages.id", ondelete="SET NULL"),
+                                                      index=True)
+    notice_id: Mapped[Optional[int]] = mapped_column(ForeignKey("notices.id", ondelete="SET NULL"), index=True)
+    regime: Mapped[str] = mapped_column(String(16))        # dmca | dsa
+    received_at: Mapped[datetime]
+    urls: Mapped[list[Any]] = mapped_column(default=list)
+    # What the uploader or the host states (512(g)(3) elements found, the DSA grounds).
+    statements: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    putback_from: Mapped[Optional[date]] = mapped_column(Date)
+    putback_until: Mapped[Optional[date]] = mapped_column(Date)
+    state: Mapped[CounterNoticeState] = mapped_column(_enum(CounterNoticeState), default=CounterNoticeState.OPEN,
+                                                      index=True)
+    decided_by: Mapped[Optional[str]] = mapped_column(String(100))
+    decided_at: Mapped[Optional[datetime]]
+    decision_note: Mapped[Optional[str]] = mapped_column(Text)
+
+    message: Mapped[Optional[InboxMessage]] = relationship()
+    notice: Mapped[Optional[Notice]] = relationship()
 
 
 # The audit log's hash chain hooks into every Session (after the models it uses).

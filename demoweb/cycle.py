@@ -5,8 +5,8 @@ The demo world is real and local: a catalogue of freely licensed footage shipped
 pirate link site, a video host and a licensed VOD site on loopback, serving
 pirate-style copies made on the spot) and the hosts' abuse mailboxes (an SMTP server
 on loopback). The cycle is the production one, stage by stage: catalogue, crawl,
-match, notices, dispatch, verify (with a host that complies and one that does not),
-the daily report.
+match, notices, dispatch, the hosts' replies read, verify (with a host that complies
+and one that does not), the daily report.
 """
 
 from __future__ import annotations
@@ -181,6 +181,10 @@ def _cycle(ctx: Context, web: Any, mail: Mailboxes, out: Path, echo: Callable[[s
         if host_name.get(host_id) == "StreamHub":
             web.take_down(url)
             echo(f"   {host_name[host_id]} removed {url}")
+    replies = _host_replies(ctx, out / "replies")
+    r = run_stage("inbox", ctx, path=replies).detail.result
+    echo(f"   the hosts answer ({replies}, read as `vigie inbox import` does): {len(r.stored)} mail(s), "
+         + ", ".join(f"{k} {v}" for k, v in sorted(r.by_kind.items())) + f"; {r.for_staff} for staff")
     ctx.at = now + timedelta(hours=5)
     v = run_stage("verify", ctx).detail
     echo(f"   verify after 5 h: {v.checked} checked, {len(v.removed)} removed, {len(v.live)} still live")
@@ -229,6 +233,32 @@ def _evidence_step(ctx: Context, out: Path, echo: Callable[[str], None]) -> None
     check = verify_case(res.path)
     echo(f"   {res.path}: {res.candidates} page(s), {res.items} item(s), {res.files} file(s); "
          f"vigie evidence verify: {'OK' if check.ok else 'FAILED'} ({check.files} files checked)")
+def _host_replies(ctx: Context, path: Path) -> Path:
+    """The abuse desks' answers to the notices, as a maildir: StreamHub's desk says it
+    removed the videos, the others' auto-reply acknowledges with a ticket number."""
+    import mailbox
+    from email.message import EmailMessage
+    from email.utils import format_datetime, make_msgid
+
+    shutil.rmtree(path, ignore_errors=True)
+    box = mailbox.Maildir(str(path), create=True)
+    with ctx.Session() as s:
+        for i, n in enumerate(s.scalars(select(Notice).where(Notice.status == NoticeStatus.SENT)
+                                        .order_by(Notice.id)), start=1):
+            m = EmailMessage()
+            desk = (n.recipient or "abuse@host.example").rsplit("@", 1)[1]
+            m["From"], m["To"] = f"abuse@{desk}", "notices@films-du-phare.example"
+            m["Subject"], m["In-Reply-To"] = f"Re: {n.subject}", n.message_id
+            m["Date"], m["Message-ID"] = format_datetime(ctx.now()), make_msgid(domain=desk)
+            if n.host.name == "StreamHub":
+                m.set_content("Hello,\n\nWe have removed the videos you reported.\n\nStreamHub Trust & Safety")
+            else:
+                m["Auto-Submitted"] = "auto-replied"
+                m.set_content(f"Thank you for your report. It has been received under ticket number "
+                              f"AB-{2026000 + i}. This is an automated response.")
+            box.add(m.as_bytes())
+    box.close()
+    return path
 
 
 def _browser_step(ctx: Context, web: Any) -> str:

@@ -241,11 +241,28 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "match_every": Key(INTERVAL, interval, "match stage", "5m"),
         "dispatch_every": Key(INTERVAL, interval, "notices stage", "5m"),
         "verify_every": Key(INTERVAL, interval, "verification", "1h"),
+        "inbox_every": Key(INTERVAL, interval, "reading the hosts' replies (`vigie inbox fetch`)", "10m"),
         "resync_every": Key(INTERVAL, interval, "re-read the sites table", "1m"),
         "report_at": Key(STR, local_time, "daily report, local time", "07:00"),
         "evidence_every": Key(INTERVAL, interval, "evidence stage: stamp the daily manifests, purge", "1d"),
         "lock_stale_after": Key(INTERVAL, interval, "a silent scheduler's lock may be taken", "2m"),
         "log_file": Key(STR, one_line, "one JSON line per job run"),
+    },
+    # The hosts' replies (inbox/, `vigie inbox fetch`): an IMAP mailbox read without
+    # marking mail seen; the rules' confidence under which a reading goes to staff.
+    "inbox": {
+        "host": Key(STR, one_line, "IMAP server of the notices' reply address (unset: no fetch)"),
+        "port": Key(INT, port, "IMAP port", 993),
+        "tls": Key(BOOL, None, "TLS from the start (IMAPS); false: STARTTLS when offered", True),
+        "ca_file": Key(STR, one_line, "CA certificates trusted for the IMAP server (default: the system's)"),
+        "user": Key(STR, one_line, "IMAP login"),
+        "password": Key(STR, text, "IMAP password"),
+        "folder": Key(STR, one_line, "IMAP folder read", "INBOX"),
+        "timeout": Key(NUM, positive, "IMAP timeout in seconds", 30.0),
+        "max_bytes": Key(INT, at_least_one, "a larger mail keeps its header only", 10_000_000),
+        "max_per_run": Key(INT, at_least_one, "mails read per fetch at most", 500),
+        "min_confidence": Key(NUM, positive, "readings less sure than this go to staff", 0.8),
+        "allow_plaintext": Key(BOOL, None, "log in without TLS (loopback tests only)", False),
     },
     # The review web app and public title pages (webapp).
     "web": {
@@ -299,6 +316,7 @@ class Config:
     match: dict[str, Any] = field(default_factory=dict)
     cluster: dict[str, Any] = field(default_factory=dict)
     evidence: dict[str, Any] = field(default_factory=dict)
+    inbox: dict[str, Any] = field(default_factory=dict)
 
     def get(self, section: str, key: str) -> Any:
         """``[section] key`` as configured, else its default from SCHEMA (KeyError for a
@@ -387,4 +405,5 @@ def load_config(path: str | None = None) -> Config:
         match=dict(data.get("match", {})),
         cluster=dict(data.get("cluster", {})),
         evidence=dict(data.get("evidence", {})),
+        inbox=dict(data.get("inbox", {})),
     )

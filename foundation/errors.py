@@ -95,3 +95,7 @@ class ServeError(VigieError):
 class EvidenceError(VigieError):
     """evidence: the evidence directory is not set up, a time-stamping authority refused
     or could not be reached, a token or a case file does not verify."""
+class InboxError(VigieError):
+    """Raised by ``inbox.sources`` when the hosts' replies cannot be fetched at all: no
+    ``[inbox]`` server set, the IMAP server unreachable, the login or the folder refused
+    (a single unreadable mail is recorded instead)."""

@@ -349,6 +349,40 @@ def staff_input(data: bytes) -> None:
     assert not any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in shown), shown
 
 
+# --- inbox: the hosts' replies -----------------------------------------------------------
+
+def _clean_line(text: str) -> bool:
+    return not any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text)
+
+
+def inbox_reply(data: bytes) -> None:
+    """Any bytes as a mail from a host: parsed without raising, every header one clean
+    line, addresses plain or absent, text without NUL, attachments described, and a
+    reading of a known kind with a confidence in [0, 1] whose ticket and contact are safe."""
+    from db.models import ReplyKind
+    from inbox.classify import classify
+    from inbox.parse import MAX_TEXT, parse_mail
+    from inbox.thread import urls_in
+    from notices.hosts import valid_email
+
+    mail = parse_mail(data, max_bytes=64_000)
+    assert _clean_line(mail.subject) and "=?" not in mail.subject, mail.subject
+    for addr in (mail.from_addr, mail.reply_to):
+        assert addr is None or valid_email(addr) == addr, addr
+    for mid in [mail.message_id, *mail.in_reply_to, *mail.references, *mail.returned_ids]:
+        assert mid is None or (mid.startswith("<") and mid.endswith(">") and _clean_line(mid)), mid
+    assert "\x00" not in mail.text and len(mail.text) <= MAX_TEXT
+    for a in mail.attachments:
+        assert isinstance(a["size"], int) and len(str(a["sha256"])) == 64
+        assert a["filename"] is None or _clean_line(str(a["filename"])), a
+    mail.reply_text  # noqa: B018 - the quote stripper is total too
+    urls_in(mail.text)
+    reading = classify(mail, ours=["notices@filmsdunord.example"])
+    assert isinstance(reading.kind, ReplyKind) and 0.0 <= reading.confidence <= 1.0, reading
+    assert reading.ticket is None or (_clean_line(reading.ticket) and len(reading.ticket) <= 100), reading.ticket
+    assert reading.redirect_to is None or valid_email(reading.redirect_to) == reading.redirect_to
+
+
 BUILTINS = [
     Harness("url", url_identity, (ValueError,),
             "crawlers.urls: canonical_url (ValueError: not a URL), host_key, host_names, "
@@ -373,6 +407,8 @@ BUILTINS = [
             "foundation.schedules.parse_schedule and check_schedule (ValueError, InvalidInput: refused)"),
     Harness("staff_input", staff_input, (),
             "notices.hosts.check_contact, stages.catalog.validate_offer_url, reports.daily.one_line (total)"),
+    Harness("inbox_reply", inbox_reply, (),
+            "inbox.parse.parse_mail and inbox.classify.classify over any mail (total)"),
 ]
 
 

@@ -15,7 +15,8 @@ import sys
 import atheris
 
 # Coverage is collected for our packages and the libraries whose parsing we rely on.
-INSTRUMENTED = ["crawlers", "notices", "vigie", "fuzz", "w3lib", "tldextract", "tomllib", "parsel"]
+INSTRUMENTED = ["crawlers", "notices", "inbox", "vigie", "fuzz", "w3lib", "tldextract", "tomllib", "parsel",
+                "email"]
 
 
 def main(argv: list[str]) -> None:

@@ -19,6 +19,7 @@ just before sending.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,8 +33,10 @@ from db.hosts import apply_default_jurisdiction, host_for, host_key, locate_host
 from db.models import (
     AuditLog,
     Candidate,
+    CounterNotice,
     Decision,
     Host,
+    InboxMessage,
     ItemRole,
     Match,
     Notice,
@@ -73,6 +76,7 @@ class QueueResult:
     refused: list[str] = field(default_factory=list)       # validation errors, named
     partners_skipped: int = 0
     flagged: list[str] = field(default_factory=list)       # queued for a human: no contact/channel
+    counter_noticed: int = 0                               # URLs left out: a counter-notice names them
 
 
 
@@ -146,6 +150,15 @@ def partner_problem(match: Match) -> str | None:
             if key and key == host_key(o.url):
                 return f"{url} is on the domain of the title's own offer {o.url}"
     return None
+
+
+def counter_noticed_urls(session: Session) -> set[str]:
+    """Every URL a counter-notice or a statement of reasons names (``inbox``), whatever
+    staff decided: such a URL is never notified again automatically, only by a human."""
+    out: set[str] = set()
+    for urls in session.scalars(select(CounterNotice.urls)):
+        out.update(u for u in urls or [] if isinstance(u, str))
+    return out
 
 
 # How ``last_error`` starts on a notice discarded by ``refusal`` (not by staff's own
@@ -260,9 +273,11 @@ def make_notice(
     rendered = render(ctx)
     regime.validate(ctx, rendered.text)
     titles = ", ".join(w["title"] for w in ctx["works"])
+    # Right after our reference, so a long subject cut at SUBJECT_MAX keeps it.
+    ticket = host_ticket(session, parent) if parent is not None and kind == "reminder" else None
     subject = SUBJECTS[(kind, language)].format(
-        ref=f"[{reference}]", regime=REGIME_SHORT[regime.name], n=ctx["url_count"],
-        host=subject_host.name, titles=titles)
+        ref=f"[{reference}]" + (f" (ticket {ticket})" if ticket else ""), regime=REGIME_SHORT[regime.name],
+        n=ctx["url_count"], host=subject_host.name, titles=titles)
 
     if needs_approval is None:
         needs_approval = host.needs_approval
@@ -305,12 +320,26 @@ def machine_parts(ctx: dict[str, Any], contact: Contact) -> tuple[str | None, st
         raise NoticeInvalid(f"ACNS document of the notice to {ctx['host']['name']!r} is invalid: "
                             + "; ".join(problems[:5]))
     return acns, machine.xarf_json(ctx)
+
+
 def guess_needs_approval(config: Config, source: str | None, parent: Notice | None) -> bool:
     """A notice to a guessed abuse@domain address waits for staff, unless the config
     allows guesses or staff already approved the notice it follows up."""
     if source != "guess" or bool(config.get("notices", "allow_guessed_contacts")):
         return False
     return parent is None or parent.approved_at is None
+
+
+def host_ticket(session: Session, notice: Notice) -> str | None:
+    """The ticket number the host's desk gave ``notice`` (``inbox`` reads it from their
+    acknowledgement), for a reminder's subject so their desk files it with the first. It
+    comes from a hostile mail and goes into a header: kept only when plain ASCII letters,
+    digits and dashes."""
+    for ticket in session.scalars(select(InboxMessage.ticket).where(
+            InboxMessage.notice_id == notice.id, InboxMessage.ticket.is_not(None)).order_by(InboxMessage.id.desc())):
+        if ticket and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,40}", ticket):
+            return ticket
+    return None
 
 
 # Any constant: the advisory lock key of notice building on PostgreSQL.
@@ -344,6 +373,7 @@ def queue_notices(session: Session, config: Config, now: datetime | None = None)
     hosts: dict[int, Host] = {}
     cache: dict[str, Host] = {}
     taken: set[tuple[int, str]] = set()
+    contested = counter_noticed_urls(session)
     for m in notifiable_matches(session):
         if partner_problem(m):
             result.partners_skipped += 1
@@ -356,6 +386,9 @@ def queue_notices(session: Session, config: Config, now: datetime | None = None)
             # One item per URL and host: two pages embedding the same video name it once,
             # and a URL already notified is verification's to follow up, not ours.
             if (host.id, target.url) in taken or _already_notified(session, host, target):
+                continue
+            if target.url in contested:
+                result.counter_noticed += 1
                 continue
             taken.add((host.id, target.url))
             hosts[host.id] = host

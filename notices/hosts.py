@@ -221,13 +221,32 @@ def parse_security_txt(body: str, *, now: datetime | None = None) -> str | None:
     return None
 
 
+def bad_contact(host: Host, addr: str | None) -> str | None:
+    """Why ``addr`` is a bad contact of ``host`` (a bounce read by ``inbox``), or None."""
+    bad = (host.settings or {}).get("bad_contacts") or {}
+    entry = bad.get(addr.lower()) if addr and isinstance(bad, dict) else None
+    if entry is None:
+        return None
+    return str(entry.get("reason") or "bounced") if isinstance(entry, dict) else "bounced"
+
+
 def resolve_contact(host: Host, *, origin: str | None, discover: bool, timeout: float,
                     allow_loopback: bool, now: datetime | None = None) -> Contact:
-    """Configured contact → security.txt → abuse@domain (a guess), in that order.
+    """Configured contact → security.txt → abuse@domain (a guess), in that order; an
+    address that bounced (``bad_contact``) is none: staff set a new one.
 
     A contact found in a security.txt is remembered (``Host.settings``) with the file's
     ``Expires``; past it, the file is read again (and an expired file is not used)."""
-    now = now or utc_now()
+    contact = _resolve_contact(host, origin=origin, discover=discover, timeout=timeout,
+                               allow_loopback=allow_loopback, now=now or utc_now())
+    why = bad_contact(host, contact.address)
+    if why:
+        return Contact(None, "none", f"contact {contact.address} bounced ({why[:200]}): set a new one")
+    return contact
+
+
+def _resolve_contact(host: Host, *, origin: str | None, discover: bool, timeout: float,
+                     allow_loopback: bool, now: datetime) -> Contact:
     configured = valid_email(host.abuse_contact)
     if configured:
         return Contact(configured, "configured")

@@ -35,9 +35,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import Check, Host, ItemRole, ItemState, Notice, NoticeItem, NoticeStatus
-from notices.build import make_notice, one_builder_at_a_time, partner_problem
+from notices.build import counter_noticed_urls, make_notice, one_builder_at_a_time, partner_problem
 from foundation.timeutil import utc_now
-from notices.hosts import Contact, resolve_contact
+from notices.hosts import Contact, resolve_contact, valid_email
 from notices.http import Response, fetch
 from notices.regimes import DELISTING, language_for_host, regime_for_host
 from notices.render import Target, is_media_url
@@ -123,6 +123,8 @@ def verify(session: Session, config: Config, *, now: datetime | None = None,
     result = VerifyResult()
     overdue: dict[tuple[int, int], list[NoticeItem]] = defaultdict(list)
     reupload: dict[int, list[Target]] = defaultdict(list)
+    # A counter-noticed URL is checked, never re-notified or escalated automatically.
+    contested = counter_noticed_urls(session)
 
     for item in _items_to_check(session):
         cand = item.match.candidate
@@ -152,11 +154,14 @@ def verify(session: Session, config: Config, *, now: datetime | None = None,
         if item.state is ItemState.REMOVED:
             # Back after removal: a re-upload, notified again at once.
             item.state = ItemState.LIVE
-            reupload[item.notice.host_id].append(Target(item.match, item.url, item.role))
             result.reuploads.append(item.url)
+            if item.url not in contested:
+                reupload[item.notice.host_id].append(Target(item.match, item.url, item.role))
             continue
         if item.state is ItemState.NOTIFIED:
             item.state = ItemState.LIVE
+        if item.url in contested:
+            continue
         if item.due_at is not None and as_utc(item.due_at) <= now and item.escalation_level < 2:  # type: ignore[operator]
             overdue[(item.notice_id, item.escalation_level)].append(item)
 
@@ -203,6 +208,10 @@ def _escalate(session: Session, config: Config, result: VerifyResult, parent: No
     regime = regime_for_host(host)
     if level == 0:
         contact = Contact(parent.recipient, parent.recipient_source or "configured")
+        # Staff set a new contact since (the host said "write to X"): the reminder goes there.
+        current = valid_email(host.abuse_contact)
+        if current and current != parent.recipient:
+            contact = Contact(current, "configured")
         _queue(session, config, result, host=host, targets=targets, kind="reminder", regime=regime,
                language=parent.language, contact=contact, now=now, parent=parent,
                first_sent=first_sent)

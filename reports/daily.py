@@ -40,15 +40,19 @@ from db.auditchain import chain_head
 from db.models import (
     Candidate,
     CandidateStatus,
+    CounterNotice,
+    CounterNoticeState,
     CrawlRun,
     Decision,
     Host,
+    InboxMessage,
     ItemState,
     Match,
     MatchFrame,
     Notice,
     NoticeItem,
     NoticeStatus,
+    ReplyKind,
     Report,
     ReviewState,
     Site,
@@ -235,6 +239,11 @@ class ReportData:
     # The audit chain's head (row id, hash) when the report was made: printed in the report
     # and mailed, it anchors the log outside the database (db.auditchain).
     audit_head: tuple[int, str] | None = None
+    # The hosts' replies (inbox/): received this day by kind, hosts that never answered a
+    # notice sent before the day, counter-notices staff have not decided.
+    replies: dict[str, int] = field(default_factory=dict)
+    silent_hosts: list[dict[str, Any]] = field(default_factory=list)
+    counter_notices: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _confirmed(m: Match) -> bool:
@@ -476,6 +485,8 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
     chart_hosts = charts.host_bars(rated[:15], title="Compliance per host (share of notified URLs removed)") \
         if rated else None
 
+    replies, silent, cases = _replies(session, start, end, tz)
+
     headline: dict[str, int | str] = {
         "new confirmed matches": len(new_rows),
         "waiting for review": len(queue_rows),
@@ -487,6 +498,8 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
         "takedowns": sum(1 for t in takedowns if t["status"] == "removed"),
         "overdue or escalated": sum(1 for t in takedowns if t["status"] in ("overdue", "escalated")),
         "re-uploads": sum(r.reupload for r in new_rows),
+        "replies from hosts": sum(replies.values()),
+        "counter-notices open": len(cases),
         "crawl runs": len(run_rows),
         "crawl errors": sum(r["errors"] for r in run_rows),
         # Film pages whose player needs the browser resolver, crawled where none ran: a
@@ -507,7 +520,40 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
         takedowns=takedowns, hosts=host_stats, reuploads=[r for r in new_rows if r.reupload],
         repeat_infringers=repeat, top_sites=top_sites, crawl_runs=run_rows, late_sites=late,
         chart_daily=chart_daily, chart_hosts=chart_hosts, audit_head=chain_head(session),
+        replies=replies, silent_hosts=silent, counter_notices=cases,
     )
+
+
+def _replies(session: Session, start: datetime, end: datetime,
+             tz: ZoneInfo) -> tuple[dict[str, int], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The hosts' replies of the day by kind, the hosts that never answered a notice sent
+    before the day, and the open counter-notices with their DMCA put-back windows."""
+    received = dict(session.execute(
+        select(InboxMessage.kind, func.count()).where(InboxMessage.received_at >= start,
+                                                      InboxMessage.received_at < end)
+        .group_by(InboxMessage.kind)).all())
+    replies = {k.value: int(received.get(k, 0)) for k in ReplyKind}
+    answered = select(InboxMessage.host_id).where(InboxMessage.host_id.is_not(None))
+    silent = [{"host": one_line(name), "notices": int(n),
+               "first_sent": as_utc(first).astimezone(tz).strftime("%Y-%m-%d")}  # type: ignore[union-attr]
+              for name, n, first in session.execute(
+                  select(Host.name, func.count(Notice.id), func.min(Notice.sent_at))
+                  .join(Notice, Notice.host_id == Host.id)
+                  .where(Notice.sent_at.is_not(None), Notice.sent_at < start, Host.id.not_in(answered))
+                  .group_by(Host.name).order_by(func.count(Notice.id).desc(), Host.name))]
+    today = end.astimezone(tz).date()
+    cases = []
+    for cn in session.scalars(select(CounterNotice).where(CounterNotice.state == CounterNoticeState.OPEN)
+                              .order_by(CounterNotice.putback_from, CounterNotice.id)):
+        window = ""
+        if cn.putback_from is not None:
+            window = f"{cn.putback_from.isoformat()} to {cn.putback_until.isoformat() if cn.putback_until else '?'}"
+            if today >= cn.putback_from:
+                window += " (begun: decide now)"
+        cases.append({"id": cn.id, "notice_id": cn.notice_id, "regime": cn.regime,
+                      "received": as_utc(cn.received_at).astimezone(tz).strftime("%Y-%m-%d"),  # type: ignore[union-attr]
+                      "urls": " ".join(one_line(u, 300) for u in cn.urls or []), "window": window})
+    return replies, silent, cases
 
 
 # --------------------------------------------------------------------------- rendering

@@ -36,6 +36,8 @@ from db.models import (
 )
 from foundation.config import Config
 from foundation.schedules import late_reason
+from inbox.views import figures as inbox_figures
+from inbox.views import open_counter_notices, putback_text
 from stages.context import Counts
 from foundation.timeutil import as_utc, utc_now, zone
 
@@ -143,6 +145,8 @@ def queue_sizes(s: Session) -> dict[str, int]:
         "notices_failed": notices.get(NoticeStatus.FAILED, 0),
         # Drafts: submission tasks of web-form/API hosts, and notices with no contact.
         "notices_draft": notices.get(NoticeStatus.DRAFT, 0),
+        # The hosts' replies (inbox): mail waiting for staff, counter-notices undecided.
+        **inbox_figures(s),
     }
 
 
@@ -180,6 +184,14 @@ def overdue_sites(s: Session, config: Config, now: datetime) -> list[str]:
     return out
 
 
+def counter_notices_due(s: Session, now: datetime) -> list[str]:
+    """Open DMCA counter-notices whose put-back window has begun: staff must decide (a
+    court action filed, or accepted) before the host puts the content back."""
+    today = now.date()
+    return [f"counter-notice {cn.id} (notice {cn.notice_id}): undecided, {putback_text(cn, today)}"
+            for cn in open_counter_notices(s) if cn.putback_from is not None and cn.putback_from <= today]
+
+
 def collect_status(s: Session, config: Config, *, stale_after_s: float, now: datetime | None = None,
                    intervals: dict[str, float] | None = None) -> Status:
     """What ``vigie status`` shows. ``intervals`` (job -> seconds between runs) lets it say
@@ -197,7 +209,7 @@ def collect_status(s: Session, config: Config, *, stale_after_s: float, now: dat
                  "stale": is_stale(lock, stale_after_s, now)}
     jobs = [{"job": r.job, "status": r.status, "started_at": as_utc(r.started_at).isoformat(),  # type: ignore[union-attr]
              "duration_s": r.duration_s, "counts": r.counts, "error": r.error} for r in last_runs(s)]
-    overdue = overdue_sites(s, config, now)
+    overdue = overdue_sites(s, config, now) + counter_notices_due(s, now)
     if sched is None:
         overdue.insert(0, "scheduler: not running (start it with `vigie run`)")
     elif sched["stale"]:

@@ -27,7 +27,7 @@ from foundation.timeutil import as_utc
 from stages.context import Context, Counts
 
 # The order of one full cycle (`vigie run --once`, the demo).
-FLOW = ("crawl", "match", "notices", "verify", "report", "evidence")
+FLOW = ("crawl", "match", "notices", "inbox", "verify", "report", "evidence")
 
 
 def crawl(ctx: Context, sites: Sequence[str] | None = None,
@@ -165,6 +165,24 @@ def verify(ctx: Context) -> Counts:
                      inconclusive=len(r.inconclusive), reuploads=len(r.reuploads))
 
 
+def inbox(ctx: Context, path: str | Path | None = None,
+          on_item: Callable[[str], None] | None = None) -> Counts:
+    """Read the hosts' replies: the new mail of the ``[inbox]`` IMAP folder, or with
+    ``path`` a maildir or mbox file. Each mail is stored once, tied to its notice and
+    read; what is unsure goes to staff. Without ``[inbox] host`` (and no path) it does
+    nothing and says so (``configured=0``)."""
+    from inbox.sources import fetch_imap, import_path
+
+    if path is not None:
+        out = import_path(ctx.Session, ctx.config, path, now=ctx.at, on_item=on_item)
+    else:
+        out = fetch_imap(ctx.Session, ctx.config, now=ctx.at, stop=ctx.stop)
+    r = out.result
+    return Counts.of(out, configured=int(not out.skipped_configured), seen=out.seen, stored=len(r.stored),
+                     duplicates=r.duplicates, filed=r.filed, for_staff=r.for_staff, errors=len(r.errors),
+                     **{f"kind_{k}": v for k, v in sorted(r.by_kind.items())})
+
+
 @dataclass
 class EvidenceOutcome:
     stamp: Any = None              # evidence.manifest.StampResult
@@ -230,6 +248,7 @@ STAGES: dict[str, Stage] = {
     "match": Stage("match", match, "match", "match_every"),
     "notices": Stage("notices", notices, "notices", "dispatch_every"),
     "verify": Stage("verify", verify, "verify", "verify_every"),
+    "inbox": Stage("inbox", inbox, "inbox", "inbox_every"),
     "report": Stage("report", report, "report", "report_at"),
     "evidence": Stage("evidence", evidence, "evidence", "evidence_every"),
 }

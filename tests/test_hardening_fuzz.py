@@ -4,7 +4,7 @@ The harnesses (``fuzz.harnesses``) cover the URL canonicaliser and host keys, th
 address checks of netsafe and its media reader's reading of HTTP answers, the
 security.txt parser and abuse-contact discovery, the TOML configuration loader and
 validator, the title cleaner and matcher, the media resolvers over page HTML, the site
-schedule parser, and the staff input checks (host contacts, offer URLs, page text). Each feeds bytes to one parser and allows only its documented
+schedule parser, the staff input checks (host contacts, offer URLs, page text), and the reader of the hosts' replies (MIME, DSN, classification). Each feeds bytes to one parser and allows only its documented
 errors; anything else, or a broken promise, is a crash.
 
 - Every committed seed (``fuzz/corpus/NAME``: real examples and every input that once

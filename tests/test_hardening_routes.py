@@ -71,6 +71,14 @@ ROUTES: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None]] = {
     ("POST", "/notices/{notice_id}/retry"): (STAFF, "/notices/{n_failed}/retry", {"form": {}}),
     ("POST", "/notices/{notice_id}/approve"): (STAFF, "/notices/{n_held}/approve", {"form": {}}),
     ("POST", "/notices/{notice_id}/discard"): (STAFF, "/notices/{n_failed}/discard", {"form": {"reason": "x"}}),
+    ("GET", "/inbox"): (STAFF, "/inbox", None),
+    ("GET", "/inbox/{message_id}"): (STAFF, "/inbox/1", None),
+    ("GET", "/inbox/{message_id}/source.eml"): (STAFF, "/inbox/1/source.eml", None),
+    ("POST", "/inbox/{message_id}/close"): (STAFF, "/inbox/1/close", {"form": {"note": "x"}}),
+    ("POST", "/inbox/{message_id}/accept-contact"): (STAFF, "/inbox/1/accept-contact", {"form": {}}),
+    ("POST", "/inbox/{message_id}/file"): (STAFF, "/inbox/1/file", {"form": {"notice_id": "1", "kind": "ack"}}),
+    ("POST", "/counter-notices/{cn_id}/decide"): (STAFF, "/counter-notices/1/decide",
+                                                  {"form": {"decision": "accepted"}}),
     ("GET", "/reports"): (STAFF, "/reports", None),
     ("GET", "/reports/{day}"): (STAFF, "/reports/2026-03-10", None),
     ("GET", "/titles"): (ADMIN_ONLY, "/titles", None),
@@ -115,6 +123,8 @@ ROUTES: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None]] = {
     ("GET", "/api/sites"): (ADMIN_ONLY, "/api/sites", None),
     ("GET", "/api/hosts"): (ADMIN_ONLY, "/api/hosts", None),
     ("GET", "/api/reports"): (STAFF, "/api/reports", None),
+    ("GET", "/api/inbox"): (STAFF, "/api/inbox", None),
+    ("GET", "/api/notices/{notice_id}/timeline"): (STAFF, "/api/notices/{n_held}/timeline", None),
 }
 # These change the visitor's own session: run last for each role, then the role is
 # set up again.

@@ -162,11 +162,11 @@ def test_run_once_on_an_empty_database(Session, db_url: str, tmp_path: Path) -> 
     r = _vigie(db_url, cfg, "run", "--once")
     assert r.returncode == 0, r.stderr
     runs = _runs(Session)
-    assert [x.job for x in runs] == ["match", "notices", "verify", "report", "evidence"]
+    assert [x.job for x in runs] == ["match", "notices", "inbox", "verify", "report", "evidence"]
     assert all(x.status == "ok" for x in runs)
     assert runs[0].counts["candidates"] == 0
     assert (tmp_path / "reports").is_dir() and list((tmp_path / "reports").glob("*.html"))
-    assert [e["job"] for e in _events(r.stderr) if e["event"] == "job"] == ["match", "notices", "verify", "report", "evidence"]
+    assert [e["job"] for e in _events(r.stderr) if e["event"] == "job"] == ["match", "notices", "inbox", "verify", "report", "evidence"]
     assert _holder(Session) is None
 
 
@@ -187,8 +187,8 @@ def test_run_once_seeded_releases_claims_and_records_failures(Session, db_url: s
     started = _events(r.stderr)[0]
     assert started["released_claims"] == 1
     runs = _runs(Session)
-    assert [x.job for x in runs] == ["crawl:deadsite", "match", "notices", "verify", "report", "evidence"]
-    assert [x.status for x in runs] == ["ok", "ok", "ok", "ok", "error", "ok"]
+    assert [x.job for x in runs] == ["crawl:deadsite", "match", "notices", "inbox", "verify", "report", "evidence"]
+    assert [x.status for x in runs] == ["ok", "ok", "ok", "ok", "ok", "error", "ok"]
     assert runs[0].counts["errors"] == 1 and runs[0].counts["status"] == "completed_with_errors"
     assert runs[1].counts["candidates"] == 1 and runs[1].counts["errors"] == 1
     with Session() as s:
@@ -237,6 +237,7 @@ def test_status_names_a_periodic_job_that_stopped_running(Session, db_url: str, 
                             acquired_at=now - timedelta(hours=2), heartbeat_at=now))
         s.add(JobRun(job="match", status="ok", started_at=now - timedelta(minutes=30), counts={}))
         s.add(JobRun(job="notices", status="ok", started_at=now - timedelta(minutes=1), counts={}))
+        s.add(JobRun(job="inbox", status="ok", started_at=now - timedelta(minutes=2), counts={}))
         s.add(JobRun(job="verify", status="running", started_at=now - timedelta(hours=1), counts={}))
     cfg = _config(tmp_path, match_every="5m", dispatch_every="5m", verify_every="10m", resync_every="1m")
     res = CliRunner().invoke(cli, ["--db", db_url, "--config", str(cfg), "status", "--json"])

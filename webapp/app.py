@@ -1,7 +1,8 @@
 """The review web app (``vigie serve``): server-rendered pages and a JSON API.
 
 Staff read the review queue (reference and candidate frames side by side), confirm or
-reject matches, approve or discard held notices, see the allowed material (trailers,
+reject matches, approve or discard held notices, read the hosts' replies (the inbox queue,
+a notice's timeline) and decide on them, see the allowed material (trailers,
 logos: copies of it alone get no notice), and (admins) look after titles and offers,
 allowed material, sites, hosts and users; the daily reports are archived here too. The pages and
 the JSON API (schema at ``/openapi.json``) call the same library functions
@@ -26,12 +27,12 @@ from foundation.config import Config
 from foundation.errors import Duplicate, NotFound, VigieError
 from reports.daily import one_line
 from webapp.accounts import dummy_hash
-from webapp.routes import accounts, admin, api, notices, public, review
+from webapp.routes import accounts, admin, api, inbox, notices, public, review
 from webapp.security import CSRF_FIELD, SecurityHeaders
 from webapp.sessions import ServerSessions
 from webapp.web import API_ERRORS, STATIC, Problem, make_web
 
-ROUTERS = (accounts, review, notices, admin, public, api)
+ROUTERS = (accounts, review, notices, inbox, admin, public, api)
 
 
 def create_app(engine: Engine, config: Config, *, secret_key: str | None = None,

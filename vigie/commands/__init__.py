@@ -15,6 +15,7 @@ MODULES: list[str] = [
     "vigie.commands.crawl",
     "vigie.commands.web",
     "vigie.commands.notices",
+    "vigie.commands.inbox",
     "vigie.commands.ops",
     "vigie.commands.cluster",
     "vigie.commands.evidence",

@@ -16,7 +16,7 @@ import click
 from vigie.cli import State, pass_state
 from foundation.errors import ClusterError
 
-STAGES = ("crawl", "match", "notices", "verify", "report", "evidence", "index", "tick", "retry-stalled")
+STAGES = ("crawl", "match", "notices", "verify", "inbox", "report", "evidence", "index", "tick", "retry-stalled")
 
 
 def _queues(values: tuple[str, ...]) -> list[str] | None:
@@ -31,7 +31,7 @@ def _queues(values: tuple[str, ...]) -> list[str] | None:
 
 @click.command("worker")
 @click.option("--queues", "-q", multiple=True, metavar="Q[,Q]",
-              help="Queues to work on (default: all): crawl, match, notices, verify, report, evidence, "
+              help="Queues to work on (default: all): crawl, match, notices, verify, inbox, report, evidence, "
                    "index, maintenance.")
 @click.option("--concurrency", "-c", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Jobs run at once by this worker.")
@@ -103,8 +103,8 @@ def cluster_depths(state: State) -> dict[str, Any] | None:
 @pass_state
 def enqueue(state: State, stage: str, args: tuple[str, ...]) -> None:
     """Queue a stage's work by hand: crawl SITE..., match [CANDIDATE_ID...] (default:
-    every pending candidate), notices, verify, report, evidence, index, tick; retry-stalled
-    runs at once."""
+    every pending candidate), notices, verify, inbox, report, evidence, index, tick;
+    retry-stalled runs at once."""
     from cluster.app import build_app, defer_crawl, retry_stalled_jobs
     from cluster.queue import apply_schema, enqueue_pending, require_postgres
     from db.jobqueue import defer, defer_match

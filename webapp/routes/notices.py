@@ -14,6 +14,7 @@ from db.models import (
     Report,
 )
 from notices.workflow import export_task, is_submission_task, pending_work, submission_fields
+from inbox.views import timeline
 from webapp import actions
 from webapp.security import CSRF_FIELD, NOTICE_CSP, REPORT_CSP
 from webapp.web import API_ERRORS, Problem, RowId, Web
@@ -42,7 +43,7 @@ def router(web: Web) -> APIRouter:
             if n is None:
                 raise Problem(404, f"no notice with id {notice_id}")
             task = submission_fields(n, web.config) if is_submission_task(n) else None
-            return render(request, "notice.html", user, n=n, task=task)
+            return render(request, "notice.html", user, n=n, task=task, timeline=timeline(s, n))
 
     @router.get("/notices/{notice_id}/html", include_in_schema=False)
     def notice_html(request: Request, notice_id: RowId) -> Response:
