@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,8 +27,6 @@ from db.models import (
     CandidateStatus,
     Decision,
     Match,
-    Offer,
-    OfferKind,
     ReferenceVideo,
     Title,
 )
@@ -41,6 +38,7 @@ from fingerprint.matching import shared_frames
 from fingerprint.sandbox import run_sandboxed
 from foundation.errors import InvalidInput, MediaError, NotFound
 from foundation.netsafe import http_url
+from stages.holders import OfferSpec, add_offers, get_holder, grant_rights, holder_for_owner, territory
 
 
 @dataclass(frozen=True)
@@ -128,8 +126,10 @@ def add_title(
     title: str,
     year: int | None = None,
     alt_titles: Sequence[str] = (),
-    offers: Sequence[str] = (),
+    offers: Sequence[str | OfferSpec] = (),
     rights_owner: str | None = None,
+    holder: str | None = None,
+    rights_territory: str = "*",
     progress: Callable[[float, float], None] | None = None,
 ) -> AddResult:
     """Fingerprint ``video`` and store it as a reference of ``title``.
@@ -141,12 +141,19 @@ def add_title(
     Frames of the new reference that are near-identical to frames of another title's
     film (a producer's logo, a licence card) are marked shared, in both references
     (``mark_shared``): they count for nothing as evidence on their own.
+
+    ``holder`` (a registered holder's name or id) gets rights on the title in
+    ``rights_territory``; without it, ``rights_owner`` names a holder, registered on the
+    spot when new, with those rights. A title with no holder is never notified.
     """
     name = " ".join(title.split())
     if not name:
         raise InvalidInput("a title must not be empty")
     _validate_year(year)
-    offer_urls = [validate_offer_url(u) for u in offers]
+    specs = [(OfferSpec(o) if isinstance(o, str) else o).checked() for o in offers]
+    rights_territory = territory(rights_territory)
+    owner = get_holder(session, holder) if holder else holder_for_owner(session, rights_owner) \
+        if rights_owner and rights_owner.strip() else None
     digest, existing = _existing(session, video)
     if existing is not None:
         _not_allowed_yet(existing, video)
@@ -158,19 +165,17 @@ def add_title(
 
     row = session.scalar(select(Title).where(Title.title == name, Title.year == year))
     if row is None:
-        row = Title(title=name, year=year, rights_owner=rights_owner)
+        row = Title(title=name, year=year, rights_owner=owner.legal_name if owner else rights_owner)
         session.add(row)
+    if owner is not None:
+        grant_rights(row, owner, rights_territory)
     known = {a.name for a in row.alt_titles}
     for alt in alt_titles:
         alt = " ".join(alt.split())
         if alt and alt not in known and alt != name:
             row.alt_titles.append(AltTitle(name=alt))
             known.add(alt)
-    known_offers = {o.url for o in row.offers}
-    for url in offer_urls:
-        if url not in known_offers:
-            row.offers.append(Offer(url=url, provider=urlsplit(url).hostname, kind=OfferKind.VOD_RENTAL))
-            known_offers.add(url)
+    add_offers(row, specs)
     session.flush()
     ref = _reference_row(video, digest, fp, mark_shared(session, fp, row.id, index, ref_titles))
     row.references.append(ref)
@@ -367,7 +372,10 @@ def title_json(t: Title) -> dict[str, object]:
         "title": t.title,
         "year": t.year,
         "alt_titles": [a.name for a in t.alt_titles],
-        "offers": [{"url": o.url, "provider": o.provider, "kind": o.kind.value, "territory": o.territory} for o in t.offers],
+        "offers": [{"url": o.url, "provider": o.provider, "kind": o.kind.value, "territory": o.territory,
+                    "from": o.valid_from.isoformat() if o.valid_from else None,
+                    "until": o.valid_until.isoformat() if o.valid_until else None} for o in t.offers],
+        "rights": [{"holder": r.holder.name, "territory": r.territory} for r in t.rights],
         "references": [
             {
                 "id": r.id,

@@ -158,6 +158,8 @@ def catalog() -> None:
 
 # Kept here (not imported from db.models) so `vigie --help` stays light.
 ALLOWED_REASONS = ("trailer", "promo", "public-domain", "logo")
+# Likewise the words of `--kind` (stages.holders.OFFER_KINDS maps them to stored kinds).
+OFFER_KINDS = ("rental", "subscription", "purchase", "cinema")
 
 
 @catalog.command("add")
@@ -167,22 +169,39 @@ ALLOWED_REASONS = ("trailer", "promo", "public-domain", "logo")
 @click.option("--alt-title", "alt_titles", multiple=True, metavar="A",
               help="An alternative title (translations, working titles); repeatable.")
 @click.option("--offer", "offers", multiple=True, metavar="URL",
-              help="Where the film can be watched legally; repeatable.")
-@click.option("--rights-owner", help="Who owns the rights (default: the configured notifier).")
+              help="Where the film can be watched legally; repeatable. Each may have a --territory, "
+                   "--from, --until and --kind (once for all offers, or once per --offer, in order).")
+@click.option("--territory", "territories", multiple=True, metavar="CC[,CC...]",
+              help="Where an offer is open: ISO 3166-1 alpha-2 codes, or * for worldwide (default).")
+@click.option("--from", "starts", multiple=True, metavar="YYYY-MM-DD", help="First day an offer is open.")
+@click.option("--until", "ends", multiple=True, metavar="YYYY-MM-DD", help="Last day an offer is open.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(OFFER_KINDS),
+              help="What an offer is: rental (default), subscription, purchase, cinema.")
+@click.option("--holder", metavar="NAME",
+              help="The rights holder (see `vigie holders add`); a title with no holder is never notified.")
+@click.option("--rights", "rights_territory", default="*", show_default=True, metavar="CC[,CC...]",
+              help="Where --holder (or --rights-owner) holds the rights: a notice to a host elsewhere is "
+                   "not sent.")
+@click.option("--rights-owner", help="Who owns the rights, by name: registered as a holder when new "
+                                     "(default: the configured notifier, when no --holder is given).")
 @click.option("--json", "as_json", is_flag=True, help="Print the title as JSON.")
 @pass_state
 def catalog_add(state: State, video: str, title: str, year: int | None, alt_titles: tuple[str, ...],
-                offers: tuple[str, ...], rights_owner: str | None, as_json: bool) -> None:
+                offers: tuple[str, ...], territories: tuple[str, ...], starts: tuple[str, ...],
+                ends: tuple[str, ...], kinds: tuple[str, ...], holder: str | None, rights_territory: str,
+                rights_owner: str | None, as_json: bool) -> None:
     """Fingerprint VIDEO and add it to the catalogue as TITLE.
 
     The same file (by SHA-256) is stored once; adding it again does nothing.
     """
     from stages.catalog import add_title, title_json
 
+    specs = offer_specs(offers, territories, starts, ends, kinds)
     with state.session() as s:
         with progress_bar(not as_json, label="fingerprinting") as bar:
-            res = add_title(s, video, title=title, year=year, alt_titles=alt_titles, offers=offers,
-                            rights_owner=rights_owner or state.config.notifier.get("legal_name"),
+            res = add_title(s, video, title=title, year=year, alt_titles=alt_titles, offers=specs,
+                            holder=holder, rights_territory=rights_territory,
+                            rights_owner=None if holder else rights_owner or state.config.notifier.get("legal_name"),
                             progress=bar.seconds if bar else None)
         if as_json:
             click.echo(json.dumps({"created": res.created, **title_json(res.title)}, ensure_ascii=False))
@@ -193,6 +212,40 @@ def catalog_add(state: State, video: str, title: str, year: int | None, alt_titl
         else:
             click.echo(f"already catalogued: {video} is reference {res.reference.id} "
                        f"of title {res.title.id} {res.title.title!r}; nothing changed")
+
+
+def offer_specs(offers: tuple[str, ...], territories: tuple[str, ...], starts: tuple[str, ...],
+                ends: tuple[str, ...], kinds: tuple[str, ...]) -> list[Any]:
+    """Pair each --offer with its --territory, --from, --until and --kind: each given
+    once (for every offer) or once per offer, in the order of the offers."""
+    from datetime import date
+
+    from stages.holders import OfferSpec, offer_kind
+
+    def per_offer(values: tuple[str, ...], flag: str) -> list[str | None]:
+        if not values:
+            return [None] * len(offers)
+        if len(values) == 1:
+            return [values[0]] * len(offers)
+        if len(values) != len(offers):
+            raise click.UsageError(f"{flag} given {len(values)} times for {len(offers)} --offer: "
+                                   "give it once for all, or once per --offer")
+        return list(values)
+
+    def day(value: str | None, flag: str) -> date | None:
+        if value is None:
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=flag) from None
+
+    if not offers and (territories or starts or ends or kinds):
+        raise click.UsageError("--territory, --from, --until and --kind describe an --offer: give one")
+    rows = zip(offers, per_offer(territories, "--territory"), per_offer(starts, "--from"),
+               per_offer(ends, "--until"), per_offer(kinds, "--kind"), strict=True)
+    return [OfferSpec(url, territory=t or "*", kind=offer_kind(k or "rental"), valid_from=day(a, "--from"),
+                      valid_until=day(b, "--until")) for url, t, a, b, k in rows]
 
 
 @catalog.command("allow")

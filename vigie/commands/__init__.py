@@ -17,6 +17,7 @@ MODULES: list[str] = [
     "vigie.commands.notices",
     "vigie.commands.ops",
     "vigie.commands.cluster",
+    "vigie.commands.holders",
 ]
 
 

@@ -77,15 +77,22 @@ def users() -> None:
 @click.option("--role", type=click.Choice(["analyst", "admin"]), default="analyst", show_default=True)
 @click.option("--email", help="The user's mail address.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input (one line).")
+@click.option("--holder", metavar="NAME",
+              help="The rights holder or agent the user works for: they see only its titles, matches, "
+                   "notices and evidence (default: the installation's staff, who see all).")
 @pass_state
-def users_add(state: State, name: str, role: str, email: str | None, password_stdin: bool) -> None:
+def users_add(state: State, name: str, role: str, email: str | None, password_stdin: bool,
+              holder: str | None) -> None:
     """Add a staff user NAME (the password is asked for, or read with --password-stdin)."""
+    from stages.holders import get_holder
     from webapp.accounts import create_user
 
     password = _read_password(password_stdin)
     with state.session() as s:
-        user = create_user(s, name, password, role, email=email, actor="cli")
-        click.echo(f"added user {user.username} ({user.role.value}), id {user.id}")
+        org = get_holder(s, holder) if holder else None
+        user = create_user(s, name, password, role, email=email, actor="cli", org_id=org.id if org else None)
+        of = f" for {org.name}" if org else ""
+        click.echo(f"added user {user.username} ({user.role.value}{of}), id {user.id}")
 
 
 def _read_password(from_stdin: bool) -> str:
