@@ -45,6 +45,7 @@ from webapp import actions, sessions
 from webapp.accounts import LoginThrottle, authenticate
 from webapp.security import CSRF_FIELD, CSRF_HEADER, STATIC_CSP
 from webapp.sessions import LazyToken, web_session
+from webapp.tenancy import Scope
 
 STATIC = Path(__file__).parent / "static"
 # A row id in a URL: PostgreSQL's INTEGER range. Larger numbers are refused as invalid
@@ -280,10 +281,16 @@ MATCH_FILTERS = {
 }
 
 
-def query_matches(s: Session, state: str, limit: int = 200) -> list[tuple[Match, MatchFrame | None]]:
+def query_matches(s: Session, state: str, limit: int = 200,
+                  scope: Scope | None = None) -> list[tuple[Match, MatchFrame | None]]:
+    """Matches in ``state``, best first, of the titles ``scope`` sees (all when None)."""
     if state not in MATCH_FILTERS:
         raise Problem(422, f"unknown match state {state!r} (known: {', '.join(MATCH_FILTERS)})")
-    q = select(Match).options(selectinload(Match.candidate).selectinload(Candidate.site),
+    q = select(Match)
+    clause = scope.match_clause() if scope is not None else None
+    if clause is not None:
+        q = q.where(clause)
+    q = q.options(selectinload(Match.candidate).selectinload(Candidate.site),
                               selectinload(Match.candidate).selectinload(Candidate.host),
                               selectinload(Match.title).selectinload(Title.offers))
     q = MATCH_FILTERS[state](q).order_by(Match.score.desc(), Match.id).limit(limit)
@@ -365,7 +372,9 @@ def make_web(engine: Engine, config: Config) -> Web:
             raise Problem(303, "/login?next=" + quote(request.url.path))
         if csrf is not READ_ONLY:
             check_csrf(request, csrf)
-        if role is Role.ADMIN and user.role is not Role.ADMIN:
+        # A tenant's user is never the installation's administrator (webapp.accounts
+        # refuses to make one); this holds whatever the row says.
+        if role is Role.ADMIN and (user.role is not Role.ADMIN or user.org_id is not None):
             raise Problem(403, "this page is for administrators")
         return user
 
@@ -419,9 +428,12 @@ def make_web(engine: Engine, config: Config) -> Web:
         if user:
             actions.audit(s, user.username, "user.logout", "user", user.id, None, None)
 
-    def held_notices(s: Session) -> list[Notice]:
-        return list(s.scalars(select(Notice).where(Notice.status == NoticeStatus.AWAITING_APPROVAL)
-                              .options(selectinload(Notice.host), selectinload(Notice.items))
+    def held_notices(s: Session, scope: Scope | None = None) -> list[Notice]:
+        q = select(Notice).where(Notice.status == NoticeStatus.AWAITING_APPROVAL)
+        clause = scope.notice_clause() if scope is not None else None
+        if clause is not None:
+            q = q.where(clause)
+        return list(s.scalars(q.options(selectinload(Notice.host), selectinload(Notice.items))
                               .order_by(Notice.created_at, Notice.id)))
 
     return Web(config=config, engine=engine, Sessions=Sessions, env=env, tz=tz, throttle=throttle,

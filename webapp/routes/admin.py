@@ -15,12 +15,12 @@ from db.models import (
     Site,
 )
 from reports.daily import report_anchors
-from stages.catalog import list_allowed
 from webapp import actions, sessions
 from webapp.accounts import change_own_password, create_user, list_users, set_active, set_password
 from webapp.public import list_public_titles
 from webapp.security import CSRF_FIELD
 from webapp.sessions import web_session
+from webapp.tenancy import Scope, visible_allowed
 from webapp.web import API_ERRORS, RowId, Web, allowed_out
 
 
@@ -44,7 +44,8 @@ def router(web: Web) -> APIRouter:
         with tx() as s:
             user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
             actions.add_offer(s, title_id, user, form.get("url", ""), form.get("provider"),
-                              form.get("kind", "vod_rental"), form.get("territory", "*"))
+                              form.get("kind", "vod_rental"), form.get("territory", "*"),
+                              form.get("from"), form.get("until"))
         return back(request, "/titles", "offer added")
 
     @router.post("/offers/{offer_id}/remove", include_in_schema=False)
@@ -61,7 +62,8 @@ def router(web: Web) -> APIRouter:
         # removing it is for those who manage the catalogue.
         with tx() as s:
             user = need_user(request, s)
-            return render(request, "allowed.html", user, rows=[allowed_out(r) for r in list_allowed(s)])
+            return render(request, "allowed.html", user,
+                          rows=[allowed_out(r) for r in visible_allowed(s, Scope(user))])
 
     @router.post("/allowed/{ref_id}/remove", include_in_schema=False)
     async def remove_allowed_form(request: Request, ref_id: RowId) -> Response:

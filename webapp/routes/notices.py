@@ -9,11 +9,11 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from db.models import (
-    Notice,
     Report,
 )
 from webapp import actions
 from webapp.security import CSRF_FIELD, NOTICE_CSP, REPORT_CSP
+from webapp.tenancy import Scope
 from webapp.web import API_ERRORS, Problem, RowId, Web
 
 
@@ -28,23 +28,21 @@ def router(web: Web) -> APIRouter:
     def notices_page(request: Request) -> HTMLResponse:
         with tx() as s:
             user = need_user(request, s)
-            return render(request, "notices.html", user, notices=held_notices(s))
+            return render(request, "notices.html", user, notices=held_notices(s, Scope(user)))
 
     @router.get("/notices/{notice_id}", response_class=HTMLResponse, include_in_schema=False)
     def notice_page(request: Request, notice_id: RowId) -> HTMLResponse:
         with tx() as s:
             user = need_user(request, s)
-            n = s.get(Notice, notice_id)
-            if n is None:
-                raise Problem(404, f"no notice with id {notice_id}")
+            n = Scope(user).notice(s, notice_id)
             return render(request, "notice.html", user, n=n)
 
     @router.get("/notices/{notice_id}/html", include_in_schema=False)
     def notice_html(request: Request, notice_id: RowId) -> Response:
         with tx() as s:
-            need_user(request, s)
-            n = s.get(Notice, notice_id)
-            if n is None or not n.body_html:
+            user = need_user(request, s)
+            n = Scope(user).notice(s, notice_id)
+            if not n.body_html:
                 raise Problem(404, "no HTML body for this notice")
             return HTMLResponse(n.body_html, headers={"content-security-policy": NOTICE_CSP,
                                                       "x-frame-options": "SAMEORIGIN"})
@@ -71,17 +69,20 @@ def router(web: Web) -> APIRouter:
     def reports_page(request: Request) -> HTMLResponse:
         with tx() as s:
             user = need_user(request, s)
-            rows = list(s.scalars(select(Report).order_by(Report.day.desc()).limit(400)))
+            rows = list(s.scalars(select(Report).order_by(Report.day.desc()).limit(400))) \
+                if Scope(user).sees_reports() else []
             return render(request, "reports.html", user, reports=rows)
 
     @router.get("/reports/{day}", include_in_schema=False)
     def report_view(request: Request, day: str) -> Response:
         with tx() as s:
-            need_user(request, s)
+            user = need_user(request, s)
             try:
                 d = date.fromisoformat(day)
             except ValueError:
                 raise Problem(404, "no such report") from None
+            if not Scope(user).sees_reports():
+                raise Problem(404, f"no report for {day}")
             row = s.scalar(select(Report).where(Report.day == d))
             if row is None:
                 raise Problem(404, f"no report for {day}")
