@@ -372,6 +372,7 @@ class Notice(Base):
                                                        index=True)
 
     host: Mapped[Host] = relationship()
+    notifier: Mapped[Optional[RightsHolder]] = relationship()
     items: Mapped[list[NoticeItem]] = relationship(back_populates="notice", cascade="all, delete-orphan")
 
 
