@@ -170,7 +170,8 @@ OFFER_KINDS = ("rental", "subscription", "purchase", "cinema")
               help="An alternative title (translations, working titles); repeatable.")
 @click.option("--offer", "offers", multiple=True, metavar="URL",
               help="Where the film can be watched legally; repeatable. Each may have a --territory, "
-                   "--from, --until and --kind (once for all offers, or once per --offer, in order).")
+                   "--from, --until and --kind (once for all offers, or once per --offer, in order; "
+                   "'-' for an offer's default).")
 @click.option("--territory", "territories", multiple=True, metavar="CC[,CC...]",
               help="Where an offer is open: ISO 3166-1 alpha-2 codes, or * for worldwide (default).")
 @click.option("--from", "starts", multiple=True, metavar="YYYY-MM-DD", help="First day an offer is open.")
@@ -217,7 +218,8 @@ def catalog_add(state: State, video: str, title: str, year: int | None, alt_titl
 def offer_specs(offers: tuple[str, ...], territories: tuple[str, ...], starts: tuple[str, ...],
                 ends: tuple[str, ...], kinds: tuple[str, ...]) -> list[Any]:
     """Pair each --offer with its --territory, --from, --until and --kind: each given
-    once (for every offer) or once per offer, in the order of the offers."""
+    once (for every offer) or once per offer, in the order of the offers; "-" leaves
+    one offer's value to its default (worldwide, open-ended, rental)."""
     from datetime import date
 
     from stages.holders import OfferSpec, offer_kind
@@ -229,8 +231,8 @@ def offer_specs(offers: tuple[str, ...], territories: tuple[str, ...], starts: t
             return [values[0]] * len(offers)
         if len(values) != len(offers):
             raise click.UsageError(f"{flag} given {len(values)} times for {len(offers)} --offer: "
-                                   "give it once for all, or once per --offer")
-        return list(values)
+                                   "give it once for all, or once per --offer ('-' for its default)")
+        return [None if v.strip() == "-" else v for v in values]
 
     def day(value: str | None, flag: str) -> date | None:
         if value is None:
