@@ -18,11 +18,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from db.models import Mandate, MandateTitle, Offer, OrgKind, RightsHolder, Title, TitleRights
+from db.models import (
+    Decision,
+    Mandate,
+    MandateTitle,
+    Match,
+    Offer,
+    OrgKind,
+    ReviewState,
+    RightsHolder,
+    Title,
+    TitleRights,
+)
 
 WORLDWIDE = "*"
 
@@ -174,6 +186,21 @@ def holder_named(session: Session, name_or_id: str) -> RightsHolder | None:
 
 def is_agent(org: RightsHolder) -> bool:
     return org.kind is OrgKind.AGENT
+
+
+def withheld_matches(s: Session, limit: int = 50) -> list[dict[str, Any]]:
+    """Confirmed or approved matches kept from a host, with the reason the notice builder
+    recorded (no rights holder, mandate expired, no rights in the host's territory)."""
+    rows = s.execute(select(Match.id, Match.details).where(
+        (Match.decision == Decision.CONFIRMED) | (Match.review == ReviewState.APPROVED),
+        Match.review != ReviewState.REJECTED).order_by(Match.id.desc()))
+    out: list[dict[str, Any]] = []
+    for mid, details in rows:
+        for host, w in sorted(((details or {}).get("withheld") or {}).items()):
+            out.append({"match_id": mid, "host": host, "reason": (w or {}).get("reason"), "at": (w or {}).get("at")})
+        if len(out) >= limit:
+            break
+    return out[:limit]
 
 
 __all__ = ["Party", "Withheld", "WORLDWIDE", "covers", "current_offers", "holder_named", "in_window",

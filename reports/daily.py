@@ -53,6 +53,7 @@ from db.models import (
     Site,
     utcnow,
 )
+from db.rights import withheld_matches
 from reports import charts
 from foundation.config import Config
 from foundation.errors import ConfigError, InvalidInput, ReportError
@@ -227,6 +228,8 @@ class ReportData:
     # The audit chain's head (row id, hash) when the report was made: printed in the report
     # and mailed, it anchors the log outside the database (db.auditchain).
     audit_head: tuple[int, str] | None = None
+    # Confirmed matches nobody may notify to a host, and why (db.rights.withheld_matches).
+    withheld: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _confirmed(m: Match) -> bool:
@@ -443,6 +446,7 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
     }
     return ReportData(
         day=day, timezone=str(tz), generated_at=(now or utcnow()).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z"),
+        withheld=withheld_matches(session),
         headline=headline, new_matches=new_rows, by_title=counts("title"), by_site=counts("site"),
         by_host=counts("host"), review_queue=queue_rows,
         notices_sent=[_notice_row(n, tz) for n in sent],

@@ -157,6 +157,14 @@ def test_host_in_a_territory_without_rights_gets_nothing_and_the_reason_is_shown
         assert "has rights in US (films-a: BE,FR)" in " ".join(res.withheld).replace("FR,BE", "BE,FR")
         assert "in US" in m_us.details["withheld"]["tube-us"]["reason"]
         assert "unknown jurisdiction" in m_x.details["withheld"]["tube-unknown"]["reason"]
+        # Shown where staff look: `vigie status`, the daily report, the review page.
+        from db.rights import withheld_matches
+        from reports.daily import collect, render_html
+
+        shown = {(w["match_id"], w["host"]) for w in withheld_matches(s)}
+        assert shown == {(m_us.id, "tube-us"), (m_x.id, "tube-unknown")}
+        html = render_html(collect(s, make_config(), DAY, now=T0))
+        assert "Not notified: nobody may notify" in html and "has rights in US" in html
 
 
 def test_offer_shown_is_the_one_open_in_the_hosts_territory_on_the_notice_date(Session) -> None:  # type: ignore[no-untyped-def]

@@ -46,7 +46,7 @@ def send(state: State, dry_run: bool, out_dir: str, as_json: bool) -> None:
             out = run_stage("notices", ctx, on_item=(lambda _nid: bar.step()) if bar else None).detail
     q, r = out, out.dispatch
     queued = [n["id"] for n in out.queued]
-    out = {"queued": queued, "refused": q.refused, "flagged": q.flagged,
+    out = {"queued": queued, "refused": q.refused, "flagged": q.flagged, "withheld": q.withheld,
            "partners_skipped": q.partners_skipped, "sent": r.sent, "retry": r.retry,
            "failed": r.failed, "in_doubt": r.in_doubt, "discarded": r.discarded, "held": r.held,
            "rate_limited": r.rate_limited, "recovered": r.recovered}
@@ -58,6 +58,8 @@ def send(state: State, dry_run: bool, out_dir: str, as_json: bool) -> None:
                f"held for approval {len(r.held)}, rate-limited {len(r.rate_limited)}")
     for line in q.flagged:
         click.echo(f"  needs a human: {line}")
+    for line in q.withheld:
+        click.echo(f"  not sent: {line}")
     for line in q.refused:
         click.echo(f"  refused: {line}", err=True)
 
@@ -65,8 +67,10 @@ def send(state: State, dry_run: bool, out_dir: str, as_json: bool) -> None:
 def _print_queue(q: Any, as_json: bool, extra: dict[str, Any]) -> None:
     if as_json:
         click.echo(json.dumps({"queued": [n["id"] for n in q.queued], "refused": q.refused,
-                               "flagged": q.flagged, **extra}))
+                               "flagged": q.flagged, "withheld": q.withheld, **extra}))
     else:
+        for line in q.withheld:
+            click.echo(f"  not sent: {line}")
         for line in q.refused:
             click.echo(f"  refused: {line}", err=True)
 

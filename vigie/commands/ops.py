@@ -131,6 +131,10 @@ def status(state: State, as_json: bool) -> None:
     click.echo("overdue:" if st.overdue else "overdue: nothing")
     for line in st.overdue:
         click.echo(f"  {line}")
+    if st.withheld:
+        click.echo("not notified (nobody may notify; fix the rights or the mandate):")
+    for w in st.withheld:
+        click.echo(f"  match {w['match_id']} to {w['host']}: {w['reason']}")
     for q in (cluster or {}).get("queues", []):
         click.echo(f"job queue {q['queue']}: todo {q['todo']}, doing {q['doing']}, stalled {q['stalled']}, "
                    f"failed {q['failed']}")
