@@ -336,3 +336,40 @@ def test_catalog_add_with_rights_owner_makes_the_holder(Session, media: dict[str
         (r,) = t.rights
         assert r.holder.name == "Blender Foundation" and r.territory == "*" and t.rights_owner == "Blender Foundation"
         assert s.scalar(select(RightsHolder).where(RightsHolder.name == "Blender Foundation")) is r.holder
+
+
+# --------------------------------------------------------------------------- public pages
+
+
+def test_public_page_shows_current_offers_per_territory_and_the_holders_logo(engine, Session) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from foundation.config import Config
+    from foundation.timeutil import utc_now
+    from webapp.app import create_app
+
+    today = utc_now().date()
+    png = b"\x89PNG\r\n\x1a\n" + b"\x01" * 40
+    with Session.begin() as s:
+        a = holder(s, "films-a", legal_name="Films A SAS", logo=png, logo_type="image/png")
+        t = title(s, "Le Voyage", a, offers=[
+            Offer(url="https://rent-fr.example/v", provider="Rent FR", territory="FR",
+                  valid_from=today - timedelta(days=10), valid_until=today + timedelta(days=10)),
+            Offer(url="https://old-fr.example/v", provider="Old FR", territory="FR",
+                  valid_until=today - timedelta(days=1)),
+            Offer(url="https://soon-us.example/v", provider="Soon US", territory="US",
+                  valid_from=today + timedelta(days=1)),
+            Offer(url="https://world.example/v", provider="World", kind=OfferKind.SVOD),
+            Offer(url="https://be-lu.example/v", provider="Benelux", territory="BE,LU"),
+        ])
+        tid, hid = t.id, a.id
+    app = create_app(engine, Config(notifier={"legal_name": "Vigie"}), secret_key="k" * 48)
+    with TestClient(app) as c:
+        page = c.get(f"/public/titles/{tid}").text
+        assert "a film of Films A SAS" in page and f'src="/public/holders/{hid}/logo"' in page
+        assert page.index("worldwide") < page.index(">BE, LU<") < page.index(">FR<")
+        assert "rent-fr.example" in page and "world.example" in page and "be-lu.example" in page
+        assert "old-fr.example" not in page and "soon-us.example" not in page and ">US<" not in page
+        logo = c.get(f"/public/holders/{hid}/logo")
+        assert logo.status_code == 200 and logo.content == png and logo.headers["content-type"] == "image/png"
+        assert c.get("/public/holders/999/logo").status_code == 404
