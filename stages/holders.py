@@ -183,6 +183,31 @@ def grant_rights(title: Title, holder: RightsHolder, territory_field: str = WORL
     return row
 
 
+def grant_title_rights(session: Session, holder: str, title: str, territory_field: str = WORLDWIDE,
+                       valid_from: date | None = None, valid_until: date | None = None, *,
+                       replace: bool = False, actor: str = "cli") -> tuple[TitleRights, int]:
+    """``vigie holders grant``: rights of a holder on a title; with ``replace``, the
+    holder's other rows on the title go (returns the row and how many went)."""
+    from stages.catalog import find_title
+
+    h, t = get_holder(session, holder), find_title(session, title)
+    dropped = 0
+    if replace:
+        for r in [r for r in t.rights if r.holder_id == h.id]:
+            t.rights.remove(r)
+            dropped += 1
+        session.flush()
+    row = grant_rights(t, h, territory_field, valid_from, valid_until)
+    if row is None:
+        row = next(r for r in t.rights if r.holder_id == h.id and r.territory == territory(territory_field))
+    session.flush()
+    _audit(session, actor, "rights.grant", "title", t.id,
+           {"holder": h.name, "territory": row.territory, "replaced": dropped,
+            "from": valid_from.isoformat() if valid_from else None,
+            "until": valid_until.isoformat() if valid_until else None})
+    return row, dropped
+
+
 def list_holders(session: Session) -> list[RightsHolder]:
     return list(session.scalars(select(RightsHolder).options(selectinload(RightsHolder.rights))
                                 .order_by(RightsHolder.name)))

@@ -54,7 +54,8 @@ def title(s: Any, name: str, owner: RightsHolder | None, territory: str = "*",
     t = Title(title=name, year=2024)
     if owner is not None:
         t.rights.append(TitleRights(holder=owner, territory=territory))
-    for o in offers or [Offer(url=f"https://vod.example/{name.lower().replace(' ', '-')}", provider="vod")]:
+    for o in offers if offers is not None else [
+            Offer(url=f"https://vod.example/{name.lower().replace(' ', '-')}", provider="vod")]:
         t.offers.append(o)
     s.add(t)
     s.flush()
@@ -373,3 +374,65 @@ def test_public_page_shows_current_offers_per_territory_and_the_holders_logo(eng
         logo = c.get(f"/public/holders/{hid}/logo")
         assert logo.status_code == 200 and logo.content == png and logo.headers["content-type"] == "image/png"
         assert c.get("/public/holders/999/logo").status_code == 404
+
+
+def test_admin_adds_an_offer_with_territory_and_window(engine, Session) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from foundation.config import Config
+    from tests.test_hardening_routes import Visitor
+    from webapp import sessions
+    from webapp.accounts import create_user
+    from webapp.app import create_app
+    from webapp.sessions import SessionState
+
+    with Session.begin() as s:
+        t = title(s, "Le Voyage", holder(s, "films-a"), offers=[])
+        admin = create_user(s, "root", "a long password 1", "admin")
+        tid, uid = t.id, admin.id
+        state = SessionState()
+        sessions.start(s, state, uid)
+    app = create_app(engine, Config(notifier={"legal_name": "Vigie"}), secret_key="k" * 48)
+    with TestClient(app) as c:
+        v = Visitor(c, state.new_token, state.csrf)
+        form = {"url": "https://rent.example/v", "kind": "vod_rental", "territory": "fr, be",
+                "from": "2026-03-01", "until": "2026-09-01"}
+        assert v.request("POST", f"/titles/{tid}/offers", {"form": form}).status_code == 303
+        for bad, why in (({"territory": "France"}, "ISO 3166-1"), ({"until": "2026-01-01"}, "before it starts"),
+                         ({"from": "tomorrow"}, "not a date")):
+            r = v.request("POST", f"/titles/{tid}/offers", {"form": {**form, **bad}})
+            assert r.status_code == 422 and why in r.text, (bad, r.status_code)
+        page = v.request("GET", "/titles", None).text
+        assert "films-a (*)" in page and "2026-03-01 to 2026-09-01" in page
+        (out,) = v.request("GET", "/api/titles", None).json()
+        assert out["rights"] == [{"holder": "films-a", "territory": "*"}]
+        assert [(o["territory"], o["valid_from"], o["valid_until"]) for o in out["offers"]] == [
+            ("BE,FR", "2026-03-01", "2026-09-01")]
+
+
+def test_cli_grant_narrows_migrated_rights_and_catalog_offer_adds_windows(db_url: str, engine, Session) -> None:  # type: ignore[no-untyped-def]  # noqa: ARG001 - engine upgrades the schema
+    from vigie.cli import cli
+
+    with Session.begin() as s:
+        title(s, "Le Voyage", holder(s, "films-a"), offers=[])
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> str:
+        r = runner.invoke(cli, ["--db", db_url, *args], catch_exceptions=False)
+        assert r.exit_code == code, r.output
+        return r.output
+
+    assert "in BE,FR (1 earlier row(s) replaced)" in run("holders", "grant", "films-a", "Le Voyage",
+                                                          "--territory", "fr,be", "--replace")
+    assert "2 offer(s) added" in run("catalog", "offer", "Le Voyage", "--offer", "https://c.example/v",
+                                     "--offer", "https://r.example/v", "--kind", "cinema", "--kind", "rental",
+                                     "--territory", "FR", "--from", "2026-01-01", "--until", "2026-02-28",
+                                     "--until", "-")
+    assert "0 offer(s) added, 2 known already" in run(
+        "catalog", "offer", "Le Voyage", "--offer", "https://c.example/v", "--offer", "https://r.example/v",
+        "--territory", "FR", "--from", "2026-01-01", "--until", "2026-02-28", "--until", "-")
+    with Session() as s:
+        t = s.scalar(select(Title))
+        assert [(r.holder.name, r.territory) for r in t.rights] == [("films-a", "BE,FR")]
+        assert [(o.kind, o.valid_until) for o in t.offers] == [(OfferKind.CINEMA, date(2026, 2, 28)),
+                                                               (OfferKind.VOD_RENTAL, None)]

@@ -250,6 +250,32 @@ def offer_specs(offers: tuple[str, ...], territories: tuple[str, ...], starts: t
                       valid_until=day(b, "--until")) for url, t, a, b, k in rows]
 
 
+@catalog.command("offer")
+@click.argument("title")
+@click.option("--offer", "offers", multiple=True, required=True, metavar="URL",
+              help="Where the film can be watched legally; repeatable.")
+@click.option("--territory", "territories", multiple=True, metavar="CC[,CC...]",
+              help="Where an offer is open (default: worldwide); once, or once per --offer.")
+@click.option("--from", "starts", multiple=True, metavar="YYYY-MM-DD", help="First day an offer is open.")
+@click.option("--until", "ends", multiple=True, metavar="YYYY-MM-DD", help="Last day an offer is open.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(OFFER_KINDS),
+              help="What an offer is: rental (default), subscription, purchase, cinema.")
+@pass_state
+def catalog_offer(state: State, title: str, offers: tuple[str, ...], territories: tuple[str, ...],
+                  starts: tuple[str, ...], ends: tuple[str, ...], kinds: tuple[str, ...]) -> None:
+    """Add legitimate offers to TITLE (id or name), each with its territory and window
+    (the same options as `catalog add`); an offer it has already is not added twice."""
+    from stages.catalog import find_title
+    from stages.holders import add_offers
+
+    specs = [spec.checked() for spec in offer_specs(offers, territories, starts, ends, kinds)]
+    with state.session() as s:
+        t = find_title(s, int(title) if title.isdigit() else title)
+        added = add_offers(t, specs)
+        s.flush()
+    click.echo(f"title {t.id} {t.title!r}: {added} offer(s) added, {len(specs) - added} known already")
+
+
 @catalog.command("allow")
 @click.argument("video", type=click.Path(dir_okay=False))
 @click.option("--reason", "-r", required=True, type=click.Choice(ALLOWED_REASONS),

@@ -182,6 +182,8 @@ class NoticeOut(BaseModel):
     body_text: str | None
     urls: list[str]
     created_at: str | None
+    # The rights holder or agent it comes from (empty on notices built before holders).
+    notifier: str | None = None
 
 
 class OfferOut(BaseModel):
@@ -190,6 +192,14 @@ class OfferOut(BaseModel):
     provider: str | None
     kind: str
     territory: str
+    # The release window (inclusive; empty: open-ended).
+    valid_from: str | None = None
+    valid_until: str | None = None
+
+
+class RightsOut(BaseModel):
+    holder: str
+    territory: str
 
 
 class TitleOut(BaseModel):
@@ -197,6 +207,7 @@ class TitleOut(BaseModel):
     title: str
     year: int | None
     offers: list[OfferOut]
+    rights: list[RightsOut] = []
 
 
 class SiteOut(BaseModel):
@@ -260,14 +271,18 @@ def allowed_out(r: ReferenceVideo) -> AllowedOut:
 def notice_out(n: Notice) -> NoticeOut:
     return NoticeOut(id=n.id, host=n.host.name, status=n.status.value, regime=n.regime, language=n.language,
                      recipient=n.recipient, subject=n.subject, body_text=n.body_text,
-                     urls=[i.url for i in n.items],
+                     urls=[i.url for i in n.items], notifier=n.notifier.name if n.notifier else None,
                      created_at=as_utc(n.created_at).isoformat() if n.created_at else None)  # type: ignore[union-attr]
 
 
 def title_out(t: Title) -> TitleOut:
     return TitleOut(id=t.id, title=t.title, year=t.year,
                     offers=[OfferOut(id=o.id, url=o.url, provider=o.provider, kind=o.kind.value,
-                                     territory=o.territory) for o in t.offers])
+                                     territory=o.territory,
+                                     valid_from=o.valid_from.isoformat() if o.valid_from else None,
+                                     valid_until=o.valid_until.isoformat() if o.valid_until else None)
+                            for o in t.offers],
+                    rights=[RightsOut(holder=r.holder.name, territory=r.territory) for r in t.rights])
 
 
 MATCH_FILTERS = {

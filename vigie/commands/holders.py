@@ -67,6 +67,31 @@ def holders_list(state: State, as_json: bool) -> None:
         click.echo(f"{h['id']:>5}  {h['kind']:<6} {h['name']}  ({h['legal_name']})  {rights}")
 
 
+@holders.command("grant")
+@click.argument("holder")
+@click.argument("title")
+@click.option("--territory", default="*", show_default=True, metavar="CC[,CC...]",
+              help="Where it holds the rights: ISO 3166-1 alpha-2 codes, or * for worldwide.")
+@click.option("--from", "valid_from", type=DAY, metavar="YYYY-MM-DD", help="First day of the rights.")
+@click.option("--until", "valid_until", type=DAY, metavar="YYYY-MM-DD", help="Last day of the rights.")
+@click.option("--replace", is_flag=True, help="Drop the title's other rights rows of this holder first.")
+@pass_state
+def holders_grant(state: State, holder: str, title: str, territory: str, valid_from: datetime | None,
+                  valid_until: datetime | None, replace: bool) -> None:
+    """Record that HOLDER holds the rights on TITLE (id or name) in a territory.
+
+    A notice to a host in a territory no rights row covers is not sent. --replace
+    narrows rights given before (the 0013 migration gave worldwide rights)."""
+    from stages.holders import grant_title_rights
+
+    with state.session() as s:
+        row, dropped = grant_title_rights(s, holder, title, territory, day_of(valid_from), day_of(valid_until),
+                                          replace=replace)
+        t = row.title
+        click.echo(f"{row.holder.name} holds the rights on title {t.id} {t.title!r} in {row.territory}"
+                   + (f" ({dropped} earlier row(s) replaced)" if dropped else ""))
+
+
 @click.group("mandates")
 def mandates() -> None:
     """Mandates: an agent's recorded authority to notify for a rights holder."""

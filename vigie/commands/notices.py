@@ -94,7 +94,7 @@ def notice_json(n: Any) -> dict[str, Any]:
             "recipient": n.recipient, "recipient_source": n.recipient_source, "status": n.status.value,
             "message_id": n.message_id, "attempts": n.attempts, "last_error": n.last_error,
             "created_at": iso(n.created_at), "sent_at": iso(n.sent_at), "parent_id": n.parent_id,
-            "subject": n.subject, "items": items}
+            "subject": n.subject, "notifier": n.notifier.name if n.notifier else None, "items": items}
 
 
 @notices.command("list")
