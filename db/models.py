@@ -627,7 +627,8 @@ class RightsHolder(Base):
     One table for both (``kind``), since an agent signs notices exactly as a holder does
     and a holder may also act for others. The contact details are the notice's
     complainant block; empty ones are filled from ``[notifier]`` (the installation, whose
-    mailbox receives the replies). The logo is shown on the public pages, served from our
+    mailbox receives the replies), and a holder with none at all leaves ``[notifier]`` the
+    complainant (``notices.render.notifier_block``). The logo is shown on the public pages, served from our
     own origin."""
 
     __tablename__ = "rights_holders"

@@ -80,10 +80,13 @@ NOTIFIER_KEYS = ("legal_name", "address", "phone", "email", "signature", "countr
 
 def notifier_block(configured: Mapping[str, str], org: RightsHolder | None) -> dict[str, str]:
     """The complainant: the notifying organisation, its empty contact details filled from
-    ``[notifier]`` (the installation, whose mailbox receives the replies); the configured
-    notifier alone when no organisation is known (a notice built before holders existed)."""
+    ``[notifier]`` (the installation, whose mailbox receives the replies). An organisation
+    with no contact details at all (a holder the 0013 migration made from a
+    ``rights_owner`` name) leaves the configured notifier as the complainant, as before
+    holders existed, rather than lending it someone else's signatory; each work still names
+    its rights holder."""
     base = {k: str(configured.get(k, "") or "") for k in NOTIFIER_KEYS}
-    if org is None:
+    if org is None or not any((org.address, org.email, org.signatory, org.phone)):
         return base
     own = {"legal_name": org.legal_name, "address": org.address, "phone": org.phone, "email": org.email,
            "signature": org.signatory, "country": org.country}

@@ -436,3 +436,17 @@ def test_cli_grant_narrows_migrated_rights_and_catalog_offer_adds_windows(db_url
         assert [(r.holder.name, r.territory) for r in t.rights] == [("films-a", "BE,FR")]
         assert [(o.kind, o.valid_until) for o in t.offers] == [(OfferKind.CINEMA, date(2026, 2, 28)),
                                                                (OfferKind.VOD_RENTAL, None)]
+
+
+def test_a_holder_without_contact_details_leaves_the_configured_notifier_as_complainant(Session) -> None:  # type: ignore[no-untyped-def]
+    # A holder the migration made from a rights_owner name: the installation still signs,
+    # as before holders existed; it never lends its signatory to someone else's name.
+    with Session.begin() as s:
+        t = title(s, "Le Voyage", holder(s, "Blender Foundation", legal_name="Blender Foundation"))
+        h = add_host(s, language="en")
+        add_match(s, t, h, "https://videohost.example/v/1")
+        (n,) = queue_notices(s, make_config(), now=T0).notices
+        body = " ".join(n.body_text.split())
+        assert "rights owned by Blender Foundation" in body
+        assert "Complainant: Films du Nord SAS 12 rue de la Paix" in body
+        assert "for Films du Nord SAS" in body and "for Blender Foundation" not in body
