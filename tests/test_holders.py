@@ -450,3 +450,27 @@ def test_a_holder_without_contact_details_leaves_the_configured_notifier_as_comp
         assert "rights owned by Blender Foundation" in body
         assert "Complainant: Films du Nord SAS 12 rue de la Paix" in body
         assert "for Films du Nord SAS" in body and "for Blender Foundation" not in body
+
+
+def test_review_page_says_why_a_match_is_not_notified(engine, Session) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from foundation.config import Config
+    from tests.test_hardening_routes import Visitor
+    from webapp import sessions
+    from webapp.accounts import create_user
+    from webapp.app import create_app
+    from webapp.sessions import SessionState
+
+    with Session.begin() as s:
+        a = holder(s, "films-a")
+        t = title(s, "Le Voyage", a, territory="FR")
+        us = add_host(s, "tube-us", jurisdiction="US", language="en")
+        add_match(s, t, us, "https://tube-us.example/v/1")
+        assert queue_notices(s, make_config(), now=T0).notices == []
+        state = SessionState()
+        sessions.start(s, state, create_user(s, "ana", "a long password 1").id)
+    app = create_app(engine, Config(notifier={"legal_name": "Vigie"}), secret_key="k" * 48)
+    with TestClient(app) as c:
+        page = Visitor(c, state.new_token, state.csrf).request("GET", "/review?state=all", None).text
+        assert "not notified to tube-us: no rights holder of title" in page and "has rights in US" in page
