@@ -191,13 +191,13 @@ def is_agent(org: RightsHolder) -> bool:
 def withheld_matches(s: Session, limit: int = 50) -> list[dict[str, Any]]:
     """Confirmed or approved matches kept from a host, with the reason the notice builder
     recorded (no rights holder, mandate expired, no rights in the host's territory)."""
-    rows = s.execute(select(Match.id, Match.details).where(
+    rows = s.execute(select(Match.id, Match.title_id, Match.details).where(
         (Match.decision == Decision.CONFIRMED) | (Match.review == ReviewState.APPROVED),
         Match.review != ReviewState.REJECTED).order_by(Match.id.desc()))
     out: list[dict[str, Any]] = []
-    for mid, details in rows:
+    for mid, title_id, details in rows:
         for host, w in sorted(((details or {}).get("withheld") or {}).items()):
-            out.append({"match_id": mid, "host": host, "reason": (w or {}).get("reason"), "at": (w or {}).get("at")})
+            out.append({"match_id": mid, "title_id": title_id, "host": host, "reason": (w or {}).get("reason"), "at": (w or {}).get("at")})
         if len(out) >= limit:
             break
     return out[:limit]

@@ -284,8 +284,13 @@ def _notice_row(n: Notice, tz: ZoneInfo) -> dict[str, Any]:
 
 
 
-def collect(session: Session, config: Config, day: date, *, now: datetime | None = None) -> ReportData:
-    """Gather every section of the report for ``day`` (a local calendar day)."""
+def collect(session: Session, config: Config, day: date, *, now: datetime | None = None,
+            titles: set[int] | None = None) -> ReportData:
+    """Gather every section of the report for ``day`` (a local calendar day).
+
+    ``titles``: a rights holder's or an agent's report (``webapp.tenancy``): only the
+    matches, notices and takedowns of those titles; the installation's crawl health and
+    audit head are left out."""
     tz = zone(config)
     start, end = day_bounds(day, tz)
     hist_start, _ = day_bounds(day - timedelta(days=HISTORY_DAYS - 1), tz)
@@ -300,6 +305,11 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
                                                       Match.review == ReviewState.NONE,
                                                       Match.created_at < end)
                                  .order_by(Match.score.desc(), Match.id)))
+    if titles is not None:
+        recent = [m for m in recent if m.title_id in titles]
+        todays = [m for m in todays if m.title_id in titles]
+        new_confirmed = [m for m in new_confirmed if m.title_id in titles]
+        queue = [m for m in queue if m.title_id in titles]
     frames = _frames(session, [m.id for m in new_confirmed] + [m.id for m in queue])
 
     # Items of notices sent before the end of the day (takedowns are tracked on them).
@@ -307,6 +317,8 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
         select(NoticeItem).join(Notice).where(Notice.sent_at.is_not(None), Notice.sent_at < end)
         .options(selectinload(NoticeItem.notice).selectinload(Notice.host),
                  selectinload(NoticeItem.match).selectinload(Match.candidate))))
+    if titles is not None:
+        items = [it for it in items if it.match.title_id in titles]
     removed_before: dict[tuple[int, int | None], datetime] = {}
     for it in items:
         ra = as_utc(it.removed_at)
@@ -335,6 +347,11 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
                                                        Notice.created_at >= hist_start)
                                   .options(selectinload(Notice.host), selectinload(Notice.items))
                                   .order_by(Notice.created_at, Notice.id)))
+    if titles is not None:
+        def mine(n: Notice) -> bool:
+            return bool(n.items) and all(it.match.title_id in titles for it in n.items)
+
+        sent, awaiting, failed = ([n for n in ns if mine(n)] for ns in (sent, awaiting, failed))
 
     # Takedowns, per item and per host (compliance over the last 30 days of notices).
     takedowns: list[dict[str, Any]] = []
@@ -404,8 +421,12 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
         "first_error": one_line(str(r.error_log[0]) if r.error_log else "", 200),
     } for r in runs]
     late = []
-    for site in session.scalars(select(Site).where(Site.enabled.is_(True), Site.schedule.is_not(None))
-                                .order_by(Site.name)):
+    # Crawl health is the installation's, not a rights holder's.
+    sites = session.scalars(select(Site).where(Site.enabled.is_(True), Site.schedule.is_not(None))
+                            .order_by(Site.name)) if titles is None else []
+    if titles is not None:
+        run_rows = []
+    for site in sites:
         last = as_utc(session.scalar(select(CrawlRun.started_at).where(CrawlRun.site_id == site.id,
                                                                        CrawlRun.started_at < end)
                                      .order_by(CrawlRun.started_at.desc()).limit(1)))
@@ -444,9 +465,11 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
         "pages needing a browser": int(session.scalar(select(func.count()).select_from(Candidate).where(
             Candidate.status == CandidateStatus.NEEDS_BROWSER)) or 0),
     }
+    if titles is not None:
+        del headline["pages needing a browser"]  # the installation's crawl, like crawl health
     return ReportData(
         day=day, timezone=str(tz), generated_at=(now or utcnow()).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z"),
-        withheld=withheld_matches(session),
+        withheld=[w for w in withheld_matches(session) if titles is None or w["title_id"] in titles],
         headline=headline, new_matches=new_rows, by_title=counts("title"), by_site=counts("site"),
         by_host=counts("host"), review_queue=queue_rows,
         notices_sent=[_notice_row(n, tz) for n in sent],
@@ -454,7 +477,8 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
         notices_failed=[_notice_row(n, tz) for n in failed],
         takedowns=takedowns, hosts=host_stats, reuploads=[r for r in new_rows if r.reupload],
         repeat_infringers=repeat, top_sites=top_sites, crawl_runs=run_rows, late_sites=late,
-        chart_daily=chart_daily, chart_hosts=chart_hosts, audit_head=chain_head(session),
+        chart_daily=chart_daily, chart_hosts=chart_hosts,
+        audit_head=chain_head(session) if titles is None else None,
     )
 
 

@@ -5,8 +5,9 @@ A title is in an organisation's scope by ``db.rights.scope_titles`` (its own rig
 for an agent its principals' titles its mandates cover). What hangs on a title: its
 matches (and their frames, screenshots and reference media), allowed material of it, and
 the notices whose every URL is about a title in scope (an agent's notice naming two
-principals' works is its own, not either principal's). The installation-wide daily
-report is the installation staff's. Anything out of scope answers 404, exactly as an id
+principals' works is its own, not either principal's), and the daily report made from
+those alone (the archived installation-wide report, its figures and the crawl health are
+the installation staff's). Anything out of scope answers 404, exactly as an id
 that does not exist, so a tenant cannot even learn what ids others have.
 
 Every route that takes an id or lists rows goes through here, and so does every action of
@@ -88,7 +89,8 @@ class Scope:
         return r
 
     def sees_reports(self) -> bool:
-        """The daily report covers every title: the installation staff's only."""
+        """The archived daily report covers every title: the installation staff's only
+        (a tenant reads the day's report made from its own titles' rows)."""
         return self.everything
 
 
