@@ -29,6 +29,7 @@ from db.models import (
     Match,
     ReferenceVideo,
     Title,
+    TitleRights,
 )
 from fingerprint.decode import probe
 from fingerprint.extract import ALGORITHM, VideoFingerprint, fingerprint_reference, sha256_file, static_flags
@@ -360,7 +361,8 @@ def list_titles(session: Session) -> list[Title]:
     return list(
         session.scalars(
             select(Title)
-            .options(selectinload(Title.alt_titles), selectinload(Title.offers), selectinload(Title.references))
+            .options(selectinload(Title.alt_titles), selectinload(Title.offers), selectinload(Title.references),
+                     selectinload(Title.rights).selectinload(TitleRights.holder))
             .order_by(Title.id)
         )
     )

@@ -339,7 +339,7 @@ def catalog_list(state: State, as_json: bool) -> None:
         allowed = [allowed_json(r) for r in list_allowed(s)]
     if untitled:
         rows.append({"id": None, "title": None, "year": None, "alt_titles": [], "offers": [], "references": [],
-                     "allowed": untitled})
+                     "rights": [], "allowed": untitled})
     if echo_listing(rows, as_json, "the catalogue is empty; add a film with `vigie catalog add VIDEO --title T`"):
         return
     for t in rows:
@@ -349,7 +349,9 @@ def catalog_list(state: State, as_json: bool) -> None:
         refs = t["references"]
         dur = sum(r["duration_s"] for r in refs)  # type: ignore[misc]
         extra = f"  allowed={len(t['allowed'])}" if t["allowed"] else ""  # type: ignore[arg-type]
-        click.echo(f"{t['id']:>5}  {t['title']}{year}  refs={len(refs)} {dur:.0f}s  offers={len(t['offers'])}{extra}")  # type: ignore[arg-type]
+        rights = ",".join(f"{r['holder']}({r['territory']})" for r in t["rights"]) or "NONE (never notified)"  # type: ignore[index,union-attr]
+        click.echo(f"{t['id']:>5}  {t['title']}{year}  refs={len(refs)} {dur:.0f}s  offers={len(t['offers'])}"  # type: ignore[arg-type]
+                   f"  rights={rights}{extra}")
     if allowed:
         click.echo("allowed material (a copy of it alone gets no notice):")
     for a in allowed:
