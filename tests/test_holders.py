@@ -474,3 +474,32 @@ def test_review_page_says_why_a_match_is_not_notified(engine, Session) -> None: 
     with TestClient(app) as c:
         page = Visitor(c, state.new_token, state.csrf).request("GET", "/review?state=all", None).text
         assert "not notified to tube-us: no rights holder of title" in page and "has rights in US" in page
+
+
+def test_admin_page_adds_a_user_of_a_holder(engine, Session) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from foundation.config import Config
+    from tests.test_hardening_routes import Visitor
+    from webapp import sessions
+    from webapp.accounts import create_user
+    from webapp.app import create_app
+    from webapp.sessions import SessionState
+
+    with Session.begin() as s:
+        a = holder(s, "films-a")
+        state = SessionState()
+        sessions.start(s, state, create_user(s, "root", "a long password 1", "admin").id)
+        hid = a.id
+    app = create_app(engine, Config(notifier={"legal_name": "Vigie"}), secret_key="k" * 48)
+    with TestClient(app) as c:
+        v = Visitor(c, state.new_token, state.csrf)
+        form = {"username": "ana", "password": "a long password 2", "role": "analyst", "holder": str(hid)}
+        assert v.request("POST", "/users", {"form": form}).status_code == 303
+        assert v.request("POST", "/users", {"form": {**form, "username": "boss", "role": "admin"}}).status_code == 422
+        assert v.request("POST", "/users", {"form": {**form, "username": "x", "holder": "999"}}).status_code == 404
+        assert "films-a" in v.request("GET", "/users", None).text
+    with Session() as s:
+        from db.models import User
+
+        assert {u.username: u.org_id for u in s.scalars(select(User))} == {"root": None, "ana": hid}

@@ -156,6 +156,7 @@ def users_password(state: State, name: str, password_stdin: bool) -> None:
 @pass_state
 def users_list(state: State) -> None:
     """List staff users."""
+    from db.models import RightsHolder
     from webapp.accounts import list_users
 
     with state.session() as s:
@@ -164,7 +165,8 @@ def users_list(state: State) -> None:
             click.echo("no users; add one with `vigie users add NAME --role admin`")
         for u in rows:
             flag = "" if u.active else "  (disabled)"
-            click.echo(f"{u.id:>5}  {u.username:<24} {u.role.value:<8} {u.email or ''}{flag}")
+            org = f"  for {s.get(RightsHolder, u.org_id).name}" if u.org_id else ""  # type: ignore[union-attr]
+            click.echo(f"{u.id:>5}  {u.username:<24} {u.role.value:<8} {u.email or ''}{org}{flag}")
 
 
 COMMANDS: list[click.Command] = [report, serve, users]

@@ -11,9 +11,11 @@ from db.models import (
     AuditLog,
     Host,
     OfferKind,
+    RightsHolder,
     Role,
     Site,
 )
+from foundation.errors import NotFound
 from reports.daily import report_anchors
 from webapp import actions, sessions
 from webapp.accounts import change_own_password, create_user, list_users, set_active, set_password
@@ -110,15 +112,20 @@ def router(web: Web) -> APIRouter:
     def users_page(request: Request) -> HTMLResponse:
         with tx() as s:
             user = need_user(request, s, Role.ADMIN)
-            return render(request, "users.html", user, users=list_users(s))
+            orgs = {h.id: h.name for h in s.scalars(select(RightsHolder).order_by(RightsHolder.name))}
+            return render(request, "users.html", user, users=list_users(s), orgs=orgs)
 
     @router.post("/users", include_in_schema=False)
     async def add_user_form(request: Request) -> Response:
         form = await read_form(request)
         with tx() as s:
             user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
+            org = form.get("holder", "").strip()
+            if org and (not org.isdigit() or s.get(RightsHolder, int(org)) is None):
+                raise NotFound(f"no rights holder or agent with id {org[:20]!r}")
             new = create_user(s, form.get("username", "").strip(), form.get("password", ""),
-                              form.get("role", "analyst"), email=form.get("email") or None, actor=user.username)
+                              form.get("role", "analyst"), email=form.get("email") or None, actor=user.username,
+                              org_id=int(org) if org else None)
             msg = f"user {new.username} added"
         return back(request, "/users", msg)
 
