@@ -222,8 +222,11 @@ def test_agent_groups_its_principals_works_in_one_notice_per_host(Session) -> No
                                                              "https://videohost.example/v/b"]
         lone_body = " ".join(by["lone"].body_text.split())
         assert "Lone Productions" in lone_body and "on behalf" not in lone_body and "Voyage A" not in lone_body
-        # The notifier is on the notice, for the staff pages and the tenants' scope.
+        # The notifier is on the notice, for the staff pages and the tenants' scope, and
+        # the machine-readable copies name the agent as the complainant too.
         assert agent_notice.notifier_id == alpa.id
+        assert "<Entity>Association de lutte contre la piraterie</Entity>" in agent_notice.acns_xml
+        assert "notices@alpa.example" in agent_notice.acns_xml
 
 
 def test_notifier_for_prefers_the_valid_mandate_and_the_first_holder_of_the_territory(Session) -> None:  # type: ignore[no-untyped-def]
