@@ -345,7 +345,7 @@ def test_catalog_add_with_rights_owner_makes_the_holder(Session, media: dict[str
 # --------------------------------------------------------------------------- public pages
 
 
-def test_public_page_shows_current_offers_per_territory_and_the_holders_logo(engine, Session) -> None:  # type: ignore[no-untyped-def]
+def test_public_page_shows_current_offers_per_territory_and_the_holders_logo(engine, Session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
     from foundation.config import Config
@@ -377,6 +377,15 @@ def test_public_page_shows_current_offers_per_territory_and_the_holders_logo(eng
         logo = c.get(f"/public/holders/{hid}/logo")
         assert logo.status_code == 200 and logo.content == png and logo.headers["content-type"] == "image/png"
         assert c.get("/public/holders/999/logo").status_code == 404
+    # The static export (vigie report --public DIR) carries the same, logo file included.
+    from webapp.public import export_static
+
+    out = tmp_path / "public"
+    with Session() as s:
+        export_static(s, Config(notifier={"legal_name": "Vigie"}), out)
+    static = (out / f"title-{tid}.html").read_text()
+    assert f'src="logo-{hid}.png"' in static and (out / f"logo-{hid}.png").read_bytes() == png
+    assert "rent-fr.example" in static and "old-fr.example" not in static
 
 
 def test_admin_adds_an_offer_with_territory_and_window(engine, Session) -> None:  # type: ignore[no-untyped-def]
