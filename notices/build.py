@@ -162,7 +162,7 @@ def refused_notice() -> ColumnElement[bool]:
     return and_(Notice.status == NoticeStatus.DISCARDED, Notice.last_error.like(f"{REFUSED} %"))
 
 
-def refusal(notice: Notice) -> list[str]:
+def refusal(notice: Notice, now: datetime | None = None) -> list[str]:
     """Why ``notice`` must not go out as built, checked at approval and just before sending:
     a side of a match on a licensed partner or the title's own shop, a match staff rejected
     since the notice was built, the host itself now a partner, or a title nobody may
@@ -172,11 +172,11 @@ def refusal(notice: Notice) -> list[str]:
                  if it.match.review is ReviewState.REJECTED]
     if notice.host.licensed_partner:
         problems.append(f"host {notice.host.name!r} is a licensed partner")
-    problems += _withheld_now(notice)
+    problems += _withheld_now(notice, now or utc_now())
     return problems
 
 
-def _withheld_now(notice: Notice) -> list[str]:
+def _withheld_now(notice: Notice, now: datetime) -> list[str]:
     """Titles of ``notice`` nobody may notify for today (a mandate expired while the
     notice waited); a notice built before rights holders existed is left as it was."""
     session = object_session(notice)
@@ -188,7 +188,7 @@ def _withheld_now(notice: Notice) -> list[str]:
         if m.title is None or m.title_id in seen:
             continue
         seen.add(m.title_id)
-        got = notifier_for(session, m.title, notice.host.jurisdiction, utc_now().date())
+        got = notifier_for(session, m.title, notice.host.jurisdiction, as_utc(now).date())  # type: ignore[union-attr]
         if isinstance(got, Withheld):
             out.append(got.reason)
     return out
@@ -475,7 +475,7 @@ def approve_notice(session: Session, notice_id: int, *, user_id: int | None = No
     if notice.status is not NoticeStatus.AWAITING_APPROVAL:
         raise NoticeInvalid(f"notice {notice_id} is {notice.status.value}, not awaiting approval")
     before = notice.status.value
-    problems = refusal(notice)
+    problems = refusal(notice, now)
     if problems:
         notice.status = NoticeStatus.DISCARDED
         notice.last_error = f"{REFUSED} at approval: " + "; ".join(problems)

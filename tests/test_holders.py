@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from db.models import (
     Mandate,
@@ -36,7 +36,7 @@ from db.models import (
 )
 from db.rights import Party, Withheld, covers, current_offers, notifier_for
 from notices.build import approve_notice, queue_notices
-from tests.test_notices_support import T0, add_host, add_match, make_config
+from tests.test_notices_support import T0, add_host, add_match, make_config, smtp, web  # noqa: F401
 
 DAY = T0.date()  # 2026-03-02
 
@@ -515,3 +515,29 @@ def test_admin_page_adds_a_user_of_a_holder(engine, Session) -> None:  # type: i
         from db.models import User
 
         assert {u.username: u.org_id for u in s.scalars(select(User))} == {"root": None, "ana": hid}
+
+
+def test_no_reminder_once_the_agents_mandate_has_expired(Session, web, smtp) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    from notices.dispatch import dispatch
+    from notices.verify import verify
+
+    pages, base = web
+    rec, port = smtp
+    cfg = make_config(port)
+    with Session.begin() as s:
+        a = holder(s, "films-a")
+        agency = holder(s, "agence", agent=True, address="1 rue A", email="n@agence.example", signatory="A. Gent",
+                        phone="+33 1")
+        t = title(s, "Le Voyage", a)
+        mandate(s, agency, a, date(2026, 1, 1), DAY + timedelta(days=1))
+        h = add_host(s, "tube", domain_patterns=["127.0.0.1"], settings={"grace_hours": 48})
+        add_match(s, t, h, f"{base}/live")
+        assert len(queue_notices(s, cfg, T0).notices) == 1
+    assert len(dispatch(Session, cfg, now=T0).sent) == 1
+    pages.set("/live", 200, "<video src='/media/live.mp4'></video>")
+    with Session.begin() as s:
+        r = verify(s, cfg, now=T0 + timedelta(hours=49))  # past the grace, and past the mandate
+        assert r.escalations == [] and [u.rsplit("/", 1)[1] for u in r.live] == ["live"]
+        assert any(f"expired on {DAY + timedelta(days=1)}" in e for e in r.errors), r.errors
+        assert s.scalar(select(func.count()).select_from(Notice)) == 1
+    assert len(rec.received) == 1
