@@ -541,3 +541,20 @@ def test_no_reminder_once_the_agents_mandate_has_expired(Session, web, smtp) -> 
         assert any(f"expired on {DAY + timedelta(days=1)}" in e for e in r.errors), r.errors
         assert s.scalar(select(func.count()).select_from(Notice)) == 1
     assert len(rec.received) == 1
+
+
+def test_agents_notice_in_french_quotes_the_mandate(Session) -> None:  # type: ignore[no-untyped-def]
+    with Session.begin() as s:
+        alpa = holder(s, "alpa", agent=True, legal_name="ALPA", address="5 rue du Cinéma, Paris",
+                      email="n@alpa.example", signatory="L. Bernard", phone="+33 1")
+        a = holder(s, "films-a", legal_name="Films A SAS")
+        t = title(s, "Le Voyage", a)
+        m = mandate(s, alpa, a, date(2026, 1, 1), date(2026, 12, 31))
+        h = add_host(s, "tube-fr", jurisdiction="FR", language="fr")
+        add_match(s, t, h, "https://tube-fr.example/v/1")
+        (n,) = queue_notices(s, make_config(), now=T0).notices
+        body = " ".join(n.body_text.split())
+        assert "droits détenus par Films A SAS" in body and "Notifiant : ALPA" in body
+        assert "agissant pour le compte des ayants droit nommés ci-dessus" in body
+        assert f"Films A SAS : mandat n° {m.id}, du 2026-01-01 au 2026-12-31" in body
+        assert f"mandat n° {m.id}" in n.body_html and "d" * 64 in n.body_html
