@@ -386,7 +386,8 @@ def one_builder_at_a_time(session: Session) -> None:
 
 
 def queue_notices(session: Session, config: Config, now: datetime | None = None) -> QueueResult:
-    """Queue a notice per host for every URL of the notifiable matches (the stage function).
+    """Queue a notice per host and notifier for every URL of the notifiable matches that
+    someone may notify (the stage function); the others are withheld, the reason kept.
 
     Builders take turns (``one_builder_at_a_time``): the caller's transaction holds the
     turn until it ends, so commit soon after."""
@@ -429,15 +430,18 @@ def queue_notices(session: Session, config: Config, now: datetime | None = None)
             group_parties[group][m.title_id] = party
 
     size = max(1, int(config.get("notices", "max_urls_per_notice")))
+    contacts: dict[int, Contact] = {}  # one look-up per host, whoever notifies it
     for group, targets in per_host.items():
         host = hosts[group[0]]
         regime = regime_for_host(host)
         language = language_for_host(host)
-        contact = resolve_contact(
-            host, origin=targets[0].url,
-            discover=bool(config.get("notices", "discover_contacts")),
-            timeout=float(config.get("notices", "http_timeout")),
-            allow_loopback=bool(config.get("notices", "allow_loopback")))
+        if host.id not in contacts:
+            contacts[host.id] = resolve_contact(
+                host, origin=targets[0].url,
+                discover=bool(config.get("notices", "discover_contacts")),
+                timeout=float(config.get("notices", "http_timeout")),
+                allow_loopback=bool(config.get("notices", "allow_loopback")))
+        contact = contacts[host.id]
         if contact.source in ("security.txt", "guess") and not host.abuse_contact:
             host.settings = {**(host.settings or {}), "discovered_contact": contact.address,
                              "contact_source": contact.source}
