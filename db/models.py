@@ -78,6 +78,9 @@ class Title(Base):
     references: Mapped[list[ReferenceVideo]] = relationship(
         back_populates="title", cascade="all, delete-orphan", order_by="ReferenceVideo.id"
     )
+    rights: Mapped[list[TitleRights]] = relationship(
+        back_populates="title", cascade="all, delete-orphan", order_by="TitleRights.id"
+    )
 
     def all_names(self) -> list[str]:
         return [self.title, *(a.name for a in self.alt_titles)]
@@ -114,6 +117,9 @@ class Offer(Base):
     kind: Mapped[OfferKind] = mapped_column(_enum(OfferKind), default=OfferKind.VOD_RENTAL)
     # ISO 3166-1 alpha-2 codes, or "*" for worldwide.
     territory: Mapped[str] = mapped_column(String(200), default="*")
+    # The release window: valid from this day to that one, inclusive (empty: open-ended).
+    valid_from: Mapped[Optional[date]] = mapped_column(Date)
+    valid_until: Mapped[Optional[date]] = mapped_column(Date)
 
     title: Mapped[Title] = relationship(back_populates="offers")
 
@@ -384,8 +390,12 @@ class Notice(Base):
     # reference staff typed in when they marked the notice submitted by hand.
     ticket_ref: Mapped[Optional[str]] = mapped_column(String(200))
     submitted_by: Mapped[Optional[str]] = mapped_column(String(100))
+    # Who notifies (``db.rights``): the rights holder, or the agent acting for it.
+    notifier_id: Mapped[Optional[int]] = mapped_column(ForeignKey("rights_holders.id", ondelete="SET NULL"),
+                                                       index=True)
 
     host: Mapped[Host] = relationship()
+    notifier: Mapped[Optional[RightsHolder]] = relationship()
     items: Mapped[list[NoticeItem]] = relationship(back_populates="notice", cascade="all, delete-orphan")
 
 
@@ -458,6 +468,10 @@ class User(Base):
     role: Mapped[Role] = mapped_column(_enum(Role), default=Role.ANALYST)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The rights holder or agent the user works for: they see only its titles and what
+    # hangs on them (``db.rights.scope_titles``). Empty: the installation's own staff.
+    org_id: Mapped[Optional[int]] = mapped_column(ForeignKey("rights_holders.id", ondelete="RESTRICT"),
+                                                  index=True)
 
 
 class LoginAttempt(Base):
@@ -689,6 +703,8 @@ class EvidenceExport(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     item_ids: Mapped[list[Any]] = mapped_column(default=list)
     pinned: Mapped[bool] = mapped_column(default=False)
+
+
 # --------------------------------------------------------------------------- the hosts' replies
 
 
@@ -800,6 +816,99 @@ class CounterNotice(Base):
 
     message: Mapped[Optional[InboxMessage]] = relationship()
     notice: Mapped[Optional[Notice]] = relationship()
+
+
+# --------------------------------------------------------------------------- rights holders
+
+
+class OrgKind(enum.Enum):
+    """What an organisation is to the catalogue: it owns rights, or it acts for those who do."""
+
+    HOLDER = "holder"    # a producer, a distributor, a studio: owns rights on titles
+    AGENT = "agent"      # an association or an agency acting for holders under a mandate
+
+
+class RightsHolder(Base):
+    """An organisation that notifies: a rights holder, or an agent acting for holders.
+
+    One table for both (``kind``), since an agent signs notices exactly as a holder does
+    and a holder may also act for others. The contact details are the notice's
+    complainant block; empty ones are filled from ``[notifier]`` (the installation, whose
+    mailbox receives the replies), and a holder with none at all leaves ``[notifier]`` the
+    complainant (``notices.render.notifier_block``). The logo is shown on the public pages, served from our
+    own origin."""
+
+    __tablename__ = "rights_holders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[OrgKind] = mapped_column(_enum(OrgKind), default=OrgKind.HOLDER)
+    legal_name: Mapped[str] = mapped_column(String(300))
+    address: Mapped[Optional[str]] = mapped_column(Text)
+    signatory: Mapped[Optional[str]] = mapped_column(String(300))
+    email: Mapped[Optional[str]] = mapped_column(String(300))
+    phone: Mapped[Optional[str]] = mapped_column(String(100))
+    # ISO 3166-1 alpha-2 of its seat.
+    country: Mapped[Optional[str]] = mapped_column(String(2))
+    logo: Mapped[Optional[bytes]] = mapped_column(LargeBinary)
+    logo_type: Mapped[Optional[str]] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    rights: Mapped[list[TitleRights]] = relationship(back_populates="holder", cascade="all, delete-orphan")
+
+
+class TitleRights(Base):
+    """A holder's rights on a title, for some territories and possibly for a while.
+
+    A notice to a host whose territory no rights row covers is not sent: the holder has
+    nothing to enforce there."""
+
+    __tablename__ = "title_rights"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title_id: Mapped[int] = mapped_column(ForeignKey("titles.id", ondelete="CASCADE"), index=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("rights_holders.id", ondelete="CASCADE"), index=True)
+    # ISO 3166-1 alpha-2 codes separated by commas, or "*" for worldwide.
+    territory: Mapped[str] = mapped_column(String(200), default="*")
+    valid_from: Mapped[Optional[date]] = mapped_column(Date)
+    valid_until: Mapped[Optional[date]] = mapped_column(Date)
+
+    title: Mapped[Title] = relationship(back_populates="rights")
+    holder: Mapped[RightsHolder] = relationship(back_populates="rights")
+
+
+class MandateTitle(Base):
+    """One title a mandate covers (a mandate for all its principal's titles has none)."""
+
+    __tablename__ = "mandate_titles"
+
+    mandate_id: Mapped[int] = mapped_column(ForeignKey("mandates.id", ondelete="CASCADE"), primary_key=True)
+    title_id: Mapped[int] = mapped_column(ForeignKey("titles.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Mandate(Base):
+    """An agent's recorded authority to notify for a rights holder.
+
+    The notice names it (id, dates, the SHA-256 of the signed document) so a host can
+    ask for the document and check it is the one we hold. Once a holder has given a
+    mandate, its titles are notified by the agent; when every mandate covering a title
+    has expired, the title is not notified at all (nobody may act for it)."""
+
+    __tablename__ = "mandates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("rights_holders.id", ondelete="CASCADE"), index=True)
+    principal_id: Mapped[int] = mapped_column(ForeignKey("rights_holders.id", ondelete="CASCADE"), index=True)
+    all_titles: Mapped[bool] = mapped_column(default=True)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[Optional[date]] = mapped_column(Date)
+    document_sha256: Mapped[Optional[str]] = mapped_column(String(64))
+    document_name: Mapped[Optional[str]] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    agent: Mapped[RightsHolder] = relationship(foreign_keys=[agent_id])
+    principal: Mapped[RightsHolder] = relationship(foreign_keys=[principal_id])
+    titles: Mapped[list[MandateTitle]] = relationship(cascade="all, delete-orphan")
 
 
 # The audit log's hash chain hooks into every Session (after the models it uses).

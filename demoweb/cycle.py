@@ -11,6 +11,7 @@ and one that does not), the daily report.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import socket
 import time
@@ -26,6 +27,7 @@ from db.session import upgrade
 from foundation.config import Config
 from foundation.timeutil import local_today, utc_now
 from stages.catalog import add_title
+from stages.holders import add_holder, add_mandate
 from stages.context import Context
 from stages.table import run_stage
 
@@ -37,12 +39,15 @@ CATALOGUE = [
         "title": "Big Buck Bunny",
         "year": 2008,
         "alt_titles": ["Le Grand Lapin"],
+        "holder": "films-du-phare",
     },
     {
         "file": "calais_1906.mp4",
         "title": "Grand Prix de l'ACF, Calais 1906",
         "year": 1906,
         "alt_titles": ["French Grand Prix 1906"],
+        # Notified by the agent below, on behalf of the archive, under its mandate.
+        "holder": "archives-calais",
     },
 ]
 
@@ -54,6 +59,20 @@ NOTIFIER = {
     "signature": "Camille Martin, head of rights protection, Films du Phare SAS",
     "country": "FR",
 }
+
+# Who holds the rights (worldwide), and an agent acting for one of them: the demo's
+# notices come from the producer itself, and from the agent "on behalf of" the archive.
+HOLDERS = [
+    {"name": "films-du-phare", "legal_name": NOTIFIER["legal_name"], "address": NOTIFIER["address"],
+     "signatory": NOTIFIER["signature"], "email": NOTIFIER["email"], "phone": NOTIFIER["phone"], "country": "FR"},
+    {"name": "archives-calais", "legal_name": "Archives cinématographiques de Calais (demo)",
+     "address": "1 quai de la Colonne, 62100 Calais, France", "country": "FR"},
+    {"name": "alpa-demo", "agent": True,
+     "legal_name": "Association de lutte contre la piraterie audiovisuelle (demo)",
+     "address": "5 rue du Cinéma, 75009 Paris, France", "signatory": "Louis Bernard, délégué général",
+     "email": "notices@alpa-demo.example", "phone": "+33 1 45 00 00 00", "country": "FR"},
+]
+MANDATE_TEXT = b"Mandate (demo): the Archives of Calais appoint the association to notify for all their titles."
 
 
 class Mailboxes:
@@ -121,17 +140,28 @@ def run_demo(workdir: str, echo: Callable[[str], None] = print) -> None:
 def _cycle(ctx: Context, web: Any, mail: Mailboxes, out: Path, echo: Callable[[str], None]) -> None:
     Session, config = ctx.Session, ctx.config
     offers = web.offers()
-    echo("\n1. Catalogue: fingerprinting the reference films")
+    echo("\n1. Catalogue: rights holders, an agent with its mandate, and the reference films")
+    with Session.begin() as s:
+        for h in HOLDERS:
+            row = add_holder(s, **h, actor="demo")
+            echo(f"   {row.kind.value} {row.name}: {row.legal_name}")
     for item in CATALOGUE:
         t0 = time.perf_counter()
         with Session.begin() as s:
             res = add_title(s, str(MEDIA / item["file"]), title=item["title"], year=item["year"],
                             alt_titles=item["alt_titles"], offers=[offers[item["title"]]],
-                            rights_owner=NOTIFIER["legal_name"], published=True)
+                            holder=item["holder"], rights_territory="*", published=True)
             r = res.reference
             echo(f"   title {res.title.id}: {res.title.title} ({item['year']}), {r.duration_s:.0f} s, "
                  f"{r.frame_count} frame hashes in {time.perf_counter() - t0:.1f} s; "
-                 f"legal offer {offers[item['title']]}")
+                 f"rights of {item['holder']} worldwide; legal offer {offers[item['title']]}")
+    with Session.begin() as s:
+        today = utc_now().date()
+        m = add_mandate(s, agent="alpa-demo", principal="archives-calais", valid_from=today - timedelta(days=30),
+                        valid_until=today + timedelta(days=335),
+                        document_sha256=hashlib.sha256(MANDATE_TEXT).hexdigest(), actor="demo")
+        echo(f"   mandate {m.id}: alpa-demo notifies for archives-calais, all titles, {m.valid_from} to "
+             f"{m.valid_until}, document SHA-256 {m.document_sha256[:16]}…")
 
     echo("\n2. Crawl: the pirate link site (listing, search, sitemap and feed)")
     with Session.begin() as s:
@@ -158,13 +188,18 @@ def _cycle(ctx: Context, web: Any, mail: Mailboxes, out: Path, echo: Callable[[s
          f"{stats.no_match} unrelated, {stats.failed} failed, {stats.retry} to retry (dead or removed media, tried again next run)")
 
     now = ctx.at = utc_now()
-    echo("\n4. Notices: one per host, with the evidence and the legal offer, to the abuse mailboxes")
+    echo("\n4. Notices: one per host and notifier (the producer, or the agent for the archive), with the "
+         "evidence and the legal offer, to the abuse mailboxes")
     q = run_stage("notices", ctx).detail
+    with Session() as s:
+        notifier = {n.id: n.notifier.name if n.notifier else "-" for n in s.scalars(select(Notice))}
     for n in q.queued:
-        echo(f"   notice {n['id']} to {n['host']} <{n['recipient']}>: {n['regime']} in {n['language']}, "
-             f"{n['urls']} URL(s), {n['status']}")
+        echo(f"   notice {n['id']} from {notifier.get(n['id'], '-')} to {n['host']} <{n['recipient']}>: "
+             f"{n['regime']} in {n['language']}, {n['urls']} URL(s), {n['status']}")
     for why in q.refused + q.flagged:
         echo(f"   held: {why}")
+    for why in q.withheld:
+        echo(f"   not sent: {why}")
     if q.partners_skipped:
         echo(f"   {q.partners_skipped} match(es) on the licensed partner's site: never notified")
     d = q.dispatch

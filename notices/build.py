@@ -6,8 +6,11 @@ turns each into the URLs its parties must remove: the media URL, sent to the hos
 stores the video (``hosting``), and the page URL, sent to the site whose page links to
 or embeds it (``linking``); one ``hosting`` page URL when both are the same host. A URL
 already notified to its host is not notified again here (verification follows it up,
-escalates it when due, and re-notifies a re-upload). It groups the URLs per host (at
-most ``max_urls_per_notice`` per notice), renders the regime's templates in the host's
+escalates it when due, and re-notifies a re-upload). It groups the URLs per host and
+per notifier (at most ``max_urls_per_notice`` per notice): the rights holder, or the agent
+acting for it under a mandate, who may group its principals' works in one notice
+(``db.rights.notifier_for``; a title with no holder, no valid mandate or no rights in the
+host's territory is withheld, the reason kept on the match), renders the regime's templates in the host's
 language with the legitimate offers for the host's territory, validates every element
 the regime requires, and queues the notice in the outbox (``notices.dispatch`` sends it). The dispatch window is the interval between two
 runs of ``vigie notices send``; ``notices.dispatch`` also rate-limits per host.
@@ -45,6 +48,7 @@ from db.models import (
     ReviewState,
     Title,
 )
+from db.rights import Party, Withheld, notifier_for
 from notices import machine
 from notices.hosts import Contact, remember_contact, resolve_contact
 from notices.mail import clean_header_text, new_message_id
@@ -52,7 +56,7 @@ from notices.regimes import Regime, language_for_host, regime_for_host
 from notices.render import Target, build_context, render
 from foundation.config import Config
 from foundation.errors import NoticeInvalid, NotFound
-from foundation.timeutil import utc_now
+from foundation.timeutil import as_utc, utc_now
 
 # Channels that can carry a notice without a human; see notices.channels.CHANNELS.
 AUTOMATIC_CHANNELS = ("email",)
@@ -77,6 +81,7 @@ class QueueResult:
     partners_skipped: int = 0
     flagged: list[str] = field(default_factory=list)       # queued for a human: no contact/channel
     counter_noticed: int = 0                               # URLs left out: a counter-notice names them
+    withheld: list[str] = field(default_factory=list)      # nobody may notify: no holder, mandate, rights there
 
 
 
@@ -171,16 +176,36 @@ def refused_notice() -> ColumnElement[bool]:
     return and_(Notice.status == NoticeStatus.DISCARDED, Notice.last_error.like(f"{REFUSED} %"))
 
 
-def refusal(notice: Notice) -> list[str]:
+def refusal(notice: Notice, now: datetime | None = None) -> list[str]:
     """Why ``notice`` must not go out as built, checked at approval and just before sending:
     a side of a match on a licensed partner or the title's own shop, a match staff rejected
-    since the notice was built, or the host itself now a partner."""
+    since the notice was built, the host itself now a partner, or a title nobody may
+    notify for any more (its mandate expired)."""
     problems = [p for it in notice.items if (p := partner_problem(it.match))]
     problems += [f"match {it.match_id} was rejected by staff" for it in notice.items
                  if it.match.review is ReviewState.REJECTED]
     if notice.host.licensed_partner:
         problems.append(f"host {notice.host.name!r} is a licensed partner")
+    problems += _withheld_now(notice, now or utc_now())
     return problems
+
+
+def _withheld_now(notice: Notice, now: datetime) -> list[str]:
+    """Titles of ``notice`` nobody may notify for today (a mandate expired while the
+    notice waited); a notice built before rights holders existed is left as it was."""
+    session = object_session(notice)
+    if session is None or notice.notifier_id is None:
+        return []
+    out, seen = [], set()
+    for it in notice.items:
+        m = it.match
+        if m.title is None or m.title_id in seen:
+            continue
+        seen.add(m.title_id)
+        got = notifier_for(session, m.title, notice.host.jurisdiction, as_utc(now).date())  # type: ignore[union-attr]
+        if isinstance(got, Withheld):
+            out.append(got.reason)
+    return out
 
 
 def _host_at(session: Session, url: str, cache: dict[str, Host]) -> Host:
@@ -247,14 +272,24 @@ def make_notice(
     first_sent: datetime | None = None,
     about_host: Host | None = None,
     needs_approval: bool | None = None,
+    parties: dict[int, Party] | None = None,
 ) -> Notice:
     """Render, validate and add one notice (raises NoticeInvalid naming what is missing).
 
     ``host`` is whom the notice is addressed to (the row it hangs on); ``about_host``
     is the host the content is on when that differs (upstream and delisting notices).
     ``targets`` are its URLs; each of ``matches`` adds its page URL as the host's own.
+    ``parties`` says who notifies for each title (``parties_for`` when not given): a
+    title nobody may notify for in the host's territory, or two notifiers in one notice,
+    refuse it.
     """
     targets = [*targets, *(Target.page(m) for m in matches)]
+    if parties is None:
+        parties = parties_for(session, host, [tg.match for tg in targets], now)
+    parties = {tid: p for tid, p in parties.items() if tid in {tg.match.title_id for tg in targets}}
+    notifiers = {p.notifier.id for p in parties.values()}
+    if len(notifiers) > 1:
+        raise NoticeInvalid(f"notice to {host.name!r} would have {len(notifiers)} notifiers: one per notice")
     message_id = new_message_id(_sender_domain_address(config))
     reference = "VIGIE-" + message_id[7:19].upper()
     subject_host = about_host or host
@@ -263,7 +298,7 @@ def make_notice(
         regime=regime.name, regime_title=regime.title, kind=kind, language=language,
         host=subject_host, recipient_label=f"{host.name} <{recipient_label}>",
         notifier=config.notifier, targets=targets, reference=reference, date=now,
-        first_sent=first_sent,
+        first_sent=first_sent, parties=parties,
     )
     if parent is not None:
         # Earlier notices about these URLs (ACNS ``History``): the one this follows up.
@@ -300,6 +335,7 @@ def make_notice(
         body_text=rendered.text, body_html=rendered.html,
         acns_xml=acns, xarf_json=xarf, status=status, message_id=message_id,
         last_error=error, kind=kind, parent_id=parent.id if parent else None, created_at=now,
+        notifier_id=next(iter(notifiers)) if notifiers else None,
     )
     for tg in targets:
         notice.items.append(NoticeItem(match=tg.match, url=tg.url, role=tg.role))
@@ -342,6 +378,56 @@ def host_ticket(session: Session, notice: Notice) -> str | None:
     return None
 
 
+def party_for(session: Session, host: Host, match: Match, now: datetime,
+              cache: dict[tuple[int, str | None], Party | Withheld] | None = None) -> Party | Withheld:
+    """Who notifies ``host`` about the match's title on ``now``'s day, or why nobody may
+    (``db.rights.notifier_for`` in the host's jurisdiction)."""
+    assert match.title is not None  # notifiable matches have a title
+    key = (match.title.id, (host.jurisdiction or "").upper() or None)
+    if cache is not None and key in cache:
+        return cache[key]
+    got = notifier_for(session, match.title, host.jurisdiction, as_utc(now).date())  # type: ignore[union-attr]
+    if cache is not None:
+        cache[key] = got
+    return got
+
+
+def parties_for(session: Session, host: Host, matches: Sequence[Match], now: datetime) -> dict[int, Party]:
+    """Who notifies for each title of ``matches``; NoticeInvalid when nobody may for one."""
+    out: dict[int, Party] = {}
+    for m in matches:
+        if m.title_id is None or m.title_id in out:
+            continue
+        got = party_for(session, host, m, now)
+        if isinstance(got, Withheld):
+            raise NoticeInvalid(f"not sent to {host.name!r}: {got.reason}")
+        out[m.title_id] = got
+    return out
+
+
+def record_withheld(match: Match, host: Host, reason: str, now: datetime) -> None:
+    """Keep on the match why it is not notified to ``host`` (review, report and
+    ``vigie status`` show it); written only when the reason changes."""
+    details = dict(match.details or {})
+    withheld = dict(details.get("withheld") or {})
+    if (withheld.get(host.name) or {}).get("reason") == reason:
+        return
+    withheld[host.name] = {"reason": reason, "at": as_utc(now).isoformat()}  # type: ignore[union-attr]
+    details["withheld"] = withheld
+    match.details = details
+
+
+def clear_withheld(match: Match, host: Host) -> None:
+    details = dict(match.details or {})
+    withheld = dict(details.get("withheld") or {})
+    if host.name in withheld:
+        del withheld[host.name]
+        details["withheld"] = withheld
+        if not withheld:
+            del details["withheld"]
+        match.details = details
+
+
 # Any constant: the advisory lock key of notice building on PostgreSQL.
 _BUILD_LOCK_KEY = 0x56494742  # "VIGB"
 
@@ -362,16 +448,20 @@ def one_builder_at_a_time(session: Session) -> None:
 
 
 def queue_notices(session: Session, config: Config, now: datetime | None = None) -> QueueResult:
-    """Queue a notice per host for every URL of the notifiable matches (the stage function).
+    """Queue a notice per host and notifier for every URL of the notifiable matches that
+    someone may notify (the stage function); the others are withheld, the reason kept.
 
     Builders take turns (``one_builder_at_a_time``): the caller's transaction holds the
     turn until it ends, so commit soon after."""
     now = now or utc_now()
     one_builder_at_a_time(session)
     result = QueueResult()
-    per_host: dict[int, list[Target]] = defaultdict(list)
+    # One notice per host and notifier: a holder's own, or an agent's for all its principals.
+    per_host: dict[tuple[int, int], list[Target]] = defaultdict(list)
+    group_parties: dict[tuple[int, int], dict[int, Party]] = defaultdict(dict)
     hosts: dict[int, Host] = {}
     cache: dict[str, Host] = {}
+    who: dict[tuple[int, str | None], Party | Withheld] = {}
     taken: set[tuple[int, str]] = set()
     contested = counter_noticed_urls(session)
     for m in notifiable_matches(session):
@@ -390,28 +480,43 @@ def queue_notices(session: Session, config: Config, now: datetime | None = None)
             if target.url in contested:
                 result.counter_noticed += 1
                 continue
+            # The host's jurisdiction decides whose rights apply there (and the regime).
+            apply_default_jurisdiction(host, config.get("notices", "default_jurisdiction"))
+            party = party_for(session, host, m, now, who)
+            if isinstance(party, Withheld):
+                # A false notice is the worst bug: no holder, an expired mandate or no
+                # rights in the host's territory, and nobody may ask for a takedown.
+                record_withheld(m, host, party.reason, now)
+                result.withheld.append(f"{target.url} to {host.name}: {party.reason}")
+                continue
+            clear_withheld(m, host)
             taken.add((host.id, target.url))
             hosts[host.id] = host
-            per_host[host.id].append(target)
+            group = (host.id, party.notifier.id)
+            per_host[group].append(target)
+            assert m.title_id is not None
+            group_parties[group][m.title_id] = party
 
     size = max(1, int(config.get("notices", "max_urls_per_notice")))
-    for host_id, targets in per_host.items():
-        host = hosts[host_id]
-        apply_default_jurisdiction(host, config.get("notices", "default_jurisdiction"))
+    contacts: dict[int, Contact] = {}  # one look-up per host, whoever notifies it
+    for group, targets in per_host.items():
+        host = hosts[group[0]]
         regime = regime_for_host(host)
         language = language_for_host(host)
-        contact = resolve_contact(
-            host, origin=targets[0].url,
-            discover=bool(config.get("notices", "discover_contacts")),
-            timeout=float(config.get("notices", "http_timeout")),
-            allow_loopback=bool(config.get("notices", "allow_loopback")))
+        if host.id not in contacts:
+            contacts[host.id] = resolve_contact(
+                host, origin=targets[0].url,
+                discover=bool(config.get("notices", "discover_contacts")),
+                timeout=float(config.get("notices", "http_timeout")),
+                allow_loopback=bool(config.get("notices", "allow_loopback")))
+        contact = contacts[host.id]
         remember_contact(host, contact)
         targets.sort(key=lambda tg: (tg.match.title_id, tg.match.id))
         for i in range(0, len(targets), size):
             try:
                 n = make_notice(session, config, host=host, targets=targets[i:i + size],
                                 kind="notice", regime=regime, language=language,
-                                contact=contact, now=now)
+                                contact=contact, now=now, parties=group_parties[group])
             except NoticeInvalid as exc:
                 result.refused.append(str(exc))
                 continue
@@ -441,7 +546,7 @@ def approve_notice(session: Session, notice_id: int, *, user_id: int | None = No
     if notice.status is not NoticeStatus.AWAITING_APPROVAL:
         raise NoticeInvalid(f"notice {notice_id} is {notice.status.value}, not awaiting approval")
     before = notice.status.value
-    problems = refusal(notice)
+    problems = refusal(notice, now)
     if problems:
         notice.status = NoticeStatus.DISCARDED
         notice.last_error = f"{REFUSED} at approval: " + "; ".join(problems)

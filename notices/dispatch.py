@@ -159,7 +159,7 @@ def dispatch(
         with sessions.begin() as s:
             notice = s.get(Notice, nid)
             assert notice is not None
-            problems = refusal(notice)
+            problems = refusal(notice, now)
             if problems:
                 notice.status = NoticeStatus.DISCARDED
                 notice.last_error = f"{REFUSED} before sending: " + "; ".join(problems)

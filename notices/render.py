@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date as date_type
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from db.models import Host, ItemRole, Match, Offer, OfferKind, ReviewState
+from db.models import Host, ItemRole, Match, Offer, OfferKind, ReviewState, RightsHolder
+from db.rights import Party, offers_in
 from foundation.timeutil import as_utc
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -68,17 +70,37 @@ def timecode(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}.{ms:03d}"
 
 
-def offers_for(offers: Iterable[Offer], territory: str | None) -> list[Offer]:
-    """The offers valid in ``territory`` (ISO 3166-1 alpha-2); all of them if unknown."""
-    if not territory:
-        return list(offers)
-    want = territory.upper()
-    out = []
-    for o in offers:
-        codes = {c.strip().upper() for c in (o.territory or "*").replace(";", ",").split(",")}
-        if "*" in codes or want in codes or not codes - {""}:
-            out.append(o)
-    return out
+def offers_for(offers: Iterable[Offer], territory: str | None, day: date_type | None = None) -> list[Offer]:
+    """The offers valid in ``territory`` (ISO 3166-1 alpha-2; all territories if unknown)
+    on ``day`` (the notice's date: a rental window that closed is not shown)."""
+    return offers_in(offers, territory, day)
+
+
+NOTIFIER_KEYS = ("legal_name", "address", "phone", "email", "signature", "country")
+
+
+def notifier_block(configured: Mapping[str, str], org: RightsHolder | None) -> dict[str, str]:
+    """The complainant: the notifying organisation, its empty contact details filled from
+    ``[notifier]`` (the installation, whose mailbox receives the replies). An organisation
+    with no contact details at all (a holder the 0013 migration made from a
+    ``rights_owner`` name) leaves the configured notifier as the complainant, as before
+    holders existed, rather than lending it someone else's signatory; each work still names
+    its rights holder."""
+    base = {k: str(configured.get(k, "") or "") for k in NOTIFIER_KEYS}
+    if org is None or not any((org.address, org.email, org.signatory, org.phone)):
+        return base
+    own = {"legal_name": org.legal_name, "address": org.address, "phone": org.phone, "email": org.email,
+           "signature": org.signatory, "country": org.country}
+    return {k: (own.get(k) or base[k]) for k in NOTIFIER_KEYS}
+
+
+def _mandate_view(party: Party) -> dict[str, Any]:
+    m = party.mandate
+    assert m is not None
+    return {"principal": party.holder.legal_name, "mandate_id": m.id,
+            "valid_from": m.valid_from.isoformat(),
+            "valid_until": m.valid_until.isoformat() if m.valid_until else "",
+            "document_sha256": m.document_sha256 or ""}
 
 
 def evidence_of(match: Match) -> tuple[str | None, str | None]:
@@ -165,10 +187,17 @@ def build_context(
     reference: str,
     date: datetime,
     first_sent: datetime | None = None,
+    parties: Mapping[int, Party] | None = None,
 ) -> dict[str, Any]:
-    """Everything a template, the validator and the ACNS/X-ARF builders need."""
+    """Everything a template, the validator and the ACNS/X-ARF builders need.
+
+    ``parties`` gives, per title id, who notifies for it (``db.rights.notifier_for``):
+    one notifier for the whole notice, each work naming its own rights holder, and an
+    agent's notice listing the mandates it acts under."""
+    parties = parties or {}
     works: dict[int, dict[str, Any]] = {}
     labels = KIND_LABELS.get(language, KIND_LABELS["en"])
+    day = as_utc(date).date()  # type: ignore[union-attr]
     for tg in sorted(targets, key=lambda tg: (tg.match.title_id, tg.match.id, tg.role.value)):
         m = tg.match
         t = m.title
@@ -178,11 +207,12 @@ def build_context(
                 "title_id": t.id,
                 "title": t.title,
                 "year": t.year,
-                "rights_owner": t.rights_owner or notifier.get("legal_name"),
+                "rights_owner": (parties[t.id].holder.legal_name if t.id in parties
+                                 else t.rights_owner or notifier.get("legal_name")),
                 "offers": [
                     {"provider": o.provider or _domain(o.url), "url": o.url, "kind": o.kind.value,
                      "kind_label": labels[o.kind]}
-                    for o in offers_for(t.offers, host.jurisdiction)
+                    for o in offers_for(t.offers, host.jurisdiction, day)
                 ],
                 "items": [],
             }
@@ -231,14 +261,23 @@ def build_context(
         "first_sent": fmt_time(first_sent) if first_sent else "",
         "recipient_label": recipient_label,
         "host": {"name": host.name, "jurisdiction": host.jurisdiction, "kind": host.kind},
-        "notifier": {k: notifier.get(k, "") for k in
-                     ("legal_name", "address", "phone", "email", "signature", "country")},
+        "notifier": notifier_block(notifier, next(iter(parties.values())).notifier if parties else None),
+        # An agent acting for the holders: one line per mandate (principal, dates, document hash).
+        "on_behalf_of": _on_behalf_of(parties),
         "works": list(works.values()),
         "url_count": sum(len(w["items"]) for w in works.values()),
         # What notices.machine will attach: ACNS needs a known server address.
         "machine_parts": "ACNS 2.0 XML, X-ARF v4 JSON" if any(
             it["source_ip"] for w in works.values() for it in w["items"]) else "X-ARF v4 JSON",
     }
+
+
+def _on_behalf_of(parties: Mapping[int, Party]) -> list[dict[str, Any]]:
+    seen: dict[int, dict[str, Any]] = {}
+    for p in parties.values():
+        if p.mandate is not None and p.mandate.id not in seen:
+            seen[p.mandate.id] = _mandate_view(p)
+    return sorted(seen.values(), key=lambda v: (v["principal"], v["mandate_id"]))
 
 
 def _domain(url: str) -> str:

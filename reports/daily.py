@@ -58,6 +58,7 @@ from db.models import (
     Site,
     utcnow,
 )
+from db.rights import withheld_matches
 from reports import charts
 from foundation.config import Config
 from foundation.errors import ConfigError, InvalidInput, ReportError
@@ -244,6 +245,8 @@ class ReportData:
     replies: dict[str, int] = field(default_factory=dict)
     silent_hosts: list[dict[str, Any]] = field(default_factory=list)
     counter_notices: list[dict[str, Any]] = field(default_factory=list)
+    # Confirmed matches nobody may notify to a host, and why (db.rights.withheld_matches).
+    withheld: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _confirmed(m: Match) -> bool:
@@ -338,6 +341,13 @@ def search_engine_rows(session: Session, start: datetime, end: datetime, tz: Zon
 
 def collect(session: Session, config: Config, day: date, *, now: datetime | None = None) -> ReportData:
     """Gather every section of the report for ``day`` (a local calendar day)."""
+def collect(session: Session, config: Config, day: date, *, now: datetime | None = None,
+            titles: set[int] | None = None) -> ReportData:
+    """Gather every section of the report for ``day`` (a local calendar day).
+
+    ``titles``: a rights holder's or an agent's report (``webapp.tenancy``): only the
+    matches, notices and takedowns of those titles; the installation's crawl health and
+    audit head are left out."""
     tz = zone(config)
     start, end = day_bounds(day, tz)
     hist_start, _ = day_bounds(day - timedelta(days=HISTORY_DAYS - 1), tz)
@@ -352,6 +362,11 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
                                                       Match.review == ReviewState.NONE,
                                                       Match.created_at < end)
                                  .order_by(Match.score.desc(), Match.id)))
+    if titles is not None:
+        recent = [m for m in recent if m.title_id in titles]
+        todays = [m for m in todays if m.title_id in titles]
+        new_confirmed = [m for m in new_confirmed if m.title_id in titles]
+        queue = [m for m in queue if m.title_id in titles]
     frames = _frames(session, [m.id for m in new_confirmed] + [m.id for m in queue])
 
     # Items of notices sent before the end of the day (takedowns are tracked on them): a
@@ -359,6 +374,8 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
     # upstream notices and delisting requests point back at those URLs, they are not more
     # takedowns; search engines host nothing and get their own section.
     items = takedown_items(session, end)
+    if titles is not None:
+        items = [it for it in items if it.match.title_id in titles]
     removed_before: dict[tuple[int, int | None], datetime] = {}
     for it in items:
         ra = as_utc(it.removed_at)
@@ -390,9 +407,15 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
     drafts = list(session.scalars(select(Notice).where(Notice.status == NoticeStatus.DRAFT, Notice.created_at < end)
                                   .options(selectinload(Notice.host), selectinload(Notice.items))
                                   .order_by(Notice.created_at, Notice.id)))
+    if titles is not None:
+        def mine(n: Notice) -> bool:
+            return bool(n.items) and all(it.match.title_id in titles for it in n.items)
+
+        sent, awaiting, failed, drafts = ([n for n in ns if mine(n)] for ns in (sent, awaiting, failed, drafts))
     tasks = [n for n in drafts if n.host.channel.by_hand]
     drafts = [n for n in drafts if not n.host.channel.by_hand]
-    engines = search_engine_rows(session, hist_start, end, tz)
+    # Search engines and the hosts' replies are the installation's, as its crawl health.
+    engines = search_engine_rows(session, hist_start, end, tz) if titles is None else []
 
     # Takedowns, per item and per host (compliance over the last 30 days of notices).
     takedowns: list[dict[str, Any]] = []
@@ -462,8 +485,12 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
         "first_error": one_line(str(r.error_log[0]) if r.error_log else "", 200),
     } for r in runs]
     late = []
-    for site in session.scalars(select(Site).where(Site.enabled.is_(True), Site.schedule.is_not(None))
-                                .order_by(Site.name)):
+    # Crawl health is the installation's, not a rights holder's.
+    sites = session.scalars(select(Site).where(Site.enabled.is_(True), Site.schedule.is_not(None))
+                            .order_by(Site.name)) if titles is None else []
+    if titles is not None:
+        run_rows = []
+    for site in sites:
         last = as_utc(session.scalar(select(CrawlRun.started_at).where(CrawlRun.site_id == site.id,
                                                                        CrawlRun.started_at < end)
                                      .order_by(CrawlRun.started_at.desc()).limit(1)))
@@ -485,7 +512,8 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
     chart_hosts = charts.host_bars(rated[:15], title="Compliance per host (share of notified URLs removed)") \
         if rated else None
 
-    replies, silent, cases = _replies(session, start, end, tz)
+    # The hosts' replies may concern any tenant's titles: the installation's report only.
+    replies, silent, cases = _replies(session, start, end, tz) if titles is None else ({}, [], [])
 
     headline: dict[str, int | str] = {
         "new confirmed matches": len(new_rows),
@@ -507,8 +535,11 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
         "pages needing a browser": int(session.scalar(select(func.count()).select_from(Candidate).where(
             Candidate.status == CandidateStatus.NEEDS_BROWSER)) or 0),
     }
+    if titles is not None:
+        del headline["pages needing a browser"]  # the installation's crawl, like crawl health
     return ReportData(
         day=day, timezone=str(tz), generated_at=(now or utcnow()).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z"),
+        withheld=[w for w in withheld_matches(session) if titles is None or w["title_id"] in titles],
         headline=headline, new_matches=new_rows, by_title=counts("title"), by_site=counts("site"),
         by_host=counts("host"), review_queue=queue_rows,
         notices_sent=[_notice_row(n, tz) for n in sent],
@@ -519,7 +550,8 @@ def collect(session: Session, config: Config, day: date, *, now: datetime | None
         search_engines=engines,
         takedowns=takedowns, hosts=host_stats, reuploads=[r for r in new_rows if r.reupload],
         repeat_infringers=repeat, top_sites=top_sites, crawl_runs=run_rows, late_sites=late,
-        chart_daily=chart_daily, chart_hosts=chart_hosts, audit_head=chain_head(session),
+        chart_daily=chart_daily, chart_hosts=chart_hosts,
+        audit_head=chain_head(session) if titles is None else None,
         replies=replies, silent_hosts=silent, counter_notices=cases,
     )
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import date
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,10 +28,9 @@ from db.models import (
     CandidateStatus,
     Decision,
     Match,
-    Offer,
-    OfferKind,
     ReferenceVideo,
     Title,
+    TitleRights,
 )
 from fingerprint.decode import probe
 from fingerprint.extract import ALGORITHM, VideoFingerprint, fingerprint_reference, sha256_file, static_flags
@@ -42,6 +40,7 @@ from fingerprint.matching import shared_frames
 from fingerprint.sandbox import run_sandboxed
 from foundation.errors import InvalidInput, MediaError, NotFound
 from foundation.netsafe import http_url
+from stages.holders import OfferSpec, add_offers, get_holder, grant_rights, holder_for_owner, territory
 
 
 @dataclass(frozen=True)
@@ -129,8 +128,10 @@ def add_title(
     title: str,
     year: int | None = None,
     alt_titles: Sequence[str] = (),
-    offers: Sequence[str] = (),
+    offers: Sequence[str | OfferSpec] = (),
     rights_owner: str | None = None,
+    holder: str | None = None,
+    rights_territory: str = "*",
     progress: Callable[[float, float], None] | None = None,
     published: bool | None = None,
     publish_from: date | None = None,
@@ -147,12 +148,19 @@ def add_title(
 
     ``published``/``publish_from`` set the title's public page (``set_published``); a new
     title is unpublished unless told otherwise.
+
+    ``holder`` (a registered holder's name or id) gets rights on the title in
+    ``rights_territory``; without it, ``rights_owner`` names a holder, registered on the
+    spot when new, with those rights. A title with no holder is never notified.
     """
     name = " ".join(title.split())
     if not name:
         raise InvalidInput("a title must not be empty")
     _validate_year(year)
-    offer_urls = [validate_offer_url(u) for u in offers]
+    specs = [(OfferSpec(o) if isinstance(o, str) else o).checked() for o in offers]
+    rights_territory = territory(rights_territory)
+    owner = get_holder(session, holder) if holder else holder_for_owner(session, rights_owner) \
+        if rights_owner and rights_owner.strip() else None
     digest, existing = _existing(session, video)
     if existing is not None:
         _not_allowed_yet(existing, video)
@@ -164,19 +172,17 @@ def add_title(
 
     row = session.scalar(select(Title).where(Title.title == name, Title.year == year))
     if row is None:
-        row = Title(title=name, year=year, rights_owner=rights_owner)
+        row = Title(title=name, year=year, rights_owner=owner.legal_name if owner else rights_owner)
         session.add(row)
+    if owner is not None:
+        grant_rights(row, owner, rights_territory)
     known = {a.name for a in row.alt_titles}
     for alt in alt_titles:
         alt = " ".join(alt.split())
         if alt and alt not in known and alt != name:
             row.alt_titles.append(AltTitle(name=alt))
             known.add(alt)
-    known_offers = {o.url for o in row.offers}
-    for url in offer_urls:
-        if url not in known_offers:
-            row.offers.append(Offer(url=url, provider=urlsplit(url).hostname, kind=OfferKind.VOD_RENTAL))
-            known_offers.add(url)
+    add_offers(row, specs)
     session.flush()
     ref = _reference_row(video, digest, fp, mark_shared(session, fp, row.id, index, ref_titles))
     row.references.append(ref)
@@ -393,7 +399,8 @@ def list_titles(session: Session) -> list[Title]:
     return list(
         session.scalars(
             select(Title)
-            .options(selectinload(Title.alt_titles), selectinload(Title.offers), selectinload(Title.references))
+            .options(selectinload(Title.alt_titles), selectinload(Title.offers), selectinload(Title.references),
+                     selectinload(Title.rights).selectinload(TitleRights.holder))
             .order_by(Title.id)
         )
     )
@@ -407,7 +414,10 @@ def title_json(t: Title) -> dict[str, object]:
         "alt_titles": [a.name for a in t.alt_titles],
         "published": t.published,
         "publish_from": t.publish_from.isoformat() if t.publish_from else None,
-        "offers": [{"url": o.url, "provider": o.provider, "kind": o.kind.value, "territory": o.territory} for o in t.offers],
+        "offers": [{"url": o.url, "provider": o.provider, "kind": o.kind.value, "territory": o.territory,
+                    "from": o.valid_from.isoformat() if o.valid_from else None,
+                    "until": o.valid_until.isoformat() if o.valid_until else None} for o in t.offers],
+        "rights": [{"holder": r.holder.name, "territory": r.territory} for r in t.rights],
         "references": [
             {
                 "id": r.id,

@@ -116,6 +116,8 @@ class Status:
     overdue: list[str] = field(default_factory=list)
     # Notices a human must act on: submission tasks, drafts, approvals, failures.
     waiting: list[str] = field(default_factory=list)
+    # Matches nobody may notify to a host, and why (notices.build.record_withheld).
+    withheld: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -197,6 +199,7 @@ def collect_status(s: Session, config: Config, *, stale_after_s: float, now: dat
     """What ``vigie status`` shows. ``intervals`` (job -> seconds between runs) lets it say
     which of a running scheduler's periodic jobs has not run for twice its interval."""
     from db.models import SchedulerLock
+    from db.rights import withheld_matches
     from stages.runlock import LOCK_NAME, is_stale
 
     now = now or utc_now()
@@ -225,4 +228,5 @@ def collect_status(s: Session, config: Config, *, stale_after_s: float, now: dat
             if (now - since).total_seconds() > 2 * every:
                 overdue.append(f"job {job}: no run for {(now - since).total_seconds() / 60:.0f} min, "
                                f"scheduled every {every / 60:g} min")
-    return Status(scheduler=sched, jobs=jobs, queues=queue_sizes(s), overdue=overdue, waiting=waiting_notices(s))
+    return Status(scheduler=sched, jobs=jobs, queues=queue_sizes(s), overdue=overdue, waiting=waiting_notices(s),
+                  withheld=withheld_matches(s))

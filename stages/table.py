@@ -89,6 +89,8 @@ class NoticesOutcome:
     queued: list[dict[str, Any]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     flagged: list[str] = field(default_factory=list)
+    # URLs nobody may notify (no holder, mandate expired, no rights in the host's territory).
+    withheld: list[str] = field(default_factory=list)
     partners_skipped: int = 0
     dispatch: Any = None           # notices.dispatch.DispatchResult; None in a dry run
     eml: list[Path] = field(default_factory=list)
@@ -115,10 +117,12 @@ def notices(ctx: Context, dry_run: bool = False, out_dir: str | Path = "outbox-e
                        "language": n.language, "urls": len(n.items), "status": n.status.value}
                       for n in q.notices]
         out.refused, out.flagged, out.partners_skipped = q.refused, q.flagged, q.partners_skipped
+        out.withheld = q.withheld
         if dry_run:
             out.eml = write_eml(s, ctx.config, out_dir)
             s.rollback()
-    figures = {"queued": len(out.queued), "flagged": len(out.flagged), "refused": len(out.refused)}
+    figures = {"queued": len(out.queued), "flagged": len(out.flagged), "refused": len(out.refused),
+               "withheld": len(out.withheld)}
     if dry_run:
         return Counts.of(out, **figures, eml=len(out.eml))
     out.dispatch = dispatch(ctx.Session, ctx.config, now=ctx.at, on_item=on_item, stop=ctx.stop)

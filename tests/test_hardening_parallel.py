@@ -41,7 +41,7 @@ def test_four_dispatchers_and_four_matchers_never_do_an_item_twice(  # type: ign
     n_candidates = 32 if soak() else 12
     kind = db_url.split(":")[0].split("+")[0]
     with Session.begin() as s:
-        catalog.add_title(s, media["film_a"], title="Film A")
+        catalog.add_title(s, media["film_a"], title="Film A", rights_owner="Films du Nord SAS")
         t = add_title(s, "Le Voyage")
         hosts = [add_host(s, f"host{i}", settings={"rate_per_hour": 100000}) for i in range(12)]
         for i in range(n_matches):

@@ -108,6 +108,7 @@ ROUTES: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None]] = {
     ("GET", "/public/"): (PUBLIC, "/public/", None),
     ("GET", "/public/titles/{title_id}"): (PUBLIC, "/public/titles/{bunny}", None),
     ("GET", "/public/titles/{title_id}/poster.jpg"): (PUBLIC, "/public/titles/{bunny}/poster.jpg", None),
+    ("GET", "/public/holders/{holder_id}/logo"): (PUBLIC, "/public/holders/1/logo", None),
     ("POST", "/api/login"): (PUBLIC, "/api/login", {"json": {"username": "mallet", "password": "mallet's password"}}),
     ("GET", "/api/session"): (STAFF, "/api/session", None),
     ("POST", "/api/logout"): (STAFF, "/api/logout", None),

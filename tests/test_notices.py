@@ -114,6 +114,8 @@ def test_validation_names_the_missing_element(Session, regime, drop: str, named:
     cfg.notifier[drop] = ""
     with Session.begin() as s:
         t = add_title(s)
+        if drop == "legal_name":  # the holder's own name comes first: blank it too
+            t.rights[0].holder.legal_name = ""
         h = add_host(s)
         m = add_match(s, t, h, "https://videohost.example/v/1")
         with pytest.raises(NoticeInvalid) as err:

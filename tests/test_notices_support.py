@@ -25,7 +25,20 @@ import xarf
 import xmlschema
 from aiosmtpd.controller import Controller
 
-from db.models import Candidate, CandidateStatus, Decision, Host, Match, Offer, OfferKind, Title
+from sqlalchemy import select
+
+from db.models import (
+    Candidate,
+    CandidateStatus,
+    Decision,
+    Host,
+    Match,
+    Offer,
+    OfferKind,
+    RightsHolder,
+    Title,
+    TitleRights,
+)
 from foundation.config import Config
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -285,6 +298,9 @@ def web() -> Iterator[tuple[Pages, str]]:
 
 def add_title(s, name: str = "Le Voyage", *, offers: list[tuple[str, str]] | None = None) -> Title:  # type: ignore[no-untyped-def]
     t = Title(title=name, year=2024, rights_owner="Films du Nord SAS")
+    holder = s.scalar(select(RightsHolder).where(RightsHolder.name == "Films du Nord SAS")) or RightsHolder(
+        name="Films du Nord SAS", legal_name="Films du Nord SAS")
+    t.rights.append(TitleRights(holder=holder, territory="*"))
     for url, territory in offers if offers is not None else [
             ("https://vod.filmsdunord.example/le-voyage", "FR,BE"),
             ("https://us-stream.example/the-journey", "US")]:

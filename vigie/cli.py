@@ -158,6 +158,8 @@ def catalog() -> None:
 
 # Kept here (not imported from db.models) so `vigie --help` stays light.
 ALLOWED_REASONS = ("trailer", "promo", "public-domain", "logo")
+# Likewise the words of `--kind` (stages.holders.OFFER_KINDS maps them to stored kinds).
+OFFER_KINDS = ("rental", "subscription", "purchase", "cinema")
 
 
 @catalog.command("add")
@@ -167,8 +169,22 @@ ALLOWED_REASONS = ("trailer", "promo", "public-domain", "logo")
 @click.option("--alt-title", "alt_titles", multiple=True, metavar="A",
               help="An alternative title (translations, working titles); repeatable.")
 @click.option("--offer", "offers", multiple=True, metavar="URL",
-              help="Where the film can be watched legally; repeatable.")
-@click.option("--rights-owner", help="Who owns the rights (default: the configured notifier).")
+              help="Where the film can be watched legally; repeatable. Each may have a --territory, "
+                   "--from, --until and --kind (once for all offers, or once per --offer, in order; "
+                   "'-' for an offer's default).")
+@click.option("--territory", "territories", multiple=True, metavar="CC[,CC...]",
+              help="Where an offer is open: ISO 3166-1 alpha-2 codes, or * for worldwide (default).")
+@click.option("--from", "starts", multiple=True, metavar="YYYY-MM-DD", help="First day an offer is open.")
+@click.option("--until", "ends", multiple=True, metavar="YYYY-MM-DD", help="Last day an offer is open.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(OFFER_KINDS),
+              help="What an offer is: rental (default), subscription, purchase, cinema.")
+@click.option("--holder", metavar="NAME",
+              help="The rights holder (see `vigie holders add`); a title with no holder is never notified.")
+@click.option("--rights", "rights_territory", default="*", show_default=True, metavar="CC[,CC...]",
+              help="Where --holder (or --rights-owner) holds the rights: a notice to a host elsewhere is "
+                   "not sent.")
+@click.option("--rights-owner", help="Who owns the rights, by name: registered as a holder when new "
+                                     "(default: the configured notifier, when no --holder is given).")
 @click.option("--publish/--no-publish", "published", default=None,
               help="Give the title a public 'watch legally' page (default: no, a new title is unpublished).")
 @click.option("--publish-from", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
@@ -176,8 +192,9 @@ ALLOWED_REASONS = ("trailer", "promo", "public-domain", "logo")
 @click.option("--json", "as_json", is_flag=True, help="Print the title as JSON.")
 @pass_state
 def catalog_add(state: State, video: str, title: str, year: int | None, alt_titles: tuple[str, ...],
-                offers: tuple[str, ...], rights_owner: str | None, published: bool | None,
-                publish_from: Any, as_json: bool) -> None:
+                offers: tuple[str, ...], territories: tuple[str, ...], starts: tuple[str, ...],
+                ends: tuple[str, ...], kinds: tuple[str, ...], holder: str | None, rights_territory: str,
+                rights_owner: str | None, published: bool | None, publish_from: Any, as_json: bool) -> None:
     """Fingerprint VIDEO and add it to the catalogue as TITLE.
 
     The same file (by SHA-256) is stored once; adding it again does nothing. A new title
@@ -185,10 +202,12 @@ def catalog_add(state: State, video: str, title: str, year: int | None, alt_titl
     """
     from stages.catalog import add_title, title_json
 
+    specs = offer_specs(offers, territories, starts, ends, kinds)
     with state.session() as s:
         with progress_bar(not as_json, label="fingerprinting") as bar:
-            res = add_title(s, video, title=title, year=year, alt_titles=alt_titles, offers=offers,
-                            rights_owner=rights_owner or state.config.notifier.get("legal_name"),
+            res = add_title(s, video, title=title, year=year, alt_titles=alt_titles, offers=specs,
+                            holder=holder, rights_territory=rights_territory,
+                            rights_owner=None if holder else rights_owner or state.config.notifier.get("legal_name"),
                             progress=bar.seconds if bar else None, published=published,
                             publish_from=publish_from.date() if publish_from else None)
         if as_json:
@@ -227,6 +246,65 @@ def catalog_unpublish(state: State, title_id: int) -> None:
     with state.session() as s:
         t = set_published(s, title_id, False)
         click.echo(f"title {t.id} {t.title!r} unpublished")
+def offer_specs(offers: tuple[str, ...], territories: tuple[str, ...], starts: tuple[str, ...],
+                ends: tuple[str, ...], kinds: tuple[str, ...]) -> list[Any]:
+    """Pair each --offer with its --territory, --from, --until and --kind: each given
+    once (for every offer) or once per offer, in the order of the offers; "-" leaves
+    one offer's value to its default (worldwide, open-ended, rental)."""
+    from datetime import date
+
+    from stages.holders import OfferSpec, offer_kind
+
+    def per_offer(values: tuple[str, ...], flag: str) -> list[str | None]:
+        if not values:
+            return [None] * len(offers)
+        if len(values) == 1:
+            return [values[0]] * len(offers)
+        if len(values) != len(offers):
+            raise click.UsageError(f"{flag} given {len(values)} times for {len(offers)} --offer: "
+                                   "give it once for all, or once per --offer ('-' for its default)")
+        return [None if v.strip() == "-" else v for v in values]
+
+    def day(value: str | None, flag: str) -> date | None:
+        if value is None:
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=flag) from None
+
+    if not offers and (territories or starts or ends or kinds):
+        raise click.UsageError("--territory, --from, --until and --kind describe an --offer: give one")
+    rows = zip(offers, per_offer(territories, "--territory"), per_offer(starts, "--from"),
+               per_offer(ends, "--until"), per_offer(kinds, "--kind"), strict=True)
+    return [OfferSpec(url, territory=t or "*", kind=offer_kind(k or "rental"), valid_from=day(a, "--from"),
+                      valid_until=day(b, "--until")) for url, t, a, b, k in rows]
+
+
+@catalog.command("offer")
+@click.argument("title")
+@click.option("--offer", "offers", multiple=True, required=True, metavar="URL",
+              help="Where the film can be watched legally; repeatable.")
+@click.option("--territory", "territories", multiple=True, metavar="CC[,CC...]",
+              help="Where an offer is open (default: worldwide); once, or once per --offer.")
+@click.option("--from", "starts", multiple=True, metavar="YYYY-MM-DD", help="First day an offer is open.")
+@click.option("--until", "ends", multiple=True, metavar="YYYY-MM-DD", help="Last day an offer is open.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(OFFER_KINDS),
+              help="What an offer is: rental (default), subscription, purchase, cinema.")
+@pass_state
+def catalog_offer(state: State, title: str, offers: tuple[str, ...], territories: tuple[str, ...],
+                  starts: tuple[str, ...], ends: tuple[str, ...], kinds: tuple[str, ...]) -> None:
+    """Add legitimate offers to TITLE (id or name), each with its territory and window
+    (the same options as `catalog add`); an offer it has already is not added twice."""
+    from stages.catalog import find_title
+    from stages.holders import add_offers
+
+    specs = [spec.checked() for spec in offer_specs(offers, territories, starts, ends, kinds)]
+    with state.session() as s:
+        t = find_title(s, int(title) if title.isdigit() else title)
+        added = add_offers(t, specs)
+        s.flush()
+    click.echo(f"title {t.id} {t.title!r}: {added} offer(s) added, {len(specs) - added} known already")
 
 
 @catalog.command("allow")
@@ -292,7 +370,7 @@ def catalog_list(state: State, as_json: bool) -> None:
         allowed = [allowed_json(r) for r in list_allowed(s)]
     if untitled:
         rows.append({"id": None, "title": None, "year": None, "alt_titles": [], "offers": [], "references": [],
-                     "published": False, "publish_from": None, "allowed": untitled})
+                     "published": False, "publish_from": None, "rights": [], "allowed": untitled})
     if echo_listing(rows, as_json, "the catalogue is empty; add a film with `vigie catalog add VIDEO --title T`"):
         return
     for t in rows:
@@ -304,8 +382,9 @@ def catalog_list(state: State, as_json: bool) -> None:
         extra = f"  allowed={len(t['allowed'])}" if t["allowed"] else ""  # type: ignore[arg-type]
         public = ("public" + (f" from {t['publish_from']}" if t["publish_from"] else "")) if t["published"] \
             else "unpublished"
+        rights = ",".join(f"{r['holder']}({r['territory']})" for r in t["rights"]) or "NONE (never notified)"  # type: ignore[index,union-attr]
         click.echo(f"{t['id']:>5}  {t['title']}{year}  refs={len(refs)} {dur:.0f}s  offers={len(t['offers'])}"  # type: ignore[arg-type]
-                   f"  {public}{extra}")
+                   f"  {public}  rights={rights}{extra}")
     if allowed:
         click.echo("allowed material (a copy of it alone gets no notice):")
     for a in allowed:

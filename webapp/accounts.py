@@ -166,21 +166,28 @@ def check_password_policy(password: str) -> None:
 
 def create_user(
     session: Session, username: str, password: str, role: str | Role = Role.ANALYST,
-    *, email: str | None = None, actor: str = "cli",
+    *, email: str | None = None, actor: str = "cli", org_id: int | None = None,
 ) -> User:
     """Add a staff account. Raises InvalidInput for a bad name or short password,
-    Duplicate when the name is taken."""
+    Duplicate when the name is taken.
+
+    ``org_id``: the rights holder or agent the user works for; they see only its titles
+    and what hangs on them. Administrators are the installation's (they see all and
+    manage sites, hosts and users), so a tenant's user is never one."""
     if not USERNAME_RE.match(username):
         raise InvalidInput(f"bad user name {username!r}: letters, digits and . _ @ - only")
     check_password_policy(password)
     role = parse_role(role)
+    if org_id is not None and role is Role.ADMIN:
+        raise InvalidInput("an administrator is the installation's: a rights holder's or agent's user "
+                           "is an analyst")
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise Duplicate(f"user {username!r} already exists")
-    user = User(username=username, password_hash=hash_password(password), role=role, email=email)
+    user = User(username=username, password_hash=hash_password(password), role=role, email=email, org_id=org_id)
     session.add(user)
     session.flush()
     audit(session, actor, "user.create", "user", user.id, None,
-          {"username": username, "role": role.value, "email": email})
+          {"username": username, "role": role.value, "email": email, "org_id": org_id})
     return user
 
 

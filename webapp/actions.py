@@ -24,7 +24,7 @@ Review semantics other stages rely on:
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -49,6 +49,7 @@ from foundation.schedules import check_schedule
 from db.hosts import NOTICE_LANGUAGES
 from foundation.config import Config
 from notices.hosts import check_contact, check_jurisdiction, check_removal_pattern
+from webapp.tenancy import Scope
 
 MAX_REASON = 2000
 
@@ -56,7 +57,7 @@ MAX_REASON = 2000
 def _plain(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # a datetime is a date too
         return value.isoformat()
     return value
 
@@ -92,7 +93,7 @@ def approve_match(session: Session, match_id: int, user: User, note: str | None 
     """Confirm a match (a notice may go out for it). A match of allowed material cannot
     be confirmed: the material is allowed (remove it from allowed material, and the
     copies found to be only it are matched again)."""
-    m: Match = _get(session, Match, match_id, "match")
+    m: Match = Scope(user).match(session, match_id)
     if m.decision is Decision.ALLOWED:
         raise InvalidInput(f"match #{m.id} is allowed material ({(m.details or {}).get('allowed_reason')}): "
                            "nothing to confirm")
@@ -110,7 +111,7 @@ def reject_match(session: Session, match_id: int, user: User, reason: str) -> Ma
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("a rejection needs a reason")
-    m: Match = _get(session, Match, match_id, "match")
+    m: Match = Scope(user).match(session, match_id)
     before = snapshot(m, _MATCH_FIELDS)
     m.review = ReviewState.REJECTED
     m.reviewer_id, m.reviewed_at = user.id, utcnow()
@@ -130,6 +131,7 @@ def approve_notice(session: Session, notice_id: int, user: User) -> Notice:
     turns out to concern a licensed partner)."""
     from notices.build import approve_notice as approve
 
+    Scope(user).notice(session, notice_id)
     return approve(session, notice_id, user_id=user.id, actor=user.username)
 
 
@@ -137,6 +139,7 @@ def discard_notice(session: Session, notice_id: int, user: User, reason: str | N
     """Drop a held notice: it is kept as DISCARDED and never sent."""
     from notices.build import reject_notice
 
+    Scope(user).notice(session, notice_id)
     return reject_notice(session, notice_id, actor=user.username, reason=(reason or "").strip()[:MAX_REASON])
 
 
@@ -144,6 +147,7 @@ def mark_submitted(session: Session, config: Config, notice_id: int, user: User,
     """A submission task submitted on the host's form: sent from now, verified from now."""
     from notices.workflow import mark_submitted as submitted
 
+    Scope(user).notice(session, notice_id)
     return submitted(session, config, notice_id, ticket_ref, actor=user.username)
 
 
@@ -151,26 +155,44 @@ def retry_notice(session: Session, config: Config, notice_id: int, user: User) -
     """A failed notice or a draft, again (re-queued, or rebuilt for the host as it is now)."""
     from notices.workflow import retry_notice as retry
 
+    Scope(user).notice(session, notice_id)
     return retry(session, config, notice_id, actor=user.username)
 
 
 # --------------------------------------------------------------------------- admin: catalogue, sites, hosts
 
-_OFFER_FIELDS = ["title_id", "url", "provider", "kind", "territory"]
+_OFFER_FIELDS = ["title_id", "url", "provider", "kind", "territory", "valid_from", "valid_until"]
+
+
+def _day(value: str | None, what: str) -> date | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{what}: not a date (YYYY-MM-DD): {value[:40]!r}") from None
 
 
 def add_offer(session: Session, title_id: int, user: User, url: str, provider: str | None,
-              kind: str = "vod_rental", territory: str = "*") -> Offer:
+              kind: str = "vod_rental", territory: str = "*", valid_from: str | None = None,
+              valid_until: str | None = None) -> Offer:
     from stages.catalog import validate_offer_url
+    from stages.holders import territory as check_territory
 
     title: Title = _get(session, Title, title_id, "title")
+    if not Scope(user).sees_title(session, title.id):
+        raise NotFound(f"no title with id {title_id}")
     try:
         okind = OfferKind(kind)
     except ValueError:
         raise InvalidInput(f"unknown offer kind {kind!r}") from None
+    start, end = _day(valid_from, "from"), _day(valid_until, "until")
+    if start and end and end < start:
+        raise InvalidInput(f"the offer ends ({end}) before it starts ({start})")
     offer = Offer(title_id=title.id, url=validate_offer_url(url.strip()),
                   provider=(provider or "").strip() or None, kind=okind,
-                  territory=(territory or "*").strip() or "*")
+                  territory=check_territory((territory or "*").strip() or "*"), valid_from=start, valid_until=end)
     session.add(offer)
     session.flush()
     audit(session, user.username, "offer.add", "offer", offer.id, None, snapshot(offer, _OFFER_FIELDS))
@@ -179,6 +201,8 @@ def add_offer(session: Session, title_id: int, user: User, url: str, provider: s
 
 def remove_offer(session: Session, offer_id: int, user: User) -> None:
     offer: Offer = _get(session, Offer, offer_id, "offer")
+    if not Scope(user).sees_title(session, offer.title_id):
+        raise NotFound(f"no offer with id {offer_id}")
     before = snapshot(offer, _OFFER_FIELDS)
     session.delete(offer)
     session.flush()
@@ -190,6 +214,8 @@ def remove_allowed(session: Session, ref_id: int, user: User) -> int:
     found to be only it go back to matching."""
     from stages.catalog import remove_allowed as remove
 
+    if not Scope(user).everything and Scope(user).reference(session, ref_id) is None:
+        raise NotFound(f"no allowed material with id {ref_id}")
     return remove(session, ref_id, actor=user.username)
 
 

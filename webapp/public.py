@@ -2,8 +2,8 @@
 
 The producer wants viewers to learn that its films are its own and where to watch them.
 ``vigie serve`` publishes, without login, an index of the titles and a page per title
-(producer's name and brand, a poster frame cut from our own reference, every
-legitimate offer with its provider and kind); ``vigie report --public DIR`` writes the
+(the rights holders' names and logos, a poster frame cut from our own reference, the
+legitimate offers open today, per territory, with their provider and kind); ``vigie report --public DIR`` writes the
 same pages as static HTML. When ``[web].public_base_url`` is set, ``title_url`` gives
 the address notices link to beside the offers.
 
@@ -23,10 +23,11 @@ from jinja2 import Environment
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from db.models import OfferKind, Title
+from db.models import Offer, OfferKind, RightsHolder, Title
+from db.rights import WORLDWIDE, current_offers, offers_in
 from foundation.config import Config
 from foundation.errors import ReportError
-from foundation.timeutil import local_today
+from foundation.timeutil import local_today, utc_now
 from reports.daily import safe_url
 from reports.thumbs import title_poster
 
@@ -52,7 +53,7 @@ def brand(config: Config) -> dict[str, str]:
 
 def list_titles(session: Session) -> list[Title]:
     """Every title, published or not (the admin pages, the staff API)."""
-    return list(session.scalars(select(Title).options(selectinload(Title.offers))
+    return list(session.scalars(select(Title).options(selectinload(Title.offers), selectinload(Title.rights))
                                 .order_by(Title.title, Title.id)))
 
 
@@ -67,15 +68,47 @@ def list_public_titles(session: Session, config: Config) -> list[Title]:
     return [t for t in list_titles(session) if is_public(t, today)]
 
 
-def offers_view(title: Title) -> list[dict[str, Any]]:
-    return [{"provider": o.provider or "", "kind": KIND_LABELS.get(o.kind, o.kind.value),
-             "territory": o.territory, "url": safe_url(o.url)} for o in title.offers if safe_url(o.url)]
+def _offer_view(o: Offer) -> dict[str, Any]:
+    return {"provider": o.provider or "", "kind": KIND_LABELS.get(o.kind, o.kind.value),
+            "territory": o.territory, "url": safe_url(o.url),
+            "until": o.valid_until.isoformat() if o.valid_until else None}
 
 
-def title_context(session: Session, config: Config, title: Title) -> dict[str, Any]:
+def offers_view(title: Title, day: date | None = None) -> list[dict[str, Any]]:
+    """The title's offers open on ``day`` (today), wherever they are."""
+    return [_offer_view(o) for o in offers_in(title.offers, None, day or local_today_utc()) if safe_url(o.url)]
+
+
+def local_today_utc() -> date:
+    return utc_now().date()
+
+
+def territories_view(title: Title, day: date) -> list[dict[str, Any]]:
+    """The offers open on ``day``, per territory ("worldwide" first)."""
+    out = []
+    for field, offers in current_offers(title, day).items():
+        rows = [_offer_view(o) for o in offers if safe_url(o.url)]
+        if rows:
+            out.append({"territory": "worldwide" if field == WORLDWIDE else field.replace(",", ", "),
+                        "offers": rows})
+    return out
+
+
+def holders_view(title: Title, logo_url: Any) -> list[dict[str, Any]]:
+    """The title's rights holders (once each), with the address of their logo if any."""
+    seen: dict[int, RightsHolder] = {}
+    for r in title.rights:
+        seen.setdefault(r.holder_id, r.holder)
+    return [{"name": h.legal_name, "logo_url": logo_url(h) if h.logo else None} for h in seen.values()]
+
+
+def title_context(session: Session, config: Config, title: Title, day: date | None = None,
+                  logo_url: Any = None) -> dict[str, Any]:
     poster = title_poster(session, title)
-    return {"title": title, "offers": offers_view(title), "has_poster": poster is not None,
-            "poster": poster, **brand(config)}
+    day = day or local_today(config)
+    return {"title": title, "offers": offers_view(title, day), "territories": territories_view(title, day),
+            "holders": holders_view(title, logo_url or (lambda h: f"/public/holders/{h.id}/logo")),
+            "today": day.isoformat(), "has_poster": poster is not None, "poster": poster, **brand(config)}
 
 
 def export_static(session: Session, config: Config, out_dir: str | Path) -> list[Path]:
@@ -97,8 +130,18 @@ def export_static(session: Session, config: Config, out_dir: str | Path) -> list
         written.append(css)
         (out / "index.html").write_text(index, encoding="utf-8")
         written.append(out / "index.html")
+        logos: dict[int, str] = {}
+
+        def logo_file(h: RightsHolder) -> str:
+            if h.id not in logos:
+                name = f"logo-{h.id}.{'png' if h.logo_type == 'image/png' else 'jpg'}"
+                (out / name).write_bytes(h.logo or b"")
+                written.append(out / name)
+                logos[h.id] = name
+            return logos[h.id]
+
         for t in titles:
-            ctx = title_context(session, config, t)
+            ctx = title_context(session, config, t, logo_url=logo_file)
             poster_url = None
             if ctx["poster"] is not None:
                 poster_path = out / f"poster-{t.id}.jpg"

@@ -45,6 +45,7 @@ from webapp import actions, sessions
 from webapp.accounts import LoginThrottle, authenticate
 from webapp.security import CSRF_FIELD, CSRF_HEADER, STATIC_CSP
 from webapp.sessions import LazyToken, web_session
+from webapp.tenancy import Scope
 
 STATIC = Path(__file__).parent / "static"
 # A row id in a URL: PostgreSQL's INTEGER range. Larger numbers are refused as invalid
@@ -184,6 +185,8 @@ class NoticeOut(BaseModel):
     kind: str = "notice"
     # The host's ticket reference of a submission task marked submitted.
     ticket_ref: str | None = None
+    # The rights holder or agent it comes from (empty on notices built before holders).
+    notifier: str | None = None
 
 
 class OfferOut(BaseModel):
@@ -191,6 +194,14 @@ class OfferOut(BaseModel):
     url: str
     provider: str | None
     kind: str
+    territory: str
+    # The release window (inclusive; empty: open-ended).
+    valid_from: str | None = None
+    valid_until: str | None = None
+
+
+class RightsOut(BaseModel):
+    holder: str
     territory: str
 
 
@@ -202,6 +213,7 @@ class TitleOut(BaseModel):
     # Its public page: published, from this day on (YYYY-MM-DD) when set.
     published: bool = False
     publish_from: str | None = None
+    rights: list[RightsOut] = []
 
 
 class SiteOut(BaseModel):
@@ -271,6 +283,7 @@ def notice_out(n: Notice) -> NoticeOut:
     return NoticeOut(id=n.id, host=n.host.name, status=n.status.value, regime=n.regime, language=n.language,
                      recipient=n.recipient, subject=n.subject, body_text=n.body_text,
                      urls=[i.url for i in n.items], kind=n.kind, ticket_ref=n.ticket_ref,
+                     notifier=n.notifier.name if n.notifier else None,
                      created_at=as_utc(n.created_at).isoformat() if n.created_at else None)  # type: ignore[union-attr]
 
 
@@ -278,7 +291,11 @@ def title_out(t: Title) -> TitleOut:
     return TitleOut(id=t.id, title=t.title, year=t.year, published=bool(t.published),
                     publish_from=t.publish_from.isoformat() if t.publish_from else None,
                     offers=[OfferOut(id=o.id, url=o.url, provider=o.provider, kind=o.kind.value,
-                                     territory=o.territory) for o in t.offers])
+                                     territory=o.territory,
+                                     valid_from=o.valid_from.isoformat() if o.valid_from else None,
+                                     valid_until=o.valid_until.isoformat() if o.valid_until else None)
+                            for o in t.offers],
+                    rights=[RightsOut(holder=r.holder.name, territory=r.territory) for r in t.rights])
 
 
 MATCH_FILTERS = {
@@ -292,10 +309,16 @@ MATCH_FILTERS = {
 }
 
 
-def query_matches(s: Session, state: str, limit: int = 200) -> list[tuple[Match, MatchFrame | None]]:
+def query_matches(s: Session, state: str, limit: int = 200,
+                  scope: Scope | None = None) -> list[tuple[Match, MatchFrame | None]]:
+    """Matches in ``state``, best first, of the titles ``scope`` sees (all when None)."""
     if state not in MATCH_FILTERS:
         raise Problem(422, f"unknown match state {state!r} (known: {', '.join(MATCH_FILTERS)})")
-    q = select(Match).options(selectinload(Match.candidate).selectinload(Candidate.site),
+    q = select(Match)
+    clause = scope.match_clause() if scope is not None else None
+    if clause is not None:
+        q = q.where(clause)
+    q = q.options(selectinload(Match.candidate).selectinload(Candidate.site),
                               selectinload(Match.candidate).selectinload(Candidate.host),
                               selectinload(Match.title).selectinload(Title.offers))
     q = MATCH_FILTERS[state](q).order_by(Match.score.desc(), Match.id).limit(limit)
@@ -377,7 +400,9 @@ def make_web(engine: Engine, config: Config) -> Web:
             raise Problem(303, "/login?next=" + quote(request.url.path))
         if csrf is not READ_ONLY:
             check_csrf(request, csrf)
-        if role is Role.ADMIN and user.role is not Role.ADMIN:
+        # A tenant's user is never the installation's administrator (webapp.accounts
+        # refuses to make one); this holds whatever the row says.
+        if role is Role.ADMIN and (user.role is not Role.ADMIN or user.org_id is not None):
             raise Problem(403, "this page is for administrators")
         return user
 
@@ -431,9 +456,12 @@ def make_web(engine: Engine, config: Config) -> Web:
         if user:
             actions.audit(s, user.username, "user.logout", "user", user.id, None, None)
 
-    def held_notices(s: Session) -> list[Notice]:
-        return list(s.scalars(select(Notice).where(Notice.status == NoticeStatus.AWAITING_APPROVAL)
-                              .options(selectinload(Notice.host), selectinload(Notice.items))
+    def held_notices(s: Session, scope: Scope | None = None) -> list[Notice]:
+        q = select(Notice).where(Notice.status == NoticeStatus.AWAITING_APPROVAL)
+        clause = scope.notice_clause() if scope is not None else None
+        if clause is not None:
+            q = q.where(clause)
+        return list(s.scalars(q.options(selectinload(Notice.host), selectinload(Notice.items))
                               .order_by(Notice.created_at, Notice.id)))
 
     return Web(config=config, engine=engine, Sessions=Sessions, env=env, tz=tz, throttle=throttle,

@@ -19,6 +19,7 @@ MODULES: list[str] = [
     "vigie.commands.ops",
     "vigie.commands.cluster",
     "vigie.commands.evidence",
+    "vigie.commands.holders",
 ]
 
 

@@ -47,7 +47,7 @@ def send(state: State, dry_run: bool, out_dir: str, as_json: bool) -> None:
             out = run_stage("notices", ctx, on_item=(lambda _nid: bar.step()) if bar else None).detail
     q, r = out, out.dispatch
     queued = [n["id"] for n in out.queued]
-    out = {"queued": queued, "refused": q.refused, "flagged": q.flagged,
+    out = {"queued": queued, "refused": q.refused, "flagged": q.flagged, "withheld": q.withheld,
            "partners_skipped": q.partners_skipped, "sent": r.sent, "retry": r.retry,
            "failed": r.failed, "in_doubt": r.in_doubt, "discarded": r.discarded, "held": r.held,
            "rate_limited": r.rate_limited, "recovered": r.recovered}
@@ -59,6 +59,8 @@ def send(state: State, dry_run: bool, out_dir: str, as_json: bool) -> None:
                f"held for approval {len(r.held)}, rate-limited {len(r.rate_limited)}")
     for line in q.flagged:
         click.echo(f"  needs a human: {line}")
+    for line in q.withheld:
+        click.echo(f"  not sent: {line}")
     for line in q.refused:
         click.echo(f"  refused: {line}", err=True)
 
@@ -66,8 +68,10 @@ def send(state: State, dry_run: bool, out_dir: str, as_json: bool) -> None:
 def _print_queue(q: Any, as_json: bool, extra: dict[str, Any]) -> None:
     if as_json:
         click.echo(json.dumps({"queued": [n["id"] for n in q.queued], "refused": q.refused,
-                               "flagged": q.flagged, **extra}))
+                               "flagged": q.flagged, "withheld": q.withheld, **extra}))
     else:
+        for line in q.withheld:
+            click.echo(f"  not sent: {line}")
         for line in q.refused:
             click.echo(f"  refused: {line}", err=True)
 
@@ -91,7 +95,8 @@ def notice_json(n: Any) -> dict[str, Any]:
             "recipient": n.recipient, "recipient_source": n.recipient_source, "status": n.status.value,
             "message_id": n.message_id, "attempts": n.attempts, "last_error": n.last_error,
             "created_at": iso(n.created_at), "sent_at": iso(n.sent_at), "parent_id": n.parent_id,
-            "subject": n.subject, "ticket_ref": n.ticket_ref, "submitted_by": n.submitted_by, "items": items}
+            "subject": n.subject, "ticket_ref": n.ticket_ref, "submitted_by": n.submitted_by,
+            "notifier": n.notifier.name if n.notifier else None, "items": items}
 
 
 @notices.command("list")

@@ -135,6 +135,10 @@ def status(state: State, as_json: bool) -> None:
     click.echo("waiting for staff:" if st.waiting else "waiting for staff: nothing")
     for line in st.waiting:
         click.echo(f"  {line}")
+    if st.withheld:
+        click.echo("not notified (nobody may notify; fix the rights or the mandate):")
+    for w in st.withheld:
+        click.echo(f"  match {w['match_id']} to {w['host']}: {w['reason']}")
     for q in (cluster or {}).get("queues", []):
         click.echo(f"job queue {q['queue']}: todo {q['todo']}, doing {q['doing']}, stalled {q['stalled']}, "
                    f"failed {q['failed']}")

@@ -77,15 +77,22 @@ def users() -> None:
 @click.option("--role", type=click.Choice(["analyst", "admin"]), default="analyst", show_default=True)
 @click.option("--email", help="The user's mail address.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input (one line).")
+@click.option("--holder", metavar="NAME",
+              help="The rights holder or agent the user works for: they see only its titles, matches, "
+                   "notices and evidence (default: the installation's staff, who see all).")
 @pass_state
-def users_add(state: State, name: str, role: str, email: str | None, password_stdin: bool) -> None:
+def users_add(state: State, name: str, role: str, email: str | None, password_stdin: bool,
+              holder: str | None) -> None:
     """Add a staff user NAME (the password is asked for, or read with --password-stdin)."""
+    from stages.holders import get_holder
     from webapp.accounts import create_user
 
     password = _read_password(password_stdin)
     with state.session() as s:
-        user = create_user(s, name, password, role, email=email, actor="cli")
-        click.echo(f"added user {user.username} ({user.role.value}), id {user.id}")
+        org = get_holder(s, holder) if holder else None
+        user = create_user(s, name, password, role, email=email, actor="cli", org_id=org.id if org else None)
+        of = f" for {org.name}" if org else ""
+        click.echo(f"added user {user.username} ({user.role.value}{of}), id {user.id}")
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -149,6 +156,7 @@ def users_password(state: State, name: str, password_stdin: bool) -> None:
 @pass_state
 def users_list(state: State) -> None:
     """List staff users."""
+    from db.models import RightsHolder
     from webapp.accounts import list_users
 
     with state.session() as s:
@@ -157,7 +165,8 @@ def users_list(state: State) -> None:
             click.echo("no users; add one with `vigie users add NAME --role admin`")
         for u in rows:
             flag = "" if u.active else "  (disabled)"
-            click.echo(f"{u.id:>5}  {u.username:<24} {u.role.value:<8} {u.email or ''}{flag}")
+            org = f"  for {s.get(RightsHolder, u.org_id).name}" if u.org_id else ""  # type: ignore[union-attr]
+            click.echo(f"{u.id:>5}  {u.username:<24} {u.role.value:<8} {u.email or ''}{org}{flag}")
 
 
 COMMANDS: list[click.Command] = [report, serve, users]

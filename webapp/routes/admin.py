@@ -12,16 +12,18 @@ from db.models import (
     AuditLog,
     Host,
     OfferKind,
+    RightsHolder,
     Role,
     Site,
 )
+from foundation.errors import NotFound
 from reports.daily import report_anchors
-from stages.catalog import list_allowed
 from webapp import actions, sessions
 from webapp.accounts import change_own_password, create_user, list_users, set_active, set_password
 from webapp.public import list_titles
 from webapp.security import CSRF_FIELD
 from webapp.sessions import web_session
+from webapp.tenancy import Scope, visible_allowed
 from webapp.web import API_ERRORS, RowId, Web, allowed_out
 
 
@@ -45,7 +47,8 @@ def router(web: Web) -> APIRouter:
         with tx() as s:
             user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
             actions.add_offer(s, title_id, user, form.get("url", ""), form.get("provider"),
-                              form.get("kind", "vod_rental"), form.get("territory", "*"))
+                              form.get("kind", "vod_rental"), form.get("territory", "*"),
+                              form.get("from"), form.get("until"))
         return back(request, "/titles", "offer added")
 
     @router.post("/titles/{title_id}/publish", include_in_schema=False)
@@ -73,7 +76,8 @@ def router(web: Web) -> APIRouter:
         # removing it is for those who manage the catalogue.
         with tx() as s:
             user = need_user(request, s)
-            return render(request, "allowed.html", user, rows=[allowed_out(r) for r in list_allowed(s)])
+            return render(request, "allowed.html", user,
+                          rows=[allowed_out(r) for r in visible_allowed(s, Scope(user))])
 
     @router.post("/allowed/{ref_id}/remove", include_in_schema=False)
     async def remove_allowed_form(request: Request, ref_id: RowId) -> Response:
@@ -123,15 +127,20 @@ def router(web: Web) -> APIRouter:
     def users_page(request: Request) -> HTMLResponse:
         with tx() as s:
             user = need_user(request, s, Role.ADMIN)
-            return render(request, "users.html", user, users=list_users(s))
+            orgs = {h.id: h.name for h in s.scalars(select(RightsHolder).order_by(RightsHolder.name))}
+            return render(request, "users.html", user, users=list_users(s), orgs=orgs)
 
     @router.post("/users", include_in_schema=False)
     async def add_user_form(request: Request) -> Response:
         form = await read_form(request)
         with tx() as s:
             user = need_user(request, s, Role.ADMIN, csrf=form.get(CSRF_FIELD))
+            org = form.get("holder", "").strip()
+            if org and (not org.isdigit() or s.get(RightsHolder, int(org)) is None):
+                raise NotFound(f"no rights holder or agent with id {org[:20]!r}")
             new = create_user(s, form.get("username", "").strip(), form.get("password", ""),
-                              form.get("role", "analyst"), email=form.get("email") or None, actor=user.username)
+                              form.get("role", "analyst"), email=form.get("email") or None, actor=user.username,
+                              org_id=int(org) if org else None)
             msg = f"user {new.username} added"
         return back(request, "/users", msg)
 

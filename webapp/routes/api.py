@@ -15,10 +15,10 @@ from db.models import (
     Role,
     Site,
 )
-from stages.catalog import list_allowed
 from webapp import actions
 from webapp.public import list_titles
 from webapp.sessions import web_session
+from webapp.tenancy import Scope, visible_allowed
 from webapp.web import (
     API_ERRORS,
     NOT_FOUND,
@@ -82,8 +82,8 @@ def router(web: Web) -> APIRouter:
     def api_matches(request: Request, state: str = "review", limit: int = 200) -> list[MatchOut]:
         """Matches by state: review (waiting for a human), approved, rejected, confirmed, all."""
         with tx() as s:
-            need_user(request, s)
-            return [match_out(m, f) for m, f in query_matches(s, state, max(1, min(limit, 1000)))]
+            user = need_user(request, s)
+            return [match_out(m, f) for m, f in query_matches(s, state, max(1, min(limit, 1000)), Scope(user))]
 
     @router.post("/api/matches/{match_id}/approve", response_model=MatchOut, tags=["review"], responses=NOT_FOUND)
     def api_approve_match(request: Request, match_id: RowId, body: ApproveIn | None = None) -> MatchOut:
@@ -107,19 +107,20 @@ def router(web: Web) -> APIRouter:
         except ValueError:
             raise Problem(422, f"unknown notice status {status!r}") from None
         with tx() as s:
-            need_user(request, s)
-            rows = s.scalars(select(Notice).where(Notice.status == st).options(
-                selectinload(Notice.host), selectinload(Notice.items)).order_by(Notice.id).limit(500))
+            user = need_user(request, s)
+            q = select(Notice).where(Notice.status == st)
+            clause = Scope(user).notice_clause()
+            if clause is not None:
+                q = q.where(clause)
+            rows = s.scalars(q.options(selectinload(Notice.host), selectinload(Notice.items))
+                             .order_by(Notice.id).limit(500))
             return [notice_out(n) for n in rows]
 
     @router.get("/api/notices/{notice_id}", response_model=NoticeOut, tags=["notices"], responses=NOT_FOUND)
     def api_notice(request: Request, notice_id: RowId) -> NoticeOut:
         with tx() as s:
-            need_user(request, s)
-            n = s.get(Notice, notice_id)
-            if n is None:
-                raise Problem(404, f"no notice with id {notice_id}")
-            return notice_out(n)
+            user = need_user(request, s)
+            return notice_out(Scope(user).notice(s, notice_id))
 
     @router.post("/api/notices/{notice_id}/approve", response_model=NoticeOut, tags=["notices"], responses=NOT_FOUND)
     def api_approve_notice(request: Request, notice_id: RowId) -> NoticeOut:
@@ -144,8 +145,8 @@ def router(web: Web) -> APIRouter:
         """Allowed material (trailers, promos, public-domain footage, logos): a copy of it
         alone gets no notice."""
         with tx() as s:
-            need_user(request, s)
-            return [allowed_out(r) for r in list_allowed(s)]
+            user = need_user(request, s)
+            return [allowed_out(r) for r in visible_allowed(s, Scope(user))]
 
     @router.get("/api/sites", response_model=list[SiteOut], tags=["admin"])
     def api_sites(request: Request) -> list[SiteOut]:
@@ -168,9 +169,12 @@ def router(web: Web) -> APIRouter:
     @router.get("/api/reports", response_model=list[ReportOut], tags=["reports"])
     def api_reports(request: Request) -> list[ReportOut]:
         with tx() as s:
-            need_user(request, s)
-            return [ReportOut(day=r.day.isoformat(), generated_at=local(r.generated_at), summary=r.summary,
-                              url=f"/reports/{r.day.isoformat()}")
+            user = need_user(request, s)
+            # A tenant's report of a day is made from its own rows when read (/reports/DAY):
+            # the archived installation-wide figures are not its to see.
+            own = Scope(user).sees_reports()
+            return [ReportOut(day=r.day.isoformat(), generated_at=local(r.generated_at),
+                              summary=r.summary if own else {}, url=f"/reports/{r.day.isoformat()}")
                     for r in s.scalars(select(Report).order_by(Report.day.desc()).limit(400))]
 
     return router

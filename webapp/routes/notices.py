@@ -4,19 +4,20 @@ read, approve, discard, export, mark submitted, retry) and the daily reports' ar
 from __future__ import annotations
 
 from datetime import date
+from types import SimpleNamespace
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy import select
 
 from db.models import (
-    Notice,
     Report,
 )
 from notices.workflow import export_task, is_submission_task, pending_work, submission_fields
 from inbox.views import timeline
 from webapp import actions
 from webapp.security import CSRF_FIELD, NOTICE_CSP, REPORT_CSP
+from webapp.tenancy import Scope
 from webapp.web import API_ERRORS, Problem, RowId, Web
 
 
@@ -31,26 +32,29 @@ def router(web: Web) -> APIRouter:
     def notices_page(request: Request) -> HTMLResponse:
         with tx() as s:
             user = need_user(request, s)
+            scope = Scope(user)
             work = pending_work(s)
-            return render(request, "notices.html", user, notices=held_notices(s), tasks=work["tasks"],
+            if not scope.everything:
+                # A tenant's user sees only the notices about its own titles.
+                visible = set(s.scalars(select(Notice.id).where(scope.notice_clause())))  # type: ignore[arg-type]
+                work = {k: [n for n in v if n.id in visible] for k, v in work.items()}
+            return render(request, "notices.html", user, notices=held_notices(s, scope), tasks=work["tasks"],
                           drafts=work["drafts"], failed=work["failed"])
 
     @router.get("/notices/{notice_id}", response_class=HTMLResponse, include_in_schema=False)
     def notice_page(request: Request, notice_id: RowId) -> HTMLResponse:
         with tx() as s:
             user = need_user(request, s)
-            n = s.get(Notice, notice_id)
-            if n is None:
-                raise Problem(404, f"no notice with id {notice_id}")
+            n = Scope(user).notice(s, notice_id)
             task = submission_fields(n, web.config) if is_submission_task(n) else None
             return render(request, "notice.html", user, n=n, task=task, timeline=timeline(s, n))
 
     @router.get("/notices/{notice_id}/html", include_in_schema=False)
     def notice_html(request: Request, notice_id: RowId) -> Response:
         with tx() as s:
-            need_user(request, s)
-            n = s.get(Notice, notice_id)
-            if n is None or not n.body_html:
+            user = need_user(request, s)
+            n = Scope(user).notice(s, notice_id)
+            if not n.body_html:
                 raise Problem(404, "no HTML body for this notice")
             return HTMLResponse(n.body_html, headers={"content-security-policy": NOTICE_CSP,
                                                       "x-frame-options": "SAMEORIGIN"})
@@ -60,10 +64,7 @@ def router(web: Web) -> APIRouter:
     def notice_export(request: Request, notice_id: RowId) -> Response:
         fmt = "json" if request.url.path.endswith(".json") else "text"
         with tx() as s:
-            need_user(request, s)
-            n = s.get(Notice, notice_id)
-            if n is None:
-                raise Problem(404, f"no notice with id {notice_id}")
+            n = Scope(need_user(request, s)).notice(s, notice_id)
             body = export_task(n, web.config, fmt)
         name = f"notice-{notice_id}-task.{'json' if fmt == 'json' else 'txt'}"
         headers = {"content-disposition": f'attachment; filename="{name}"'}
@@ -115,12 +116,16 @@ def router(web: Web) -> APIRouter:
         with tx() as s:
             user = need_user(request, s)
             rows = list(s.scalars(select(Report).order_by(Report.day.desc()).limit(400)))
+            if not Scope(user).sees_reports():
+                # A tenant's report of a day is made from its own rows when read; the
+                # archived (installation-wide) one is not shown, nor its figures.
+                rows = [SimpleNamespace(day=r.day, generated_at=r.generated_at, summary={}) for r in rows]
             return render(request, "reports.html", user, reports=rows)
 
     @router.get("/reports/{day}", include_in_schema=False)
     def report_view(request: Request, day: str) -> Response:
         with tx() as s:
-            need_user(request, s)
+            user = need_user(request, s)
             try:
                 d = date.fromisoformat(day)
             except ValueError:
@@ -128,6 +133,12 @@ def router(web: Web) -> APIRouter:
             row = s.scalar(select(Report).where(Report.day == d))
             if row is None:
                 raise Problem(404, f"no report for {day}")
-            return HTMLResponse(row.html, headers={"content-security-policy": REPORT_CSP})
+            scope = Scope(user)
+            if scope.sees_reports():
+                return HTMLResponse(row.html, headers={"content-security-policy": REPORT_CSP})
+            from reports.daily import collect, render_html
+
+            html = render_html(collect(s, web.config, d, titles=set(s.scalars(scope.titles()))))
+            return HTMLResponse(html, headers={"content-security-policy": REPORT_CSP})
 
     return router

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from db.models import (
+    RightsHolder,
     Title,
     TitlePoster,
 )
@@ -42,6 +43,14 @@ def router(web: Web) -> APIRouter:
                 poster_url=f"/public/titles/{t.id}/poster.jpg" if ctx["has_poster"] else None,
                 index_url="/public/", static=False, **ctx)
         return HTMLResponse(html)
+
+    @router.get("/public/holders/{holder_id}/logo", include_in_schema=False)
+    def public_logo(holder_id: RowId) -> Response:
+        with tx() as s:
+            h = s.get(RightsHolder, holder_id)
+            if h is None or not h.logo or h.logo_type not in ("image/png", "image/jpeg"):
+                raise Problem(404, "no logo")
+            return Response(h.logo, media_type=h.logo_type, headers={"cache-control": "public, max-age=86400"})
 
     @router.get("/public/titles/{title_id}/poster.jpg", include_in_schema=False)
     def public_poster(title_id: RowId) -> Response:

@@ -9,7 +9,6 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlalchemy import select
 
 from db.models import (
-    Match,
     MatchFrame,
     ReferenceVideo,
 )
@@ -17,6 +16,7 @@ from reports.daily import safe_url
 from webapp import actions
 from webapp.public import offers_view
 from webapp.security import CSRF_FIELD
+from webapp.tenancy import Scope
 from webapp.web import API_ERRORS, MATCH_FILTERS, Problem, RowId, Web, allowed_reason, query_matches
 
 
@@ -31,14 +31,16 @@ def router(web: Web) -> APIRouter:
     def review_page(request: Request, state: str = "review") -> HTMLResponse:
         with tx() as s:
             user = need_user(request, s)
-            rows = query_matches(s, state)
+            rows = query_matches(s, state, scope=Scope(user))
             refs = {r.id: r for r in s.scalars(select(ReferenceVideo).where(
                 ReferenceVideo.id.in_({m.reference_id for m, _ in rows if m.reference_id})))} if rows else {}
             cards = [{"m": m, "f": f, "ref": refs.get(m.reference_id or -1),
                       "page_link": safe_url(m.candidate.page_url), "allowed": allowed_reason(m),
                       # The page as the browser resolver rendered it (crawlers.browser).
                       "shot": bool(((m.candidate.evidence or {}).get("browser") or {}).get("screenshot")),
-                      "offers": offers_view(m.title) if m.title else []} for m, f in rows]
+                      "offers": offers_view(m.title) if m.title else [],
+                      # Why it is not notified to a host (no holder, mandate expired, no rights there).
+                      "withheld": (m.details or {}).get("withheld") or {}} for m, f in rows]
             return render(request, "review.html", user, cards=cards, state=state, states=list(MATCH_FILTERS))
 
     @router.post("/review/{match_id}/confirm", include_in_schema=False)
@@ -63,7 +65,8 @@ def router(web: Web) -> APIRouter:
     @router.get("/frames/{match_id}/{which}.jpg", include_in_schema=False)
     def frame(request: Request, match_id: RowId, which: str) -> Response:
         with tx() as s:
-            need_user(request, s)
+            user = need_user(request, s)
+            Scope(user).match(s, match_id)
             f = s.scalar(select(MatchFrame).where(MatchFrame.match_id == match_id))
             data = None if f is None else f.ref_jpeg if which == "ref" else f.cand_jpeg if which == "cand" else None
             if not data:
@@ -75,8 +78,8 @@ def router(web: Web) -> APIRouter:
         from crawlers.evidence import load_blob
 
         with tx() as s:
-            need_user(request, s)
-            m = s.get(Match, match_id)
+            user = need_user(request, s)
+            m = Scope(user).match(s, match_id)
             ref = ((m.candidate.evidence or {}).get("browser") or {}).get("screenshot") if m else None
             try:
                 data = load_blob(ref) if isinstance(ref, dict) else None
@@ -91,8 +94,8 @@ def router(web: Web) -> APIRouter:
         # Our own master, played from the matched timecode (the candidate is never played
         # from the pirate site: that would load their content in the staff's browser).
         with tx() as s:
-            need_user(request, s)
-            ref = s.get(ReferenceVideo, ref_id)
+            user = need_user(request, s)
+            ref = Scope(user).reference(s, ref_id)
             if ref is None or not ref.path or not Path(ref.path).is_file():
                 raise Problem(404, "reference file not available")
             return FileResponse(ref.path, media_type="video/mp4")

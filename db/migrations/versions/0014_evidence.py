@@ -2,7 +2,7 @@
 match records), the daily manifests with their RFC 3161 tokens, and the case files.
 
 Revision ID: 0014_evidence
-Revises: 0012_inbox
+Revises: 0013_rights_holders
 Create Date: 2026-12-04 15:30:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0014_evidence'
-down_revision = '0012_inbox'
+down_revision = '0013_rights_holders'
 branch_labels = None
 depends_on = None
 
