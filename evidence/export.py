@@ -16,7 +16,7 @@ token that does not verify, stops the export and says which), and writes::
     daily/                   the daily manifests citing the items, and their tokens
     notices/                 each notice as sent: the mail (.eml, rebuilt byte for byte
                              from its stored fields), JSON with its fields, .txt, .html
-    replies/                 the hosts' replies (from the sources in ``REPLY_SOURCES``)
+    replies/                 the hosts' replies as received (the inbox's stored mail)
     timeline.json            the takedown timeline: notified URLs, checks, removals
     tsa/chain.pem            the TSA certificate chain the tokens were checked against
 
@@ -39,7 +39,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from db.models import (AuditLog, Candidate, Decision, EvidenceExport, EvidenceItem, EvidenceManifest,
-                       Match, Notice, NoticeItem, ReviewState, Site)
+                       InboxMessage, Match, Notice, NoticeItem, ReviewState, Site)
 from evidence.manifest import check_manifest
 from evidence.store import EvidenceStore
 from evidence.timestamp import read_chain, request_stamp
@@ -86,8 +86,20 @@ class ReplySource(Protocol):
     def __call__(self, s: Session, notice_ids: list[int]) -> list[Reply]: ...
 
 
-# The inbox (``vigie inbox``) adds its reader here; with none, a case file has no replies.
-REPLY_SOURCES: list[ReplySource] = []
+def inbox_replies(s: Session, notice_ids: list[int]) -> list[Reply]:
+    """The mail the inbox (``vigie inbox``) stored and tied to these notices, as received
+    (a mail over ``[inbox] max_bytes`` was kept with its header only, and is so here)."""
+    if not notice_ids:
+        return []
+    rows = s.scalars(select(InboxMessage).where(InboxMessage.notice_id.in_(notice_ids))
+                     .order_by(InboxMessage.received_at, InboxMessage.id))
+    return [Reply(notice_id=m.notice_id, received_at=m.received_at, raw=m.raw, sender=m.from_addr or "",
+                  subject=m.subject or "") for m in rows if m.notice_id is not None]
+
+
+# Where a case file's replies come from: the inbox's stored mail (another source, say a
+# desk's ticket export, can be added here).
+REPLY_SOURCES: list[ReplySource] = [inbox_replies]
 
 
 @dataclass

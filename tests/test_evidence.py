@@ -28,8 +28,8 @@ from sqlalchemy import select
 
 from crawlers.sites import add_site
 from db.auditchain import verify_chain
-from db.models import (AuditLog, Candidate, Check, EvidenceExport, EvidenceItem, EvidenceManifest, ItemState,
-                       MatchFrame, Notice, NoticeItem, NoticeStatus)
+from db.models import (AuditLog, Candidate, Check, EvidenceExport, EvidenceItem, EvidenceManifest, InboxMessage,
+                       ItemState, MatchFrame, Notice, NoticeItem, NoticeStatus)
 from evidence.capture import add_item, capture_fetch
 from evidence.store import EvidenceStore, Fetch, read_records
 from foundation.config import Config
@@ -285,6 +285,10 @@ def test_a_token_from_another_authority_is_refused(Session, db_url: str, tmp_pat
 HOSTILE = '<script>alert("x")</script> Le Voyage'
 
 
+REPLY = (b"From: abuse@tube.example\r\nTo: notices@filmsdunord.example\r\n"
+         b"Subject: Re: Notification LCEN\r\nIn-Reply-To: <n1@vigie.example>\r\n\r\nContenu retir\xc3\xa9.\r\n")
+
+
 def _case(Session: Any, store: EvidenceStore, base: str) -> int:
     """A title, a pirate page with its captures, a notice, a check and the removal."""
     with Session.begin() as s:
@@ -307,6 +311,10 @@ def _case(Session: Any, store: EvidenceStore, base: str) -> int:
         s.add(n)
         s.flush()
         s.add(Check(item=ni, checked_at=NOW - timedelta(hours=1), http_status=404, live=False, detail="HTTP 404"))
+        # The host's answer, as the inbox stored it: the case file carries it as received.
+        s.add(InboxMessage(sha256="0" * 64, raw=REPLY, size=len(REPLY), source="test", notice_id=n.id,
+                           received_at=NOW - timedelta(minutes=90), from_addr="abuse@tube.example",
+                           subject="Re: Notification LCEN"))
         return cand.id
 
 
@@ -336,6 +344,7 @@ def test_case_file_export_and_verify(Session, db_url: str, tmp_path: Path, tsa: 
         manifest = json.loads(z.read("manifest.json"))
         html = z.read("index.html").decode()
         eml = z.read("notices/notice-1.eml")
+        assert [z.read(n) for n in sorted(z.namelist()) if n.startswith("replies/")] == [REPLY]
         timeline = json.loads(z.read("timeline.json"))
     assert {"manifest.json", "manifest.json.tsr", "index.html", "warc/case.warc.gz", "timeline.json",
             "notices/notice-1.json", "notices/notice-1.txt", "notices/notice-1.eml", "tsa/chain.pem"} <= names
