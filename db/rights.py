@@ -205,4 +205,4 @@ def withheld_matches(s: Session, limit: int = 50) -> list[dict[str, Any]]:
 
 __all__ = ["Party", "Withheld", "WORLDWIDE", "covers", "current_offers", "holder_named", "in_window",
            "is_agent", "normalise_territory", "notifier_for", "offers_in", "scope_titles", "territory_codes",
-           "visible_title_ids", "and_"]
+           "visible_title_ids"]

@@ -339,8 +339,6 @@ def search_engine_rows(session: Session, start: datetime, end: datetime, tz: Zon
     return rows
 
 
-def collect(session: Session, config: Config, day: date, *, now: datetime | None = None) -> ReportData:
-    """Gather every section of the report for ``day`` (a local calendar day)."""
 def collect(session: Session, config: Config, day: date, *, now: datetime | None = None,
             titles: set[int] | None = None) -> ReportData:
     """Gather every section of the report for ``day`` (a local calendar day).

@@ -19,6 +19,8 @@ from foundation.config import Config, load_config
 from foundation.errors import VigieError
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from sqlalchemy.orm import Session
 
     from stages.context import Context
@@ -246,13 +248,26 @@ def catalog_unpublish(state: State, title_id: int) -> None:
     with state.session() as s:
         t = set_published(s, title_id, False)
         click.echo(f"title {t.id} {t.title!r} unpublished")
+
+
+def parse_day(value: str | None, flag: str) -> date | None:
+    """An option's YYYY-MM-DD value as a date (None when not given); a clear usage error
+    naming the option otherwise."""
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=flag) from None
+
+
 def offer_specs(offers: tuple[str, ...], territories: tuple[str, ...], starts: tuple[str, ...],
                 ends: tuple[str, ...], kinds: tuple[str, ...]) -> list[Any]:
     """Pair each --offer with its --territory, --from, --until and --kind: each given
     once (for every offer) or once per offer, in the order of the offers; "-" leaves
     one offer's value to its default (worldwide, open-ended, rental)."""
-    from datetime import date
-
     from stages.holders import OfferSpec, offer_kind
 
     def per_offer(values: tuple[str, ...], flag: str) -> list[str | None]:
@@ -265,20 +280,12 @@ def offer_specs(offers: tuple[str, ...], territories: tuple[str, ...], starts: t
                                    "give it once for all, or once per --offer ('-' for its default)")
         return [None if v.strip() == "-" else v for v in values]
 
-    def day(value: str | None, flag: str) -> date | None:
-        if value is None:
-            return None
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=flag) from None
-
     if not offers and (territories or starts or ends or kinds):
         raise click.UsageError("--territory, --from, --until and --kind describe an --offer: give one")
     rows = zip(offers, per_offer(territories, "--territory"), per_offer(starts, "--from"),
                per_offer(ends, "--until"), per_offer(kinds, "--kind"), strict=True)
-    return [OfferSpec(url, territory=t or "*", kind=offer_kind(k or "rental"), valid_from=day(a, "--from"),
-                      valid_until=day(b, "--until")) for url, t, a, b, k in rows]
+    return [OfferSpec(url, territory=t or "*", kind=offer_kind(k or "rental"), valid_from=parse_day(a, "--from"),
+                      valid_until=parse_day(b, "--until")) for url, t, a, b, k in rows]
 
 
 @catalog.command("offer")

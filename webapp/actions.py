@@ -24,7 +24,7 @@ Review semantics other stages rely on:
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session

@@ -8,26 +8,16 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date
 from typing import Any
 
 import click
 
-from vigie.cli import State, pass_state
+from vigie.cli import State, parse_day, pass_state
 
 
 @click.group()
 def evidence() -> None:
     """The evidence file: captures, timestamped manifests, case files for a court."""
-
-
-def _day(value: str | None, flag: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=flag) from None
 
 
 @evidence.command("export")
@@ -57,7 +47,7 @@ def export(state: State, url: str | None, site: str | None, title_id: int | None
 
     if sum(x is not None for x in (url, site, title_id)) != 1:
         raise click.UsageError("give exactly one of --url, --site, --title")
-    scope = Scope(url=url, site=site, title_id=title_id, since=_day(since, "--from"), until=_day(until, "--until"))
+    scope = Scope(url=url, site=site, title_id=title_id, since=parse_day(since, "--from"), until=parse_day(until, "--until"))
     store = evidence_store(state.config)
     with state.context() as ctx:
         if not no_stamp:

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy import select
 
 from db.models import (
+    Notice,
     Report,
 )
 from notices.workflow import export_task, is_submission_task, pending_work, submission_fields
