@@ -366,6 +366,7 @@ def test_public_page_shows_current_offers_per_territory_and_the_holders_logo(eng
             Offer(url="https://world.example/v", provider="World", kind=OfferKind.SVOD),
             Offer(url="https://be-lu.example/v", provider="Benelux", territory="BE,LU"),
         ])
+        t.published = True  # only a published title has a public page
         tid, hid = t.id, a.id
     app = create_app(engine, Config(notifier={"legal_name": "Vigie"}), secret_key="k" * 48)
     with TestClient(app) as c:

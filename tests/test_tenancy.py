@@ -77,6 +77,23 @@ TENANT_ROUTES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("GET", "/api/notices/{notice_id}"): ("/api/notices/{held3}", None),
     ("POST", "/api/notices/{notice_id}/approve"): ("/api/notices/{held3}/approve", None),
     ("POST", "/api/notices/{notice_id}/discard"): ("/api/notices/{held4}/discard", {"json": {}}),
+    ("GET", "/notices/{notice_id}/export.json"): ("/notices/{held}/export.json", None),
+    ("GET", "/notices/{notice_id}/export.txt"): ("/notices/{held}/export.txt", None),
+    ("POST", "/notices/{notice_id}/submitted"): ("/notices/{held2}/submitted", {"form": {"ticket_ref": "T-1"}}),
+    ("POST", "/notices/{notice_id}/retry"): ("/notices/{held2}/retry", {"form": {}}),
+    ("GET", "/api/notices/{notice_id}/timeline"): ("/api/notices/{held}/timeline", None),
+}
+# The hosts' replies come to the installation's mailbox and may concern any tenant: only
+# the installation's staff read them (a tenant's user gets 403, as for admin pages).
+INSTALLATION_ONLY: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
+    ("GET", "/inbox"): ("/inbox", None),
+    ("GET", "/inbox/{message_id}"): ("/inbox/1", None),
+    ("GET", "/inbox/{message_id}/source.eml"): ("/inbox/1/source.eml", None),
+    ("POST", "/inbox/{message_id}/close"): ("/inbox/1/close", {"form": {"note": "x"}}),
+    ("POST", "/inbox/{message_id}/accept-contact"): ("/inbox/1/accept-contact", {"form": {}}),
+    ("POST", "/inbox/{message_id}/file"): ("/inbox/1/file", {"form": {"notice_id": "1", "kind": "ack"}}),
+    ("POST", "/counter-notices/{cn_id}/decide"): ("/counter-notices/1/decide", {"form": {"decision": "accepted"}}),
+    ("GET", "/api/inbox"): ("/api/inbox", None),
 }
 # Lists: (method, path template) -> sample path. Checked for the markers of each tenant.
 TENANT_LISTS: dict[tuple[str, str], str] = {
@@ -211,7 +228,7 @@ def test_tenant_matrix(tenant_app: Any, tenants: dict[str, Any], Session) -> Non
     # Every staff route is covered: by id, as a list, administrators only, or exempt.
     staff_routes = {k for k, (who, _, _) in ROUTES.items() if who in (STAFF, ADMIN_ONLY)}
     admin_routes = {k for k, (who, _, _) in ROUTES.items() if who == ADMIN_ONLY}
-    covered = set(TENANT_ROUTES) | set(TENANT_LISTS) | set(NO_TENANT_DATA) | admin_routes
+    covered = set(TENANT_ROUTES) | set(TENANT_LISTS) | set(NO_TENANT_DATA) | admin_routes | set(INSTALLATION_ONLY)
     assert staff_routes - covered == set(), "routes with no tenant check (add them to TENANT_ROUTES/LISTS)"
     assert (set(TENANT_ROUTES) | set(TENANT_LISTS)) - set(route_table(tenant_app)) == set(), "stale lines"
 
@@ -246,6 +263,11 @@ def test_tenant_matrix(tenant_app: Any, tenants: dict[str, Any], Session) -> Non
                 cells += 1
                 if r.status_code != 403:
                     wrong.append(f"{user}: {key[0]} {sample} -> {r.status_code}, expected 403 (administrators)")
+            for (method, _), (sample, body) in INSTALLATION_ONLY.items():
+                r = v.request(method, sample, body)
+                cells += 1
+                if r.status_code != 403:
+                    wrong.append(f"{user}: {method} {sample} -> {r.status_code}, expected 403 (installation staff)")
         after = _state(Session)
         cells += 1
         if after != before:

@@ -16,12 +16,13 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from db.models import CounterNotice, InboxMessage, Notice, ReplyKind
+from db.models import CounterNotice, InboxMessage, ReplyKind, User
 from foundation.errors import InvalidInput
 from foundation.timeutil import as_utc, utc_now
 from inbox import decide
 from inbox.views import open_counter_notices, putback_text, silent_hosts, staff_queue, timeline
 from webapp.security import CSRF_FIELD
+from webapp.tenancy import Scope
 from webapp.web import API_ERRORS, NOT_FOUND, Problem, RowId, Web
 
 
@@ -89,6 +90,15 @@ def case_out(c: CounterNotice, today: Any) -> CounterNoticeOut:
                             window=putback_text(c, today))
 
 
+def installation_staff(user: User) -> User:
+    """The hosts' replies come to the installation's mailbox and may concern any rights
+    holder's titles: only the installation's own staff (users of no organisation) read
+    and act on them. A tenant's user sees its notices' threads on the notice pages."""
+    if not Scope(user).everything:
+        raise Problem(403, "the hosts' replies are read by the installation's staff")
+    return user
+
+
 def router(web: Web) -> APIRouter:
     tx, need_user, read_form, render, back = web.tx, web.need_user, web.read_form, web.render, web.back
     router = APIRouter(responses=API_ERRORS)
@@ -96,7 +106,7 @@ def router(web: Web) -> APIRouter:
     @router.get("/inbox", response_class=HTMLResponse, include_in_schema=False)
     def inbox_page(request: Request) -> HTMLResponse:
         with tx() as s:
-            user = need_user(request, s)
+            user = installation_staff(need_user(request, s))
             today = utc_now().date()
             cases = [(c, putback_text(c, today)) for c in open_counter_notices(s)]
             return render(request, "inbox.html", user, queue=staff_queue(s), cases=cases,
@@ -105,7 +115,7 @@ def router(web: Web) -> APIRouter:
     @router.get("/inbox/{message_id}", response_class=HTMLResponse, include_in_schema=False)
     def message_page(request: Request, message_id: RowId) -> HTMLResponse:
         with tx() as s:
-            user = need_user(request, s)
+            user = installation_staff(need_user(request, s))
             m = s.get(InboxMessage, message_id)
             if m is None:
                 raise Problem(404, f"no inbox message with id {message_id}")
@@ -119,7 +129,7 @@ def router(web: Web) -> APIRouter:
         """The mail as received, to hand on (a lawyer, the mail team): a download, never
         shown or opened by the browser (octet-stream, attachment, nosniff, sandboxed)."""
         with tx() as s:
-            need_user(request, s)
+            installation_staff(need_user(request, s))
             m = s.get(InboxMessage, message_id)
             if m is None:
                 raise Problem(404, f"no inbox message with id {message_id}")
@@ -131,7 +141,7 @@ def router(web: Web) -> APIRouter:
     async def close_form(request: Request, message_id: RowId) -> Response:
         form = await read_form(request)
         with tx() as s:
-            user = need_user(request, s, csrf=form.get(CSRF_FIELD))
+            user = installation_staff(need_user(request, s, csrf=form.get(CSRF_FIELD)))
             decide.close_message(s, message_id, user.username, form.get("note"))
         return back(request, "/inbox", f"mail #{message_id} closed")
 
@@ -139,7 +149,7 @@ def router(web: Web) -> APIRouter:
     async def accept_contact_form(request: Request, message_id: RowId) -> Response:
         form = await read_form(request)
         with tx() as s:
-            user = need_user(request, s, csrf=form.get(CSRF_FIELD))
+            user = installation_staff(need_user(request, s, csrf=form.get(CSRF_FIELD)))
             m = decide.accept_contact(s, message_id, user.username)
             addr = m.redirect_to
         return back(request, "/inbox", f"new contact {addr} accepted")
@@ -148,7 +158,7 @@ def router(web: Web) -> APIRouter:
     async def file_form(request: Request, message_id: RowId) -> Response:
         form = await read_form(request)
         with tx() as s:
-            user = need_user(request, s, csrf=form.get(CSRF_FIELD))
+            user = installation_staff(need_user(request, s, csrf=form.get(CSRF_FIELD)))
             try:
                 notice_id = int(form.get("notice_id", ""))
             except ValueError:
@@ -162,7 +172,7 @@ def router(web: Web) -> APIRouter:
     async def decide_form(request: Request, cn_id: RowId) -> Response:
         form = await read_form(request)
         with tx() as s:
-            user = need_user(request, s, csrf=form.get(CSRF_FIELD))
+            user = installation_staff(need_user(request, s, csrf=form.get(CSRF_FIELD)))
             cn = decide.decide_counter_notice(s, cn_id, form.get("decision", ""), user.username, form.get("note"))
             state = cn.state.value
         return back(request, "/inbox", f"counter-notice #{cn_id}: {state.replace('_', ' ')} recorded")
@@ -172,7 +182,7 @@ def router(web: Web) -> APIRouter:
         """What waits for staff: unmatched or unsure mail, refusals, bounces, redirects, and
         the counter-notices not decided yet with their put-back windows."""
         with tx() as s:
-            need_user(request, s)
+            installation_staff(need_user(request, s))
             today = utc_now().date()
             return InboxOut(for_staff=[mail_out(m) for m in staff_queue(s)],
                             counter_notices_open=[case_out(c, today) for c in open_counter_notices(s)])
@@ -182,10 +192,8 @@ def router(web: Web) -> APIRouter:
     def api_timeline(request: Request, notice_id: RowId) -> list[TimelineEventOut]:
         """Every mail both ways of a notice's thread, oldest first."""
         with tx() as s:
-            need_user(request, s)
-            n = s.get(Notice, notice_id)
-            if n is None:
-                raise Problem(404, f"no notice with id {notice_id}")
+            # A tenant's user reads the thread of its own notices (404 for another's).
+            n = Scope(need_user(request, s)).notice(s, notice_id)
             out = []
             for e in timeline(s, n):
                 msg, cn = e.get("message"), e.get("counter_notice")
