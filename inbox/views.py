@@ -55,7 +55,7 @@ def timeline(session: Session, notice: Notice) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     for n in notices:
         events.append({"at": as_utc(n.sent_at or n.created_at), "direction": "out", "notice_id": n.id,
-                       "what": f"{n.kind} {n.status.value}", "to": n.recipient, "subject": n.subject,
+                       "sent": n.sent_at is not None, "what": f"{n.kind} {n.status.value}", "to": n.recipient, "subject": n.subject,
                        "detail": n.last_error})
     for m in session.scalars(select(InboxMessage).where(InboxMessage.notice_id.in_(ids)).order_by(InboxMessage.id)):
         events.append({"at": as_utc(m.received_at), "direction": "in", "message": m, "notice_id": m.notice_id,

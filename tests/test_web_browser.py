@@ -200,8 +200,12 @@ def test_review_day_in_the_browser(page: Any, served: dict[str, Any], Session) -
     assert "<script>alert(1)</script>" in page.locator("#body-text").inner_text()
     page.wait_for_timeout(200)
     shot(page, "notice")
-    page.click("text=Approve and send")
-    page.wait_for_load_state()
+    # The page grew (timeline, machine-readable parts) and its sandboxed preview may still
+    # shift it: bring the button into view first, and wait for the navigation it starts.
+    approve = page.locator("text=Approve and send")
+    approve.scroll_into_view_if_needed()
+    with page.expect_navigation():
+        approve.click()
     assert f"notice #{w['n_held']} approved" in page.locator(".flash").inner_text()
 
     # The daily report, from the archive.
