@@ -378,6 +378,12 @@ def test_public_page_shows_current_offers_per_territory_and_the_holders_logo(eng
         logo = c.get(f"/public/holders/{hid}/logo")
         assert logo.status_code == 200 and logo.content == png and logo.headers["content-type"] == "image/png"
         assert c.get("/public/holders/999/logo").status_code == 404
+        # Unpublished, its holder's logo is no longer public either.
+        with Session.begin() as s:
+            s.get(Title, tid).published = False
+        assert c.get(f"/public/holders/{hid}/logo").status_code == 404
+        with Session.begin() as s:
+            s.get(Title, tid).published = True
     # The static export (vigie report --public DIR) carries the same, logo file included.
     from webapp.public import export_static
 

@@ -50,6 +50,11 @@ def router(web: Web) -> APIRouter:
             h = s.get(RightsHolder, holder_id)
             if h is None or not h.logo or h.logo_type not in ("image/png", "image/jpeg"):
                 raise Problem(404, "no logo")
+            # Only the logo of a holder shown on a public page: the list of an agency's
+            # clients, or a holder whose only film is not released, is nobody's business.
+            today = local_today(config)
+            if not any(is_public(r.title, today) for r in h.rights):
+                raise Problem(404, "no logo")
             return Response(h.logo, media_type=h.logo_type, headers={"cache-control": "public, max-age=86400"})
 
     @router.get("/public/titles/{title_id}/poster.jpg", include_in_schema=False)
