@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import event, select, text
@@ -31,6 +31,16 @@ from db.models import AuditLog
 
 # Any constant: the advisory lock key of the audit chain on PostgreSQL.
 _PG_LOCK_KEY = 0x56494741  # "VIGA"
+
+
+def audit(session: Session, actor: str, action: str, object_type: str, object_id: int | None,
+          before: dict[str, Any] | None, after: dict[str, Any] | None) -> AuditLog:
+    """Add one audit-log row: who did what to which object, its state before and after.
+    The row joins the hash chain when the session flushes (``_chain_new_rows``)."""
+    row = AuditLog(actor=actor, action=action, object_type=object_type, object_id=object_id,
+                   before=before, after=after)
+    session.add(row)
+    return row
 
 
 def _at(dt: datetime | None) -> str:

@@ -270,7 +270,6 @@ def iter_frames(
             {"skip_loop_filter": "all"} if fast and not keyframes_only else None)
         settings.apply(stream)
         info = _stream_info(container)
-        grey = _Grey(info)
         step = 1.0 / sample_fps if sample_fps else 0.0
         next_t = -math.inf
         start: float | None = None

@@ -31,8 +31,8 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.auditchain import audit as record_audit
 from db.models import (
-    AuditLog,
     CounterNotice,
     CounterNoticeState,
     Host,
@@ -212,8 +212,7 @@ def _to_staff(msg: InboxMessage, why: str) -> None:
 
 def _audit(session: Session, action: str, object_type: str, object_id: int | None,
            before: dict[str, object] | None, after: dict[str, object] | None, actor: str = ACTOR) -> None:
-    session.add(AuditLog(actor=actor, action=action, object_type=object_type, object_id=object_id,
-                         before=before, after=after))
+    record_audit(session, actor, action, object_type, object_id, before, after)
 
 
 def apply(session: Session, msg: InboxMessage, notice: Notice, reading: Reading, mail: ParsedMail | None,

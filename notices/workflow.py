@@ -27,9 +27,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import AuditLog, Host, Notice, NoticeStatus
+from db.auditchain import audit as record_audit
+from db.models import Host, Notice, NoticeStatus
 from foundation.config import Config
-from foundation.errors import InvalidInput, NoticeInvalid, NotFound
+from foundation.errors import InvalidInput, NotFound, NoticeInvalid
 from foundation.timeutil import as_utc, utc_now
 from notices.build import AUTOMATIC_CHANNELS, REFUSED, make_notice, refusal
 from notices.hosts import Contact, resolve_contact
@@ -56,8 +57,7 @@ def _get(session: Session, notice_id: int) -> Notice:
 
 def _audit(session: Session, actor: str, action: str, notice: Notice, before: dict[str, Any],
            after: dict[str, Any]) -> None:
-    session.add(AuditLog(actor=actor, action=action, object_type="notice", object_id=notice.id,
-                         before=before, after=after))
+    record_audit(session, actor, action, "notice", notice.id, before, after)
 
 
 # --------------------------------------------------------------------------- the task

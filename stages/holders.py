@@ -19,7 +19,17 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from db.models import AuditLog, Mandate, MandateTitle, Offer, OfferKind, OrgKind, RightsHolder, Title, TitleRights
+from db.auditchain import audit as record_audit
+from db.models import (
+    Mandate,
+    MandateTitle,
+    Offer,
+    OfferKind,
+    OrgKind,
+    RightsHolder,
+    Title,
+    TitleRights,
+)
 from db.rights import WORLDWIDE, holder_named, in_window, normalise_territory
 from foundation.errors import Duplicate, InvalidInput, NotFound
 
@@ -100,8 +110,7 @@ def add_offers(title: Title, specs: Sequence[OfferSpec]) -> int:
 
 def _audit(session: Session, actor: str, action: str, object_type: str, object_id: int,
            after: dict[str, Any]) -> None:
-    session.add(AuditLog(actor=actor, action=action, object_type=object_type, object_id=object_id,
-                         before=None, after=after))
+    record_audit(session, actor, action, object_type, object_id, None, after)
 
 
 def read_logo(path: str) -> tuple[bytes, str]:

@@ -29,6 +29,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from db.auditchain import audit as record_audit
+from db.hosts import NOTICE_LANGUAGES
 from db.models import (
     AuditLog,
     Decision,
@@ -44,10 +46,9 @@ from db.models import (
     User,
     utcnow,
 )
+from foundation.config import Config
 from foundation.errors import InvalidInput, NotFound
 from foundation.schedules import check_schedule
-from db.hosts import NOTICE_LANGUAGES
-from foundation.config import Config
 from notices.hosts import check_contact, check_jurisdiction, check_removal_pattern
 from webapp.tenancy import Scope
 
@@ -70,9 +71,7 @@ def audit(
     session: Session, actor: str, action: str, object_type: str, object_id: int | None,
     before: dict[str, Any] | None, after: dict[str, Any] | None,
 ) -> AuditLog:
-    row = AuditLog(actor=actor, action=action, object_type=object_type, object_id=object_id,
-                   before=before, after=after)
-    session.add(row)
+    row = record_audit(session, actor, action, object_type, object_id, before, after)
     session.flush()
     return row
 
