@@ -133,8 +133,15 @@ class VideoFingerprint:
         from the query's pictures the first time they are asked for: most copies
         confirm without them, and finding them costs as much as the first look."""
         if self._inner is None:
-            pictures = self.crops.pictures if self.crops is not None else []
-            self._inner = [inner_picture_hashes(pictures, b) for b in inner_pictures(pictures)] if pictures else []
+            found: list[InnerPicture] = []
+            # The frame as cropped of its bars, and as decoded when bars were cropped: a
+            # flat backdrop next to an inset near the frame's edge looks like bars, and
+            # cropping it away takes the inset's own border with it.
+            for crops in (self.crops, self.uncropped):
+                pictures = crops.pictures if crops is not None else []
+                if pictures:
+                    found += [look for b in inner_pictures(pictures) for look in inner_picture_looks(pictures, b)]
+            self._inner = found
         return self._inner
 
 
@@ -365,16 +372,21 @@ def _whole_hashes(pictures: list[NDArray[np.uint8]], mirrored: bool) -> NDArray[
     return phash_regions(np.stack(pictures), [(0.0, 1.0)], [(0.0, 1.0)], flip_x=mirrored)[:, 0, 0]
 
 
-def inner_picture_hashes(pictures: list[NDArray[np.uint8]], box: Box) -> InnerPicture:
-    """What ``box`` shows in each picture, ready for the matcher to hash."""
+def inner_picture_looks(pictures: list[NDArray[np.uint8]], box: Box) -> list[InnerPicture]:
+    """What ``box`` shows in each picture, ready for the matcher to hash: without its
+    own bars, and also with them when it seems to have some.
+
+    The inner picture may carry bars of its own (a 4:3 film pillarboxed in it), but a
+    drawn film on a flat ground has "bars" that are its own picture: cropping them
+    leaves a detail of the film its reference never shows alone, so both are looked at
+    and the index tells which one is the film."""
     insides = [box.crop(p) for p in pictures]
-    # The inner picture may carry bars of its own (a 4:3 film pillarboxed in it).
     inner_bars = detect_box(insides[:: max(1, len(insides) // INNER_BAR_FRAMES)])
-    insides = [inner_bars.crop(p) for p in insides]
+    looks = [insides] if inner_bars.is_full else [[inner_bars.crop(p) for p in insides], insides]
     # Its border is found to a pixel or two of the analysis frame: step inside it, so
     # that what is left is a crop of the film, which the crop search then handles.
-    insides = [region(p, (INNER_MARGIN, 1 - INNER_MARGIN), (INNER_MARGIN, 1 - INNER_MARGIN)) for p in insides]
-    return InnerPicture(box, insides)
+    return [InnerPicture(box, [region(p, (INNER_MARGIN, 1 - INNER_MARGIN), (INNER_MARGIN, 1 - INNER_MARGIN))
+                               for p in look]) for look in looks]
 
 
 def fingerprint_frames(

@@ -190,6 +190,29 @@ class HashIndex:
             cache[kind] = (entries, np.ascontiguousarray(self.hashes[entries]))
         return cache[kind]
 
+    def whole_entries(self, entries: NDArray[np.int64]) -> NDArray[np.int64]:
+        """For each entry, the entry of the same reference frame's whole picture (kind
+        0): itself when it is one, or when the index holds no such entry. References are
+        built as blocks of one reference and kind, in frame order (``build``), so a core
+        entry's frame is found at the same place in its reference's whole block."""
+        entries = np.asarray(entries, dtype=np.int64)
+        if len(entries) == 0 or not np.any(self.kinds[entries]):
+            return entries
+        if "_blocks" not in self.__dict__:
+            ref, kind = np.asarray(self.ref_ids), np.asarray(self.kinds)
+            starts = np.flatnonzero(np.r_[True, (ref[1:] != ref[:-1]) | (kind[1:] != kind[:-1])])
+            ends = np.r_[starts[1:], len(ref)]
+            whole = {int(ref[s]): (int(s), int(e - s)) for s, e in zip(starts, ends) if kind[s] == 0}
+            # Per block: where its reference's whole block starts, or -1 without one of its size.
+            target = np.array([whole[int(ref[s])][0] if int(ref[s]) in whole and whole[int(ref[s])][1] == e - s
+                               else -1 for s, e in zip(starts, ends)], dtype=np.int64)
+            self.__dict__["_blocks"] = (starts, target)
+        starts, target = self.__dict__["_blocks"]
+        block = np.searchsorted(starts, entries, side="right") - 1
+        mapped = np.where(target[block] >= 0, target[block] + entries - starts[block], entries)
+        same = self.times[mapped] == self.times[entries]
+        return np.where(same, mapped, entries)
+
     def _query_scan(self, queries: NDArray[np.uint64], radius: int,
                     entries: NDArray[np.int64] | None = None, hashes: NDArray[np.uint64] | None = None) -> Hits:
         # A block of queries against every entry at once, about _SCAN_BLOCK pairs a

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from fingerprint.extract import CROP_HYPOTHESES, INNER_HYPOTHESIS, CropHashes, InnerPicture, VideoFingerprint
+from fingerprint.extract import (CROP_HYPOTHESES, INNER_HYPOTHESIS, STATIC_BITS, CropHashes, InnerPicture,
+                                 VideoFingerprint)
 from fingerprint.hashing import MIN_QUALITY, hamming
 from fingerprint.index import FLAG_SHARED, FLAG_STATIC, HashIndex
 
@@ -101,6 +102,14 @@ REVIEW_MIN_SCORE = 0.25
 # motion or a cut moves a hash; CONFIRM_MIN_CHANGES = 3 is two changes lined up.
 CHANGE_BITS = 10
 CONFIRM_MIN_CHANGES = 3
+# The reference's side is read on its whole-picture hashes, those its still stretches
+# were marked on (``extract.static_flags``): a core hash of a pale, low-contrast picture
+# (sky through leaves) flips 30 bits between frames that look the same, and two such
+# flips lined up with the copy's by chance made a still shot of the corpus's tree.avi
+# "change" three times (a picture-in-picture copy of it confirmed in the bench). Every
+# frame of one still stretch is within STATIC_BITS of its first, so two of them are
+# within twice that of each other: one picture, however it is sampled.
+STILL_CHANGE_BITS = max(CHANGE_BITS, 2 * STATIC_BITS)
 # One picture on either side is no evidence of a copy at all (a still held in the copy
 # hits one reference frame, a plain card agrees with a film's card): not even review.
 REVIEW_MIN_CHANGES = 2
@@ -335,12 +344,15 @@ def _covered(times: NDArray[np.float64], half: float) -> float:
     return total + (hi - lo)
 
 
-def distinct_pictures(hashes: NDArray[np.uint64], limit: int = CONFIRM_MIN_CHANGES) -> int:
+def distinct_pictures(hashes: NDArray[np.uint64], limit: int = CONFIRM_MIN_CHANGES,
+                      still: NDArray[np.bool_] | None = None) -> int:
     """How many distinct pictures (more than CHANGE_BITS apart) ``hashes`` hold, in
-    order, counted up to ``limit``."""
+    order, counted up to ``limit``. Frames marked ``still`` (a reference's still
+    stretch) are a new picture only beyond STILL_CHANGE_BITS."""
     seen: list[np.uint64] = []
-    for h in hashes:
-        if not seen or int(np.min(hamming(np.asarray(seen, np.uint64), h))) > CHANGE_BITS:
+    for i, h in enumerate(hashes):
+        bits = STILL_CHANGE_BITS if still is not None and still[i] else CHANGE_BITS
+        if not seen or int(np.min(hamming(np.asarray(seen, np.uint64), h))) > bits:
             seen.append(h)
             if len(seen) >= limit:
                 break
@@ -619,7 +631,8 @@ def _match_refs(
             if not np.any(distinctive & ((fl & FLAG_STATIC) == 0)):
                 continue
             changes = _changes(qt[rows], q_hash[sel][rows], lookup_of[sel][rows],
-                               index.hashes[ent[sel][rows]], distinctive)
+                               index.hashes[index.whole_entries(ent[sel][rows])], distinctive,
+                               (fl & FLAG_STATIC) != 0)
             decision = decide(score, matched, w, ref_span, changes)
         if decision is None:
             continue
@@ -653,14 +666,15 @@ def _match_refs(
 
 
 def _changes(qt: NDArray[np.float64], q_hash: NDArray[np.uint64], lookup: NDArray[np.int64],
-             r_hash: NDArray[np.uint64], distinctive: NDArray[np.bool_]) -> int:
+             r_whole: NDArray[np.uint64], distinctive: NDArray[np.bool_], still: NDArray[np.bool_]) -> int:
     """Distinct pictures along a line, the lesser of the copy's and the reference's.
 
-    Only distinctive reference frames count. On the copy's side the hashes of one kind
-    of look-up are compared (a frame's whole picture and its core are not comparable):
-    the look-up that found the most of the line's frames."""
+    Only distinctive reference frames count, read on their whole-picture hashes
+    ``r_whole`` (``still``: in a still stretch; see STILL_CHANGE_BITS). On the copy's
+    side the hashes of one kind of look-up are compared (a frame's whole picture and
+    its core are not comparable): the look-up that found the most of the line's frames."""
     order = np.argsort(qt[distinctive], kind="stable")
-    ref_side = distinct_pictures(r_hash[distinctive][order])
+    ref_side = distinct_pictures(r_whole[distinctive][order], still=still[distinctive][order])
     if ref_side == 0:
         return 0
     main = np.bincount(lookup[distinctive]).argmax()

@@ -347,17 +347,26 @@ def inner_pictures(frames: list[NDArray[np.uint8]]) -> list[Box]:
                     propose(min(sides) * len(sides), y0 + 1, y1 + 1, x0 + 1, x1 + 1)  # type: ignore[type-var]
 
     # Two parallel edges facing each other over the same stretch: the box between them.
+    # Where the backdrop passes the inset's own tone, one edge fades for a while and its
+    # longest run stops short of the other's: the pair also holds when each edge is an
+    # edge along most (PIP_SIDE_QUANTILE) of the stretch both runs cover.
     for segs, vertical_edges in ((vsegs, True), (hsegs, False)):
+        side = vertical if vertical_edges else horizontal
         for a, (p0, s0, e0, v0) in enumerate(segs):
             for p1, s1, e1, v1 in segs[a + 1 :]:
-                lo, hi = max(s0, s1), min(e0, e1)
-                if hi - lo < PIP_PAIR_OVERLAP * max(e0 - s0, e1 - s1):
-                    continue
                 q0, q1 = sorted((p0, p1))
+                lo, hi = max(s0, s1), min(e0, e1)
+                strength: float | None = min(v0, v1)
+                if hi - lo < PIP_PAIR_OVERLAP * max(e0 - s0, e1 - s1):
+                    lo, hi = min(s0, s1), max(e0, e1)
+                    w0, w1 = side(p0, lo - 1, hi - 1), side(p1, lo - 1, hi - 1)
+                    strength = None if w0 is None or w1 is None else min(w0, w1)
+                if strength is None:
+                    continue
                 if vertical_edges:
-                    propose(2 * min(v0, v1), lo, hi, q0 + 1, q1 + 1)
+                    propose(2 * strength, lo, hi, q0 + 1, q1 + 1)
                 else:
-                    propose(2 * min(v0, v1), q0 + 1, q1 + 1, lo, hi)
+                    propose(2 * strength, q0 + 1, q1 + 1, lo, hi)
     # One edge across the whole frame: the picture fills one side of it.
     for segs, vertical_edges, length in ((vsegs, True, h), (hsegs, False, w)):
         for p, s0, e0, v in segs:

@@ -261,3 +261,101 @@ def test_change_bits_is_above_the_jitter_of_a_degraded_still() -> None:
         ok, buf = cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, 20])
         assert ok
         assert int(hamming(phash(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)), base)) < CHANGE_BITS
+
+
+# ------------------------------------------------- insets the bar search misreads
+
+
+def _drawn_film(path: str, seed: int, fps: float, size: tuple[int, int]) -> str:
+    """A 40 s drawn film (an animation, a motion-graphics short): 24 s of pictures that
+    fill the frame, then 16 s of pictures in the middle of a flat grey ground, the
+    outer fifth of every side plain grey. Over the whole film there are no bars."""
+    w, h = size
+    frames = list(synth.film_frames(seed, 24.0, fps, size))
+    for t, art in synth.film_frames(seed + 1, 16.0, fps, (int(w * 0.6), int(h * 0.6))):
+        img = np.full((h, w, 3), 128, np.uint8)
+        y0, x0 = (h - art.shape[0]) // 2, (w - art.shape[1]) // 2
+        img[y0 : y0 + art.shape[0], x0 : x0 + art.shape[1]] = art
+        frames.append((24.0 + t, img))
+    synth.write_video(path, frames, fps)
+    return path
+
+
+def placed(scale: float, x_share: float, y_share: float, backdrop: str) -> synth.FrameFn:
+    """The film at ``scale`` of the width with its top-left corner at the given shares of
+    the frame, over a moving video (``"moving"``) or a plain light wall with one moving
+    object in the far corner (``"wall"``), with a channel logo."""
+    cache: dict[tuple[int, int], list[np.ndarray]] = {}
+
+    def f(img: np.ndarray, t: float) -> np.ndarray:
+        h, w = img.shape[:2]
+        if backdrop == "moving":
+            out = cache.setdefault((h, w), _moving_background((w, h)))[int(t * 5) % 30].copy()
+        else:
+            out = np.full_like(img, 205)
+            cx = int(w * (0.75 + 0.15 * np.sin(2 * t)))
+            cv2.circle(out, (cx, int(h * 0.8)), h // 9, (30, 30, 40), -1, cv2.LINE_AA)
+        iw, ih = int(w * scale), int(h * scale)
+        x, y = int(w * x_share), int(h * y_share)
+        out[y : y + ih, x : x + iw] = cv2.resize(img, (iw, ih), interpolation=cv2.INTER_AREA)
+        cv2.putText(out, "TV 5", (w - 70, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 0), 2)
+        return out
+
+    return f
+
+
+def test_drawn_film_on_flat_ground_found_inside_another_video(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Its flat grey edges look like bars inside the inset: cropping them leaves a detail
+    # its reference never shows alone. The inset is looked at with and without them.
+    film = _drawn_film(str(tmp_path / "drawn.mp4"), 41, 24.0, (480, 352))
+    ref = fingerprint_reference(film)
+    # The reference keeps its grey ground (at most a few pixels of edge are cropped).
+    assert ref.box.x0 <= 8 and ref.box.y0 <= 8
+    index, titles = HashIndex.build(index_entries(1, ref)), {1: 1}
+    copy = synth.make_copy(film, str(tmp_path / "pip.mp4"), start_s=24.5, duration_s=15,
+                           transform=placed(0.45, 0.28, 0.22, "moving"), bit_rate=500_000)
+    res = _identify(copy, index, titles)
+    assert res and res[0].decision == "confirmed", res
+    assert abs(res[0].offset_s - 24.5) <= 1.0
+
+
+def test_inset_at_the_edge_of_a_plain_wall(media: dict[str, str], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # The plain wall between the inset and the frame's edge looks like bars: the frame
+    # cropped of them has lost the inset's own border, so the inset is also looked for
+    # in the frame as decoded.
+    ref = fingerprint_reference(media["film_a"])
+    index, titles = HashIndex.build(index_entries(1, ref)), {1: 1}
+    copy = synth.make_copy(media["film_a"], str(tmp_path / "wall.mp4"), start_s=20, duration_s=20,
+                           transform=placed(0.5, 0.02, 0.03, "wall"), bit_rate=500_000)
+    res = _identify(copy, index, titles)
+    assert res and res[0].decision == "confirmed", res
+    assert abs(res[0].offset_s - 20.0) <= 1.0
+
+
+def test_flips_of_a_still_stretch_core_hash_are_not_changes() -> None:
+    # A pale still shot whose whole-picture hash is steady (so it is marked still) but
+    # whose core hash flips 30 bits from frame to frame, as a low-contrast picture's can.
+    # A copy whose core hashes flip the same way at the same times lines up with it: the
+    # flips are not pictures changing, and the line is not confirmed.
+    from fingerprint.matching import _match_refs
+
+    rng = np.random.default_rng(12)
+    n = 40
+    times = (np.arange(n) * STEP).astype(np.float32)
+    whole = _jitter(np.repeat(_hashes(rng, 1), n), rng, 1)
+    flips = _hashes(rng, 4)
+    core = flips[(np.arange(n) // 10) % 4]
+    flags = static_flags(times, whole)
+    assert np.all(flags == FLAG_STATIC)
+    index = HashIndex.build([(1, whole, times, 0, flags), (1, core, times, 1, flags)])
+    q = _fp(_jitter(whole[4:36], rng, 2), 2.0)
+    q_core = _jitter(core[4:36], rng, 2)
+    usable = np.arange(len(q.times))
+    res = _match_refs(q, usable, [(q.hashes, 0), (q_core, 1)], index, {1: 1}, 12)
+    assert all(m.decision != "confirmed" for m in res), res
+    # The same line through a moving stretch (whole pictures changing) confirms.
+    moving = _hashes(rng, n)
+    index = HashIndex.build([(1, moving, times, 0), (1, core, times, 1)])
+    q = _fp(_jitter(moving[4:36], rng, 2), 2.0)
+    res = _match_refs(q, usable, [(q.hashes, 0), (q_core, 1)], index, {1: 1}, 12)
+    assert res and res[0].decision == "confirmed"
