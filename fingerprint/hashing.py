@@ -50,9 +50,10 @@ def low_frequencies(small: NDArray[np.floating]) -> NDArray[np.float64]:
 def _pack_above_median(coeffs: NDArray[np.floating]) -> NDArray[np.uint64]:
     """One bit per coefficient above the median of its 64 (last axis), packed most
     significant first (``_BIT_WEIGHTS``' order). The median as ``np.median`` takes it
-    (the mean of the two middle values, in the coefficients' precision), by one
-    partition; the bits packed by bytes."""
-    middle = np.partition(coeffs, (31, 32), axis=-1)
+    (the mean of the two middle values, in the coefficients' precision), from a sort
+    (NumPy's vectorised sort of 64 values is about four times faster than a partition
+    around two middle elements); the bits packed by bytes."""
+    middle = np.sort(coeffs, axis=-1)
     med = np.add(middle[..., 31:32], middle[..., 32:33]) / coeffs.dtype.type(2)
     packed = np.packbits(coeffs > med, axis=-1)  # (..., 8) bytes, first bit highest
     return np.ascontiguousarray(packed).view(">u8")[..., 0].astype(np.uint64)
