@@ -82,6 +82,12 @@ SEGMENT_MAX_GAP_S = 12.0
 # must hit for a hypothesis to be used.
 CROP_PROBE_FRAMES = 16
 CROP_PROBE_MIN_FRAMES = 3
+# The probe frames are tried in two halves (every other one first). A look (a crop
+# hypothesis, an inner picture) that hits fewer than CROP_PROBE_HALF_MIN of the first
+# half goes no further: a copy that the look would confirm (half its frames matched,
+# CONFIRM_MIN_SCORE) hits about half of them, where a video that is no copy of anything
+# catalogued (most of what a crawl finds) hits none or one by chance.
+CROP_PROBE_HALF_MIN = 2
 
 # Decision thresholds.
 CONFIRM_MIN_MATCHED_S = 8.0   # seconds of the query explained by the line
@@ -464,36 +470,46 @@ def match(
 def best_inner_picture(query: VideoFingerprint, usable: NDArray[np.int64], index: HashIndex,
                        radius: int) -> InnerPicture | None:
     """The proposed inner picture (picture-in-picture) whose hashes the index recognises
-    on the most probe frames: the whole inner picture, mirrored, and its core."""
-    if not query.inner:
+    on the most probe frames (at least CROP_PROBE_MIN_FRAMES, with one same reference):
+    the whole inner picture, mirrored, and its core. None when no proposal is
+    recognised. Every proposal is tried on half the probe frames at once, and only
+    those that hit at least CROP_PROBE_HALF_MIN of them on the other half."""
+    cands = [c for c in query.inner if len(c) == len(query.times)]
+    if not cands:
         return None
     probe = usable[np.linspace(0, len(usable) - 1, min(CROP_PROBE_FRAMES, len(usable))).astype(int)]
-    best: tuple[int, InnerPicture] | None = None
-    for cand in query.inner:
-        if len(cand) != len(query.times):
+    found = np.zeros(len(cands), np.int64)
+    alive = list(range(len(cands)))
+    for half in (probe[0::2], probe[1::2]):
+        if len(half) == 0 or not alive:
             continue
-        # Its core where the margin left it (INNER_HYPOTHESIS), and where a copy that
-        # also cropped the film would have it (hypothesis 0).
-        looks = [cand.hashes_of(probe), cand.hashes_of(probe, mirrored=True),
-                 *cand.crops.hypothesis_of(INNER_HYPOTHESIS, probe),
-                 *cand.crops.hypothesis_of(0, probe)]
-        hits = index.query(np.concatenate(looks), radius,
-                           kinds=np.repeat(np.array([0, 0, 1, 1, 1, 1], np.uint8), len(probe)))
-        # Probe frames that find one same reference: chance hits spread over many.
-        frame, ref = hits.query % len(probe), index.ref_ids[hits.entry]
-        found = max((len(np.unique(frame[ref == r])) for r in np.unique(ref)), default=0)
-        if found >= CROP_PROBE_MIN_FRAMES and (best is None or found > best[0]):
-            best = (found, cand)
-    return best[1] if best else (query.inner[0] if query.inner else None)
+        looks = []
+        for i in alive:
+            cand = cands[i]
+            # Its core where the margin left it (INNER_HYPOTHESIS), and where a copy that
+            # also cropped the film would have it (hypothesis 0).
+            looks += [cand.hashes_of(half), cand.hashes_of(half, mirrored=True),
+                      *cand.crops.hypothesis_of(INNER_HYPOTHESIS, half), *cand.crops.hypothesis_of(0, half)]
+        per = 6 * len(half)
+        kinds = np.tile(np.repeat(np.array([0, 0, 1, 1, 1, 1], np.uint8), len(half)), len(alive))
+        hits = index.query(np.concatenate(looks), radius, kinds=kinds)
+        who, frame, ref = hits.query // per, hits.query % len(half), index.ref_ids[hits.entry].astype(np.int64)
+        for j, i in enumerate(alive):
+            mine = who == j
+            # Probe frames that find one same reference: chance hits spread over many.
+            found[i] += max((len(np.unique(frame[mine][ref[mine] == r])) for r in np.unique(ref[mine])), default=0)
+        alive = [i for i in alive if found[i] >= CROP_PROBE_HALF_MIN]
+    best = int(found.argmax())
+    return cands[best] if found[best] >= CROP_PROBE_MIN_FRAMES else None
 
 
 def best_crop_hypothesis(crops: CropHashes, usable: NDArray[np.int64], index: HashIndex,
                          radius: int) -> int | None:
     """The crop hypothesis whose core hashes hit the index on the most probe frames.
 
-    In two halves: every other probe frame first; when no hypothesis hits any of them,
-    the copy is not a cropped copy of anything catalogued (most videos a crawl finds)
-    and the second half is not looked at."""
+    In two halves: every other probe frame first; when no hypothesis hits
+    CROP_PROBE_HALF_MIN of them, the copy is not a cropped copy of anything catalogued
+    (most videos a crawl finds) and the second half is not looked at."""
     probe = usable[np.linspace(0, len(usable) - 1, min(CROP_PROBE_FRAMES, len(usable))).astype(int)]
     counts = np.zeros(len(CROP_HYPOTHESES), np.int64)
     for half in (probe[0::2], probe[1::2]):
@@ -506,7 +522,7 @@ def best_crop_hypothesis(crops: CropHashes, usable: NDArray[np.int64], index: Ha
         frame = hits.query % len(half)
         # Distinct frames per hypothesis: one (hypothesis, frame) key per hit, counted once.
         counts += np.bincount(np.unique(hyp * len(half) + frame) // len(half), minlength=len(counts))
-        if not counts.any():
+        if counts.max() < CROP_PROBE_HALF_MIN:
             return None
     k = int(counts.argmax())
     return k if counts[k] >= CROP_PROBE_MIN_FRAMES else None

@@ -233,16 +233,14 @@ PIP_STAT_FRAMES = 24
 
 def _longest_runs(strong: NDArray[np.bool_]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Per column of ``strong``: the length of the longest run of True down the rows,
-    and the row where it ends (exclusive)."""
-    run = np.zeros(strong.shape[1], np.int64)
-    best = np.zeros(strong.shape[1], np.int64)
-    end = np.zeros(strong.shape[1], np.int64)
-    for y, row in enumerate(strong):
-        run = np.where(row, run + 1, 0)
-        longer = run > best
-        best[longer] = run[longer]
-        end[longer] = y + 1
-    return best, end
+    and the row where it ends (exclusive; the first such run when several are longest)."""
+    rows = np.arange(strong.shape[0])[:, None]
+    # At each row, the run so far: rows since the last False at or above it.
+    last_false = np.maximum.accumulate(np.where(strong, -1, rows), axis=0)
+    run = rows - last_false
+    end = run.argmax(axis=0)
+    best = run[end, np.arange(strong.shape[1])]
+    return best.astype(np.int64), np.where(best > 0, end + 1, 0).astype(np.int64)
 
 
 def _segments(grad: NDArray[np.float32], floor: float, min_len: int) -> list[tuple[int, int, int, float]]:
@@ -321,30 +319,36 @@ def inner_pictures(frames: list[NDArray[np.uint8]]) -> list[Box]:
             return None
         return float(vy[y, x1 + 1] - vy[y, x0 + 1]) / n
 
-    for i, x0 in enumerate(xs):
-        for x1 in xs[i + 1 :]:
-            if x1 - x0 < min_w:
-                continue
-            for j, y0 in enumerate(ys):
-                for y1 in ys[j + 1 :]:
-                    interior = (x0 >= 0) + (x1 < w - 1) + (y0 >= 0) + (y1 < h - 1)
-                    # Three sides inside the frame, or two meeting in a corner (two
-                    # opposite frame edges would be a band, which bars already handle).
-                    if interior < 2 or (interior == 2 and ((x0 == -1) == (x1 == w - 1)
-                                                           or (y0 == -1) == (y1 == h - 1))):
-                        continue
-                    sides = []
-                    if x0 >= 0:
-                        sides.append(vertical(x0, y0, y1))
-                    if x1 < w - 1:
-                        sides.append(vertical(x1, y0, y1))
-                    if y0 >= 0:
-                        sides.append(horizontal(y0, x0, x1))
-                    if y1 < h - 1:
-                        sides.append(horizontal(y1, x0, x1))
-                    if any(v is None for v in sides):
-                        continue
-                    propose(min(sides) * len(sides), y0 + 1, y1 + 1, x0 + 1, x1 + 1)  # type: ignore[type-var]
+    # Every rectangle over those lines at once (in the order of four nested loops: x0,
+    # x1, y0, y1), its sides looked up in tables of each line's strength between every
+    # two crossing lines (NaN: not an edge along most of it).
+    X, Y = np.asarray(xs), np.asarray(ys)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cx = np.clip(X, 0, w - 2)
+        n_v = (Y[None, :] - Y[:, None]).astype(np.float64)               # (y0, y1)
+        cnt_v = sx[Y[None, None, :] + 1, cx[:, None, None]] - sx[Y[None, :, None] + 1, cx[:, None, None]]
+        sum_v = vx[Y[None, None, :] + 1, cx[:, None, None]] - vx[Y[None, :, None] + 1, cx[:, None, None]]
+        side_v = np.where(cnt_v >= need * n_v[None], sum_v / n_v[None], np.nan)   # (x, y0, y1)
+        cy = np.clip(Y, 0, h - 2)
+        n_h = (X[None, :] - X[:, None]).astype(np.float64)               # (x0, x1)
+        cnt_h = sy[cy[:, None, None], X[None, None, :] + 1] - sy[cy[:, None, None], X[None, :, None] + 1]
+        sum_h = vy[cy[:, None, None], X[None, None, :] + 1] - vy[cy[:, None, None], X[None, :, None] + 1]
+        side_h = np.where(cnt_h >= need * n_h[None], sum_h / n_h[None], np.nan)   # (y, x0, x1)
+    i0, i1, j0, j1 = (a.ravel() for a in np.meshgrid(np.arange(len(X)), np.arange(len(X)), np.arange(len(Y)),
+                                                     np.arange(len(Y)), indexing="ij"))
+    x0, x1, y0, y1 = X[i0], X[i1], Y[j0], Y[j1]
+    left, right, top, bottom = x0 >= 0, x1 < w - 1, y0 >= 0, y1 < h - 1
+    interior = left.astype(int) + right + top + bottom
+    # Three sides inside the frame, or two meeting in a corner (two opposite frame edges
+    # would be a band, which bars already handle).
+    corner = (left != right) & (top != bottom)
+    ok = (i1 > i0) & (j1 > j0) & (x1 - x0 >= min_w) & ((interior > 2) | ((interior == 2) & corner))
+    sides = np.stack([np.where(left, side_v[i0, j0, j1], np.inf), np.where(right, side_v[i1, j0, j1], np.inf),
+                      np.where(top, side_h[j0, i0, i1], np.inf), np.where(bottom, side_h[j1, i0, i1], np.inf)])
+    ok &= ~np.isnan(sides).any(axis=0)
+    for k in np.flatnonzero(ok):
+        propose(float(sides[:, k].min()) * int(interior[k]), int(y0[k]) + 1, int(y1[k]) + 1, int(x0[k]) + 1,
+                int(x1[k]) + 1)
 
     # Two parallel edges facing each other over the same stretch: the box between them.
     # Where the backdrop passes the inset's own tone, one edge fades for a while and its
