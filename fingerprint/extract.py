@@ -40,9 +40,10 @@ CORE = 0.15
 # the crop options, so that the hypothesis "cropped by INNER_MARGIN all round"
 # (INNER_HYPOTHESIS) finds the film's core in it exactly.
 INNER_MARGIN = 0.05
-# Frames of an inner picture its own bars are looked for in (bars do not move), and of
-# a query its bars are.
-INNER_BAR_FRAMES = 16
+# Frames of an inner picture its own bars are looked for in (bars do not move: a few
+# frames show them, and every inset proposal pays for its own look, both looks being
+# tried anyway when bars are found), and of a query its bars are.
+INNER_BAR_FRAMES = 8
 QUERY_BAR_FRAMES = 24
 
 # How one axis of a copy may have been cropped: (kept from, kept to) as shares of the

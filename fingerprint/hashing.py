@@ -74,16 +74,15 @@ def area_matrix(n_in: int, spans: list[tuple[float, float]], flip: bool = False)
     """Weights that area-average each span [lo, hi) of ``n_in`` pixels (shares of
     ``n_in``) into IMG_SIZE cells, as ``cv2.INTER_AREA`` does: shape (spans, 32, n_in).
     ``flip`` reverses the cells (a mirrored picture)."""
-    out = np.zeros((len(spans), IMG_SIZE, n_in))
+    if not spans:
+        return np.zeros((0, IMG_SIZE, n_in))
     p = np.arange(n_in, dtype=np.float64)
-    for k, (lo, hi) in enumerate(spans):
-        lo_px, hi_px = lo * n_in, max(hi * n_in, lo * n_in + 1.0)
-        edges = np.linspace(lo_px, hi_px, IMG_SIZE + 1)
-        a, b = edges[:-1, None], edges[1:, None]
-        out[k] = np.clip(np.minimum(b, p + 1) - np.maximum(a, p), 0.0, None) / (b - a)
-        if flip:
-            out[k] = out[k][::-1]
-    return out
+    lo = np.array([s[0] for s in spans], dtype=np.float64) * n_in
+    hi = np.maximum(np.array([s[1] for s in spans], dtype=np.float64) * n_in, lo + 1.0)
+    edges = np.linspace(lo, hi, IMG_SIZE + 1, axis=1)              # (spans, 33)
+    a, b = edges[:, :-1, None], edges[:, 1:, None]
+    out = np.clip(np.minimum(b, p + 1) - np.maximum(a, p), 0.0, None) / (b - a)
+    return out[:, ::-1] if flip else out
 
 
 @functools.lru_cache(maxsize=256)
