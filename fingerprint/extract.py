@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from fingerprint import decode
 from fingerprint.hashing import MIN_QUALITY, hamming, phash_batch, phash_regions, quality, resize_for_hash
 from fingerprint.index import FLAG_STATIC
-from fingerprint.preprocess import FULL, BarStats, Box, detect_box, inner_pictures
+from fingerprint.preprocess import FULL, BarStats, Box, crop_edges, detect_box, edge_medians, inner_pictures
 from foundation.errors import MediaError
 
 # v2: two hashes per reference frame, the whole picture and its core (see CORE).
@@ -137,11 +137,15 @@ class VideoFingerprint:
             found: list[InnerPicture] = []
             # The frame as cropped of its bars, and as decoded when bars were cropped: a
             # flat backdrop next to an inset near the frame's edge looks like bars, and
-            # cropping it away takes the inset's own border with it.
-            for crops in (self.crops, self.uncropped):
+            # cropping it away takes the inset's own border with it. The edges of the
+            # cropped frames are those of the decoded ones, cropped.
+            whole = self.uncropped.pictures if self.uncropped is not None else []
+            edges = edge_medians(whole) if len({p.shape for p in whole}) == 1 else None  # one size: crops line up
+            for crops, mine in ((self.crops, None if edges is None else crop_edges(edges, self.box)),
+                                (self.uncropped, edges)):
                 pictures = crops.pictures if crops is not None else []
                 if pictures:
-                    found += [look for b in inner_pictures(pictures) for look in inner_picture_looks(pictures, b)]
+                    found += [look for b in inner_pictures(pictures, mine) for look in inner_picture_looks(pictures, b)]
             self._inner = found
         return self._inner
 
@@ -319,9 +323,11 @@ class CropHashes:
             return self._full[k][:, frames]
         return _core_hashes([self.pictures[int(i)] for i in frames], [k])[0]
 
-    def probe(self, frames: NDArray[np.int64]) -> NDArray[np.uint64]:
-        """Hashes of some frames under every hypothesis: shape (hypotheses, 2, len(frames))."""
-        return _core_hashes([self.pictures[int(i)] for i in frames], list(range(len(CROP_HYPOTHESES))))
+    def probe(self, frames: NDArray[np.int64], ks: list[int] | None = None) -> NDArray[np.uint64]:
+        """Hashes of some frames under hypotheses ``ks`` (default: every one): shape
+        (hypotheses, 2, len(frames))."""
+        ks = list(range(len(CROP_HYPOTHESES))) if ks is None else ks
+        return _core_hashes([self.pictures[int(i)] for i in frames], ks)
 
 
 class InnerPicture:

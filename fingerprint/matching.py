@@ -88,6 +88,12 @@ CROP_PROBE_MIN_FRAMES = 3
 # CONFIRM_MIN_SCORE) hits about half of them, where a video that is no copy of anything
 # catalogued (most of what a crawl finds) hits none or one by chance.
 CROP_PROBE_HALF_MIN = 2
+# A crop hypothesis recognised on at least this share of the probe frames (the share of
+# a copy's frames a confirmed line matches, CONFIRM_MIN_SCORE) says the film fills the
+# frame: it is matched with that crop before any inner picture is looked for, and the
+# inner picture search (as costly as the crop search) is skipped when that confirms.
+# On the bench, cropped copies hit 14 to 16 of 16, picture-in-picture copies at most 6.
+CROP_FILLS_FRAME = 0.5
 
 # Decision thresholds.
 CONFIRM_MIN_MATCHED_S = 8.0   # seconds of the query explained by the line
@@ -421,8 +427,10 @@ def match(
     First pass: the whole picture (as is and mirrored) and its uncropped core. When that
     confirms nothing, the copy may have been cropped or shown inside another video: the
     crop hypothesis whose core hashes hit the most probe frames, and the hashes of an
-    inner picture if one was found, are added and the match is run again. ``thorough``
-    False stops after the first pass (a first look, to be followed by a closer one).
+    inner picture if one was found, are added and the match is run again. A crop
+    recognised on most probe frames (CROP_FILLS_FRAME) is matched on its own first: when
+    that confirms, no inner picture is looked for. ``thorough`` False stops after the
+    first pass (a first look, to be followed by a closer one).
     """
     usable = np.nonzero(query.quality >= MIN_QUALITY)[0]
     if len(usable) == 0 or len(index) == 0:
@@ -435,25 +443,36 @@ def match(
     if not thorough or any(m.decision == "confirmed" for m in results):
         return results
     extra: list[Lookup] = []
-    if crops is not None:
-        k = best_crop_hypothesis(crops, usable, index, radius)
-        if k:
-            extra += [(h, 1) for h in crops.hypothesis(k)]
-    whole = query.uncropped
-    if whole is not None and len(whole) == len(query.times):
-        k = best_crop_hypothesis(whole, usable, index, radius)
-        if k is not None:
-            extra += [(h, 1) for h in whole.hypothesis(k)]
+    filled = False  # a crop of the whole frame is recognised on most probe frames
+    for hashes, known in ((crops, 0), (query.uncropped, None)):
+        if hashes is None or len(hashes) != len(query.times):
+            continue
+        found = best_crop_hypothesis(hashes, usable, index, radius)
+        if found is not None and found[0] != known:  # ``crops`` hypothesis 0 was in the first pass
+            extra += [(h, 1) for h in hashes.hypothesis(found[0])]
+            filled |= found[1] >= CROP_FILLS_FRAME
+    if filled:
+        # The film fills the frame (cropped): no inner picture to look for unless the
+        # crop alone does not confirm.
+        more = _match_lookups(query, usable, [*lookups, *extra], index, ref_titles, radius)
+        if any(m.decision == "confirmed" for m in more):
+            return _merged(results, more)
     inner = best_inner_picture(query, usable, index, radius)
     if inner is not None:
         extra += [(inner.hashes, 0), (inner.mirror, 0)]
         if len(inner.crops) == len(query.times):
-            k = best_crop_hypothesis(inner.crops, usable, index, radius)
-            if k is not None:
-                extra += [(h, 1) for h in inner.crops.hypothesis(k)]
+            found = best_crop_hypothesis(inner.crops, usable, index, radius)
+            if found is not None:
+                extra += [(h, 1) for h in inner.crops.hypothesis(found[0])]
     if not extra:
         return results
     more = _match_lookups(query, usable, [*lookups, *extra], index, ref_titles, radius)
+    return _merged(results, more)
+
+
+def _merged(results: list[MatchResult], more: list[MatchResult]) -> list[MatchResult]:
+    """The first pass's results and a closer look's, the stronger per title (and per
+    piece of allowed material)."""
     best: dict[int, MatchResult] = {}
     allowed: dict[int, MatchResult] = {}
     for m in [*results, *more]:
@@ -504,28 +523,30 @@ def best_inner_picture(query: VideoFingerprint, usable: NDArray[np.int64], index
 
 
 def best_crop_hypothesis(crops: CropHashes, usable: NDArray[np.int64], index: HashIndex,
-                         radius: int) -> int | None:
-    """The crop hypothesis whose core hashes hit the index on the most probe frames.
+                         radius: int) -> tuple[int, float] | None:
+    """The crop hypothesis whose core hashes hit the index on the most probe frames,
+    and the share of the probe frames it hits.
 
-    In two halves: every other probe frame first; when no hypothesis hits
-    CROP_PROBE_HALF_MIN of them, the copy is not a cropped copy of anything catalogued
-    (most videos a crawl finds) and the second half is not looked at."""
+    In two halves, as for inner pictures: every hypothesis on every other probe frame
+    first, and only those that hit CROP_PROBE_HALF_MIN of them on the other half. When
+    none does, the copy is not a cropped copy of anything catalogued (most videos a
+    crawl finds) and the second half is not looked at."""
     probe = usable[np.linspace(0, len(usable) - 1, min(CROP_PROBE_FRAMES, len(usable))).astype(int)]
     counts = np.zeros(len(CROP_HYPOTHESES), np.int64)
+    alive = list(range(len(CROP_HYPOTHESES)))
     for half in (probe[0::2], probe[1::2]):
-        if len(half) == 0:
+        if len(half) == 0 or not alive:
             continue
-        cores = crops.probe(half)  # (hypotheses, 2, frames)
+        cores = crops.probe(half, alive)  # (alive hypotheses, 2, frames)
         flat = cores.reshape(-1)
         hits = index.query(flat, radius, kinds=np.ones(len(flat), np.uint8))
-        hyp = hits.query // (2 * len(half))
+        hyp = np.asarray(alive)[hits.query // (2 * len(half))]
         frame = hits.query % len(half)
         # Distinct frames per hypothesis: one (hypothesis, frame) key per hit, counted once.
         counts += np.bincount(np.unique(hyp * len(half) + frame) // len(half), minlength=len(counts))
-        if counts.max() < CROP_PROBE_HALF_MIN:
-            return None
+        alive = [k for k in alive if counts[k] >= CROP_PROBE_HALF_MIN]
     k = int(counts.argmax())
-    return k if counts[k] >= CROP_PROBE_MIN_FRAMES else None
+    return (k, counts[k] / len(probe)) if counts[k] >= CROP_PROBE_MIN_FRAMES else None
 
 
 def _match_lookups(

@@ -264,9 +264,37 @@ def _segments(grad: NDArray[np.float32], floor: float, min_len: int) -> list[tup
     return sorted(out, key=lambda seg: -(seg[2] - seg[1]) * seg[3])[:PIP_LINES]
 
 
-def inner_pictures(frames: list[NDArray[np.uint8]]) -> list[Box]:
+Edges = tuple[NDArray[np.float32], NDArray[np.float32]]
+
+
+def edge_medians(frames: list[NDArray[np.uint8]]) -> Edges | None:
+    """Per-pixel medians over the frames of the gradient across columns, (h, w - 1):
+    the edge between column c and c + 1, and across rows, (h - 1, w). None for fewer
+    than 3 frames."""
+    if len(frames) < 3:
+        return None
+    shape = frames[0].shape
+    same = [f for f in frames if f.shape == shape]
+    # Evenly thinned: the border is there in every frame, the median needs a few dozen.
+    same = same[:: max(1, len(same) // PIP_STAT_FRAMES)]
+    stack = np.stack(same).astype(np.int16)
+    return temporal_median(np.abs(np.diff(stack, axis=2))), temporal_median(np.abs(np.diff(stack, axis=1)))
+
+
+def crop_edges(edges: Edges, box: Box) -> Edges:
+    """``edge_medians`` of the frames cropped to ``box``, taken from those of the whole
+    frames (the same values: each pixel's median over the same frames)."""
+    gx, gy = edges
+    rows = np.arange(gx.shape[0])[box.y0 : box.y1]
+    cols = np.arange(gy.shape[1])[box.x0 : box.x1]
+    (r0, r1), (c0, c1) = (rows[0], rows[-1] + 1), (cols[0], cols[-1] + 1)
+    return gx[r0:r1, c0 : c1 - 1], gy[r0 : r1 - 1, c0:c1]
+
+
+def inner_pictures(frames: list[NDArray[np.uint8]], edges: Edges | None = None) -> list[Box]:
     """Boxes where a picture shown inside the frame may be (picture-in-picture), most
-    likely first; empty when nothing looks like one.
+    likely first; empty when nothing looks like one. ``edges``: the frames'
+    ``edge_medians`` when already known.
 
     Proposals come from the long straight edges: rectangles whose sides are edges
     (three, or two meeting in a corner of the frame), two parallel edges facing each
@@ -274,14 +302,11 @@ def inner_pictures(frames: list[NDArray[np.uint8]]) -> list[Box]:
     across the whole frame (a film beside a person, filling its half)."""
     if len(frames) < 3:
         return []
-    shape = frames[0].shape
-    same = [f for f in frames if f.shape == shape]
-    # Evenly thinned: the border is there in every frame, the median needs a few dozen.
-    same = same[:: max(1, len(same) // PIP_STAT_FRAMES)]
-    stack = np.stack(same).astype(np.int16)
-    h, w = shape
-    gx = temporal_median(np.abs(np.diff(stack, axis=2)))  # (h, w-1): edge between c and c+1
-    gy = temporal_median(np.abs(np.diff(stack, axis=1)))  # (h-1, w)
+    edges = edges if edges is not None else edge_medians(frames)
+    if edges is None:
+        return []
+    gx, gy = edges
+    h, w = gy.shape[0] + 1, gx.shape[1] + 1
     typical = max(float(np.median(gx)), float(np.median(gy)), 1.0)
     floor = PIP_EDGE_RATIO * typical
     min_h = int(PIP_MIN_HEIGHT_SHARE * h)

@@ -92,3 +92,24 @@ def test_temporal_median_equals_numpy_median():
         for dtype, top in ((np.uint8, 256), (np.int16, 511)):
             stack = rng.integers(0, top, (n, 6, 5)).astype(dtype)
             assert np.array_equal(temporal_median(stack), np.median(stack.astype(np.float32), axis=0))
+
+
+def test_cropped_edges_are_the_cropped_frames_edges() -> None:
+    """The inner-picture proposals of bar-cropped frames, from the decoded frames' edge
+    medians cropped, are those computed on the cropped frames themselves."""
+    from fingerprint.preprocess import Box, crop_edges, edge_medians, inner_pictures
+
+    rng = np.random.default_rng(3)
+    frames = []
+    for _ in range(20):
+        f = np.zeros((120, 192), np.uint8)
+        f[12:108] = rng.integers(30, 120)  # letterboxed backdrop, its level changing
+        f[30:80, 100:180] = rng.integers(140, 230)  # an inset, changing on its own
+        frames.append(f)
+    box = Box(12, 108, 0, 192)
+    cropped = [box.crop(f) for f in frames]
+    edges = crop_edges(edge_medians(frames), box)
+    direct = edge_medians(cropped)
+    assert all(np.array_equal(a, b) for a, b in zip(edges, direct))
+    assert inner_pictures(cropped, edges) == inner_pictures(cropped)
+    assert inner_pictures(cropped)  # the inset is proposed
