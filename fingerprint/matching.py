@@ -451,21 +451,24 @@ def match(
         if found is not None and found[0] != known:  # ``crops`` hypothesis 0 was in the first pass
             extra += [(h, 1) for h in hashes.hypothesis(found[0])]
             filled |= found[1] >= CROP_FILLS_FRAME
+    cropped: list[MatchResult] | None = None
     if filled:
         # The film fills the frame (cropped): no inner picture to look for unless the
         # crop alone does not confirm.
-        more = _match_lookups(query, usable, [*lookups, *extra], index, ref_titles, radius)
-        if any(m.decision == "confirmed" for m in more):
-            return _merged(results, more)
+        cropped = _match_lookups(query, usable, [*lookups, *extra], index, ref_titles, radius)
+        if any(m.decision == "confirmed" for m in cropped):
+            return _merged(results, cropped)
     inner = best_inner_picture(query, usable, index, radius)
-    if inner is not None:
-        extra += [(inner.hashes, 0), (inner.mirror, 0)]
-        if len(inner.crops) == len(query.times):
-            found = best_crop_hypothesis(inner.crops, usable, index, radius)
-            if found is not None:
-                extra += [(h, 1) for h in inner.crops.hypothesis(found[0])]
-    if not extra:
-        return results
+    if inner is None:
+        # Nothing to add to the crops: matched with them already, or matched now.
+        if cropped is None and extra:
+            cropped = _match_lookups(query, usable, [*lookups, *extra], index, ref_titles, radius)
+        return results if cropped is None else _merged(results, cropped)
+    extra += [(inner.hashes, 0), (inner.mirror, 0)]
+    if len(inner.crops) == len(query.times):
+        found = best_crop_hypothesis(inner.crops, usable, index, radius)
+        if found is not None:
+            extra += [(h, 1) for h in inner.crops.hypothesis(found[0])]
     more = _match_lookups(query, usable, [*lookups, *extra], index, ref_titles, radius)
     return _merged(results, more)
 
