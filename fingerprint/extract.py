@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from fingerprint import decode
 from fingerprint.hashing import MIN_QUALITY, hamming, phash_batch, phash_regions, quality, resize_for_hash
 from fingerprint.index import FLAG_STATIC
-from fingerprint.preprocess import FULL, BarStats, Box, crop_edges, detect_box, edge_medians, inner_pictures
+from fingerprint.preprocess import FULL, BarMaps, BarStats, Box, crop_edges, detect_box, edge_medians, inner_pictures
 from foundation.errors import MediaError
 
 # v2: two hashes per reference frame, the whole picture and its core (see CORE).
@@ -144,8 +144,10 @@ class VideoFingerprint:
             for crops, mine in ((self.crops, None if edges is None else crop_edges(edges, self.box)),
                                 (self.uncropped, edges)):
                 pictures = crops.pictures if crops is not None else []
-                if pictures:
-                    found += [look for b in inner_pictures(pictures, mine) for look in inner_picture_looks(pictures, b)]
+                boxes = inner_pictures(pictures, mine) if pictures else []
+                # Each proposal's own bars, from the frames' bar statistics cropped to it.
+                bars = _bar_maps(pictures) if boxes else None
+                found += [look for b in boxes for look in inner_picture_looks(pictures, b, bars)]
             self._inner = found
         return self._inner
 
@@ -379,7 +381,17 @@ def _whole_hashes(pictures: list[NDArray[np.uint8]], mirrored: bool) -> NDArray[
     return phash_regions(np.stack(pictures), [(0.0, 1.0)], [(0.0, 1.0)], flip_x=mirrored)[:, 0, 0]
 
 
-def inner_picture_looks(pictures: list[NDArray[np.uint8]], box: Box) -> list[InnerPicture]:
+def _bar_maps(pictures: list[NDArray[np.uint8]]) -> BarMaps | None:
+    """The bar statistics of the frames ``inner_picture_looks`` looks at for an inner
+    picture's own bars, when the pictures are all of one size (else None: each inner
+    picture is then looked at on its own)."""
+    if len({p.shape for p in pictures}) != 1:
+        return None
+    return BarMaps(pictures[:: max(1, len(pictures) // INNER_BAR_FRAMES)])
+
+
+def inner_picture_looks(pictures: list[NDArray[np.uint8]], box: Box,
+                        bars: BarMaps | None = None) -> list[InnerPicture]:
     """What ``box`` shows in each picture, ready for the matcher to hash: without its
     own bars, and also with them when it seems to have some.
 
@@ -388,7 +400,8 @@ def inner_picture_looks(pictures: list[NDArray[np.uint8]], box: Box) -> list[Inn
     leaves a detail of the film its reference never shows alone, so both are looked at
     and the index tells which one is the film."""
     insides = [box.crop(p) for p in pictures]
-    inner_bars = detect_box(insides[:: max(1, len(insides) // INNER_BAR_FRAMES)])
+    inner_bars = (bars.box(box) if bars is not None
+                  else detect_box(insides[:: max(1, len(insides) // INNER_BAR_FRAMES)]))
     looks = [insides] if inner_bars.is_full else [[inner_bars.crop(p) for p in insides], insides]
     # Its border is found to a pixel or two of the analysis frame: step inside it, so
     # that what is left is a crop of the film, which the crop search then handles.

@@ -76,16 +76,56 @@ class BarStats:
         thinned): a sparse query's few dozen frames need no more than two dozen."""
         if self.shape is None or not self.frames:
             return FULL
-        h, w = self.shape
         frames = self.frames[:: -(-len(self.frames) // max_frames)]
+        return BarMaps(frames).box()
+
+
+class BarMaps:
+    """Per-pixel statistics of same-sized frames over time, from which bars are found:
+    the median level, the spread, and the median detail (gradient). The bars of the
+    frames cropped to any region are found from these maps cropped, with the same
+    result as from the cropped frames (``box(region)``): a video's inner-picture
+    proposals are each looked at for bars of their own without going over the frames
+    again."""
+
+    def __init__(self, frames: list[NDArray[np.uint8]]) -> None:
         grey = np.stack(frames)
-        level = temporal_median(grey)
-        spread = grey.astype(np.float32).std(axis=0)
+        self.level = temporal_median(grey)
+        self.spread = grey.astype(np.float32).std(axis=0)
         signed = grey.astype(np.int16)
+        dx = np.abs(np.diff(signed, axis=2))  # (n, h, w - 1): between column c and c + 1
+        dy = np.abs(np.diff(signed, axis=1))  # (n, h - 1, w)
         grad = np.zeros_like(signed)
-        grad[:, :, 1:] = np.abs(np.diff(signed, axis=2))
-        grad[:, 1:, :] += np.abs(np.diff(signed, axis=1))
-        detail = temporal_median(grad)
+        grad[:, :, 1:] = dx
+        grad[:, 1:, :] += dy
+        self.detail = temporal_median(grad)
+        # A cropped frame's first column has no left neighbour and its first row none
+        # above: there the gradient is the other direction's alone.
+        self._dx, self._dy = dx, dy
+        self._detail_dx: NDArray[np.float32] | None = None
+        self._detail_dy: NDArray[np.float32] | None = None
+
+    def box(self, region: Box | None = None) -> Box:
+        """The content box of the frames, or of the frames cropped to ``region`` (in the
+        region's coordinates)."""
+        if region is None:
+            level, spread, detail = self.level, self.spread, self.detail
+        else:
+            rows = np.arange(self.level.shape[0])[region.y0 : region.y1]
+            cols = np.arange(self.level.shape[1])[region.x0 : region.x1]
+            if len(rows) == 0 or len(cols) == 0:
+                return FULL
+            r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+            level, spread = self.level[r0:r1, c0:c1], self.spread[r0:r1, c0:c1]
+            detail = self.detail[r0:r1, c0:c1].copy()
+            if self._detail_dx is None or self._detail_dy is None:
+                self._detail_dx, self._detail_dy = temporal_median(self._dx), temporal_median(self._dy)
+            if c0 > 0:
+                detail[1:, 0] = self._detail_dy[r0 : r1 - 1, c0]
+            if r0 > 0:
+                detail[0, 1:] = self._detail_dx[r0, c0 : c1 - 1]
+            detail[0, 0] = 0.0  # neither neighbour
+        h, w = level.shape
         y0, y1 = _span(np.median(level, axis=1), np.median(spread, axis=1), detail.mean(axis=1))
         x0, x1 = _span(np.median(level, axis=0), np.median(spread, axis=0), detail.mean(axis=0))
         if y0 == 0 and y1 == h and x0 == 0 and x1 == w:

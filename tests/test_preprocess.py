@@ -113,3 +113,24 @@ def test_cropped_edges_are_the_cropped_frames_edges() -> None:
     assert all(np.array_equal(a, b) for a, b in zip(edges, direct))
     assert inner_pictures(cropped, edges) == inner_pictures(cropped)
     assert inner_pictures(cropped)  # the inset is proposed
+
+
+def test_bars_of_a_region_from_the_frames_maps() -> None:
+    """An inner picture's own bars, found from the whole frames' bar statistics cropped
+    to it, are those found on the cropped frames, wherever the region is (against the
+    frame's top or left edge too, where the gradient's first row and column differ)."""
+    from fingerprint.preprocess import BarMaps, Box
+
+    rng = np.random.default_rng(11)
+    frames = []
+    for _ in range(8):
+        f = rng.integers(40, 220, (108, 192), dtype=np.uint8)  # a moving backdrop
+        f[20:90, 60:170] = 0
+        f[30:80, 60:170] = rng.integers(40, 220, (50, 110), dtype=np.uint8)  # a letterboxed inset
+        frames.append(f)
+    maps = BarMaps(frames)
+    regions = [Box(20, 90, 60, 170), Box(0, 90, 0, 170), Box(18, 108, 58, 192), Box(0, 54, 40, 120)]
+    found = [maps.box(r) for r in regions]
+    assert found == [detect_box([r.crop(f) for f in frames]) for r in regions]
+    assert found[0] == Box(11, 59, 0, 110)  # the inset's own bars, inside its box
+    assert maps.box() == detect_box(frames)
