@@ -85,14 +85,22 @@ def area_matrix(n_in: int, spans: list[tuple[float, float]], flip: bool = False)
     return out[:, ::-1] if flip else out
 
 
-@functools.lru_cache(maxsize=256)
-def _dct_area(n_in: int, spans: tuple[tuple[float, float], ...], flip: bool) -> NDArray[np.float32]:
-    """The DCT rows folded with the area resize of each span: shape (spans * 8, n_in).
-    A query's pictures share one size, and the crop hypotheses a few spans, so these
-    are computed once, not on every call (which cost more than the hashing itself)."""
-    out = (_DCT @ area_matrix(n_in, list(spans), flip)).reshape(len(spans) * HASH_SIZE, n_in).astype(np.float32)
+@functools.lru_cache(maxsize=1024)
+def _dct_area_of(n_in: int, span: tuple[float, float], flip: bool) -> NDArray[np.float32]:
+    """The DCT rows folded with the area resize of one span: shape (8, n_in). A query's
+    pictures share one size, and the crop hypotheses a few spans, so these are computed
+    once, not on every call (which cost more than the hashing itself); cached span by
+    span, as the crop search asks for ever other subsets of them."""
+    out = (_DCT @ area_matrix(n_in, [span], flip)[0]).astype(np.float32)
     out.flags.writeable = False
     return out
+
+
+def _dct_area(n_in: int, spans: tuple[tuple[float, float], ...], flip: bool) -> NDArray[np.float32]:
+    """The DCT rows folded with the area resize of each span: shape (spans * 8, n_in)."""
+    if len(spans) == 1:
+        return _dct_area_of(n_in, spans[0], flip)
+    return np.concatenate([_dct_area_of(n_in, span, flip) for span in spans])
 
 
 def phash_regions(pictures: NDArray[np.uint8], ys: list[tuple[float, float]], xs: list[tuple[float, float]],
