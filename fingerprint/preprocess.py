@@ -45,6 +45,13 @@ class Box:
     def crop(self, gray: NDArray[np.uint8]) -> NDArray[np.uint8]:
         return gray[self.y0 : self.y1, self.x0 : self.x1]
 
+    def bounds(self, h: int, w: int) -> tuple[int, int, int, int]:
+        """Row and column bounds (r0, r1, c0, c1) of what ``crop`` keeps of an h x w
+        picture, as plain indices (a negative or FULL box resolved)."""
+        r0, r1, _ = slice(self.y0, self.y1).indices(h)
+        c0, c1, _ = slice(self.x0, self.x1).indices(w)
+        return r0, max(r0, r1), c0, max(c0, c1)
+
     @property
     def is_full(self) -> bool:
         return self.y0 == 0 and self.x0 == 0 and self.y1 < 0
@@ -111,11 +118,9 @@ class BarMaps:
         if region is None:
             level, spread, detail = self.level, self.spread, self.detail
         else:
-            rows = np.arange(self.level.shape[0])[region.y0 : region.y1]
-            cols = np.arange(self.level.shape[1])[region.x0 : region.x1]
-            if len(rows) == 0 or len(cols) == 0:
+            r0, r1, c0, c1 = region.bounds(*self.level.shape)
+            if r1 == r0 or c1 == c0:
                 return FULL
-            r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
             level, spread = self.level[r0:r1, c0:c1], self.spread[r0:r1, c0:c1]
             detail = self.detail[r0:r1, c0:c1].copy()
             if self._detail_dx is None or self._detail_dy is None:
@@ -325,9 +330,7 @@ def crop_edges(edges: Edges, box: Box) -> Edges:
     """``edge_medians`` of the frames cropped to ``box``, taken from those of the whole
     frames (the same values: each pixel's median over the same frames)."""
     gx, gy = edges
-    rows = np.arange(gx.shape[0])[box.y0 : box.y1]
-    cols = np.arange(gy.shape[1])[box.x0 : box.x1]
-    (r0, r1), (c0, c1) = (rows[0], rows[-1] + 1), (cols[0], cols[-1] + 1)
+    r0, r1, c0, c1 = box.bounds(gx.shape[0], gy.shape[1])
     return gx[r0:r1, c0 : c1 - 1], gy[r0 : r1 - 1, c0:c1]
 
 
