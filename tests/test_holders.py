@@ -349,10 +349,11 @@ def test_public_page_shows_current_offers_per_territory_and_the_holders_logo(eng
     from fastapi.testclient import TestClient
 
     from foundation.config import Config
-    from foundation.timeutil import utc_now
+    from foundation.timeutil import local_today
     from webapp.app import create_app
 
-    today = utc_now().date()
+    config = Config(notifier={"legal_name": "Vigie"})
+    today = local_today(config)  # the page's day: the configured zone's, not UTC's
     png = b"\x89PNG\r\n\x1a\n" + b"\x01" * 40
     with Session.begin() as s:
         a = holder(s, "films-a", legal_name="Films A SAS", logo=png, logo_type="image/png")
@@ -368,7 +369,7 @@ def test_public_page_shows_current_offers_per_territory_and_the_holders_logo(eng
         ])
         t.published = True  # only a published title has a public page
         tid, hid = t.id, a.id
-    app = create_app(engine, Config(notifier={"legal_name": "Vigie"}), secret_key="k" * 48)
+    app = create_app(engine, config, secret_key="k" * 48)
     with TestClient(app) as c:
         page = c.get(f"/public/titles/{tid}").text
         assert "a film of Films A SAS" in page and f'src="/public/holders/{hid}/logo"' in page

@@ -27,7 +27,7 @@ from db.models import Offer, OfferKind, RightsHolder, Title
 from db.rights import WORLDWIDE, current_offers, offers_in
 from foundation.config import Config
 from foundation.errors import ReportError
-from foundation.timeutil import local_today, utc_now
+from foundation.timeutil import local_today
 from reports.daily import safe_url
 from reports.thumbs import title_poster
 
@@ -74,13 +74,10 @@ def _offer_view(o: Offer) -> dict[str, Any]:
             "until": o.valid_until.isoformat() if o.valid_until else None}
 
 
-def offers_view(title: Title, day: date | None = None) -> list[dict[str, Any]]:
-    """The title's offers open on ``day`` (today), wherever they are."""
-    return [_offer_view(o) for o in offers_in(title.offers, None, day or local_today_utc()) if safe_url(o.url)]
-
-
-def local_today_utc() -> date:
-    return utc_now().date()
+def offers_view(title: Title, day: date) -> list[dict[str, Any]]:
+    """The title's offers open on ``day`` (today in the configured time zone, as on the
+    title's own page), wherever they are."""
+    return [_offer_view(o) for o in offers_in(title.offers, None, day) if safe_url(o.url)]
 
 
 def territories_view(title: Title, day: date) -> list[dict[str, Any]]:
@@ -122,8 +119,9 @@ def export_static(session: Session, config: Config, out_dir: str | Path) -> list
         out.mkdir(parents=True, exist_ok=True)
         titles = list_public_titles(session, config)
         links = {t.id: f"title-{t.id}.html" for t in titles}
+        today = local_today(config)
         index = env.get_template("public_index.html").render(
-            titles=[(t, links[t.id], len(offers_view(t))) for t in titles], index_url="index.html",
+            titles=[(t, links[t.id], len(offers_view(t, today))) for t in titles], index_url="index.html",
             static=True, **brand(config))
         css = out / "app.css"
         css.write_bytes((Path(__file__).parent / "static" / "app.css").read_bytes())

@@ -26,8 +26,9 @@ def router(web: Web) -> APIRouter:
     def public_index(request: Request) -> HTMLResponse:
         with tx() as s:
             titles = list_public_titles(s, config)
+            today = local_today(config)
             html = env.get_template("public_index.html").render(
-                titles=[(t, f"/public/titles/{t.id}", len(offers_view(t))) for t in titles],
+                titles=[(t, f"/public/titles/{t.id}", len(offers_view(t, today))) for t in titles],
                 index_url="/public/", static=False, **brand(config))
         return HTMLResponse(html)
 

@@ -12,6 +12,7 @@ from db.models import (
     MatchFrame,
     ReferenceVideo,
 )
+from foundation.timeutil import local_today
 from reports.daily import safe_url
 from webapp import actions
 from webapp.public import offers_view
@@ -32,13 +33,14 @@ def router(web: Web) -> APIRouter:
         with tx() as s:
             user = need_user(request, s)
             rows = query_matches(s, state, scope=Scope(user))
+            today = local_today(web.config)
             refs = {r.id: r for r in s.scalars(select(ReferenceVideo).where(
                 ReferenceVideo.id.in_({m.reference_id for m, _ in rows if m.reference_id})))} if rows else {}
             cards = [{"m": m, "f": f, "ref": refs.get(m.reference_id or -1),
                       "page_link": safe_url(m.candidate.page_url), "allowed": allowed_reason(m),
                       # The page as the browser resolver rendered it (crawlers.browser).
                       "shot": bool(((m.candidate.evidence or {}).get("browser") or {}).get("screenshot")),
-                      "offers": offers_view(m.title) if m.title else [],
+                      "offers": offers_view(m.title, today) if m.title else [],
                       # Why it is not notified to a host (no holder, mandate expired, no rights there).
                       "withheld": (m.details or {}).get("withheld") or {}} for m, f in rows]
             return render(request, "review.html", user, cards=cards, state=state, states=list(MATCH_FILTERS))
