@@ -12,6 +12,7 @@ work in another process, not one transaction.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -152,8 +153,14 @@ def _run_child(job: dict[str, Any], progress: Progress | None, timeout_s: float)
         timer.start()
         try:
             assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(json.dumps(job))
-            proc.stdin.close()
+            # The child may die (or be killed by the timer) before it reads its job: its
+            # exit status says why, below; a broken pipe here once ended `vigie crawl`
+            # with exit 1 and nothing said (click's quiet EPIPE exit).
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.write(json.dumps(job))
+                proc.stdin.flush()
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
             for line in proc.stdout:
                 if progress is None or not line.startswith("{"):
                     continue

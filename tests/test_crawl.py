@@ -171,6 +171,18 @@ def test_evidence_in_the_database_and_a_dead_child(Session, db_url: str, world: 
         assert s.get(CrawlRun, dead.run_id).finished_at is not None
 
 
+def test_a_child_killed_before_it_read_its_job() -> None:
+    # `vigie crawl` with timeout_s = 0.001 once exited 1 saying nothing: the timer killed
+    # the child while the job was still being written, and the broken pipe went up to
+    # click, which exits 1 quietly on EPIPE. A job bigger than a pipe's buffer (64 KiB)
+    # keeps the write blocked until the kill, every time.
+    from crawlers.run import _run_child
+
+    job = {"padding": "x" * (4 << 20)}
+    rc, _tail, timed_out = _run_child(job, None, timeout_s=0.05)
+    assert timed_out and rc != 0
+
+
 def test_cli_sites_and_crawl(db_url: str, world: DemoWeb, tmp_path: Path) -> None:
     from vigie.cli import cli
 
