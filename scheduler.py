@@ -31,24 +31,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
 from db.models import Site
-from foundation.config import Config
 from foundation.errors import SchedulerError
-from foundation.schedules import next_due, parse_interval, parse_schedule
+from foundation.schedules import next_due, parse_schedule
 from foundation.timeutil import utc_now, zone
 from stages.context import Context, Counts
 from stages.ops import log_event, run_job
-from stages.table import FLOW, STAGES, run_stage
-
-
-def seconds(config: Config, key: str) -> float:
-    return parse_interval(config.get("schedule", key))
-
-
-def job_intervals(config: Config) -> dict[str, float]:
-    """Seconds between runs of each periodic job (for ``vigie status``)."""
-    periodic = {name: seconds(config, st.every) for name, st in STAGES.items()
-                if st.every and st.every.endswith("_every")}
-    return {**periodic, "resync": seconds(config, "resync_every")}
+from stages.table import FLOW, STAGES, run_stage, seconds
 
 
 def site_trigger(schedule: str, tz: Any) -> BaseTrigger:

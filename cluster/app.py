@@ -136,7 +136,7 @@ def build_app(db_url: str, config: Config) -> tuple[App, Runtime]:
     def periodic(cron: str, name: str) -> Any:
         return app.periodic(cron=cron, periodic_id=name, queueing_lock=name)
 
-    from scheduler import seconds
+    from stages.table import seconds
 
     @periodic(interval_cron(seconds(config, "dispatch_every")), "vigie.notices")
     @app.task(name="vigie.notices", queue="notices", lock="notices")

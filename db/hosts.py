@@ -34,16 +34,22 @@ from __future__ import annotations
 import fnmatch
 import re
 from functools import lru_cache
+from typing import Any
 from urllib.parse import urlsplit
 
-import tldextract
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Host
 
-# No suffix-list download, ever: the bundled snapshot is what we use.
-_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+@lru_cache(maxsize=1)
+def _extract() -> Any:
+    """tldextract's extractor, made on first use (importing tldextract costs a command's
+    start 60 ms, and most commands never read a URL's host). No suffix-list download,
+    ever: the bundled snapshot is what we use."""
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
 def _host_port(url: str) -> tuple[str, str, int | None]:
@@ -65,7 +71,7 @@ def _host_port(url: str) -> tuple[str, str, int | None]:
 def host_key(url: str) -> str:
     """The name a host is known by: ``example.co.uk``, or ``127.0.0.1:8080`` for an IP."""
     scheme, hostname, port = _host_port(url)
-    ext = _EXTRACT(hostname)
+    ext = _extract()(hostname)
     if ext.suffix and ext.domain:
         return f"{ext.domain}.{ext.suffix}"
     default = {"http": 80, "https": 443}.get(scheme)
@@ -142,7 +148,7 @@ def cctld_country(url: str) -> str | None:
     """The country of ``url``'s ccTLD (ISO 3166-1 alpha-2), None for a generic TLD or an
     IP address. For a public suffix of several labels the last one counts (co.uk -> GB)."""
     _, hostname, _ = _host_port(url)
-    suffix = _EXTRACT(hostname).suffix
+    suffix = _extract()(hostname).suffix
     tld = suffix.rsplit(".", 1)[-1] if suffix else ""
     if len(tld) != 2 or not tld.isalpha() or tld in _GENERIC_CCTLDS:
         return None

@@ -13,10 +13,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -32,15 +30,17 @@ from db.models import (
     Title,
     TitleRights,
 )
-from fingerprint.decode import probe
-from fingerprint.extract import ALGORITHM, VideoFingerprint, fingerprint_reference, sha256_file, static_flags
-from fingerprint.hashing import MIN_QUALITY
-from fingerprint.index import FLAG_SHARED, HashIndex
-from fingerprint.matching import shared_frames
-from fingerprint.sandbox import run_sandboxed
 from foundation.errors import InvalidInput, MediaError, NotFound
 from foundation.netsafe import http_url
 from stages.holders import OfferSpec, add_offers, get_holder, grant_rights, holder_for_owner, territory
+
+if TYPE_CHECKING:  # numpy and the fingerprint modules (PyAV) load where they are used:
+    import numpy as np  # listing the catalogue needs neither
+
+    from numpy.typing import NDArray
+
+    from fingerprint.extract import VideoFingerprint
+    from fingerprint.index import HashIndex
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,8 @@ def _validate_year(year: int | None) -> None:
 
 def _existing(session: Session, video: str) -> tuple[str, ReferenceVideo | None]:
     """The SHA-256 of ``video`` and the reference already stored for it, if any."""
+    from fingerprint.extract import ALGORITHM, sha256_file
+
     if not os.path.isfile(video):
         # A FIFO or a device would block the hashing and the decoder.
         raise MediaError(f"{'not a regular file' if os.path.exists(video) else 'no such file'}: {video}")
@@ -77,6 +79,13 @@ def _existing(session: Session, video: str) -> tuple[str, ReferenceVideo | None]
 
 def _fingerprint(video: str, progress: Callable[[float, float], None] | None) -> VideoFingerprint:
     """The reference fingerprint of ``video``, decoded in the sandbox."""
+    import numpy as np
+
+    from fingerprint.decode import probe
+    from fingerprint.extract import fingerprint_reference
+    from fingerprint.hashing import MIN_QUALITY
+    from fingerprint.sandbox import run_sandboxed
+
     fp: VideoFingerprint
     if progress is None:
         fp = run_sandboxed(fingerprint_reference, video, label=video)
@@ -98,6 +107,8 @@ def _fingerprint(video: str, progress: Callable[[float, float], None] | None) ->
 
 
 def _reference_row(video: str, digest: str, fp: VideoFingerprint, flags: NDArray[np.uint8]) -> ReferenceVideo:
+    import numpy as np
+
     return ReferenceVideo(
         sha256=digest,
         path=os.path.abspath(video),
@@ -225,6 +236,10 @@ def set_published(session: Session, title_id: int, published: bool, publish_from
 def _reference_flags(ref: Any) -> NDArray[np.uint8]:
     """A stored reference's frame flags: its blob, or for a reference made before flags
     were stored, the static marks computed from its whole-picture hashes."""
+    import numpy as np
+
+    from fingerprint.extract import static_flags
+
     times = np.frombuffer(ref.times, dtype="<f4")
     if ref.flags is not None and len(ref.flags) == len(times):
         return np.frombuffer(ref.flags, dtype=np.uint8)
@@ -235,6 +250,10 @@ def _reference_flags(ref: Any) -> NDArray[np.uint8]:
 def _own_flags(fp: VideoFingerprint) -> NDArray[np.uint8]:
     """The static marks of a new reference: as fingerprinted, or computed when the
     fingerprint carries none (one of another shape)."""
+    import numpy as np
+
+    from fingerprint.extract import static_flags
+
     if len(fp.flags) == len(fp):
         return np.asarray(fp.flags, dtype=np.uint8)
     return np.asarray(static_flags(fp.times, fp.hashes), dtype=np.uint8)
@@ -247,6 +266,11 @@ def mark_shared(session: Session, fp: VideoFingerprint, title_id: int, index: Ha
     ``index``; those frames of the other references are marked shared in the database
     too. Allowed material is never marked shared and never makes a film's frames shared:
     a trailer is the film's own pictures, not another title's."""
+    import numpy as np
+
+    from fingerprint.index import FLAG_SHARED
+    from fingerprint.matching import shared_frames
+
     flags = _own_flags(fp).copy()
     if len(index) == 0:
         return flags
@@ -445,6 +469,8 @@ def catalogue_version(session: Session) -> str:
     The stored flags of a reference change in one way only: ``add_title`` marks the
     frames a new film shares with it, and that new reference changes the key. Anything
     that changes flags otherwise must change the key too."""
+    from fingerprint.extract import ALGORITHM
+
     rows = session.execute(
         select(ReferenceVideo.id, ReferenceVideo.frame_count, ReferenceVideo.allowed_reason,
                ReferenceVideo.flags.is_(None).label("computed"))
@@ -467,6 +493,11 @@ def load_index(session: Session, cache_dir: str | None = None) -> tuple[HashInde
     index takes seconds to build, milliseconds to map). A new version is written when
     the catalogue changes; the files of older versions are removed.
     """
+    import numpy as np
+
+    from fingerprint.extract import ALGORITHM
+    from fingerprint.index import HashIndex
+
     titles = dict(session.execute(
         select(ReferenceVideo.id, ReferenceVideo.title_id).where(ReferenceVideo.algorithm == ALGORITHM)).all())
     if cache_dir:
@@ -505,5 +536,7 @@ def load_index(session: Session, cache_dir: str | None = None) -> tuple[HashInde
 def stale_references(session: Session) -> int:
     """References fingerprinted by an older algorithm: the index ignores them until their
     file is added again (``vigie catalog add`` fingerprints it with the current one)."""
+    from fingerprint.extract import ALGORITHM
+
     return int(session.scalar(select(func.count()).select_from(ReferenceVideo)
                               .where(ReferenceVideo.algorithm != ALGORITHM)) or 0)

@@ -22,7 +22,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from foundation.config import Config
 from foundation.errors import CrawlError, NotFound
+from foundation.schedules import parse_interval
 from foundation.timeutil import as_utc
 from stages.context import Context, Counts
 
@@ -256,6 +258,19 @@ STAGES: dict[str, Stage] = {
     "report": Stage("report", report, "report", "report_at"),
     "evidence": Stage("evidence", evidence, "evidence", "evidence_every"),
 }
+
+
+def seconds(config: Config, key: str) -> float:
+    """The ``[schedule]`` period ``key`` in seconds."""
+    return parse_interval(config.get("schedule", key))
+
+
+def job_intervals(config: Config) -> dict[str, float]:
+    """Seconds between runs of each periodic job (for ``vigie status``, which so needs
+    neither the scheduler nor APScheduler)."""
+    periodic = {name: seconds(config, st.every) for name, st in STAGES.items()
+                if st.every and st.every.endswith("_every")}
+    return {**periodic, "resync": seconds(config, "resync_every")}
 
 
 def run_stage(name: str, ctx: Context, **args: Any) -> Counts:

@@ -102,8 +102,8 @@ def _stopper(stop: threading.Event) -> Any:
 def status(state: State, as_json: bool) -> None:
     """Last run of each job, queue sizes, anything overdue, and the notices waiting for
     staff (submission tasks of web-form/API hosts, drafts, approvals, failed notices)."""
-    from scheduler import job_intervals, seconds
     from stages.ops import collect_status
+    from stages.table import job_intervals, seconds
 
     with state.session() as s:
         st = collect_status(s, state.config, stale_after_s=seconds(state.config, "lock_stale_after"),
