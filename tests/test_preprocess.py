@@ -134,3 +134,22 @@ def test_bars_of_a_region_from_the_frames_maps() -> None:
     assert found == [detect_box([r.crop(f) for f in frames]) for r in regions]
     assert found[0] == Box(11, 59, 0, 110)  # the inset's own bars, inside its box
     assert maps.box() == detect_box(frames)
+
+
+def test_corner_proposal_tightened_to_the_pictures_border() -> None:
+    """A picture near a corner, its border seen only in part against a busy backdrop,
+    was proposed out to the frame's edge (backdrop margin and all, which spoils its
+    hashes): the box up to the border that stands out is proposed first."""
+    from fingerprint.preprocess import Box, _tightened
+
+    rng = np.random.default_rng(5)
+    h, w = 108, 192
+    gx = (rng.random((h, w - 1)) * 6).astype(np.float32)
+    gy = (rng.random((h - 1, w)) * 6).astype(np.float32)
+    gx[75:104, 181] = 30.0  # the right border, gy's bottom one: weak, but far above the rest
+    gy[104, 128:182] = 20.0
+    assert _tightened(Box(75, h, 128, w), gx, gy, 3.0) == Box(75, 105, 128, 182)
+    # Nothing stands out: the box stays as it was.
+    flat = (rng.random((h, w - 1)) * 6).astype(np.float32), (rng.random((h - 1, w)) * 6).astype(np.float32)
+    assert _tightened(Box(75, h, 128, w), *flat, 3.0) == Box(75, h, 128, w)
+
