@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Host
 
+
 @lru_cache(maxsize=1)
 def _extract() -> Any:
     """tldextract's extractor, made on first use (importing tldextract costs a command's
