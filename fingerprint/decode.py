@@ -263,6 +263,10 @@ def iter_frames(
     yielded = 0
     try:
         stream = container.streams.video[0]
+        if read is not None and keyframes_only:
+            # The decoder would skip the others (skip_frame NONKEY) one call each: they
+            # are not given to it (the end-of-stream packet is kept: it flushes).
+            read.packets = [p for p in read.packets if p.is_keyframe or not p.size]
         split = _split_point(read.packets, stream) if read is not None and not keyframes_only else None
         settings = _Settings(
             "SLICE" if keyframes_only or split is not None or cheap_frames(stream) else "AUTO",

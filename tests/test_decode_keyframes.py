@@ -78,3 +78,19 @@ def test_two_decoders_give_the_frames_of_one(tmp_path) -> None:  # type: ignore[
     with av.open(path) as c:
         stream = c.streams.video[0]
         assert decode._split_point(list(c.demux(stream)), stream) is None
+
+
+def test_keyframes_of_a_vp9_file_are_its_keyframes_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # FFmpeg's VP9 decoder does not honour skip_frame, so the "keyframes" first look of a
+    # WebM decoded every frame (2 a second kept); it is given the keyframe packets only.
+    # Where the decoder skips (H.264), the frames are the same either way.
+    for name, codec in (("vp9.webm", "libvpx-vp9"), ("h264.mp4", "libx264")):
+        path = str(tmp_path / name)
+        w = synth.VideoWriter(path, 24.0, codec=codec)
+        w.gop = 24
+        with w:
+            for _, img in synth.iter_film_frames(5, 8.0, 24.0, (320, 180)):
+                w.write(img)
+        _, times, read = decode.probe_keyframes(path, QUERY_FPS, math.inf, keep=True)
+        kept = [f.t for f in decode.iter_frames(path, keyframes_only=True, sample_fps=QUERY_FPS, read=read)]
+        assert times is not None and len(times) >= 7 and np.allclose(kept, times), (name, kept, times)
