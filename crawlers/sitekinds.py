@@ -8,6 +8,7 @@ adding a new *kind* of site is a spider class appended to ``BUILTINS``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from crawlers.browser import RENDER_MODES
@@ -60,6 +61,12 @@ def validate_settings(kind: str, settings: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             names = " or ".join(t.__name__ for t in types)
             raise InvalidInput(f"setting {key!r} must be a {names}, not {type(value).__name__}")
+        # Every number is a count, a size, a delay or a time: nan, inf, a negative or
+        # one past TOML's 64-bit integers is a mistake (nan once passed "<= 0" checks).
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+                (isinstance(value, int) and 0 <= value < 2**63)
+                or (isinstance(value, float) and math.isfinite(value) and value >= 0)):
+            raise InvalidInput(f"setting {key!r} must be a finite number of at least 0")
         if key.endswith("_pattern"):
             try:
                 re.compile(value)

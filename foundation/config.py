@@ -350,10 +350,14 @@ def check_value(spec: Key, value: Any, name: str) -> None:
     if isinstance(value, bool) and bool not in spec.types or not isinstance(value, spec.types):
         names = " or ".join(t.__name__ for t in spec.types)
         raise ConfigError(f"{name} must be a {names}, not {type(value).__name__}")
+    # TOML's integers are 64-bit; tomllib reads any size, and one past a float's range
+    # once crashed the checks (OverflowError, found by fuzzing).
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise ConfigError(f"{name}: a number out of range ({len(str(abs(value)))} digits)")
     if spec.check is not None:
         try:
             spec.check(value)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise ConfigError(f"{name}: {exc}") from None
 
 

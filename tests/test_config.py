@@ -49,6 +49,8 @@ NONSENSE = [
     ("web", "public_base_url", '"javascript:alert(1)"'), ("database", "url", '"nonsense"'),
     ("cluster", "tick_every", '"bogus"'), ("schedule", "match_every", '"999999999w"'),
     ("web", "trusted_proxies", '["not an address"]'), ("crawl", "user_agent", '"a\\r\\nX-Evil: 1"'),
+    # Past a float's range (the fuzzer's OverflowError) and past TOML's 64-bit integers.
+    ("crawl", "timeout_s", "9" * 400), ("notices", "max_urls_per_notice", str(2**63)),
 ]
 
 

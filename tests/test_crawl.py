@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -209,3 +210,16 @@ def test_cli_sites_and_crawl(db_url: str, world: DemoWeb, tmp_path: Path) -> Non
     assert rows["feeds"]["last_crawl"]["candidates_new"] == 3 and rows["search"]["kind"] == "site_search"
     r = runner.invoke(cli, [*base, "crawl", "nope"])
     assert r.exit_code == 1 and "no site named" in r.output
+
+
+def test_site_numbers_must_be_finite_and_not_negative() -> None:
+    # render_timeout_s = nan passed the "<= 0" check (nan <= 0 is False), as did inf;
+    # a 400-digit integer overflows where it becomes a float.
+    from crawlers.sitekinds import validate_settings
+    from foundation.errors import InvalidInput
+
+    for key, value in (("render_timeout_s", math.nan), ("download_delay", math.inf), ("timeout_s", -1.0),
+                       ("retries", -1), ("max_pages", 10**400), ("concurrency", 2**63)):
+        with pytest.raises(InvalidInput, match=key):
+            validate_settings("sitemap", {key: value})
+    assert validate_settings("sitemap", {"download_delay": 0, "timeout_s": 7.5, "retries": 0, "max_pages": 2**62})
