@@ -69,7 +69,7 @@ def import_sites(session: Session, path: str) -> list[Site]:
         data = tomllib.loads(read_small_file(path).decode("utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, UnicodeDecodeError, a 5,000-digit number
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     blocks = data.get("sites")
     if not isinstance(blocks, dict) or not blocks:

@@ -353,7 +353,7 @@ def check_value(spec: Key, value: Any, name: str) -> None:
     # TOML's integers are 64-bit; tomllib reads any size, and one past a float's range
     # once crashed the checks (OverflowError, found by fuzzing).
     if isinstance(value, int) and not -(2**63) <= value < 2**63:
-        raise ConfigError(f"{name}: a number out of range ({len(str(abs(value)))} digits)")
+        raise ConfigError(f"{name}: a number out of range (TOML integers are 64-bit)")
     if spec.check is not None:
         try:
             spec.check(value)
@@ -392,6 +392,8 @@ def load_config(path: str | None = None) -> Config:
         raise ConfigError(f"{path}: not valid TOML: not UTF-8 at byte {exc.start}") from None
     except RecursionError:
         raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
+    except ValueError:  # tomllib's int() of a number of more digits than Python converts
+        raise ConfigError(f"{path}: not valid TOML: a number of more than 4,300 digits") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     _check(data, path)

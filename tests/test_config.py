@@ -65,6 +65,14 @@ def test_nonsense_is_refused_naming_the_key(tmp_path: Path, section: str, key: s
     assert one_line_error(r2) and f"{section}.{key}" in r2.stderr, r2.stderr
 
 
+def test_a_number_too_long_to_read_is_one_line(tmp_path: Path) -> None:
+    # More digits than Python converts: tomllib raises a bare ValueError, not its own.
+    f = tmp_path / "vigie.toml"
+    f.write_text("[crawl]\ntimeout_s = " + "9" * 5000 + "\n")
+    r = check(f)
+    assert one_line_error(r) and "not valid TOML" in r.stderr, r.stderr
+
+
 def test_good_values_pass(tmp_path: Path) -> None:
     f = tmp_path / "vigie.toml"
     f.write_text('[web]\nport = 8443\npublic_base_url = "https://vigie.example/"\n'
