@@ -64,8 +64,7 @@ def validate_settings(kind: str, settings: dict[str, Any]) -> dict[str, Any]:
         # Every number is a count, a size, a delay or a time: nan, inf, a negative or
         # one past TOML's 64-bit integers is a mistake (nan once passed "<= 0" checks).
         if isinstance(value, (int, float)) and not isinstance(value, bool) and not (
-                (isinstance(value, int) and 0 <= value < 2**63)
-                or (isinstance(value, float) and math.isfinite(value) and value >= 0)):
+                0 <= value < 2**63 and math.isfinite(value)):
             raise InvalidInput(f"setting {key!r} must be a finite number of at least 0")
         if key.endswith("_pattern"):
             try:

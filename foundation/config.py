@@ -357,7 +357,7 @@ def check_value(spec: Key, value: Any, name: str) -> None:
     if spec.check is not None:
         try:
             spec.check(value)
-        except (ValueError, OverflowError) as exc:
+        except ValueError as exc:
             raise ConfigError(f"{name}: {exc}") from None
 
 
