@@ -21,16 +21,18 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import http.client
 import ipaddress
 import re
 import socket
-import ssl
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from foundation.errors import FetchError, UnsafeAddress
+
+if TYPE_CHECKING:
+    import http.client
+    import ssl
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -199,6 +201,8 @@ def media_loopback_allowed(url: str) -> bool:
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     # Loading the CA certificates takes tens of milliseconds: once per process.
+    import ssl
+
     return ssl.create_default_context()
 
 
@@ -263,6 +267,8 @@ class MediaOpener:
         conn = self._idle.pop(key, None)
         if conn is not None:
             return key, conn, True
+        import http.client  # here, not at start-up: config checks import this module too
+
         if key[0] == "https":
             conn = http.client.HTTPSConnection(parts.hostname or "", parts.port,
                                                timeout=self.timeout, context=_tls_context())
@@ -383,6 +389,8 @@ class RemoteFile:
         """Up to ``n`` bytes of the open response; a broken body (a chunked one cut short)
         is an OSError, which ends decoding with the frames it gave (found by fuzzing)."""
         assert self._resp is not None
+        import http.client
+
         try:
             return self._resp.read(n)
         except http.client.HTTPException as exc:
@@ -430,6 +438,8 @@ class RemoteFile:
         path = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
                      safe="/?&=%:@!$'()*+,;~-._")
         headers = {"Range": byte_range, "User-Agent": MEDIA_USER_AGENT, "Accept-Encoding": "identity"}
+        import http.client
+
         while True:
             key, conn, reused = self.opener.connection(url)
             try:

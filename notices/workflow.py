@@ -36,16 +36,12 @@ from notices.build import AUTOMATIC_CHANNELS, REFUSED, make_notice, refusal
 from notices.hosts import Contact, resolve_contact
 from notices.regimes import DELISTING, get_regime, language_for_host, regime_for_host
 from notices.render import _ENV, Target, offers_for
+from notices.views import is_submission_task
 
 # Unsent notices a retry or a channel change may rebuild. SENDING and IN_DOUBT are the
 # outbox's own (a sender holds them, or the host may already have the message).
 PENDING = (NoticeStatus.DRAFT, NoticeStatus.QUEUED, NoticeStatus.AWAITING_APPROVAL, NoticeStatus.FAILED)
 MAX_TICKET = 200
-
-
-def is_submission_task(notice: Notice) -> bool:
-    """A notice staff must submit by hand: a draft for a host without automatic sender."""
-    return notice.status is NoticeStatus.DRAFT and notice.host.channel.by_hand
 
 
 def _get(session: Session, notice_id: int) -> Notice:
@@ -276,19 +272,3 @@ def requeue_host(session: Session, config: Config, host: Host, *, actor: str, wh
         except NoticeInvalid as exc:
             errors.append(f"notice {notice.id}: {exc}")
     return out, errors
-
-
-def pending_work(session: Session) -> dict[str, list[Notice]]:
-    """What waits for a human, by kind: submission tasks, drafts without a contact,
-    notices awaiting approval, failed notices (``vigie status``, the review app)."""
-    rows = list(session.scalars(select(Notice).where(Notice.status.in_(
-        (NoticeStatus.DRAFT, NoticeStatus.AWAITING_APPROVAL, NoticeStatus.FAILED))).order_by(Notice.id)))
-    out: dict[str, list[Notice]] = {"tasks": [], "drafts": [], "awaiting": [], "failed": []}
-    for n in rows:
-        if n.status is NoticeStatus.DRAFT:
-            out["tasks" if is_submission_task(n) else "drafts"].append(n)
-        elif n.status is NoticeStatus.AWAITING_APPROVAL:
-            out["awaiting"].append(n)
-        else:
-            out["failed"].append(n)
-    return out

@@ -160,7 +160,7 @@ WAITING_LABELS = {"tasks": "submission task: submit by hand, then `vigie notices
 
 def waiting_notices(s: Session, limit: int = 50) -> list[str]:
     """One line per notice a human must act on, oldest first within each kind."""
-    from notices.workflow import pending_work
+    from notices.views import pending_work
 
     lines = []
     for kind, rows in pending_work(s).items():

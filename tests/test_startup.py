@@ -52,18 +52,21 @@ for path in paths:
 
 def test_read_only_commands_load_only_what_they_use(tmp_path) -> None:  # type: ignore[no-untyped-def]
     # Listing sites needs no spider (Scrapy), the status of a SQLite install no job
-    # queue (Procrastinate) nor scheduler (APScheduler), listing users no password
-    # hashing (slow on purpose), listing the catalogue no decoder (PyAV) nor NumPy, and
-    # none of them the public-suffix list (tldextract) until a URL's host is read.
+    # queue (Procrastinate) nor scheduler (APScheduler) nor notice templates (Jinja2),
+    # listing users no password hashing (slow on purpose) nor web layer (Starlette),
+    # listing the catalogue no decoder (PyAV) nor NumPy, and none of them the
+    # public-suffix list (tldextract) until a URL's host is read. Nor http.client and
+    # ssl, which only fetching needs.
     db = f"sqlite:///{tmp_path / 'v.db'}"
     subprocess.run([sys.executable, "-c", "from vigie.cli import main; main()", "--db", db, "init"],
                    check=True, capture_output=True)
     checks = {
         "sites list": "'scrapy' not in sys.modules and 'tldextract' not in sys.modules",
-        "status": "not {'procrastinate', 'apscheduler', 'tldextract'} & set(sys.modules)",
+        "status": "not {'procrastinate', 'apscheduler', 'jinja2', 'tldextract', 'http.client'}"
+                  " & set(sys.modules)",
         "users list": "sys.modules['webapp.accounts'].dummy_hash.cache_info().currsize == 0"
-                      " and 'tldextract' not in sys.modules",
-        "catalog list": "not {'av', 'numpy', 'cv2', 'tldextract'} & set(sys.modules)",
+                      " and not {'tldextract', 'starlette', 'http.client'} & set(sys.modules)",
+        "catalog list": "not {'av', 'numpy', 'cv2', 'tldextract', 'http.client'} & set(sys.modules)",
     }
     for command, check in checks.items():
         code = f"""

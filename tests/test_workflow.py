@@ -24,10 +24,10 @@ from notices.dispatch import dispatch
 from notices.hosts import parse_security_txt, resolve_contact
 from notices.regimes import regime_for_host
 from notices.verify import verify
+from notices.views import pending_work
 from notices.workflow import (
     export_task,
     mark_submitted,
-    pending_work,
     requeue_host,
     retry_notice,
     submission_fields,

@@ -19,10 +19,9 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.auditchain import audit
 from db.models import LoginAttempt, Role, User
 from foundation.errors import Duplicate, InvalidInput, LoginThrottled, NotFound
-from webapp.actions import audit
-from webapp.sessions import revoke_user
 
 _hasher = PasswordHasher()
 
@@ -206,6 +205,8 @@ def set_active(session: Session, user_id: int, active: bool, *, actor: str) -> U
         raise InvalidInput("you cannot disable your own account")
     before = {"active": user.active}
     user.active = active
+    from webapp.sessions import revoke_user  # here: the web's session layer loads Starlette
+
     ended = revoke_user(session, user.id) if not active else 0
     session.flush()
     audit(session, actor, "user.enable" if active else "user.disable", "user", user.id, before,
@@ -220,6 +221,8 @@ def set_password(session: Session, user_id: int, password: str, *, actor: str) -
     check_password_policy(password)
     user = _user(session, user_id)
     user.password_hash = hash_password(password)
+    from webapp.sessions import revoke_user
+
     ended = revoke_user(session, user.id)
     session.flush()
     audit(session, actor, "user.password", "user", user.id, None, {"sessions_ended": ended})

@@ -14,7 +14,8 @@ from db.models import (
     Notice,
     Report,
 )
-from notices.workflow import export_task, is_submission_task, pending_work, submission_fields
+from notices.views import is_submission_task, pending_work
+from notices.workflow import export_task, submission_fields
 from inbox.views import timeline
 from webapp import actions
 from webapp.security import CSRF_FIELD, NOTICE_CSP, REPORT_CSP
