@@ -20,9 +20,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/vigie demo
 
+# The tests start hundreds of `vigie` processes: each one's bytecode is cached, in the
+# venv rather than the source tree, even where the shell sets PYTHONDONTWRITEBYTECODE
+# (some CI images do; every process then compiled our sources again: 20 % of the time
+# of tests/test_cli.py and tests/test_ops.py on 2 cores).
+test: export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/pycache
 test: $(STAMP)
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The long run of the reliability and security suite (1,000 hostile videos, ...).
 soak: $(STAMP)
