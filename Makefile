@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Test workers (pytest-xdist): one per core by default; `make test TEST_WORKERS=0` runs
+# the suite in one process.
+TEST_WORKERS ?= auto
 
 .PHONY: demo test soak install clean
 
@@ -27,7 +30,7 @@ demo: $(STAMP)
 test: export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/pycache
 test: $(STAMP)
 	$(BIN)/lint-imports
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest $(PYTEST_ARGS)
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 # The long run of the reliability and security suite (1,000 hostile videos, ...).
 soak: $(STAMP)

@@ -46,6 +46,20 @@ def figures() -> Figures:
     return _FIGURES
 
 
+# Under pytest-xdist each worker records its own figures; they travel to the controller
+# in the worker's ``workeroutput`` when it finishes, and the controller prints them all.
+def pytest_sessionfinish(session) -> None:  # type: ignore[no-untyped-def]
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["vigie_figures"] = [vars(r) for r in _FIGURES.rows]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # type: ignore[no-untyped-def]
+    for row in getattr(node, "workeroutput", {}).get("vigie_figures", []):
+        _FIGURES.rows.append(Figure(**row))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
     rows = _FIGURES.rows
     if not rows:
