@@ -97,6 +97,30 @@ def test_two_pictures_are_review_at_most() -> None:
     assert all(m.decision != "confirmed" for m in res)
 
 
+def test_recurring_pictures_replaying_the_same_reference_moments_never_confirm() -> None:
+    """A video whose own pictures recur (a looped backdrop: A, B, C, A, B, ...), each of
+    which happens to look like one slowly moving moment of a film, hits the same few
+    reference moments again and again. Each return lines up with the film at some
+    offset, so the lines are many (six, 15 s "matched" before the rule), but a copy
+    plays each moment of the film once: the returns add nothing to the first line, and
+    the whole is review at most. The same film played as the film plays confirms."""
+    rng = np.random.default_rng(0)
+    ref = _hashes(rng, 180)  # 90 s of moving pictures...
+    for t0 in (46, 136, 152):  # ...with three moments that drift slowly for 2 s
+        ref[t0 : t0 + 4] = _jitter(np.repeat(ref[t0], 4), rng, 3)
+    times = np.arange(180) * STEP
+    index = HashIndex.build([(1, ref, times, 0, static_flags(times.astype(np.float32), ref))])
+    video = _hashes(rng, 40)  # 20 s of the video's own pictures
+    # Where (query frame, frames held) each moment comes back.
+    returns = {136: [(0, 3), (14, 2)], 152: [(3, 5), (16, 4), (27, 7)], 46: [(11, 3), (23, 4), (36, 4)]}
+    for moment, held in returns.items():
+        for q0, n in held:
+            video[q0 : q0 + n] = _jitter(ref[moment + np.minimum(np.arange(n), 3)], rng, 4)
+    assert not any(m.decision == "confirmed" for m in match(_fp(video), index, {1: 1}))
+    res = match(_fp(_jitter(ref[100:140], rng, 3)), index, {1: 1})
+    assert res and res[0].decision == "confirmed"
+
+
 def test_shared_frames_count_for_nothing() -> None:
     # Two titles share an animated 15 s producer logo (pictures that move); a copy of
     # the logo alone matches neither, each film still confirms on its own pictures.
