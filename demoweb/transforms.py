@@ -477,6 +477,37 @@ def app_window(case: Case) -> FrameFn:
     return f
 
 
+VERTICAL_BARS = ("black", "blurred")
+
+
+def vertical_repost(case: Case) -> FrameFn:
+    """The film re-posted as a vertical video (9:16, as short-video platforms show it):
+    across the frame's width, a third of its height, between black bars or the film
+    itself blown up and blurred (``VERTICAL_BARS[variant]``), sometimes with a caption
+    in the bar above and the film a little off centre."""
+    rng = case.rng()
+    blurred = VERTICAL_BARS[case.variant % len(VERTICAL_BARS)] == "blurred"
+    shift = float(rng.uniform(-0.08, 0.08))
+    caption = str(rng.choice(["wait for it...", "best scene ever", "part 2", "no way"]))
+    with_caption = rng.random() < 0.7
+
+    def f(img: Img, t: float) -> Img:
+        cw, ch = 406, 720
+        film = _fit(img, cw, ch)
+        h, w = film.shape[:2]
+        if blurred:
+            out = (cv2.GaussianBlur(_cover(img, cw, ch), (0, 0), 20) * 0.7).astype(np.uint8)
+        else:
+            out = np.zeros((ch, cw, 3), np.uint8)
+        y0 = int(np.clip((ch - h) / 2 + shift * ch, 0, ch - h))
+        x0 = (cw - w) // 2
+        out[y0 : y0 + h, x0 : x0 + w] = film
+        if with_caption and y0 > 60:
+            cv2.putText(out, caption, (20, y0 - 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2, cv2.LINE_AA)
+        return out
+    return f
+
+
 def _intro() -> list[Img]:
     return [f for _, f in synth.film_frames(seed=4242, duration_s=10, fps=25, size=(320, 180))]
 
@@ -511,6 +542,7 @@ TRANSFORMS: list[Transform] = [
     # Issue 12's layouts: every position of each scale is exercised (variants).
     *(Transform(f"pip_{int(s * 100)}", make=pip(s), variants=len(POSITIONS), group="picture_in_picture")
       for s in (0.30, 0.45, 0.60)),
+    Transform("vertical_repost", make=vertical_repost, variants=len(VERTICAL_BARS)),
     Transform("reaction", make=reaction, group="picture_in_picture"),
     Transform("app_window", make=app_window, group="picture_in_picture"),
 ]

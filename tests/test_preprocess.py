@@ -38,6 +38,23 @@ def test_pillarbox_with_watermark_in_bar() -> None:
     assert 26 <= box.x0 <= 28 and 164 <= box.x1 <= 166
 
 
+def test_vertical_repost_bars_found() -> None:
+    # A 16:9 film across a 9:16 frame (analysis size 192 x 340): a band of 108 rows
+    # between bars of 116, a caption in the upper one. And a 2.39:1 film: 80 rows.
+    for rows in (108, 80):
+        frames = []
+        for f in _frames(h=rows):
+            out = np.zeros((340, 192), np.uint8)
+            top = (340 - rows) // 2
+            out[top : top + rows] = f
+            out[top - 20 : top - 12, 10:80] = 255  # a caption over a minority of its rows
+            frames.append(out)
+        box = detect_box(frames)
+        top = (340 - rows) // 2
+        assert top <= box.y0 <= top + 2 and top + rows - 2 <= box.y1 <= top + rows, box
+        assert box.x0 == 0 and box.x1 == 192
+
+
 def test_dark_moving_scene_is_not_a_bar() -> None:
     rng = np.random.default_rng(1)
     frames = [(rng.random((108, 192)) * 20).astype(np.uint8) for _ in range(30)]
