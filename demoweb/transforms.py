@@ -477,16 +477,18 @@ def app_window(case: Case) -> FrameFn:
     return f
 
 
-VERTICAL_BARS = ("black", "blurred")
+VERTICAL_BARS = ("black", "blurred", "banner")
 
 
 def vertical_repost(case: Case) -> FrameFn:
     """The film re-posted as a vertical video (9:16, as short-video platforms show it):
     across the frame's width, a third of its height, between black bars or the film
     itself blown up and blurred (``VERTICAL_BARS[variant]``), sometimes with a caption
-    in the bar above and the film a little off centre."""
+    in the bar above and the film a little off centre; or under a white banner with a
+    caption in black across the frame (a meme's layout), the bars blurred or black."""
     rng = case.rng()
-    blurred = VERTICAL_BARS[case.variant % len(VERTICAL_BARS)] == "blurred"
+    bars = VERTICAL_BARS[case.variant % len(VERTICAL_BARS)]
+    blurred = bars == "blurred" or (bars == "banner" and rng.random() < 0.5)
     shift = float(rng.uniform(-0.08, 0.08))
     caption = str(rng.choice(["wait for it...", "best scene ever", "part 2", "no way"]))
     with_caption = rng.random() < 0.7
@@ -502,7 +504,10 @@ def vertical_repost(case: Case) -> FrameFn:
         y0 = int(np.clip((ch - h) / 2 + shift * ch, 0, ch - h))
         x0 = (cw - w) // 2
         out[y0 : y0 + h, x0 : x0 + w] = film
-        if with_caption and y0 > 60:
+        if bars == "banner" and y0 > 100:
+            cv2.rectangle(out, (0, y0 - 90), (cw, y0 - 10), (255, 255, 255), -1)
+            cv2.putText(out, caption.upper(), (15, y0 - 35), cv2.FONT_HERSHEY_DUPLEX, 1.2, (0, 0, 0), 3, cv2.LINE_AA)
+        elif with_caption and y0 > 60:
             cv2.putText(out, caption, (20, y0 - 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2, cv2.LINE_AA)
         return out
     return f

@@ -97,6 +97,13 @@ CROP_PROBE_MIN_FRAMES = 3
 # CONFIRM_MIN_SCORE) hits about half of them, where a video that is no copy of anything
 # catalogued (most of what a crawl finds) hits none or one by chance.
 CROP_PROBE_HALF_MIN = 2
+# Inner pictures: a probe frame counts for a proposal when its hits lie on one line of
+# one reference (``on_one_line``): one offset within PROBE_LINE_WINDOW_S (a true pair is
+# within about 0.5 s of its line: the reference's sampling, INLIER_TOL_S), at one of the
+# speeds copies play at most (unchanged, and 24 <-> 25 fps, which drifts 4 % a second:
+# 2.4 s over a minute, 5 minutes over a two-hour film).
+PROBE_LINE_WINDOW_S = 2.0
+PROBE_SPEEDS = (1.0, 24 / 25, 25 / 24)
 # A crop hypothesis recognised on at least this share of the probe frames (the share of
 # a copy's frames a confirmed line matches, CONFIRM_MIN_SCORE) says the film fills the
 # frame: it is matched with that crop before any inner picture is looked for, and the
@@ -559,13 +566,39 @@ def best_inner_picture(query: VideoFingerprint, usable: NDArray[np.int64], index
         kinds = np.tile(np.repeat(np.array([0, 0, 1, 1, 1, 1], np.uint8), len(half)), len(alive))
         hits = index.query(np.concatenate(looks), radius, kinds=kinds)
         who, frame, ref = hits.query // per, hits.query % len(half), index.ref_ids[hits.entry].astype(np.int64)
+        qt = query.times[half].astype(np.float64)[frame]
+        rt = np.asarray(index.times[hits.entry], dtype=np.float64)
         for j, i in enumerate(alive):
             mine = who == j
-            # Probe frames that find one same reference: chance hits spread over many.
-            found[i] += max((len(np.unique(frame[mine][ref[mine] == r])) for r in np.unique(ref[mine])), default=0)
+            found[i] += on_one_line(frame[mine], ref[mine], qt[mine], rt[mine], len(half))
         alive = [i for i in alive if found[i] >= CROP_PROBE_HALF_MIN]
     best = int(found.argmax())
     return cands[best] if found[best] >= CROP_PROBE_MIN_FRAMES else None
+
+
+def on_one_line(frame: NDArray[np.int64], ref: NDArray[np.int64], qt: NDArray[np.float64],
+                rt: NDArray[np.float64], n_frames: int) -> int:
+    """The most probe frames (``frame``, of ``n_frames``) whose hits (reference ``ref``
+    at time ``rt``, from query time ``qt``) fall on one line of one reference: one
+    offset (within PROBE_LINE_WINDOW_S) at one of PROBE_SPEEDS.
+
+    Chance hits spread over many references and offsets. So do the hits of a region
+    that is no film, however many there are: a blurred backdrop or a plain wall hashes
+    like some frame of every soft or flat film, on every probe frame, but at times that
+    follow no line. Counting frames per reference only, such a region tied with the
+    film's own inset and could be chosen in its place."""
+    if len(frame) == 0:
+        return 0
+    best = 0
+    for speed in PROBE_SPEEDS:
+        offset = rt - speed * qt
+        for shift in (0.0, PROBE_LINE_WINDOW_S / 2):  # two grids: any window of half the width is inside a bin
+            bins = np.floor((offset + shift) / PROBE_LINE_WINDOW_S).astype(np.int64)
+            bins -= bins.min()
+            cell = ref * (int(bins.max()) + 1) + bins
+            keys = np.unique(cell * n_frames + frame)  # one (cell, frame) each
+            best = max(best, int(np.unique(keys // n_frames, return_counts=True)[1].max()))
+    return best
 
 
 def best_crop_hypothesis(crops: CropHashes, usable: NDArray[np.int64], index: HashIndex,

@@ -18,7 +18,7 @@ from fingerprint.extract import (
     static_flags,
 )
 from fingerprint.index import FLAG_SHARED, FLAG_STATIC, HashIndex
-from fingerprint.matching import CHANGE_BITS, match, shared_frames
+from fingerprint.matching import CHANGE_BITS, match, on_one_line, shared_frames
 from demoweb import synth
 from stages.identify import identify_source
 
@@ -119,6 +119,25 @@ def test_recurring_pictures_replaying_the_same_reference_moments_never_confirm()
     assert not any(m.decision == "confirmed" for m in match(_fp(video), index, {1: 1}))
     res = match(_fp(_jitter(ref[100:140], rng, 3)), index, {1: 1})
     assert res and res[0].decision == "confirmed"
+
+
+def test_inset_probe_counts_frames_on_one_line_not_hits() -> None:
+    """Choosing among proposed insets: a region that is no film (a blurred backdrop)
+    can hit one reference on every probe frame, at times that follow no line; the film's
+    own inset hits it along a line, at the speed of a 24 -> 25 fps copy too. Only the
+    second counts its frames."""
+    rng = np.random.default_rng(5)
+    frames = np.arange(8)
+    qt = frames * 2.5  # eight probe frames over 20 s
+    ref = np.full(8, 3)
+    scattered = on_one_line(frames, ref, qt, rng.uniform(0, 600, 8), 8)
+    assert scattered <= 2
+    on_line = on_one_line(frames, ref, qt, 40.0 + qt + rng.uniform(-0.4, 0.4, 8), 8)
+    sped_up = on_one_line(frames, ref, qt, 40.0 + qt * 24 / 25 + rng.uniform(-0.4, 0.4, 8), 8)
+    assert on_line == 8 and sped_up == 8
+    # Two references each taking half the frames on their own lines: four, not eight.
+    two = on_one_line(frames, np.where(frames < 4, 3, 4), qt, 40.0 + qt, 8)
+    assert two == 4
 
 
 def test_shared_frames_count_for_nothing() -> None:
