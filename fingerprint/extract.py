@@ -2,7 +2,7 @@
 
 Two shapes of fingerprint:
 
-* reference (catalogue) fingerprints are *dense*: every decoded frame is hashed, and a
+* reference (catalogue) fingerprints are *dense*: REF_FPS frames a second are hashed, and a
   frame is kept when its hash moved away from the last kept one (or time passed), so
   shot changes are always captured and still scenes cost nothing;
 * query fingerprints are *sparse*: a few frames per second are enough, because the
@@ -174,7 +174,8 @@ def _box_from_keyframes(source: str, limit: int = 400) -> Box:
 
 
 def fingerprint_reference(source: str, progress: Callable[[float], None] | None = None) -> VideoFingerprint:
-    """Dense fingerprint of a catalogue video (every frame decoded and hashed).
+    """Dense fingerprint of a catalogue video (REF_FPS frames a second hashed, of the
+    frames the fast decode gives: see REF_FPS).
 
     ``progress`` is told the time (s) of each sampled frame as decoding advances."""
     box = _box_from_keyframes(source)
