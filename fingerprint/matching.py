@@ -100,7 +100,7 @@ CROP_PROBE_HALF_MIN = 2
 # Inner pictures: a probe frame counts for a proposal when its hits lie on one line of
 # one reference (``on_one_line``): one offset within PROBE_LINE_WINDOW_S (a true pair is
 # within about 0.5 s of its line: the reference's sampling, INLIER_TOL_S), at one of the
-# speeds copies play at most (unchanged, and 24 <-> 25 fps, which drifts 4 % a second:
+# speeds copies play at most (unchanged, and 24 <-> 25 fps, which drifts 0.04 s a second:
 # 2.4 s over a minute, 5 minutes over a two-hour film).
 PROBE_LINE_WINDOW_S = 2.0
 PROBE_SPEEDS = (1.0, 24 / 25, 25 / 24)
