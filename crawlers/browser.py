@@ -571,7 +571,7 @@ class BrowserPool:
         for frame in list(page.frames):
             with contextlib.suppress(Exception):
                 html = await asyncio.wait_for(frame.content(), 3)
-                media, _ = resolve_page(Selector(text=html), frame.url)
+                media, _ = resolve_page(Selector(text=html, type="html"), frame.url)
                 for m in media:
                     rec.add_media(m, media_kind(m) or "file", frame.url, "dom")
 

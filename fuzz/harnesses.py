@@ -231,7 +231,7 @@ def page_media(data: bytes) -> None:
 
     base, html = fields(data, 2) if SEP in text(data) else ("", text(data))
     base_url = base if base.startswith(("http://", "https://")) else "https://pirate.example/film/1"
-    media, embeds = resolve_page(Selector(text=html or "<html></html>"), base_url)
+    media, embeds = resolve_page(Selector(text=html or "<html></html>", type="html"), base_url)
     for u in media + embeds:
         assert u.lower().startswith(("http://", "https://")), u
     assert not set(media) & set(embeds)

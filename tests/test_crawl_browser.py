@@ -258,7 +258,10 @@ def test_abusive_pages_end_at_their_budget_and_the_pool_goes_on(web: DemoWeb) ->
             assert storm.over_budget == "more than 50 requests"
             dialogs = pool.render(f"{base}/dialogs", budget=Budget(timeout_s=10))
             assert dialogs.media_urls == [f"{base}/v/after-dialogs.mp4"], dialogs.summary()
-            assert time.monotonic() - t0 < 90  # budgets plus evidence timeouts, on a loaded machine
+            # A guard against a page that outlives its budget by minutes, not a speed test:
+            # budgets plus evidence timeouts (a busy page's screenshot waits for its loop),
+            # 46 s alone, and once 184 s in a fresh-clone CI run with both cores loaded.
+            assert time.monotonic() - t0 < 300
             ok = pool.render(f"{web.links.base}/lecteur/bbb-packed", budget=Budget(timeout_s=10))
             assert ok.media_urls == [f"{web.host.base}/v/bbb3.mp4"]
     finally:
