@@ -24,7 +24,18 @@ from numpy.typing import NDArray
 from fingerprint import decode
 from fingerprint.hashing import MIN_QUALITY, hamming, phash_batch, phash_regions, quality, resize_for_hash
 from fingerprint.index import FLAG_STATIC
-from fingerprint.preprocess import FULL, BarMaps, BarStats, Box, crop_edges, detect_box, edge_medians, inner_pictures
+from fingerprint.preprocess import (
+    ACTIVITY_CANDIDATES,
+    FULL,
+    BarMaps,
+    BarStats,
+    Box,
+    activity_edges,
+    crop_edges,
+    detect_box,
+    edge_medians,
+    inner_pictures,
+)
 from foundation.errors import MediaError
 
 # v2: two hashes per reference frame, the whole picture and its core (see CORE).
@@ -124,6 +135,8 @@ class VideoFingerprint:
     # Query only: pictures that may be shown inside the frame (picture-in-picture),
     # most likely first; looked for only when nothing else confirms (``inner``).
     _inner: list[InnerPicture] | None = field(default=None, repr=False)
+    _inner_moving: list[InnerPicture] | None = field(default=None, repr=False)
+    _edge_boxes: dict[int, list[Box]] = field(default_factory=dict, repr=False)
     # Query only: the crop hypotheses of the frames as decoded, when bars were cropped
     # away: the "bars" may have been the film's own flat edges (a drawn film on white).
     uncropped: CropHashes | None = None
@@ -136,26 +149,48 @@ class VideoFingerprint:
 
     @property
     def inner(self) -> list[InnerPicture]:
-        """Pictures that may be shown inside the frame (picture-in-picture), computed
-        from the query's pictures the first time they are asked for: most copies
-        confirm without them, and finding them costs as much as the first look."""
+        """Pictures that may be shown inside the frame (picture-in-picture), where the
+        pictures' borders are (``edge_medians``), computed the first time they are asked
+        for: most copies confirm without them, and finding them costs as much as the
+        first look."""
         if self._inner is None:
-            found: list[InnerPicture] = []
-            # The frame as cropped of its bars, and as decoded when bars were cropped: a
-            # flat backdrop next to an inset near the frame's edge looks like bars, and
-            # cropping it away takes the inset's own border with it. The edges of the
-            # cropped frames are those of the decoded ones, cropped.
-            whole = self.uncropped.pictures if self.uncropped is not None else []
-            edges = edge_medians(whole) if len({p.shape for p in whole}) == 1 else None  # one size: crops line up
-            for crops, mine in ((self.crops, None if edges is None else crop_edges(edges, self.box)),
-                                (self.uncropped, edges)):
-                pictures = crops.pictures if crops is not None else []
-                boxes = inner_pictures(pictures, mine) if pictures else []
-                # Each proposal's own bars, from the frames' bar statistics cropped to it.
-                bars = _bar_maps(pictures) if boxes else None
-                found += [look for b in boxes for look in inner_picture_looks(pictures, b, bars)]
-            self._inner = found
+            self._inner = self._inner_looks(moving=False)
         return self._inner
+
+    @property
+    def inner_by_motion(self) -> list[InnerPicture]:
+        """More such pictures, where the pictures' motion changes (``activity_edges``)
+        and ``inner`` proposed none: looked at only when none of ``inner`` is the film."""
+        if self._inner_moving is None:
+            self._inner_moving = self._inner_looks(moving=True)
+        return self._inner_moving
+
+    def _inner_looks(self, moving: bool) -> list[InnerPicture]:
+        found: list[InnerPicture] = []
+        # The frame as cropped of its bars, and as decoded when bars were cropped: a
+        # flat backdrop next to an inset near the frame's edge looks like bars, and
+        # cropping it away takes the inset's own border with it. The edges of the
+        # cropped frames are those of the decoded ones, cropped.
+        whole = self.uncropped.pictures if self.uncropped is not None else []
+        one_size = len({p.shape for p in whole}) == 1  # the crops line up
+        edges = edge_medians(whole) if one_size and not moving else None
+        for k, (crops, mine) in enumerate(((self.crops, None if edges is None else crop_edges(edges, self.box)),
+                                           (self.uncropped, edges))):
+            pictures = crops.pictures if crops is not None else []
+            if not pictures:
+                continue
+            if moving:
+                self.inner  # noqa: B018 - computes _edge_boxes, those of the same pictures
+                seen = self._edge_boxes.get(k, [])
+                activity = activity_edges(pictures)
+                boxes = [b for b in (inner_pictures(pictures, activity, ACTIVITY_CANDIDATES) if activity else [])
+                         if not any(b.near(o) for o in seen)]
+            else:
+                boxes = self._edge_boxes[k] = inner_pictures(pictures, mine)
+            # Each proposal's own bars, from the frames' bar statistics cropped to it.
+            bars = _bar_maps(pictures) if boxes else None
+            found += [look for b in boxes for look in inner_picture_looks(pictures, b, bars)]
+        return found
 
 
 def sha256_file(path: str) -> str:

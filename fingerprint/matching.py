@@ -545,8 +545,18 @@ def best_inner_picture(query: VideoFingerprint, usable: NDArray[np.int64], index
     on the most probe frames (at least CROP_PROBE_MIN_FRAMES, with one same reference):
     the whole inner picture, mirrored, and its core. None when no proposal is
     recognised. Every proposal is tried on half the probe frames at once, and only
-    those that hit at least CROP_PROBE_HALF_MIN of them on the other half."""
-    cands = [c for c in query.inner if len(c) == len(query.times)]
+    those that hit at least CROP_PROBE_HALF_MIN of them on the other half. The
+    proposals where the pictures' borders are first, and only when none of them is
+    recognised those where their motion changes (``VideoFingerprint.inner_by_motion``)."""
+    for proposals in (lambda: query.inner, lambda: query.inner_by_motion):
+        found = _best_proposal([c for c in proposals() if len(c) == len(query.times)], query, usable, index, radius)
+        if found is not None:
+            return found
+    return None
+
+
+def _best_proposal(cands: list[InnerPicture], query: VideoFingerprint, usable: NDArray[np.int64], index: HashIndex,
+                   radius: int) -> InnerPicture | None:
     if not cands:
         return None
     probe = usable[np.linspace(0, len(usable) - 1, min(CROP_PROBE_FRAMES, len(usable))).astype(int)]

@@ -170,3 +170,45 @@ def test_corner_proposal_tightened_to_the_pictures_border() -> None:
     flat = (rng.random((h, w - 1)) * 6).astype(np.float32), (rng.random((h - 1, w)) * 6).astype(np.float32)
     assert _tightened(Box(75, h, 128, w), *flat, 3.0) == Box(75, h, 128, w)
 
+
+
+def test_inset_found_where_its_motion_differs_and_its_border_is_no_edge() -> None:
+    """A fixed-camera picture over busy moving footage of the same tones (a stress copy:
+    a 28 % inset over city lights): its border is no edge in the pictures, whose
+    gradient is as strong everywhere, but it is one in the map of how much each pixel
+    changes. The same frames with no inset give no proposal from either map."""
+    from fingerprint.preprocess import activity_edges, edge_medians, inner_pictures
+
+    rng = np.random.default_rng(8)
+    still = (rng.random((40, 56)) * 255).astype(np.uint8)
+    frames, plain = [], []
+    for _ in range(40):
+        bg = (rng.random((108, 192)) * 255).astype(np.uint8)  # changes all over, every frame
+        plain.append(bg.copy())
+        bg[64:104, 127:183] = still
+        frames.append(bg)
+    assert inner_pictures(frames, edge_medians(frames)) == []
+    moving = activity_edges(frames)
+    assert moving is not None
+    boxes = inner_pictures(frames, moving)
+    assert boxes and max(abs(a - b) for a, b in zip(
+        (boxes[0].y0, boxes[0].y1, boxes[0].x0, boxes[0].x1), (64, 104, 127, 183))) <= 1
+    none = activity_edges(plain)
+    assert none is not None and inner_pictures(plain, none) == []
+
+
+def test_a_border_beside_scattered_edges_is_still_a_line() -> None:
+    """The columns next to an inset's side over a busy backdrop hold scattered edges
+    that, gaps bridged, make longer runs than the side itself: the side was not taken
+    for a line because a neighbour's run was longer, and a run bridged on through the
+    scattered edges was refused as not enough of an edge. Each column's line is now the
+    longest stretch of it that is one."""
+    from fingerprint.preprocess import PIP_EDGE_GAP, _segments
+
+    rng = np.random.default_rng(9)
+    grad = np.where(rng.random((108, 191)) < 0.3, 20.0, 1.0).astype(np.float32)  # scattered strong pixels
+    grad[64:104, 126] = 80.0  # the side
+    found = {(c, s, e) for c, s, e, _ in _segments(grad, 10.0, 9)}
+    # Its ends to within a bridged gap: scattered edges right next to them read as line.
+    gap = PIP_EDGE_GAP + 1
+    assert any(c == 126 and 64 - gap <= s <= 66 and 102 <= e <= 104 + gap for c, s, e in found), found
