@@ -159,8 +159,9 @@ class VideoFingerprint:
 
     @property
     def inner_by_motion(self) -> list[InnerPicture]:
-        """More such pictures, where the pictures' motion changes (``activity_edges``)
-        and ``inner`` proposed none: looked at only when none of ``inner`` is the film."""
+        """More such pictures, where the pictures' motion changes (``activity_edges``),
+        those ``inner`` does not already hold: looked at only when the matcher
+        recognises none of ``inner``."""
         if self._inner_moving is None:
             self._inner_moving = self._inner_looks(moving=True)
         return self._inner_moving
@@ -183,7 +184,7 @@ class VideoFingerprint:
                 self.inner  # noqa: B018 - computes _edge_boxes, those of the same pictures
                 seen = self._edge_boxes.get(k, [])
                 activity = activity_edges(pictures)
-                boxes = [b for b in (inner_pictures(pictures, activity, ACTIVITY_CANDIDATES) if activity else [])
+                boxes = [b for b in (inner_pictures(pictures, activity, ACTIVITY_CANDIDATES) if activity is not None else [])
                          if not any(b.near(o) for o in seen)]
             else:
                 boxes = self._edge_boxes[k] = inner_pictures(pictures, mine)
