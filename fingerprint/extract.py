@@ -32,6 +32,7 @@ from fingerprint.preprocess import (
     Box,
     activity_edges,
     crop_edges,
+    decorrelation_edges,
     detect_box,
     edge_medians,
     inner_pictures,
@@ -159,8 +160,9 @@ class VideoFingerprint:
 
     @property
     def inner_by_motion(self) -> list[InnerPicture]:
-        """More such pictures, where the pictures' motion changes (``activity_edges``),
-        those ``inner`` does not already hold: looked at only when the matcher
+        """More such pictures, where the pictures' motion changes (``activity_edges``)
+        or neighbours change independently (``decorrelation_edges``), those ``inner``
+        does not already hold: looked at only when the matcher
         recognises none of ``inner``."""
         if self._inner_moving is None:
             self._inner_moving = self._inner_looks(moving=True)
@@ -182,10 +184,13 @@ class VideoFingerprint:
                 continue
             if moving:
                 self.inner  # noqa: B018 - computes _edge_boxes, those of the same pictures
-                seen = self._edge_boxes.get(k, [])
-                activity = activity_edges(pictures)
-                boxes = [b for b in (inner_pictures(pictures, activity, ACTIVITY_CANDIDATES) if activity is not None else [])
-                         if not any(b.near(o) for o in seen)]
+                boxes = []
+                seen = list(self._edge_boxes.get(k, []))
+                for where in (activity_edges(pictures), decorrelation_edges(pictures)):
+                    for b in inner_pictures(pictures, where, ACTIVITY_CANDIDATES) if where is not None else []:
+                        if not any(b.near(o) for o in seen):
+                            boxes.append(b)
+                            seen.append(b)
             else:
                 boxes = self._edge_boxes[k] = inner_pictures(pictures, mine)
             # Each proposal's own bars, from the frames' bar statistics cropped to it.

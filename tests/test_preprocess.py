@@ -212,3 +212,30 @@ def test_a_border_beside_scattered_edges_is_still_a_line() -> None:
     # Its ends to within a bridged gap: scattered edges right next to them read as line.
     gap = PIP_EDGE_GAP + 1
     assert any(c == 126 and 64 - gap <= s <= 66 and 102 <= e <= 104 + gap for c, s, e in found), found
+
+
+def test_inset_found_where_its_neighbours_change_independently() -> None:
+    """An inset whose tones and motion are both the backdrop's (fine texture everywhere,
+    each side's brightness wandering on its own): no edge in the pictures, no step in how
+    much pixels change, but across its border neighbours change independently where on
+    either side they change together. Frames without the inset give no proposal."""
+    from fingerprint.preprocess import activity_edges, decorrelation_edges, edge_medians, inner_pictures
+
+    rng = np.random.default_rng(10)
+    texture = rng.random((108, 192)) * 0.6 + 0.4  # fine detail: a strong gradient all over
+    light = np.cumsum(rng.normal(0, 12, (2, 40)), axis=1) + 120  # two wandering brightnesses
+    frames, plain = [], []
+    for t in range(40):
+        bg = texture * light[0, t]
+        plain.append(np.clip(bg, 0, 255).astype(np.uint8))
+        bg[30:76, 70:128] = texture[30:76, 70:128] * light[1, t]
+        frames.append(np.clip(bg, 0, 255).astype(np.uint8))
+    truth = (30, 76, 70, 128)
+
+    def found(boxes: list) -> bool:  # type: ignore[type-arg]
+        return any(max(abs(a - b) for a, b in zip((x.y0, x.y1, x.x0, x.x1), truth)) <= 1 for x in boxes)
+
+    assert not found(inner_pictures(frames, edge_medians(frames)))
+    assert not found(inner_pictures(frames, activity_edges(frames)))
+    assert found(inner_pictures(frames, decorrelation_edges(frames)))
+    assert inner_pictures(plain, decorrelation_edges(plain)) == []
