@@ -346,10 +346,11 @@ def _segments(grad: NDArray[np.float32], floor: float, min_len: int) -> list[tup
     bridged = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool) | strong
     spans = _line_spans(strong, bridged)
     runs = spans[:, 1] - spans[:, 0]
+    # The longest of its neighbours (the first of equals): one line per edge.
+    before = np.concatenate([[-1], runs[:-1]])
+    after = np.concatenate([runs[1:], [-1]])
     out = []
-    for i in range(len(runs)):
-        if runs[i] < min_len or (i > 0 and runs[i] < runs[i - 1]) or (i < len(runs) - 1 and runs[i] <= runs[i + 1]):
-            continue
+    for i in np.flatnonzero((runs >= min_len) & (runs >= before) & (runs > after)).tolist():
         start, stop = int(spans[i, 0]), int(spans[i, 1])
         out.append((i, start, stop, float(grad[start:stop, i].mean())))
     return sorted(out, key=lambda seg: -(seg[2] - seg[1]) * seg[3])[:PIP_LINES]
