@@ -382,9 +382,11 @@ class Notice(Base):
     recipient_source: Mapped[Optional[str]] = mapped_column(String(32))
     approved_at: Mapped[Optional[datetime]]
     # Outbox bookkeeping (notices.dispatch): not before this time (backoff, rate limit),
-    # when a sender claimed it, and when it started DATA (after which a crash is in doubt).
+    # when a sender claimed it and which process (foundation.claimant), and when it
+    # started DATA (after which a crash is in doubt).
     next_attempt_at: Mapped[Optional[datetime]]
     claimed_at: Mapped[Optional[datetime]]
+    claimed_by: Mapped[Optional[str]] = mapped_column(String(300))
     data_started_at: Mapped[Optional[datetime]]
     # Submission tasks (web-form and API hosts, notices.workflow): the host's ticket
     # reference staff typed in when they marked the notice submitted by hand.

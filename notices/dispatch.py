@@ -15,8 +15,9 @@ Each notice goes through claim → send → record, each step its own short tran
   so the host can recognise the duplicate.
 
 A sender killed mid-notice leaves a SENDING row; :func:`recover_stale` (run at the start
-of every dispatch) turns those older than the lease into QUEUED (DATA never started: it
-was not delivered) or IN_DOUBT (it may have been). Nothing is dropped silently: every
+of every dispatch) turns those older than the lease, and at once those whose sender was a
+process of this machine that is gone (``claimed_by``), into QUEUED (DATA never started:
+it was not delivered) or IN_DOUBT (it may have been). Nothing is dropped silently: every
 notice ends SENT, FAILED with a reason, or DISCARDED with a reason.
 
 ``dispatch`` takes a sessionmaker, not a session: the claim must be committed before
@@ -36,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Notice, NoticeStatus
 from notices.build import REFUSED, guess_needs_approval, refusal
+from foundation.claimant import gone, this_process
 from foundation.timeutil import utc_now
 from notices.channels import CHANNELS, Channel, InDoubt, PermanentFailure, TemporaryFailure
 from notices.mail import build_message, sender_address
@@ -60,14 +62,17 @@ class DispatchResult:
 
 
 def recover_stale(sessions: sessionmaker[Session], now: datetime, lease_s: float) -> int:
-    """Release notices whose sender died: QUEUED if DATA never started, else IN_DOUBT."""
+    """Release notices whose sender died: QUEUED if DATA never started, else IN_DOUBT.
+    A sender is known dead once its lease is over, or at once when it ran on this
+    machine and its process is gone (``foundation.claimant``: a scheduler restarted
+    after a crash sends what the crash left half-sent now, not ``lease_s`` later)."""
     cutoff = now - timedelta(seconds=lease_s)
     count = 0
     with sessions.begin() as s:
-        rows = s.execute(select(Notice.id, Notice.data_started_at, Notice.claimed_at)
+        rows = s.execute(select(Notice.id, Notice.data_started_at, Notice.claimed_at, Notice.claimed_by)
                          .where(Notice.status == NoticeStatus.SENDING)).all()
-        for nid, data_started, claimed in rows:
-            if claimed is not None and as_utc(claimed) > cutoff:  # type: ignore[operator]
+        for nid, data_started, claimed, claimant in rows:
+            if claimed is not None and as_utc(claimed) > cutoff and not gone(claimant):  # type: ignore[operator]
                 continue
             if data_started is not None:
                 values = {"status": NoticeStatus.IN_DOUBT,
@@ -99,7 +104,7 @@ def _claim(sessions: sessionmaker[Session], now: datetime,
                 return None
             nid, status = row
             res = s.execute(update(Notice).where(Notice.id == nid, Notice.status == status)
-                            .values(status=NoticeStatus.SENDING, claimed_at=now,
+                            .values(status=NoticeStatus.SENDING, claimed_at=now, claimed_by=this_process(),
                                     data_started_at=None, attempts=Notice.attempts + 1))
             if res.rowcount == 1:
                 return int(nid), status

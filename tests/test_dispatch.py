@@ -204,13 +204,16 @@ def test_sender_killed_mid_batch_then_restarted_sends_each_notice_once(
     rec.release.set()
     statuses = _statuses(Session)
     assert len(statuses) == 4 and list(statuses.values()).count(NoticeStatus.SENDING) == 1
-    # Restart after the lease: the dead sender's notice is recovered, nothing resent blindly.
+    # Restarted at once, well within the lease: the dead sender ran on this machine and its
+    # process is gone, so its notice is recovered now; nothing is resent blindly.
     from foundation.config import load_config
 
     from foundation.timeutil import as_utc
     with Session() as s:
         claimed = max(as_utc(n.claimed_at) for n in s.scalars(select(Notice)) if n.claimed_at)
-    r = dispatch(Session, load_config(str(cfg_path)), now=claimed + timedelta(hours=1))
+        assert [n.claimed_by.rsplit("/", 1)[1] for n in s.scalars(select(Notice))
+                if n.status is NoticeStatus.SENDING] == [str(proc.pid)]
+    r = dispatch(Session, load_config(str(cfg_path)), now=claimed + timedelta(seconds=1))
     assert r.recovered == 1
     assert set(_statuses(Session).values()) == {NoticeStatus.SENT}
     with Session() as s:
@@ -253,3 +256,32 @@ def test_cli_dry_run_writes_eml_and_changes_nothing(Session, db_url: str, tmp_pa
     assert _statuses(Session) == {}
     r = CliRunner().invoke(cli, ["--db", db_url, "notices", "list", "--json"], catch_exceptions=False)
     assert r.exit_code == 0 and r.output.strip() == "[]"
+
+
+def test_a_claim_is_released_before_its_lease_only_when_its_sender_is_gone_from_this_machine(
+        Session) -> None:  # type: ignore[no-untyped-def]
+    """A SENDING notice claimed a second ago: kept while its sender runs, or ran on
+    another machine or before a reboot (only the lease can tell there); released at
+    once when its sender was a process of this machine that is gone."""
+    from foundation.claimant import gone, this_process
+    from notices.dispatch import recover_stale
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    machine = this_process().rsplit("/", 1)[0]
+    host, boot = machine.split("/")
+    assert gone(f"{machine}/{dead.pid}") and not gone(this_process())
+    claimants = {"running": this_process(), "other machine": f"elsewhere/{boot}/{dead.pid}",
+                 "other boot": f"{host}/00000000/{dead.pid}", "none": None, "gone": f"{machine}/{dead.pid}"}
+    _seed(Session, len(claimants))  # one notice per host
+    ids = _queue(Session, make_config())
+    assert len(ids) == len(claimants)
+    with Session.begin() as s:
+        for nid, who in zip(ids, claimants.values()):
+            n = s.get(Notice, nid)
+            n.status, n.claimed_at, n.claimed_by = NoticeStatus.SENDING, T0, who
+    assert recover_stale(Session, T0 + timedelta(seconds=1), lease_s=600) == 1
+    st = _statuses(Session)
+    assert [st[nid] for nid in ids] == [NoticeStatus.SENDING] * 4 + [NoticeStatus.QUEUED]
+    # Past the lease every one is released, whoever held it.
+    assert recover_stale(Session, T0 + timedelta(seconds=601), lease_s=600) == 4
