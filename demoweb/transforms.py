@@ -315,18 +315,21 @@ def _channel_overlay(rng: np.random.Generator) -> Callable[[Img, float], None]:
     return draw
 
 
-def pip(scale: float) -> Callable[[Case], FrameFn]:
+def pip(scale: float, busy: bool = False) -> Callable[[Case], FrameFn]:
     """The film at ``scale`` (+-1.5 %) of the frame's width, over moving footage, at
     the case's position (``POSITIONS[variant]``), with margins, an optional border and
-    an optional channel overlay."""
+    an optional channel overlay. ``busy``: always over an unrelated video of the case
+    (city lights, a game trailer, ...: tones and motion like a film's), never with a
+    border, at ``scale`` -2 to +3 %: the inset's border is then hard to see."""
     def make(case: Case) -> FrameFn:
         rng = case.rng()
         where = POSITIONS[case.variant % len(POSITIONS)]
-        share = scale + float(rng.uniform(-0.015, 0.015))
+        share = scale + (float(rng.uniform(-0.02, 0.03)) if busy else float(rng.uniform(-0.015, 0.015)))
         mx, my = (float(v) for v in rng.uniform(0.02, 0.07, 2))
         jx, jy = (float(v) for v in rng.uniform(-0.04, 0.04, 2))
-        bg = backdrop(case, rng)
-        border = int(rng.choice([0, 0, 2, 4]))
+        bg = (synth.Footage.of_file(case.backgrounds[int(rng.integers(len(case.backgrounds)))])
+              if busy and case.backgrounds else backdrop(case, rng))
+        border = 0 if busy else int(rng.choice([0, 0, 2, 4]))
         border_colour = tuple(int(c) for c in rng.integers(0, 256, 3))
         overlay = _channel_overlay(rng) if rng.random() < 0.8 else None
 
@@ -547,6 +550,8 @@ TRANSFORMS: list[Transform] = [
     # Issue 12's layouts: every position of each scale is exercised (variants).
     *(Transform(f"pip_{int(s * 100)}", make=pip(s), variants=len(POSITIONS), group="picture_in_picture")
       for s in (0.30, 0.45, 0.60)),
+    # Insets no edge gives away (stress sets of issue 12): no border, over corpus footage.
+    Transform("pip_busy_30", make=pip(0.30, busy=True), variants=len(POSITIONS), group="picture_in_picture"),
     Transform("vertical_repost", make=vertical_repost, variants=len(VERTICAL_BARS)),
     Transform("reaction", make=reaction, group="picture_in_picture"),
     Transform("app_window", make=app_window, group="picture_in_picture"),
