@@ -25,8 +25,8 @@ from fingerprint import decode
 from fingerprint.hashing import MIN_QUALITY, hamming, phash_batch, phash_regions, quality, resize_for_hash
 from fingerprint.index import FLAG_STATIC
 from fingerprint.preprocess import (
-    ACTIVITY_CANDIDATES,
     FULL,
+    MOTION_CANDIDATES,
     BarMaps,
     BarStats,
     Box,
@@ -138,6 +138,7 @@ class VideoFingerprint:
     _inner: list[InnerPicture] | None = field(default=None, repr=False)
     _inner_moving: list[InnerPicture] | None = field(default=None, repr=False)
     _edge_boxes: dict[int, list[Box]] = field(default_factory=dict, repr=False)
+    _bars: dict[int, BarMaps | None] = field(default_factory=dict, repr=False)
     # Query only: the crop hypotheses of the frames as decoded, when bars were cropped
     # away: the "bars" may have been the film's own flat edges (a drawn film on white).
     uncropped: CropHashes | None = None
@@ -187,14 +188,17 @@ class VideoFingerprint:
                 boxes = []
                 seen = list(self._edge_boxes.get(k, []))
                 for where in (activity_edges(pictures), decorrelation_edges(pictures)):
-                    for b in inner_pictures(pictures, where, ACTIVITY_CANDIDATES) if where is not None else []:
+                    for b in inner_pictures(pictures, where, MOTION_CANDIDATES) if where is not None else []:
                         if not any(b.near(o) for o in seen):
                             boxes.append(b)
                             seen.append(b)
             else:
                 boxes = self._edge_boxes[k] = inner_pictures(pictures, mine)
-            # Each proposal's own bars, from the frames' bar statistics cropped to it.
-            bars = _bar_maps(pictures) if boxes else None
+            # Each proposal's own bars, from the frames' bar statistics cropped to it (the
+            # same statistics for both passes).
+            if boxes and k not in self._bars:
+                self._bars[k] = _bar_maps(pictures)
+            bars = self._bars.get(k)
             found += [look for b in boxes for look in inner_picture_looks(pictures, b, bars)]
         return found
 
