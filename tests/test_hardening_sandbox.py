@@ -89,18 +89,22 @@ def test_mutated_videos_end_ok_or_rejected_within_limits(clip: bytes, tmp_path: 
     # ru_maxrss of waited-for children, in KiB on Linux: the largest any child of this
     # process reached (an upper bound for the sandboxed ones).
     child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    # A forked child starts with its parent's pages (here a test worker that may have run
+    # hundreds of tests: 2.2 GiB once in CI), and the cap is on what decoding adds to
+    # them (fingerprint.sandbox): the parent's own peak so far bounds what it inherits.
+    added = max(0, child_peak - resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     total = outcomes["ok"] + outcomes["rejected"]
     figures.record("sandbox: mutated videos, parent survived, each ok or MediaError",
                    f"{total}/{count} ({outcomes['ok']} ok, {outcomes['rejected']} rejected)",
                    f"{count}/{count}", total == count and not unclear)
     figures.record("sandbox: slowest mutated video (s)", f"{slowest:.1f}",
                    f"< wall limit {WALL_S:.0f} s", slowest < WALL_S + 5)
-    figures.record("sandbox: peak child memory (MiB)", f"{child_peak / 2**20:.0f}",
-                   f"< cap {MEMORY / 2**20:.0f} MiB", child_peak < MEMORY)
+    figures.record("sandbox: peak child memory above its parent's (MiB)", f"{added / 2**20:.0f}",
+                   f"< cap {MEMORY / 2**20:.0f} MiB", added < MEMORY)
     assert total == count
     assert not unclear, f"MediaErrors without a message: {unclear}"
     assert slowest < WALL_S + 5
-    assert child_peak < MEMORY
+    assert added < MEMORY
     # The original is still readable: the parent is in a sane state after all that.
     path = tmp_path / "orig.mp4"
     path.write_bytes(clip)
