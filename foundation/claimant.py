@@ -43,14 +43,21 @@ def gone(claimant: str | None) -> bool:
     machine, _, pid = claimant.rpartition("/")
     if machine != _machine() or machine.endswith("/-") or not pid.isdigit():
         return False
+    return not running(int(pid))
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` of this machine runs: it exists (as any user) and is not
+    a zombie, dead but not yet reaped (Linux /proc; where it is missing, existing is
+    enough)."""
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
-        return True
+        return False
     except PermissionError:
-        return False  # it runs, as another user
+        pass  # it runs, as another user
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
-        return False
-    return state == "Z"
+        return True
+    return state != "Z"

@@ -38,6 +38,7 @@ from db.models import (
 )
 from demoweb.cycle import CATALOGUE, MEDIA, NOTIFIER, Mailboxes
 from demoweb.world import DemoWeb
+from foundation.claimant import running
 from stages.catalog import add_title
 
 VIGIE = str(Path(sys.executable).parent / "vigie")
@@ -127,7 +128,7 @@ def test_run_does_the_cycle_and_survives_sigkill(Session, db_url: str, tmp_path:
         first.send_signal(signal.SIGKILL)
         first.wait()
         deadline = time.monotonic() + 10
-        while (alive := [w for w in workers if _alive(w)]) and time.monotonic() < deadline:
+        while (alive := [w for w in workers if running(w)]) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not alive, f"processes of the killed scheduler outlived it: {alive}"
         # The dead matcher's claim is still there: only the restart can release it.
@@ -246,14 +247,6 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             found.append(int(stat.parent.name))
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def _message_id(raw: bytes) -> str:
