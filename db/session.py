@@ -149,18 +149,22 @@ def _stored_revisions(engine: Engine) -> list[str]:
         raise DatabaseError(f"cannot open database: {exc.orig}") from None
 
 
-def check_schema(engine: Engine) -> None:
-    """Refuse to work on a database that ``vigie init`` has not brought to head.
-
-    Without importing Alembic when the answer is plain: one stored revision, one head
-    among the scripts. Otherwise (a branched history) Alembic is asked, as before."""
+def plain_revisions(engine: Engine) -> tuple[str | None, str | None]:
+    """(the database's revision, the scripts' head), without importing Alembic when the
+    answer is plain: one stored revision, one head among the scripts. Otherwise (a
+    branched history) Alembic is asked, as before."""
     stored = _stored_revisions(engine)
     current = stored[0] if len(stored) == 1 else None if not stored else current_revision(engine)
+    heads = _migration_heads()
+    return current, heads[0] if heads is not None and len(heads) == 1 else head_revision()
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to work on a database that ``vigie init`` has not brought to head."""
+    current, head = plain_revisions(engine)
     if current is None:
         raise DatabaseError(f"database {engine.url.render_as_string(hide_password=True)} "
                             "is not initialised: run `vigie init`")
-    heads = _migration_heads()
-    head = heads[0] if heads is not None and len(heads) == 1 else head_revision()
     if current != head:
         raise DatabaseError(f"database schema is at {current}, this vigie needs "
                             f"{head}: run `vigie init` to upgrade")
