@@ -79,3 +79,40 @@ print({check})
 """
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         assert out.stdout.strip().splitlines()[-1] == "True", command
+
+
+def _vigie(prelude: str, *args: str, cwd: str) -> subprocess.CompletedProcess[str]:
+    """``vigie ARGS`` through the console script's own entry point, after ``prelude``."""
+    code = f"{prelude}\nimport sys\nsys.argv = ['vigie', *{list(args)!r}]\nfrom vigie.cli import main\nmain()\n"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, check=False)
+
+
+def test_quick_exit_keeps_output_status_exit_handlers_and_threads(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # ``main`` ends without the interpreter's teardown (cli.exit_now): what a command
+    # printed must all be there, its status must be the command's, and what the
+    # teardown would still have done (exit handlers, waiting for a thread) is done.
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    assert _vigie("", "--db", db, "init", cwd=str(tmp_path)).returncode == 0
+    # Output through a pipe, in full: a listing as JSON.
+    res = _vigie("", "--db", db, "holders", "list", "--json", cwd=str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == []
+    # A handled error: exit status 1 and the message; bad usage: 2.
+    res = _vigie("", "--db", f"sqlite:///{tmp_path / 'none' / 'v.db'}", "status", cwd=str(tmp_path))
+    assert res.returncode == 1 and res.stderr.startswith("Error:"), res.stderr
+    assert _vigie("", "--no-such-option", cwd=str(tmp_path)).returncode == 2
+    # Exit handlers run; a thread still working is waited for.
+    marker, late = tmp_path / "atexit", tmp_path / "thread"
+    prelude = f"""
+import atexit, pathlib, threading, time
+atexit.register(lambda: pathlib.Path({str(marker)!r}).write_text("ran"))
+def work():
+    time.sleep(0.5)
+    pathlib.Path({str(late)!r}).write_text("done")
+threading.Thread(target=work).start()
+"""
+    res = _vigie(prelude, "--db", db, "holders", "list", cwd=str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert marker.read_text() == "ran" and late.read_text() == "done"
+    res = _vigie(prelude.replace("threading.Thread(target=work).start()", ""), "--help", cwd=str(tmp_path))
+    assert res.returncode == 0 and "Usage:" in res.stdout and marker.read_text() == "ran"

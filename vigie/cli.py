@@ -6,11 +6,15 @@ bad usage exits 2 (click's convention).
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
+import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -135,19 +139,20 @@ def cli(ctx: click.Context, db_url: str | None, config_path: str | None) -> None
 @pass_state
 def init(state: State) -> None:
     """Create or upgrade the database schema (Alembic)."""
-    from db.session import current_revision, head_revision, upgrade
+    from db.session import current_revision, plain_revisions, upgrade
     from stages.context import Context
 
     with Context.open(state.db_url, state.config, check=False) as ctx:
         engine = ctx.engine
-        before = current_revision(engine)
-        upgrade(engine)
-        after = current_revision(engine)
+        before, head = plain_revisions(engine)
+        if before != head:  # Alembic only when there is something to do
+            upgrade(engine)
+        after = current_revision(engine) if before != head else before
     url = engine.url.render_as_string(hide_password=True)
     if before == after:
         click.echo(f"database {url} is up to date (revision {after})")
     else:
-        click.echo(f"database {url} upgraded from {before or 'empty'} to {after} (head {head_revision()})")
+        click.echo(f"database {url} upgraded from {before or 'empty'} to {after} (head {head})")
 
 
 # --------------------------------------------------------------------------- catalog
@@ -527,12 +532,52 @@ def demo(workdir: str) -> None:
     run_demo(workdir, echo=click.echo)
 
 
+# The collector's pace while a command runs (see ``main``): a young-generation pass every
+# GC_YOUNG allocations, an older one every GC_OLDER passes of the younger.
+GC_YOUNG = 10_000
+GC_OLDER = 50
+
+
 def main() -> None:
+    # Starting a database command creates some 60,000 objects the collector tracks and
+    # that live as long as the process (SQLAlchemy, the models' mappings); at its default
+    # pace (a pass every 700 allocations, an older one every 10 passes) going over them
+    # again and again took about 20 ms of a 0.36 s command (`vigie catalog list` and
+    # `vigie status` on an empty catalogue, median of 15 runs each). Garbage cycles are
+    # still collected, less often.
+    gc.set_threshold(GC_YOUNG, GC_OLDER, GC_OLDER)
     try:
         cli.main(prog_name="vigie")
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        exit_now(130)
+    except SystemExit as exc:
+        exit_now(exc.code)
+    exit_now(0)
+
+
+def exit_now(code: object) -> NoReturn:
+    """Exit with ``code`` without the interpreter's teardown, when nothing is left for it
+    to do: the output flushed, the exit handlers run (``atexit``), and no other thread.
+
+    The teardown frees every object one by one, SQLAlchemy's mappings of every table
+    among them: measured here, 40 to 75 ms of a database command's 0.4 s (`vigie
+    catalog list` on an empty catalogue) went on it after the command had finished.
+    Whatever holds a resource releases it in the command itself (a context's engine is
+    disposed when its ``with`` ends) or in an exit handler; the kernel closes the rest.
+    Another thread still running (a server, a pool) gets the usual exit, which waits for
+    it; so does a code that is not a number (a message for stderr)."""
+    if code is None:
+        code = 0
+    if not isinstance(code, int) or threading.active_count() > 1:
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)  # a closed pipe: the usual exit reports it
+    atexit._run_exitfuncs()
+    os._exit(code & 0xFF)
 
 
 def _register() -> None:
