@@ -371,17 +371,19 @@ class CropHashes:
             self._full[k] = _core_hashes(self.pictures, [k])[0]
         return self._full[k]
 
-    def hypothesis_of(self, k: int, frames: NDArray[np.int64]) -> NDArray[np.uint64]:
-        """Hashes of some frames under hypothesis ``k``: shape (2, len(frames))."""
-        if k in self._full:
-            return self._full[k][:, frames]
-        return _core_hashes([self.pictures[int(i)] for i in frames], [k])[0]
-
     def probe(self, frames: NDArray[np.int64], ks: list[int] | None = None) -> NDArray[np.uint64]:
         """Hashes of some frames under hypotheses ``ks`` (default: every one): shape
         (hypotheses, 2, len(frames))."""
         ks = list(range(len(CROP_HYPOTHESES))) if ks is None else ks
         return _core_hashes([self.pictures[int(i)] for i in frames], ks)
+
+
+# What the matcher tries an inner picture with on its probe frames (``InnerPicture.probe``):
+# the whole picture, then its core where the margin left it (INNER_HYPOTHESIS) and where
+# a copy that also cropped the film would have it (hypothesis 0); each as is, then
+# mirrored. PROBE_KINDS: the kind of index entry each is looked up among.
+PROBE_CORES = (INNER_HYPOTHESIS, 0)
+PROBE_KINDS = (0, 0, 1, 1, 1, 1)
 
 
 class InnerPicture:
@@ -405,12 +407,25 @@ class InnerPicture:
     def mirror(self) -> NDArray[np.uint64]:
         return self._all(True)
 
-    def hashes_of(self, frames: NDArray[np.int64], mirrored: bool = False) -> NDArray[np.uint64]:
-        """The hashes of some frames (each frame's hash is its own: the same as the
-        whole run's at those frames)."""
-        if mirrored in self._full or not self._one_size():
-            return self._all(mirrored)[frames]
-        return _whole_hashes([self.crops.pictures[int(i)] for i in frames], mirrored)
+    def probe(self, frames: NDArray[np.int64]) -> NDArray[np.uint64]:
+        """The hashes the matcher tries this picture with on some frames, in PROBE_KINDS'
+        order: shape (6, len(frames)). Each frame's hashes are its own (the same as the
+        whole run's at that frame). Per size of picture, two matrix products give all six
+        (``phash_regions`` over the whole picture and both cores as one grid, as is and
+        mirrored), where one at a time took six."""
+        n_axis = len(CROP_AXIS_OPTIONS)
+        out = np.zeros((len(PROBE_KINDS), len(frames)), np.uint64)
+        pictures = [self.crops.pictures[int(i)] for i in frames]
+        ys = [(0.0, 1.0), *(_AXIS_CORES[k // n_axis] for k in PROBE_CORES)]
+        on = np.arange(len(ys))
+        for shape in {p.shape for p in pictures}:  # one, unless the stream changed size
+            idx = [j for j, p in enumerate(pictures) if p.shape == shape]
+            stack = np.stack([pictures[j] for j in idx])
+            for flip, cores in ((0, _AXIS_CORES), (1, _AXIS_CORES_MIRRORED)):
+                xs = [(0.0, 1.0), *(cores[k % n_axis] for k in PROBE_CORES)]
+                grid = phash_regions(stack, ys, xs, flip_x=bool(flip))  # (n, 3, 3): what is wanted on its diagonal
+                out[np.ix_(on * 2 + flip, idx)] = grid[:, on, on].T
+        return out
 
     def _one_size(self) -> bool:
         return len({p.shape for p in self.crops.pictures}) <= 1

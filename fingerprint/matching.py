@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from fingerprint.extract import (CROP_HYPOTHESES, INNER_HYPOTHESIS, STATIC_BITS, CropHashes, InnerPicture,
+from fingerprint.extract import (CROP_HYPOTHESES, PROBE_KINDS, STATIC_BITS, CropHashes, InnerPicture,
                                  VideoFingerprint)
 from fingerprint.hashing import MIN_QUALITY, hamming
 from fingerprint.index import FLAG_SHARED, FLAG_STATIC, HashIndex
@@ -565,16 +565,10 @@ def _best_proposal(cands: list[InnerPicture], query: VideoFingerprint, usable: N
     for half in (probe[0::2], probe[1::2]):
         if len(half) == 0 or not alive:
             continue
-        looks = []
-        for i in alive:
-            cand = cands[i]
-            # Its core where the margin left it (INNER_HYPOTHESIS), and where a copy that
-            # also cropped the film would have it (hypothesis 0).
-            looks += [cand.hashes_of(half), cand.hashes_of(half, mirrored=True),
-                      *cand.crops.hypothesis_of(INNER_HYPOTHESIS, half), *cand.crops.hypothesis_of(0, half)]
-        per = 6 * len(half)
-        kinds = np.tile(np.repeat(np.array([0, 0, 1, 1, 1, 1], np.uint8), len(half)), len(alive))
-        hits = index.query(np.concatenate(looks), radius, kinds=kinds)
+        looks = np.stack([cands[i].probe(half) for i in alive])  # (alive, PROBE_KINDS, frames)
+        per = len(PROBE_KINDS) * len(half)
+        kinds = np.tile(np.repeat(np.array(PROBE_KINDS, np.uint8), len(half)), len(alive))
+        hits = index.query(looks.reshape(-1), radius, kinds=kinds)
         who, frame, ref = hits.query // per, hits.query % len(half), index.ref_ids[hits.entry].astype(np.int64)
         qt = query.times[half].astype(np.float64)[frame]
         rt = np.asarray(index.times[hits.entry], dtype=np.float64)
