@@ -517,13 +517,14 @@ def fingerprint_query(source: str, *, mode: str = "auto") -> VideoFingerprint:
     remote = "://" in source
     keyframes: list[float] | None = None
     read: decode.ReadVideo | None = None
-    if mode in ("auto", "keyframes") and not remote:
+    if mode in ("auto", "keyframes", "dense") and not remote:
         # A local file: its keyframes are counted from the packets in the same opening
         # as the probe, so a file with too few of them is decoded once, not twice, and
-        # those packets are what is decoded. (A remote one is not: demuxing it would
-        # read all its bytes for the count alone.)
+        # those packets are what is decoded: in two halves at once where they allow it
+        # (``decode.iter_frames``), a closer look after the keyframes included. (A remote
+        # one is not: demuxing it would read all its bytes for the count alone.)
         info, keyframes, read = decode.probe_keyframes(
-            source, QUERY_FPS, SEEK_MIN_S if mode == "auto" else math.inf, keep=True)
+            source, QUERY_FPS, math.inf if mode == "keyframes" else SEEK_MIN_S, keep=True)
     else:
         info = decode.probe(source)
     try:
