@@ -96,6 +96,12 @@ REF_FPS = 8.0
 # whole-film copy on its own; SEEK_POINTS ("seek") only when the glance confirms nothing.
 QUERY_FPS = 2.0
 MIN_KEYFRAME_RATE = 0.15     # keyframes per second needed to try keyframes only
+# ... and at least as many keyframes as a confirmation needs frames on its line
+# (``matching.CONFIRM_MIN_FRAMES``; extract cannot import matching, a test ties the two):
+# a first look is there to confirm, and one that cannot is always followed by the dense
+# decode. On the bench, all 28 keyframe looks (3 keyframes in about 20 s) were, for
+# nothing: 7 ms of decoding and a first match each.
+MIN_KEYFRAMES = 10
 SEEK_MIN_S = 300.0
 REMOTE_SEEK_MIN_S = 120.0
 SEEK_FIRST_POINTS = 40
@@ -500,9 +506,10 @@ def fingerprint_frames(
 
 
 def _too_few_keyframes(times: list[float], info: decode.VideoInfo) -> bool:
-    """Whether keyframes at ``times`` are too sparse to be a first look (MIN_KEYFRAME_RATE)."""
+    """Whether keyframes at ``times`` are too sparse to be a first look (MIN_KEYFRAME_RATE,
+    MIN_KEYFRAMES)."""
     span = max(info.duration_s, times[-1] if times else 0.0, 1.0)
-    return len(times) < max(MIN_KEYFRAME_RATE * span, 3)
+    return len(times) < max(MIN_KEYFRAME_RATE * span, MIN_KEYFRAMES)
 
 
 def fingerprint_query(source: str, *, mode: str = "auto") -> VideoFingerprint:

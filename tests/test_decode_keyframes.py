@@ -7,7 +7,8 @@ import math
 import numpy as np
 
 from fingerprint import decode
-from fingerprint.extract import QUERY_FPS, fingerprint_query
+from fingerprint.extract import MIN_KEYFRAMES, QUERY_FPS, fingerprint_query
+from fingerprint.matching import CONFIRM_MIN_FRAMES
 from demoweb import synth
 
 
@@ -37,6 +38,16 @@ def test_sparse_keyframes_go_straight_to_the_dense_decode(tmp_path) -> None:  # 
     assert rich.mode == "keyframes" and len(rich) >= 3
     assert sparse.mode == "dense" and len(sparse) == len(list(decode.iter_frames(
         str(tmp_path / "sparse.mp4"), sample_fps=QUERY_FPS, fast=True)))
+
+
+def test_a_first_look_that_could_not_confirm_is_not_taken(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Keyframes every 2 s: often enough for the rate, but 6 in 12 s, fewer than a
+    # confirmation needs frames. Such a look would always be followed by the dense one.
+    assert MIN_KEYFRAMES >= CONFIRM_MIN_FRAMES
+    path = _film(str(tmp_path / "every2s.mp4"), 48)
+    _, times, _ = decode.probe_keyframes(path, QUERY_FPS, math.inf)
+    assert times is not None and 3 <= len(times) < MIN_KEYFRAMES
+    assert fingerprint_query(path).mode == "dense"
 
 
 def test_frames_decoded_from_kept_packets_are_the_frames_of_a_second_opening(tmp_path) -> None:  # type: ignore[no-untyped-def]
