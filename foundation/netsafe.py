@@ -180,6 +180,12 @@ def media_loopback(allow: bool) -> Iterator[None]:
         _LOOPBACK.reset(token)
 
 
+def media_loopback_setting() -> bool | None:
+    """The ``media_loopback`` setting of this context (None: none), for handing it to a
+    process that was not forked from it (``fingerprint.sandbox.run_in_worker``)."""
+    return _LOOPBACK.get()
+
+
 def media_loopback_allowed(url: str) -> bool:
     """Loopback policy for reading media from ``url`` and whatever it leads to.
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -19,9 +18,9 @@ from db.models import ReferenceVideo, Title
 from fingerprint.extract import VideoFingerprint, fingerprint_query
 from fingerprint.index import HashIndex
 from fingerprint.matching import MatchResult, match
-from fingerprint.sandbox import in_sandbox, run_sandboxed
+from fingerprint.sandbox import in_sandbox, run_in_worker
 from stages.catalog import load_index
-from foundation.netsafe import check_url, media_loopback
+from foundation.netsafe import check_url, media_loopback, media_loopback_setting
 
 
 def fingerprint_untrusted(source: str, mode: str = "auto") -> VideoFingerprint:
@@ -33,8 +32,17 @@ def fingerprint_untrusted(source: str, mode: str = "auto") -> VideoFingerprint:
     Loopback is allowed to them only as the caller says (``netsafe.media_loopback``), or
     when ``source`` names a loopback IP itself (the demo web and the tests)."""
     if in_sandbox():
-        return run_sandboxed(partial(fingerprint_query, mode=mode), source, label=source)
+        return run_in_worker(_fingerprint_query_as, source, mode, media_loopback_setting(), label=source)
     return fingerprint_query(source, mode=mode)
+
+
+def _fingerprint_query_as(source: str, mode: str, loopback: bool | None) -> VideoFingerprint:
+    """``fingerprint_query`` under the caller's loopback setting, in the sandbox worker
+    (which was forked before the caller's ``media_loopback`` was entered)."""
+    if loopback is None:
+        return fingerprint_query(source, mode=mode)
+    with media_loopback(loopback):
+        return fingerprint_query(source, mode=mode)
 
 
 ALLOWED = "allowed"  # the decision of a result explained by allowed material (fingerprint.matching)

@@ -19,6 +19,19 @@ pytest_plugins = ["tests.figures"]
 PG_URL = os.environ.get("VIGIE_TEST_POSTGRES_URL")
 
 
+@pytest.fixture(autouse=True)
+def fresh_sandbox_worker() -> Iterator[None]:
+    """Each test forks its own sandbox worker (``fingerprint.sandbox.run_in_worker``) at
+    its first sandboxed call: the worker holds the process's state as it was then, and
+    what a test patched (a stand-in DNS, say) must neither be missing from its worker
+    nor stay in the next test's."""
+    from fingerprint.sandbox import stop_worker
+
+    stop_worker()
+    yield
+    stop_worker()
+
+
 def pg_schema_url(schema: str) -> str:
     # The application name marks every session of this test, its child processes' too,
     # so that the teardown can name the ones still open.

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from fingerprint import sandbox
 from fingerprint.extract import fingerprint_query
-from fingerprint.sandbox import run_sandboxed
+from fingerprint.sandbox import run_in_worker, run_sandboxed
 from tests.figures import Figures, soak
 from demoweb import synth
 from foundation.errors import MediaError
@@ -146,3 +147,75 @@ def test_child_crashes_hangs_and_hogs_become_media_errors(figures: Figures) -> N
         clear += 1
     figures.record("sandbox: crash/hang/CPU/memory children turned into a clear MediaError",
                    f"{clear}/{len(cases)}", f"{len(cases)}/{len(cases)}", clear == len(cases))
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+def test_the_worker_serves_call_after_call_and_is_replaced_when_it_fails(clip: bytes, tmp_path: Path) -> None:
+    # One child serves the calls (a warm decoder: see sandbox.WORKER_CALLS).
+    first = run_in_worker(_pid)
+    assert first != os.getpid() and run_in_worker(_pid) == first
+    # A clean failure leaves it in place.
+    with pytest.raises(MediaError):
+        run_in_worker(fingerprint_query, str(tmp_path / "missing.mp4"))
+    assert run_in_worker(_pid) == first
+    # A crash, a hang and a CPU hog each end as they would in a child of their own, with
+    # the same clear error, and the next call gets a new worker.
+    seen = {first}
+    for fn, kw, expect in ((_segfault, {}, "SIGSEGV"), (_hang, {"wall_s": 1.0}, "longer than"),
+                           (_spin, {"cpu_s": 1, "wall_s": 20.0}, "SIGXCPU|SIGKILL")):
+        with pytest.raises(MediaError, match=expect):
+            run_in_worker(fn, label=fn.__name__, **kw)  # type: ignore[arg-type]
+        now = run_in_worker(_pid)
+        assert now not in seen
+        seen.add(now)
+    # Hostile videos through the worker, then the original: still decoded.
+    rng = random.Random(12)
+    for i in range(12):
+        kind, data = mutate(clip, rng)
+        path = tmp_path / f"m{i}-{kind}.mp4"
+        path.write_bytes(data)
+        try:
+            run_in_worker(fingerprint_query, str(path), wall_s=WALL_S)
+        except MediaError as exc:
+            assert str(exc), kind
+    (tmp_path / "orig.mp4").write_bytes(clip)
+    assert len(run_in_worker(fingerprint_query, str(tmp_path / "orig.mp4"))) > 0
+    # After WORKER_CALLS calls a new one.
+    worker = run_in_worker(_pid)
+    for _ in range(sandbox.WORKER_CALLS):
+        if run_in_worker(_pid) != worker:
+            break
+    else:
+        raise AssertionError("the worker was never replaced")
+
+
+def test_other_threads_and_closures_get_a_child_of_their_own() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    worker = run_in_worker(_pid)
+    with ThreadPoolExecutor(1) as pool:
+        pids = [pool.submit(run_in_worker, _pid).result() for _ in range(2)]
+    assert worker not in pids and pids[0] != pids[1] and os.getpid() not in pids
+    # A call that cannot be pickled (a closure) goes to a child forked with it.
+    here = os.getpid()
+    assert run_in_worker(lambda: (os.getpid(), here)) not in {(worker, here), (here, here)}
+    assert run_in_worker(_pid) == worker
+
+
+def test_the_callers_loopback_setting_reaches_the_worker(clip: bytes, tmp_path: Path) -> None:
+    # The worker is forked before the caller enters ``media_loopback``: the setting of
+    # each call is handed to it (stages.identify.fingerprint_untrusted).
+    from demoweb.rangeserver import RangeServer
+    from foundation.netsafe import media_loopback
+    from stages.identify import fingerprint_untrusted
+
+    (tmp_path / "c.mp4").write_bytes(clip)
+    run_in_worker(_pid)
+    with RangeServer(str(tmp_path)) as srv:
+        with media_loopback(False), pytest.raises(MediaError, match="loopback"):
+            fingerprint_untrusted(f"http://127.0.0.1:{srv.port}/c.mp4")
+        with media_loopback(True):
+            assert len(fingerprint_untrusted(f"http://localhost:{srv.port}/c.mp4")) > 0
