@@ -219,3 +219,28 @@ def test_the_callers_loopback_setting_reaches_the_worker(clip: bytes, tmp_path: 
             fingerprint_untrusted(f"http://127.0.0.1:{srv.port}/c.mp4")
         with media_loopback(True):
             assert len(fingerprint_untrusted(f"http://localhost:{srv.port}/c.mp4")) > 0
+
+
+def test_a_fingerprint_with_bars_crosses_the_pipe_once() -> None:
+    # The frames cropped of their bars are views of the frames as decoded: pickled for the
+    # sandbox's pipe, they are rebuilt from those, not sent again (VideoFingerprint.__getstate__).
+    import pickle
+
+    import numpy as np
+
+    from fingerprint.decode import VideoInfo
+    from fingerprint.extract import fingerprint_frames
+
+    rng = np.random.default_rng(3)
+    grays = []
+    for _ in range(12):
+        g = np.zeros((108, 192), np.uint8)
+        g[14:94] = rng.integers(0, 256, (80, 192), dtype=np.uint8)  # a picture between black bars
+        grays.append(g)
+    fp = fingerprint_frames([i * 0.5 for i in range(12)], grays, VideoInfo(6.0, 24.0, 192, 108), 12)
+    assert fp.uncropped is not None and fp.crops is not None and not fp.box.is_full
+    sent = pickle.dumps(fp)
+    back = pickle.loads(sent)
+    assert back.box == fp.box and np.array_equal(back.hashes, fp.hashes)
+    assert all(np.array_equal(a, b) for a, b in zip(back.crops.pictures, fp.crops.pictures))
+    assert len(sent) < sum(g.nbytes for g in grays) + sum(p.nbytes for p in fp.crops.pictures) / 2
