@@ -172,7 +172,7 @@ class VideoFingerprint:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        if isinstance(state.get("crops"), str) and self.uncropped is not None:
+        if state.get("crops") == _CROPPED_FROM_BOX and self.uncropped is not None:
             self.crops = CropHashes([self.box.crop(g) for g in self.uncropped.pictures])
 
     @property

@@ -116,8 +116,17 @@ def _child(conn: Any, other_end: Any, parent_pid: int, fn: Callable[..., Any], a
         conn.close()
 
 
-def _took_too_long(label: str, wall_s: float) -> MediaError:
-    return MediaError(f"decoding {label} took longer than {wall_s:.0f} s; stopped")
+def _await_reply(conn: Any, label: str, wall_s: float, stop: Callable[[], None],
+                 on_wait: Callable[[], None] | None = None) -> None:
+    """Wait until the child has answered on ``conn``; past ``wall_s``, ``stop`` it and
+    raise MediaError. ``on_wait`` is called about five times a second meanwhile."""
+    deadline = time.monotonic() + wall_s
+    while not conn.poll(min(0.2, max(0.0, deadline - time.monotonic()))):
+        if time.monotonic() >= deadline:
+            stop()
+            raise MediaError(f"decoding {label} took longer than {wall_s:.0f} s; stopped")
+        if on_wait is not None:
+            on_wait()
 
 
 def run_sandboxed(
@@ -140,13 +149,7 @@ def run_sandboxed(
     proc.start()
     child.close()
     try:
-        deadline = time.monotonic() + wall_s
-        while not parent.poll(min(0.2, max(0.0, deadline - time.monotonic()))):
-            if time.monotonic() >= deadline:
-                proc.kill()
-                raise _took_too_long(label, wall_s)
-            if on_wait is not None:
-                on_wait()
+        _await_reply(parent, label, wall_s, proc.kill, on_wait)
         try:
             status, payload = parent.recv()
         except EOFError:
@@ -229,11 +232,7 @@ class _Worker:
             raise _NotPicklable from None  # a closure, say: it cannot be sent, only forked with
         try:
             self.conn.send_bytes(job)
-            deadline = time.monotonic() + wall_s
-            while not self.conn.poll(min(0.2, max(0.0, deadline - time.monotonic()))):
-                if time.monotonic() >= deadline:
-                    self.stop()
-                    raise _took_too_long(label, wall_s)
+            _await_reply(self.conn, label, wall_s, self.stop)
             status, payload = self.conn.recv()
         except (EOFError, OSError):
             self.stop()

@@ -145,9 +145,10 @@ def init(state: State) -> None:
     with Context.open(state.db_url, state.config, check=False) as ctx:
         engine = ctx.engine
         before, head = plain_revisions(engine)
+        after = before
         if before != head:  # Alembic only when there is something to do
             upgrade(engine)
-        after = current_revision(engine) if before != head else before
+            after = current_revision(engine)
     url = engine.url.render_as_string(hide_password=True)
     if before == after:
         click.echo(f"database {url} is up to date (revision {after})")
