@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -174,6 +174,12 @@ class VideoFingerprint:
         self.__dict__.update(state)
         if state.get("crops") == _CROPPED_FROM_BOX and self.uncropped is not None:
             self.crops = CropHashes([self.box.crop(g) for g in self.uncropped.pictures])
+
+    def without_pictures(self) -> VideoFingerprint:
+        """This fingerprint's hashes, times and what was learnt decoding, without the
+        decoded pictures kept for the matcher's closer looks (and what it found in them):
+        what a caller of the sandboxed identify gets back, a few kilobytes."""
+        return replace(self, crops=None, uncropped=None, _inner=None, _inner_moving=None, _edge_boxes={}, _bars={})
 
     @property
     def inner(self) -> list[InnerPicture]:

@@ -179,17 +179,20 @@ def run_sandboxed(
 WORKER_CALLS = 64
 
 
-def _serve(conn: Any, other_end: Any, parent_pid: int, limits: dict[str, int]) -> None:
-    """The worker's loop: one (fn, args, cpu_s) call after another, each under its own
-    CPU limit, until the parent closes the pipe."""
+def _serve(conn: Any, other_end: Any, parent_pid: int, limits: dict[str, int], context: Any) -> None:
+    """The worker's loop: one (fn, args, cpu_s, with_context) call after another, each
+    under its own CPU limit, until the parent closes the pipe. ``context``: what the
+    worker was forked with (``run_in_worker``), first argument of the calls that ask."""
     _enter(parent_pid, other_end)
     _fixed_limits(limits)
     try:
         while True:
             try:
-                fn, args, cpu_s = pickle.loads(conn.recv_bytes())
+                fn, args, cpu_s, with_context = pickle.loads(conn.recv_bytes())
             except (EOFError, OSError):
                 return
+            if with_context:
+                args = (context, *args)
 
             def call(fn: Callable[..., Any] = fn, args: tuple[Any, ...] = args, cpu_s: int = cpu_s) -> Any:
                 used = resource.getrusage(resource.RUSAGE_SELF)
@@ -210,24 +213,28 @@ class _NotPicklable(Exception):
 
 
 class _Worker:
-    def __init__(self) -> None:
+    def __init__(self, context: Any) -> None:
         ctx = mp.get_context("fork")
         self.conn, child = ctx.Pipe(duplex=True)
         limits = {"memory": MEMORY_LIMIT_BYTES, "fsize": FILE_SIZE_LIMIT_BYTES}
-        self.proc = ctx.Process(target=_serve, args=(child, self.conn, os.getpid(), limits), daemon=True,
+        # Forked, not pickled: the child has ``context`` in its memory as it is here.
+        self.context = context
+        self.proc = ctx.Process(target=_serve, args=(child, self.conn, os.getpid(), limits, context), daemon=True,
                                 name="vigie-sandbox")
         self.proc.start()
         child.close()
         self.owner = os.getpid()
         self.calls = 0
 
-    def usable(self) -> bool:
-        return self.proc.is_alive() and self.calls < WORKER_CALLS
+    def usable(self, context: Any) -> bool:
+        return (self.proc.is_alive() and self.calls < WORKER_CALLS
+                and (context is _NO_CONTEXT or _same(context, self.context)))
 
-    def call(self, fn: Callable[..., T], args: tuple[Any, ...], label: str, cpu_s: int, wall_s: float) -> T:
+    def call(self, fn: Callable[..., T], args: tuple[Any, ...], label: str, cpu_s: int, wall_s: float,
+             with_context: bool) -> T:
         self.calls += 1
         try:
-            job = ForkingPickler.dumps((fn, args, cpu_s))
+            job = ForkingPickler.dumps((fn, args, cpu_s, with_context))
         except (pickle.PicklingError, AttributeError, TypeError):
             raise _NotPicklable from None  # a closure, say: it cannot be sent, only forked with
         try:
@@ -250,32 +257,46 @@ class _Worker:
 
 _worker: _Worker | None = None
 _worker_lock = threading.Lock()
+_NO_CONTEXT: Any = object()
+
+
+def _same(a: Any, b: Any) -> bool:
+    """The same context: the same object, or tuples of the same objects."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+    return a is b
 
 
 def run_in_worker(fn: Callable[..., T], *args: Any, label: str = "video", cpu_s: int = CPU_LIMIT_S,
-                  wall_s: float = WALL_LIMIT_S) -> T:
+                  wall_s: float = WALL_LIMIT_S, context: Any = _NO_CONTEXT) -> T:
     """``run_sandboxed``'s call, with its limits, in a sandbox child that lives on
     between calls (see WORKER_CALLS).
 
     ``fn`` and ``args`` go to it by pickling, and it was forked at its first call: what
-    ``fn`` needs of the caller's state now goes in ``args``. From the main thread only,
-    one call at a time (the kernel ends the worker with the thread that forked it). Any
-    other call, one that cannot be pickled, and one during which the worker dies run in
-    a child of their own as ``run_sandboxed`` does, whose answer stands: a video that
-    crashes the decoder is reported as it always was, and only that video pays twice."""
+    ``fn`` needs of the caller's state now goes in ``args``, or, when it is large and the
+    same from call to call (the catalogue's index), in ``context``: the worker is forked
+    with it in memory, a call with another context object (or a tuple of others: see
+    ``_same``) replaces the worker, and
+    ``fn`` is called as ``fn(context, *args)``. From the main thread only, one call at a
+    time (the kernel ends the worker with the thread that forked it). Any other call, one
+    that cannot be pickled, and one during which the worker dies run in a child of their
+    own as ``run_sandboxed`` does, whose answer stands: a video that crashes the decoder
+    is reported as it always was, and only that video pays twice."""
     global _worker
+    with_context = context is not _NO_CONTEXT
+    alone = (context, *args) if with_context else args  # a child of its own is forked with the context
     if threading.current_thread() is not threading.main_thread() or not _worker_lock.acquire(blocking=False):
-        return run_sandboxed(fn, *args, label=label, cpu_s=cpu_s, wall_s=wall_s)
+        return run_sandboxed(fn, *alone, label=label, cpu_s=cpu_s, wall_s=wall_s)
     try:
         if _worker is not None and _worker.owner != os.getpid():
             _worker = None  # a forked copy of this process: that worker is its parent's
-        if _worker is not None and not _worker.usable():
+        if _worker is not None and not _worker.usable(context):
             _worker.stop()
             _worker = None
         if _worker is None:
-            _worker = _Worker()
+            _worker = _Worker(context if with_context else None)
         try:
-            return _worker.call(fn, args, label, cpu_s, wall_s)
+            return _worker.call(fn, args, label, cpu_s, wall_s, with_context)
         except _WorkerGone:
             _worker = None
         except _NotPicklable:
@@ -286,7 +307,7 @@ def run_in_worker(fn: Callable[..., T], *args: Any, label: str = "video", cpu_s:
             raise
     finally:
         _worker_lock.release()
-    return run_sandboxed(fn, *args, label=label, cpu_s=cpu_s, wall_s=wall_s)
+    return run_sandboxed(fn, *alone, label=label, cpu_s=cpu_s, wall_s=wall_s)
 
 
 def stop_worker() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from sqlalchemy import select
@@ -39,10 +40,12 @@ def fingerprint_untrusted(source: str, mode: str = "auto") -> VideoFingerprint:
 def _fingerprint_query_as(source: str, mode: str, loopback: bool | None) -> VideoFingerprint:
     """``fingerprint_query`` under the caller's loopback setting, in the sandbox worker
     (which was forked before the caller's ``media_loopback`` was entered)."""
-    if loopback is None:
+    with _loopback(loopback):
         return fingerprint_query(source, mode=mode)
-    with media_loopback(loopback):
-        return fingerprint_query(source, mode=mode)
+
+
+def _loopback(setting: bool | None) -> AbstractContextManager[object]:
+    return nullcontext() if setting is None else media_loopback(setting)
 
 
 ALLOWED = "allowed"  # the decision of a result explained by allowed material (fingerprint.matching)
@@ -64,7 +67,7 @@ def identify_source(
     index: HashIndex,
     ref_titles: dict[int, int],
     *,
-    fingerprint: Callable[..., VideoFingerprint] = fingerprint_untrusted,
+    fingerprint: Callable[..., VideoFingerprint] | None = None,
 ) -> tuple[VideoFingerprint, list[MatchResult]]:
     """Fingerprint and match one video, looking closer when a first look is not enough.
 
@@ -73,7 +76,31 @@ def identify_source(
     a few points across it (a small share of its bytes). If that confirms nothing, the
     evidence may simply be too sparse (a re-edit, a short excerpt, a film inside a longer
     video): the video is sampled closer (a full decode, or three times as many seeks) and
-    matched again, and the stronger result is kept."""
+    matched again, and the stronger result is kept.
+
+    The whole of it runs in the sandbox (``fingerprint.sandbox.run_in_worker``, forked
+    with the index in its memory), decoding and matching both: only the results and the
+    fingerprint's hashes come back (``VideoFingerprint.without_pictures``), not the
+    decoded pictures the matcher looks into. ``fingerprint``: decode with that instead,
+    here (a test's own)."""
+    if fingerprint is None:
+        if in_sandbox():
+            return run_in_worker(_identify_as, source, media_loopback_setting(), label=source,
+                                 context=(index, ref_titles))
+        fingerprint = fingerprint_query
+    return _looks(source, index, ref_titles, fingerprint)
+
+
+def _identify_as(catalogue: tuple[HashIndex, dict[int, int]], source: str,
+                 loopback: bool | None) -> tuple[VideoFingerprint, list[MatchResult]]:
+    """``identify_source`` in the sandbox worker, under the caller's loopback setting."""
+    with _loopback(loopback):
+        fp, results = _looks(source, *catalogue, fingerprint_query)
+    return fp.without_pictures(), results
+
+
+def _looks(source: str, index: HashIndex, ref_titles: dict[int, int],
+           fingerprint: Callable[..., VideoFingerprint]) -> tuple[VideoFingerprint, list[MatchResult]]:
     fp = fingerprint(source)
     closer_mode = {"keyframes": "dense", "glance": "seek"}.get(fp.mode)
     # A first look that a closer one may follow gets the first pass only: the search

@@ -28,7 +28,7 @@ from reports.thumbs import capture_match_frames
 from stages.catalog import load_index
 from foundation.errors import MediaError, UnsafeAddress
 from fingerprint.extract import VideoFingerprint
-from stages.identify import ALLOWED, fingerprint_untrusted, identify_source, strength
+from stages.identify import ALLOWED, identify_source, strength
 from foundation.netsafe import check_url, media_loopback
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ def store_matches(s: Session, cand: Candidate, media_url: str, results: list[Mat
 
 def match_candidate(
     s: Session, cand: Candidate, index: tuple[HashIndex, dict[int, int]],
-    fingerprint: Callable[..., VideoFingerprint] = fingerprint_untrusted,
+    fingerprint: Callable[..., VideoFingerprint] | None = None,
     *, allow_loopback: bool = False,
 ) -> list[Match]:
     """Fingerprint each media URL of one candidate; store the matches of the best one.
@@ -160,7 +160,7 @@ def match_candidate(
 def finish_candidate(
     s: Session, cand: Candidate, index: tuple[HashIndex, dict[int, int]], *,
     allow_loopback: bool = False, thumbnails: bool = True,
-    fingerprint: Callable[..., VideoFingerprint] = fingerprint_untrusted,
+    fingerprint: Callable[..., VideoFingerprint] | None = None,
     evidence_dir: str | None = None,
 ) -> list[Match] | None:
     """Match one claimed candidate and set its final status (the body of a match job).
