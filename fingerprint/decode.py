@@ -467,6 +467,138 @@ def _decode_split(source: str, stream: av.video.stream.VideoStream, packets: lis
         raise failure[0]
 
 
+# Decoding in rounds. A video identify decodes in full (too few keyframes for a first look
+# of its own) is decoded half at first: the first half of each decoder's packets (both
+# decoders when they are split, ``_decode_split``), in the same two threads, which then
+# wait, their state kept. When those frames already confirm a film (most copies of the
+# whole picture, in the bench: 95 of the 183 copies it confirms), the rest is never
+# decoded; else each decoder goes on from where it stopped, and the frames of both rounds
+# are those a decode in one go would give.
+ROUNDS_MIN_PACKETS = 2 * SPLIT_MIN_PACKETS
+
+
+class _Lane:
+    """One decoder of a decode in rounds: fed a run of packets at a time, it keeps
+    (scaled) the frames the sampling may take, as ``_decode_split``'s second half does."""
+
+    def __init__(self, stream: av.video.stream.VideoStream, info: VideoInfo, origin: float, step: float) -> None:
+        self.stream, self.grey, self.origin, self.step = stream, _Grey(info), origin, step
+        self.last: float | None = None
+        self.out: list[Decoded] = []
+        self.failure: BaseException | None = None
+
+    def feed(self, packets: list[av.Packet], flush: bool) -> None:
+        if self.failure is not None:
+            return
+        try:
+            for frame in _packet_frames(self.stream, packets) if flush else self._frames(packets):
+                if frame.time is None:
+                    self.out.append((None, False, None))
+                    continue
+                t = float(frame.time)
+                keep = (self.last is None or not self.step
+                        or math.floor((t - self.origin + 1e-6 + SPLIT_TIME_MARGIN_S) / self.step)
+                        > math.floor((self.last - self.origin - SPLIT_TIME_MARGIN_S) / self.step))
+                self.out.append((t, bool(frame.key_frame), self.grey(frame) if keep else None))
+                self.last = t
+        except BaseException as exc:  # noqa: BLE001 - the caller decodes again in one go
+            self.failure = exc
+
+    def _frames(self, packets: list[av.Packet]) -> Iterator[av.VideoFrame]:
+        for packet in packets:
+            yield from self.stream.decode(packet)
+
+
+def _sampled_frames(items: list[Decoded], step: float, *, exact: bool) -> list[Frame] | None:
+    """``iter_frames``'s sampling over decoded items in time order (see there). None
+    when a frame it takes was not kept by the lanes (``exact``; else it is passed over)."""
+    out: list[Frame] = []
+    next_t = -math.inf
+    start: float | None = None
+    for time_s, key, picture in items:
+        if time_s is None:
+            continue
+        if start is None:
+            start = time_s
+        t = time_s - start
+        if t + 1e-6 < next_t:
+            continue
+        if picture is None:
+            if exact:
+                return None
+            continue
+        next_t = (math.floor(t / step + 1e-6) + 1) * step if step else -math.inf
+        out.append(Frame(t=t, gray=picture, key=key))
+    return out
+
+
+def decode_in_rounds(source: str, read: ReadVideo, *, sample_fps: float | None, fast: bool = False
+                     ) -> Iterator[list[Frame]]:
+    """``iter_frames(source, sample_fps=..., fast=..., read=read)``'s frames, in two rounds
+    (see ROUNDS_MIN_PACKETS): first the sampled frames of the first half of each
+    decoder's packets, then, if the caller asks for more, all the frames, the same as
+    ``iter_frames`` gives. Where the rounds cannot give those (a damaged stream, times
+    other than the packets said), the second round decodes again in one go. Closes
+    ``read`` when done (or when the caller stops)."""
+    container = read.container
+    try:
+        stream = container.streams.video[0]
+        packets = [p for p in read.packets if p.size]  # the lanes flush at the end themselves
+        split = _split_point(packets, stream)
+        settings = _Settings("SLICE" if split is not None or cheap_frames(stream) else "AUTO",
+                             "NONREF" if fast else None, {"skip_loop_filter": "all"} if fast else None)
+        settings.apply(stream)
+        info = _stream_info(container)
+        step = 1.0 / sample_fps if sample_fps else 0.0
+        base = stream.time_base or Fraction(1, 1000)
+        shown = [float(p.pts * base) for p in packets if p.pts is not None]
+        origin = min(shown) if shown else 0.0
+        cuts = [0, len(packets)] if split is None else [0, split, len(packets)]
+        lanes: list[_Lane] = [_Lane(stream, info, origin, step)]
+        others: list[av.container.InputContainer] = []
+        try:
+            if split is not None:
+                other = open_media(source)
+                others.append(other)
+                st = other.streams.video[0]
+                settings.apply(st)
+                lanes.append(_Lane(st, info, origin, step))
+            halves = [(cuts[i], (cuts[i] + cuts[i + 1]) // 2, cuts[i + 1]) for i in range(len(lanes))]
+            for r in range(2):
+                runs = [(lane, packets[a:m] if r == 0 else packets[m:b], r == 1)
+                        for lane, (a, m, b) in zip(lanes, halves)]
+                threads = [threading.Thread(target=lane.feed, args=(run, flush), name="vigie-decode-half", daemon=True)
+                           for lane, run, flush in runs[1:]]
+                for t in threads:
+                    t.start()
+                try:
+                    lane, run, flush = runs[0]
+                    lane.feed(run, flush)
+                finally:
+                    for t in threads:
+                        t.join()
+                failed = any(lane.failure is not None for lane in lanes)
+                items = [item for lane in lanes for item in lane.out]
+                first = next((t for t, _, _ in items if t is not None), None)
+                if r == 0:
+                    yield [] if failed or first is None else _sampled_frames(items, step, exact=False) or []
+                    if failed:
+                        break
+                    continue
+                whole = None if failed or first != origin else _sampled_frames(items, step, exact=True)
+                if not whole:
+                    break
+                yield whole
+                return
+        finally:
+            for other in others:
+                other.close()
+    finally:
+        read.close()
+    # The rounds could not give what one go does: decode in one go.
+    yield list(iter_frames(source, sample_fps=sample_fps, fast=fast))
+
+
 def iter_seek_frames(source: str, times: list[float]) -> Iterator[Frame]:
     """One frame near each of ``times``: seek to the keyframe at or before it, decode it.
 

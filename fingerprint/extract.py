@@ -102,7 +102,11 @@ MIN_KEYFRAME_RATE = 0.15     # keyframes per second needed to try keyframes only
 # a first look is there to confirm, and one that cannot is always followed by the dense
 # decode. On the bench, all 28 keyframe looks (3 keyframes in about 20 s) were, for
 # nothing: 7 ms of decoding and a first match each.
-MIN_KEYFRAMES = 10
+# The dense decode of a local file is itself a first look when its first round
+# (``decode.decode_in_rounds``: half the frames) holds as many sampled frames: the
+# caller matches them (``fingerprint_query``'s ``enough``), and the rest is decoded only
+# when they confirm nothing.
+FIRST_LOOK_MIN_FRAMES = 10
 SEEK_MIN_S = 300.0
 REMOTE_SEEK_MIN_S = 120.0
 SEEK_FIRST_POINTS = 40
@@ -152,7 +156,8 @@ class VideoFingerprint:
     # Query only: the crop hypotheses of the frames as decoded, when bars were cropped
     # away: the "bars" may have been the film's own flat edges (a drawn film on white).
     uncropped: CropHashes | None = None
-    # How the frames were sampled: "reference", "keyframes", "dense", "glance" or "seek".
+    # How the frames were sampled: "reference", "keyframes", "dense", "glance", "seek", or
+    # "dense-first" (the first round of a dense decode, which was enough: FIRST_LOOK_MIN_FRAMES).
     mode: str = "reference"
     algorithm: str = ALGORITHM
 
@@ -533,19 +538,23 @@ def fingerprint_frames(
 
 def _too_few_keyframes(times: list[float], info: decode.VideoInfo) -> bool:
     """Whether keyframes at ``times`` are too sparse to be a first look (MIN_KEYFRAME_RATE,
-    MIN_KEYFRAMES)."""
+    FIRST_LOOK_MIN_FRAMES)."""
     span = max(info.duration_s, times[-1] if times else 0.0, 1.0)
-    return len(times) < max(MIN_KEYFRAME_RATE * span, MIN_KEYFRAMES)
+    return len(times) < max(MIN_KEYFRAME_RATE * span, FIRST_LOOK_MIN_FRAMES)
 
 
-def fingerprint_query(source: str, *, mode: str = "auto") -> VideoFingerprint:
+def fingerprint_query(source: str, *, mode: str = "auto",
+                      enough: Callable[[VideoFingerprint], bool] | None = None) -> VideoFingerprint:
     """Sparse fingerprint of a video to identify.
 
     ``mode``: "auto" (a glance for a long video, else keyframes when there are enough
     of them, else dense), "keyframes", "dense" (QUERY_FPS frames per second of a full
     decode), "glance" (SEEK_FIRST_POINTS seeks across the video) or "seek" (SEEK_POINTS
     seeks). Keyframes and the glance are fast first looks: when they do not confirm a
-    match, the caller looks closer (see ``stages.identify.identify_source``).
+    match, the caller looks closer (see ``stages.identify.identify_source``). With
+    ``enough``, a dense decode of a local file goes in rounds (FIRST_LOOK_MIN_FRAMES):
+    the fingerprint of its first round is given to ``enough``, and returned (mode
+    "dense-first") when that says it is enough.
     """
     remote = "://" in source
     keyframes: list[float] | None = None
@@ -561,14 +570,15 @@ def fingerprint_query(source: str, *, mode: str = "auto") -> VideoFingerprint:
     else:
         info = decode.probe(source)
     try:
-        return _query_frames(source, mode, info, keyframes, read)
+        return _query_frames(source, mode, info, keyframes, read, enough)
     finally:
         if read is not None:
             read.close()
 
 
 def _query_frames(source: str, mode: str, info: decode.VideoInfo, keyframes: list[float] | None,
-                  read: decode.ReadVideo | None) -> VideoFingerprint:
+                  read: decode.ReadVideo | None, enough: Callable[[VideoFingerprint], bool] | None
+                  ) -> VideoFingerprint:
     """``fingerprint_query`` once the video is probed (and maybe read: ``read``)."""
     remote = "://" in source
     if mode == "auto":
@@ -590,8 +600,24 @@ def _query_frames(source: str, mode: str, info: decode.VideoInfo, keyframes: lis
         read = None  # decoded (and closed): a dense decode opens the file again
         if _too_few_keyframes([f.t for f in frames], info):
             mode = "dense"
-    if mode == "dense":
+    if mode == "dense" and read is not None and enough is not None and (
+            info.duration_s * QUERY_FPS / 2 >= FIRST_LOOK_MIN_FRAMES):
+        rounds = decode.decode_in_rounds(source, read, sample_fps=QUERY_FPS, fast=True)
+        try:
+            first = next(rounds)
+            if len(first) >= FIRST_LOOK_MIN_FRAMES:
+                fp = _sampled(first, info, "dense-first")
+                if enough(fp):
+                    return fp
+            frames = next(rounds)
+        finally:
+            rounds.close()
+    elif mode == "dense":
         frames = list(decode.iter_frames(source, sample_fps=QUERY_FPS, fast=True, read=read))
+    return _sampled(frames, info, mode)
+
+
+def _sampled(frames: list[decode.Frame], info: decode.VideoInfo, mode: str) -> VideoFingerprint:
     duration = info.duration_s or (frames[-1].t if frames else 0.0)
     info = decode.VideoInfo(duration, info.fps, info.width, info.height)
     fp = fingerprint_frames([f.t for f in frames], [f.gray for f in frames], info, len(frames))

@@ -82,7 +82,7 @@ def identify_source(
     with the index in its memory), decoding and matching both: only the results and the
     fingerprint's hashes come back (``VideoFingerprint.without_pictures``), not the
     decoded pictures the matcher looks into. ``fingerprint``: decode with that instead,
-    here (a test's own)."""
+    here (``fingerprint_query`` or one with its parameters)."""
     if fingerprint is None:
         if in_sandbox():
             return run_in_worker(_identify_as, source, media_loopback_setting(), label=source,
@@ -101,18 +101,31 @@ def _identify_as(catalogue: tuple[HashIndex, dict[int, int]], source: str,
 
 def _looks(source: str, index: HashIndex, ref_titles: dict[int, int],
            fingerprint: Callable[..., VideoFingerprint]) -> tuple[VideoFingerprint, list[MatchResult]]:
-    fp = fingerprint(source)
-    closer_mode = {"keyframes": "dense", "glance": "seek"}.get(fp.mode)
     # A first look that a closer one may follow gets the first pass only: the search
-    # for crops and inner pictures is done once, on the closer look's frames.
+    # for crops and inner pictures is done once, on the closer look's frames. So does
+    # the first round of a dense decode (``fingerprint_query``'s ``enough``).
+    first: list[list[MatchResult]] = []
+
+    def enough(part: VideoFingerprint) -> bool:
+        first.append(match(part, index, ref_titles, thorough=False))
+        return confirmed(first[-1])
+
+    fp = fingerprint(source, enough=enough)
+    if fp.mode == "dense-first":
+        return fp, first[-1]
+    closer_mode = {"keyframes": "dense", "glance": "seek"}.get(fp.mode)
     results = match(fp, index, ref_titles, thorough=closer_mode is None)
-    if closer_mode and not any(m.decision == "confirmed" for m in results):
+    if closer_mode and not confirmed(results):
         # Allowed material alone is no reason to stop: the film may be there beyond it.
-        closer = fingerprint(source, mode=closer_mode)
-        more = match(closer, index, ref_titles)
+        closer = fingerprint(source, mode=closer_mode, enough=enough)
+        more = first[-1] if closer.mode == "dense-first" else match(closer, index, ref_titles)
         if strength(more) >= strength(results):
             fp, results = closer, more
     return fp, results
+
+
+def confirmed(results: list[MatchResult]) -> bool:
+    return any(m.decision == "confirmed" for m in results)
 
 
 def identify(session: Session, source: str, *, index: tuple[HashIndex, dict[int, int]] | None = None,

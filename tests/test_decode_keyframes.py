@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from fingerprint import decode
-from fingerprint.extract import MIN_KEYFRAMES, QUERY_FPS, fingerprint_query
+from fingerprint.extract import FIRST_LOOK_MIN_FRAMES, QUERY_FPS, fingerprint_query
 from fingerprint.matching import CONFIRM_MIN_FRAMES
 from demoweb import synth
 
@@ -43,10 +43,10 @@ def test_sparse_keyframes_go_straight_to_the_dense_decode(tmp_path) -> None:  # 
 def test_a_first_look_that_could_not_confirm_is_not_taken(tmp_path) -> None:  # type: ignore[no-untyped-def]
     # Keyframes every 2 s: often enough for the rate, but 6 in 12 s, fewer than a
     # confirmation needs frames. Such a look would always be followed by the dense one.
-    assert MIN_KEYFRAMES >= CONFIRM_MIN_FRAMES
+    assert FIRST_LOOK_MIN_FRAMES >= CONFIRM_MIN_FRAMES
     path = _film(str(tmp_path / "every2s.mp4"), 48)
     _, times, _ = decode.probe_keyframes(path, QUERY_FPS, math.inf)
-    assert times is not None and 3 <= len(times) < MIN_KEYFRAMES
+    assert times is not None and 3 <= len(times) < FIRST_LOOK_MIN_FRAMES
     assert fingerprint_query(path).mode == "dense"
 
 
@@ -105,3 +105,57 @@ def test_keyframes_of_a_vp9_file_are_its_keyframes_only(tmp_path) -> None:  # ty
         _, times, read = decode.probe_keyframes(path, QUERY_FPS, math.inf, keep=True)
         kept = [f.t for f in decode.iter_frames(path, keyframes_only=True, sample_fps=QUERY_FPS, read=read)]
         assert times is not None and len(times) >= 7 and np.allclose(kept, times), (name, kept, times)
+
+
+def test_a_decode_in_rounds_ends_with_the_frames_of_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Two rounds (the first half of each decoder's packets, then the rest from where it
+    # stopped) end with exactly the frames of one pass: split in two decoders or not,
+    # with B-frames (medium) and without, sampled or every frame. The first round holds
+    # frames of the video about as densely sampled, from both halves of the video when
+    # it is split.
+    for preset, gop in (("ultrafast", 72), ("medium", 72), ("ultrafast", 500), ("medium", 500)):
+        path = _film(str(tmp_path / f"{preset}-{gop}.mp4"), gop, preset)
+        for fps in (QUERY_FPS, None):
+            _, _, read = decode.probe_keyframes(path, QUERY_FPS, math.inf, keep=True)
+            assert read is not None
+            rounds = decode.decode_in_rounds(path, read, sample_fps=fps, fast=True)
+            first, whole = next(rounds), next(rounds)
+            one = list(decode.iter_frames(path, sample_fps=fps, fast=True))
+            assert [f.t for f in whole] == [f.t for f in one] and len(one) > 10
+            assert all(np.array_equal(a.gray, b.gray) and a.key == b.key for a, b in zip(whole, one))
+            at = {f.t: f for f in decode.iter_frames(path, fast=True)}
+            assert 0.3 * len(one) <= len(first) <= 0.7 * len(one)
+            assert all(f.t in at and np.array_equal(f.gray, at[f.t].gray) for f in first)
+            if gop == 72:  # two decoders: the first round has frames of both halves
+                assert min(f.t for f in first) < 3.0 and max(f.t for f in first) > 6.0
+
+
+def test_a_decode_in_rounds_that_stops_after_the_first_decodes_no_more(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # A caller that has enough after the first round closes the rounds: the rest is
+    # never decoded and the file is closed.
+    path = _film(str(tmp_path / "film.mp4"), 72)
+    _, _, read = decode.probe_keyframes(path, QUERY_FPS, math.inf, keep=True)
+    assert read is not None
+    rounds = decode.decode_in_rounds(path, read, sample_fps=QUERY_FPS, fast=True)
+    assert len(next(rounds)) > 0
+    rounds.close()
+    assert read.packets == []
+
+
+def test_a_damaged_stream_in_rounds_gives_what_one_pass_gives(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Bytes of the second half overwritten with garbage: the rounds cannot promise the
+    # frames of one pass, so the second round decodes in one go, as iter_frames does.
+    path = _film(str(tmp_path / "film.mp4"), 72)
+    data = bytearray(open(path, "rb").read())
+    rng = np.random.default_rng(3)
+    start = len(data) * 2 // 3
+    data[start : start + 4000] = rng.integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(bytes(data))
+    _, _, read = decode.probe_keyframes(str(bad), QUERY_FPS, math.inf, keep=True)
+    assert read is not None
+    rounds = decode.decode_in_rounds(str(bad), read, sample_fps=QUERY_FPS, fast=True)
+    next(rounds)
+    whole = next(rounds)
+    one = list(decode.iter_frames(str(bad), sample_fps=QUERY_FPS, fast=True))
+    assert [f.t for f in whole] == [f.t for f in one]

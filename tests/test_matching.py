@@ -184,3 +184,34 @@ def test_multi_index_is_exact_at_every_radius() -> None:
     for radius in range(0, 15):
         a, c = mih.query(q, radius), scan.query(q, radius)
         assert sorted(zip(a.query.tolist(), a.entry.tolist())) == sorted(zip(c.query.tolist(), c.entry.tolist())), radius
+
+
+def test_a_copy_confirmed_by_the_first_round_of_its_decode_is_decoded_no_further(  # type: ignore[no-untyped-def]
+        media: dict[str, str], tmp_path) -> None:
+    # A copy with too few keyframes for a first look of their own is decoded in rounds
+    # (decode.decode_in_rounds): the first half of its frames confirms, and the rest is
+    # never decoded. The same through the sandbox (the product's path) and here. An
+    # unrelated video with as few keyframes is decoded in full, and matches nothing.
+    from fingerprint.extract import QUERY_FPS
+
+    def sparse_keyframes(src: str, dst: str, start_s: float, seconds: float) -> str:
+        w = synth.VideoWriter(dst, 24.0, preset="ultrafast")  # no keyframes at shot changes
+        w.gop = 250
+        with w:
+            for t, frame in synth.iter_source_frames(src, start_s):
+                if t >= start_s + seconds:
+                    break
+                if t >= start_s - 1e-6:
+                    w.write(frame.to_ndarray(format="rgb24"))
+        return dst
+
+    index, titles = _index(media["film_a"])
+    copy = sparse_keyframes(media["film_a"], str(tmp_path / "copy.mp4"), 20.0, 24.0)
+    for fp, res in (identify_source(copy, index, titles), identify_source(copy, index, titles,
+                                                                           fingerprint=fingerprint_query)):
+        assert fp.mode == "dense-first"
+        assert res and res[0].decision == "confirmed" and abs(res[0].offset_s - 20.0) <= 1.0
+        assert len(fp) <= 0.6 * 24.0 * QUERY_FPS
+    other = sparse_keyframes(media["other"], str(tmp_path / "other.mp4"), 0.0, 24.0)
+    fp, res = identify_source(other, index, titles)
+    assert fp.mode == "dense" and len(fp) >= 0.9 * 24.0 * QUERY_FPS and res == []
