@@ -146,7 +146,7 @@ def test_a_damaged_stream_in_rounds_gives_what_one_pass_gives(tmp_path) -> None:
     # Bytes of the second half overwritten with garbage: the rounds cannot promise the
     # frames of one pass, so the second round decodes in one go, as iter_frames does.
     path = _film(str(tmp_path / "film.mp4"), 72)
-    data = bytearray(open(path, "rb").read())
+    data = bytearray((tmp_path / "film.mp4").read_bytes())
     rng = np.random.default_rng(3)
     start = len(data) * 2 // 3
     data[start : start + 4000] = rng.integers(0, 256, 4000, dtype=np.uint8).tobytes()
