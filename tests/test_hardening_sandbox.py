@@ -205,6 +205,31 @@ def test_other_threads_and_closures_get_a_child_of_their_own() -> None:
     assert run_in_worker(_pid) == worker
 
 
+def _context_of(context: object, x: int) -> tuple[int, object, int]:
+    return os.getpid(), context, x
+
+
+def test_a_worker_is_forked_with_the_context_its_calls_need() -> None:
+    # ``context`` (the catalogue's index, in the product) is not sent: the worker is
+    # forked with it, and a call with another context object gets a worker forked anew.
+    from concurrent.futures import ThreadPoolExecutor
+
+    index, titles = {"hashes": list(range(1000))}, {1: 1}
+    pid, got, x = run_in_worker(_context_of, 5, context=(index, titles))
+    assert pid != os.getpid() and got == (index, titles) and x == 5
+    # The same objects (in a tuple made anew): the same worker. No context: the same.
+    assert run_in_worker(_context_of, 6, context=(index, titles))[0] == pid
+    assert run_in_worker(_pid) == pid
+    # An equal but other object: a new worker, which has that one.
+    other = {"hashes": list(range(1000))}
+    pid2, got, _ = run_in_worker(_context_of, 7, context=(other, titles))
+    assert pid2 != pid and got == (other, titles)
+    # From another thread, a child of its own, forked with the context all the same.
+    with ThreadPoolExecutor(1) as pool:
+        pid3, got, x = pool.submit(lambda: run_in_worker(_context_of, 8, context=(index, titles))).result()
+    assert pid3 not in {pid, pid2, os.getpid()} and got == (index, titles) and x == 8
+
+
 def test_the_callers_loopback_setting_reaches_the_worker(clip: bytes, tmp_path: Path) -> None:
     # The worker is forked before the caller enters ``media_loopback``: the setting of
     # each call is handed to it (stages.identify.fingerprint_untrusted).
@@ -219,6 +244,16 @@ def test_the_callers_loopback_setting_reaches_the_worker(clip: bytes, tmp_path: 
             fingerprint_untrusted(f"http://127.0.0.1:{srv.port}/c.mp4")
         with media_loopback(True):
             assert len(fingerprint_untrusted(f"http://localhost:{srv.port}/c.mp4")) > 0
+        # The same for identify as a whole, run in the worker with the index.
+        from fingerprint.index import HashIndex
+        from stages.identify import identify_source
+
+        empty = HashIndex.build([])
+        with media_loopback(False), pytest.raises(MediaError, match="loopback"):
+            identify_source(f"http://localhost:{srv.port}/c.mp4", empty, {})
+        with media_loopback(True):
+            fp, results = identify_source(f"http://localhost:{srv.port}/c.mp4", empty, {})
+            assert len(fp) > 0 and results == [] and fp.crops is None
 
 
 def test_a_fingerprint_with_bars_crosses_the_pipe_once() -> None:
