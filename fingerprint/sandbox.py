@@ -18,6 +18,7 @@ import faulthandler
 import multiprocessing as mp
 import os
 import pickle
+import queue
 import resource
 import signal
 import threading
@@ -74,6 +75,11 @@ def _enter(parent_pid: int, other_end: Any) -> None:
     of the pipe (without it here, a send to a parent that is gone fails at once instead
     of blocking on a pipe only this process could ever read)."""
     die_with_parent(parent_pid)
+    # A stop signal ends the child: the parent's own handlers (the scheduler's graceful
+    # shutdown on SIGTERM) would keep it alive, and the parent's exit, which stops its
+    # children with SIGTERM and waits for them, waiting for ever.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
     other_end.close()
     # A crash in the child is reported by the parent as a MediaError; a traceback dump
     # from an inherited faulthandler (pytest enables one) would only be noise.
@@ -175,7 +181,10 @@ def run_sandboxed(
 # which is a new page (60 bench queries, fingerprinted: median 87 to 100 ms in a child
 # of their own, 57 ms in a child that had decoded before, 57 ms in the parent). It is
 # replaced after WORKER_CALLS calls, so that whatever decoding leaves in its heap stays
-# bounded, and whenever it dies or hangs.
+# bounded, and whenever it dies or hangs. Any thread may use it (one at a time); it is
+# forked by a thread kept for that (``_Forker``), because a child set to die with its
+# parent dies with the thread that forked it: forked by a scheduler's job thread, it
+# would die with that thread.
 WORKER_CALLS = 64
 
 
@@ -255,6 +264,34 @@ class _Worker:
         self.proc.join(5)
 
 
+class _Forker:
+    """A thread that lives as long as the process and forks the workers for the
+    threads that call ``run_in_worker`` (see WORKER_CALLS)."""
+
+    def __init__(self) -> None:
+        self.owner = os.getpid()
+        self.requests: queue.SimpleQueue[tuple[Any, queue.SimpleQueue[Any]]] = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="vigie-sandbox-forker", daemon=True).start()
+
+    def fork(self, context: Any) -> _Worker:
+        reply: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.requests.put((context, reply))
+        worker = reply.get()
+        if isinstance(worker, BaseException):
+            raise worker
+        return worker  # type: ignore[no-any-return]
+
+    def _run(self) -> None:
+        while True:
+            context, reply = self.requests.get()
+            try:
+                reply.put(_Worker(context))
+            except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+                reply.put(exc)
+            del context, reply
+
+
+_forker: _Forker | None = None
 _worker: _Worker | None = None
 _worker_lock = threading.Lock()
 _NO_CONTEXT: Any = object()
@@ -276,16 +313,16 @@ def run_in_worker(fn: Callable[..., T], *args: Any, label: str = "video", cpu_s:
     ``fn`` needs of the caller's state now goes in ``args``, or, when it is large and the
     same from call to call (the catalogue's index), in ``context``: the worker is forked
     with it in memory, a call with another context object (or a tuple of others: see
-    ``_same``) replaces the worker, and
-    ``fn`` is called as ``fn(context, *args)``. From the main thread only, one call at a
-    time (the kernel ends the worker with the thread that forked it). Any other call, one
-    that cannot be pickled, and one during which the worker dies run in a child of their
-    own as ``run_sandboxed`` does, whose answer stands: a video that crashes the decoder
-    is reported as it always was, and only that video pays twice."""
-    global _worker
+    ``_same``) replaces the worker, and ``fn`` is called as ``fn(context, *args)``.
+
+    From any thread, one call at a time: a call made while another thread's is in the
+    worker, one that cannot be pickled, and one during which the worker dies run in a
+    child of their own as ``run_sandboxed`` does, whose answer stands: a video that
+    crashes the decoder is reported as it always was, and only that video pays twice."""
+    global _worker, _forker
     with_context = context is not _NO_CONTEXT
     alone = (context, *args) if with_context else args  # a child of its own is forked with the context
-    if threading.current_thread() is not threading.main_thread() or not _worker_lock.acquire(blocking=False):
+    if not _worker_lock.acquire(blocking=False):
         return run_sandboxed(fn, *alone, label=label, cpu_s=cpu_s, wall_s=wall_s)
     try:
         if _worker is not None and _worker.owner != os.getpid():
@@ -294,7 +331,9 @@ def run_in_worker(fn: Callable[..., T], *args: Any, label: str = "video", cpu_s:
             _worker.stop()
             _worker = None
         if _worker is None:
-            _worker = _Worker(context if with_context else None)
+            if _forker is None or _forker.owner != os.getpid():
+                _forker = _Forker()
+            _worker = _forker.fork(context if with_context else None)
         try:
             return _worker.call(fn, args, label, cpu_s, wall_s, with_context)
         except _WorkerGone:

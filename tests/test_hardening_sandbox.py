@@ -192,17 +192,39 @@ def test_the_worker_serves_call_after_call_and_is_replaced_when_it_fails(clip: b
         raise AssertionError("the worker was never replaced")
 
 
-def test_other_threads_and_closures_get_a_child_of_their_own() -> None:
+def _sleep_pid(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def test_any_thread_uses_the_worker_and_a_second_at_once_or_a_closure_gets_a_child() -> None:
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     worker = run_in_worker(_pid)
+    # Another thread (a scheduler's job) uses the same worker; the worker outlives that
+    # thread (it is forked by the sandbox's own thread, not by the caller).
     with ThreadPoolExecutor(1) as pool:
-        pids = [pool.submit(run_in_worker, _pid).result() for _ in range(2)]
-    assert worker not in pids and pids[0] != pids[1] and os.getpid() not in pids
+        assert pool.submit(run_in_worker, _pid).result() == worker
+    assert run_in_worker(_pid) == worker
+    # A worker first forked for a thread that then ends serves on.
+    sandbox.stop_worker()
+    seen: list[int] = []
+    t = threading.Thread(target=lambda: seen.append(run_in_worker(_pid)))
+    t.start()
+    t.join()
+    time.sleep(0.2)
+    assert run_in_worker(_pid) == seen[0]
+    # While one thread's call is in the worker, another's gets a child of its own.
+    with ThreadPoolExecutor(2) as pool:
+        slow = pool.submit(run_in_worker, _sleep_pid, 1.0)
+        time.sleep(0.3)
+        other = pool.submit(run_in_worker, _pid).result()
+        assert slow.result() == seen[0] and other not in {seen[0], os.getpid()}
     # A call that cannot be pickled (a closure) goes to a child forked with it.
     here = os.getpid()
-    assert run_in_worker(lambda: (os.getpid(), here)) not in {(worker, here), (here, here)}
-    assert run_in_worker(_pid) == worker
+    assert run_in_worker(lambda: (os.getpid(), here)) not in {(seen[0], here), (here, here)}
+    assert run_in_worker(_pid) == seen[0]
 
 
 def _context_of(context: object, x: int) -> tuple[int, object, int]:
@@ -224,9 +246,12 @@ def test_a_worker_is_forked_with_the_context_its_calls_need() -> None:
     other = {"hashes": list(range(1000))}
     pid2, got, _ = run_in_worker(_context_of, 7, context=(other, titles))
     assert pid2 != pid and got == (other, titles)
-    # From another thread, a child of its own, forked with the context all the same.
-    with ThreadPoolExecutor(1) as pool:
+    # A child of its own (another thread's call in the worker) is forked with it too.
+    with ThreadPoolExecutor(2) as pool:
+        slow = pool.submit(run_in_worker, _sleep_pid, 1.0)
+        time.sleep(0.3)
         pid3, got, x = pool.submit(lambda: run_in_worker(_context_of, 8, context=(index, titles))).result()
+        assert slow.result() == pid2
     assert pid3 not in {pid, pid2, os.getpid()} and got == (index, titles) and x == 8
 
 
@@ -279,3 +304,21 @@ def test_a_fingerprint_with_bars_crosses_the_pipe_once() -> None:
     assert back.box == fp.box and np.array_equal(back.hashes, fp.hashes)
     assert all(np.array_equal(a, b) for a, b in zip(back.crops.pictures, fp.crops.pictures))
     assert len(sent) < sum(g.nbytes for g in grays) + sum(p.nbytes for p in fp.crops.pictures) / 2
+
+
+def test_the_worker_dies_on_sigterm_whatever_its_parent_does_with_it() -> None:
+    # ``vigie run`` turns SIGTERM into a graceful shutdown; its worker, forked with that
+    # handler, must still die on it (the parent's exit stops its children with SIGTERM
+    # and waits for them).
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        sandbox.stop_worker()
+        pid = run_in_worker(_pid)
+        worker = sandbox._worker
+        assert worker is not None and worker.proc.pid == pid
+        os.kill(pid, signal.SIGTERM)
+        worker.proc.join(5)
+        assert worker.proc.exitcode == -signal.SIGTERM
+        assert run_in_worker(_pid) != pid
+    finally:
+        signal.signal(signal.SIGTERM, previous)

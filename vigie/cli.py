@@ -567,10 +567,12 @@ def exit_now(code: object) -> NoReturn:
     Whatever holds a resource releases it in the command itself (a context's engine is
     disposed when its ``with`` ends) or in an exit handler; the kernel closes the rest.
     Another thread still running (a server, a pool) gets the usual exit, which waits for
-    it; so does a code that is not a number (a message for stderr)."""
+    it; so does a code that is not a number (a message for stderr). Daemon threads (the
+    sandbox's forker) are not waited for by either exit."""
     if code is None:
         code = 0
-    if not isinstance(code, int) or threading.active_count() > 1:
+    others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    if not isinstance(code, int) or others:
         sys.exit(code)
     try:
         sys.stdout.flush()
