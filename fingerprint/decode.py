@@ -275,20 +275,10 @@ def iter_frames(
         settings.apply(stream)
         info = _stream_info(container)
         step = 1.0 / sample_fps if sample_fps else 0.0
-        next_t = -math.inf
-        start: float | None = None
         decoded = (_decode(container, stream, read) if split is None or read is None
                    else _decode_split(source, stream, read.packets, split, settings, step, info))
         try:
-            for time_s, key, picture in decoded:
-                if time_s is None:
-                    continue
-                if start is None:
-                    start = time_s
-                t = time_s - start
-                if t + 1e-6 < next_t:
-                    continue
-                next_t = (math.floor(t / step + 1e-6) + 1) * step if step else -math.inf
+            for t, key, picture in _taken(decoded, step):
                 gray = picture() if callable(picture) else picture
                 if gray is None:  # _decode_split keeps every frame the sampling can take
                     raise RuntimeError(f"{source}: a sampled frame was not kept by the second decoder")
@@ -309,6 +299,33 @@ def iter_frames(
 
 
 Decoded = tuple[float | None, bool, Any]  # time, key frame, a picture (see iter_frames)
+
+
+def _taken(items: Iterable[Decoded], step: float) -> Iterator[tuple[float, bool, Any]]:
+    """The decoded items (in time order) that ``iter_frames``'s sampling takes, with
+    their times from the first item's: the first at or after each instant, every
+    ``step`` s from there (every item when ``step`` is 0)."""
+    next_t = -math.inf
+    start: float | None = None
+    for time_s, key, picture in items:
+        if time_s is None:
+            continue
+        if start is None:
+            start = time_s
+        t = time_s - start
+        if t + 1e-6 < next_t:
+            continue
+        next_t = (math.floor(t / step + 1e-6) + 1) * step if step else -math.inf
+        yield t, key, picture
+
+
+def _may_be_taken(t: float, last: float | None, origin: float, step: float) -> bool:
+    """Whether a frame at ``t``, after one at ``last`` (None: the first of its run of
+    packets), may be taken by the sampling from ``origin``: it passes a sampling instant,
+    SPLIT_TIME_MARGIN_S either side."""
+    return (last is None or not step
+            or math.floor((t - origin + 1e-6 + SPLIT_TIME_MARGIN_S) / step)
+            > math.floor((last - origin - SPLIT_TIME_MARGIN_S) / step))
 
 
 @dataclass
@@ -436,9 +453,7 @@ def _decode_split(source: str, stream: av.video.stream.VideoStream, packets: lis
                     tail.append((None, False, None))
                     continue
                 t = float(frame.time)
-                keep = (every or last is None or not step
-                        or math.floor((t - origin + 1e-6 + SPLIT_TIME_MARGIN_S) / step)
-                        > math.floor((last - origin - SPLIT_TIME_MARGIN_S) / step))
+                keep = every or _may_be_taken(t, last, origin, step)
                 tail.append((t, bool(frame.key_frame), grey(frame) if keep else None))
                 last = t
         except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
@@ -496,9 +511,7 @@ class _Lane:
                     self.out.append((None, False, None))
                     continue
                 t = float(frame.time)
-                keep = (self.last is None or not self.step
-                        or math.floor((t - self.origin + 1e-6 + SPLIT_TIME_MARGIN_S) / self.step)
-                        > math.floor((self.last - self.origin - SPLIT_TIME_MARGIN_S) / self.step))
+                keep = _may_be_taken(t, self.last, self.origin, self.step)
                 self.out.append((t, bool(frame.key_frame), self.grey(frame) if keep else None))
                 self.last = t
         except BaseException as exc:  # noqa: BLE001 - the caller decodes again in one go
@@ -510,24 +523,14 @@ class _Lane:
 
 
 def _sampled_frames(items: list[Decoded], step: float, *, exact: bool) -> list[Frame] | None:
-    """``iter_frames``'s sampling over decoded items in time order (see there). None
-    when a frame it takes was not kept by the lanes (``exact``; else it is passed over)."""
+    """``iter_frames``'s sampling over decoded items in time order (``_taken``). None
+    when a frame it takes was not kept by the lanes (``exact``; else it is left out)."""
     out: list[Frame] = []
-    next_t = -math.inf
-    start: float | None = None
-    for time_s, key, picture in items:
-        if time_s is None:
-            continue
-        if start is None:
-            start = time_s
-        t = time_s - start
-        if t + 1e-6 < next_t:
-            continue
+    for t, key, picture in _taken(items, step):
         if picture is None:
             if exact:
                 return None
             continue
-        next_t = (math.floor(t / step + 1e-6) + 1) * step if step else -math.inf
         out.append(Frame(t=t, gray=picture, key=key))
     return out
 
