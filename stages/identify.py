@@ -76,7 +76,9 @@ def identify_source(
     a few points across it (a small share of its bytes). If that confirms nothing, the
     evidence may simply be too sparse (a re-edit, a short excerpt, a film inside a longer
     video): the video is sampled closer (a full decode, or three times as many seeks) and
-    matched again, and the stronger result is kept.
+    matched again, and the stronger result is kept. A full decode of a file is itself
+    taken in two rounds: the first half of its frames is matched as a first look, and
+    the rest decoded only when that confirms nothing (``decode.decode_in_rounds``).
 
     The whole of it runs in the sandbox (``fingerprint.sandbox.run_in_worker``, forked
     with the index in its memory), decoding and matching both: only the results and the
