@@ -514,7 +514,7 @@ class _Lane:
                 keep = _may_be_taken(t, self.last, self.origin, self.step)
                 self.out.append((t, bool(frame.key_frame), self.grey(frame) if keep else None))
                 self.last = t
-        except BaseException as exc:  # noqa: BLE001 - the caller decodes again in one go
+        except Exception as exc:  # noqa: BLE001 - the caller decodes again in one go (Ctrl-C goes through)
             self.failure = exc
 
     def _frames(self, packets: list[av.Packet]) -> Iterator[av.VideoFrame]:
