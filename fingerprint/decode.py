@@ -482,14 +482,13 @@ def _decode_split(source: str, stream: av.video.stream.VideoStream, packets: lis
         raise failure[0]
 
 
-# Decoding in rounds. A video identify decodes in full (too few keyframes for a first look
-# of its own) is decoded half at first: the first half of each decoder's packets (both
-# decoders when they are split, ``_decode_split``), in the same two threads, which then
-# wait, their state kept. When those frames already confirm a film (most copies of the
-# whole picture, in the bench: 95 of the 183 copies it confirms), the rest is never
-# decoded; else each decoder goes on from where it stopped, and the frames of both rounds
-# are those a decode in one go would give.
-ROUNDS_MIN_PACKETS = 2 * SPLIT_MIN_PACKETS
+# Decoding in rounds (``decode_in_rounds``). A video identify decodes in full (too few
+# keyframes for a first look of its own) is decoded half at first: the first half of
+# each decoder's packets (both decoders at once when the packets are split between two,
+# as in ``_decode_split``), each decoder's state then kept. When those frames already
+# confirm a film (many copies of the whole picture: 90 of the bench's 322 queries), the
+# rest is never decoded; else each decoder goes on from where it stopped, and the frames
+# of both rounds are those a decode in one go would give.
 
 
 class _Lane:
@@ -538,7 +537,7 @@ def _sampled_frames(items: list[Decoded], step: float, *, exact: bool) -> list[F
 def decode_in_rounds(source: str, read: ReadVideo, *, sample_fps: float | None, fast: bool = False
                      ) -> Iterator[list[Frame]]:
     """``iter_frames(source, sample_fps=..., fast=..., read=read)``'s frames, in two rounds
-    (see ROUNDS_MIN_PACKETS): first the sampled frames of the first half of each
+    (see "Decoding in rounds" above): first the sampled frames of the first half of each
     decoder's packets, then, if the caller asks for more, all the frames, the same as
     ``iter_frames`` gives. Where the rounds cannot give those (a damaged stream, times
     other than the packets said), the second round decodes again in one go. Closes
