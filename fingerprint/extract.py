@@ -17,7 +17,6 @@ import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -126,9 +125,6 @@ STATIC_BITS = 6
 STATIC_MIN_S = 2.0
 
 
-_CROPPED_FROM_BOX = "cropped from the frames as decoded"  # a pickled fingerprint's crops (see __getstate__)
-
-
 @dataclass
 class VideoFingerprint:
     """Timed frame hashes of one video, plus what was learnt decoding it."""
@@ -163,22 +159,6 @@ class VideoFingerprint:
 
     def __len__(self) -> int:
         return len(self.times)
-
-    def __getstate__(self) -> dict[str, Any]:
-        """What goes through the sandbox's pipe: the frames cropped of their bars are
-        views of the frames as decoded, so only the latter are sent (pickled, each view
-        would be a copy: twice the bytes for a video with bars)."""
-        state = self.__dict__.copy()
-        if self.crops is not None and self.uncropped is not None and len(self.crops) == len(self.uncropped) and all(
-                np.shares_memory(p, g) and p.shape == self.box.crop(g).shape
-                for p, g in zip(self.crops.pictures, self.uncropped.pictures)):
-            state["crops"] = _CROPPED_FROM_BOX
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        if state.get("crops") == _CROPPED_FROM_BOX and self.uncropped is not None:
-            self.crops = CropHashes([self.box.crop(g) for g in self.uncropped.pictures])
 
     def without_pictures(self) -> VideoFingerprint:
         """This fingerprint's hashes, times and what was learnt decoding, without the

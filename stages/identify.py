@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy import select
@@ -22,30 +22,6 @@ from fingerprint.matching import MatchResult, match
 from fingerprint.sandbox import in_sandbox, run_in_worker
 from stages.catalog import load_index
 from foundation.netsafe import check_url, media_loopback, media_loopback_setting
-
-
-def fingerprint_untrusted(source: str, mode: str = "auto") -> VideoFingerprint:
-    """Query fingerprint of a video we do not trust, decoded in the sandbox.
-
-    The caller has checked a URL ``source`` (``check_url``). The decoder reads it through
-    ``foundation.netsafe.MediaOpener``: each redirect hop, playlist segment and key is checked
-    in turn and every connection goes to the checked address (no second DNS lookup).
-    Loopback is allowed to them only as the caller says (``netsafe.media_loopback``), or
-    when ``source`` names a loopback IP itself (the demo web and the tests)."""
-    if in_sandbox():
-        return run_in_worker(_fingerprint_query_as, source, mode, media_loopback_setting(), label=source)
-    return fingerprint_query(source, mode=mode)
-
-
-def _fingerprint_query_as(source: str, mode: str, loopback: bool | None) -> VideoFingerprint:
-    """``fingerprint_query`` under the caller's loopback setting, in the sandbox worker
-    (which was forked before the caller's ``media_loopback`` was entered)."""
-    with _loopback(loopback):
-        return fingerprint_query(source, mode=mode)
-
-
-def _loopback(setting: bool | None) -> AbstractContextManager[object]:
-    return nullcontext() if setting is None else media_loopback(setting)
 
 
 ALLOWED = "allowed"  # the decision of a result explained by allowed material (fingerprint.matching)
@@ -84,7 +60,15 @@ def identify_source(
     with the index in its memory), decoding and matching both: only the results and the
     fingerprint's hashes come back (``VideoFingerprint.without_pictures``), not the
     decoded pictures the matcher looks into. ``fingerprint``: decode with that instead,
-    here (``fingerprint_query`` or one with its parameters)."""
+    here (``fingerprint_query`` or one with its parameters).
+
+    The caller has checked a URL ``source`` (``check_url``). The decoder reads it through
+    ``foundation.netsafe.MediaOpener``: each redirect hop, playlist segment and key is
+    checked in turn and every connection goes to the checked address (no second DNS
+    lookup). Loopback is allowed to them only as the caller says
+    (``netsafe.media_loopback``, handed to the worker, which was forked before the caller
+    entered it), or when ``source`` names a loopback IP itself (the demo web and the
+    tests)."""
     if fingerprint is None:
         if in_sandbox():
             return run_in_worker(_identify_as, source, media_loopback_setting(), label=source,
@@ -96,7 +80,7 @@ def identify_source(
 def _identify_as(catalogue: tuple[HashIndex, dict[int, int]], source: str,
                  loopback: bool | None) -> tuple[VideoFingerprint, list[MatchResult]]:
     """``identify_source`` in the sandbox worker, under the caller's loopback setting."""
-    with _loopback(loopback):
+    with nullcontext() if loopback is None else media_loopback(loopback):
         fp, results = _looks(source, *catalogue, fingerprint_query)
     return fp.without_pictures(), results
 

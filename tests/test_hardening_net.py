@@ -5,8 +5,8 @@ writing an internal address (loopback names, hex/decimal/octal/short IPv4, IPv6,
 IPv4-mapped IPv6, 0.0.0.0 and ``::`` which Linux connects to loopback, metadata,
 RFC 1918, CGNAT) goes through each fetcher that takes a URL from a pirate page: the
 address check itself, the verification fetcher (notices.http), the crawler middleware,
-a real crawl, and the media fingerprinting path (``stages.identify.fingerprint_untrusted``
-behind the check ``identify``/``match`` do). Redirect hops come from a redirector on
+a real crawl, and the media path (``stages.identify.identify_source``, decoding in the
+sandbox, behind the check ``identify``/``match`` do). Redirect hops come from a redirector on
 loopback that the fetchers are allowed to reach (``allow_loopback``), pointing at forms
 that stay refused even then. DNS rebinding (a check that sees a public address, a second
 lookup that says loopback) against the crawler, the fetchers and FFmpeg's media reads,
@@ -33,7 +33,8 @@ from db.session import make_engine, upgrade
 from notices.http import fetch
 from tests.figures import Figures
 from foundation.errors import MediaError, UnsafeAddress
-from stages.identify import fingerprint_untrusted
+from fingerprint.index import HashIndex
+from stages.identify import identify_source
 from foundation.netsafe import check_url
 
 
@@ -78,6 +79,15 @@ def canary() -> Iterator[Canary]:
     c = Canary()
     yield c
     c.close()
+
+
+# The media path as identify and the match stage take it (the sandbox worker, forked with
+# the index); an empty catalogue: what is tested is what the decoder reaches.
+_EMPTY: tuple[HashIndex, dict[int, int]] = (HashIndex.build([]), {})
+
+
+def _media(url: str) -> None:
+    identify_source(url, *_EMPTY)
 
 
 def internal_urls(c: Canary) -> list[str]:
@@ -177,7 +187,7 @@ def test_ssrf_matrix_direct_and_redirected(canary: Canary, redirector: str, figu
             pass
         # Media: the caller checked the redirector URL; the hop is checked here.
         try:
-            fingerprint_untrusted(hop)
+            _media(hop)
             passed.append(f"media via redirect {url}")
         except (UnsafeAddress, MediaError):
             pass
@@ -448,7 +458,6 @@ def test_hls_segments_are_checked_hop_by_hop(canary: Canary, redirector: str, tm
     canary with the same playlists."""
     import av
 
-    from stages.identify import fingerprint_untrusted
     from foundation.netsafe import media_loopback
     from demoweb.rangeserver import RangeServer
 
@@ -467,7 +476,7 @@ def test_hls_segments_are_checked_hop_by_hop(canary: Canary, redirector: str, tm
         with media_loopback(False):
             for i in range(len(segments)):
                 with pytest.raises(MediaError) as err:
-                    fingerprint_untrusted(f"http://pirate.test:{srv.port}/p{i}.m3u8")
+                    _media(f"http://pirate.test:{srv.port}/p{i}.m3u8")
                 errors.append(str(err.value))
         time.sleep(0.3)
         hits = canary.hits - before

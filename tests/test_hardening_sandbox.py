@@ -257,53 +257,25 @@ def test_a_worker_is_forked_with_the_context_its_calls_need() -> None:
 
 def test_the_callers_loopback_setting_reaches_the_worker(clip: bytes, tmp_path: Path) -> None:
     # The worker is forked before the caller enters ``media_loopback``: the setting of
-    # each call is handed to it (stages.identify.fingerprint_untrusted).
+    # each call is handed to it (stages.identify.identify_source, run in the worker whole
+    # with the index).
     from demoweb.rangeserver import RangeServer
+    from fingerprint.index import HashIndex
     from foundation.netsafe import media_loopback
-    from stages.identify import fingerprint_untrusted
+    from stages.identify import identify_source
 
+    empty, titles = HashIndex.build([]), {}  # the same objects each call: the same worker
     (tmp_path / "c.mp4").write_bytes(clip)
-    run_in_worker(_pid)
+    with pytest.raises(MediaError):  # forks the worker, with this index, outside the setting
+        identify_source(str(tmp_path / "missing.mp4"), empty, titles)
+    worker = sandbox._worker
     with RangeServer(str(tmp_path)) as srv:
         with media_loopback(False), pytest.raises(MediaError, match="loopback"):
-            fingerprint_untrusted(f"http://127.0.0.1:{srv.port}/c.mp4")
+            identify_source(f"http://127.0.0.1:{srv.port}/c.mp4", empty, titles)
         with media_loopback(True):
-            assert len(fingerprint_untrusted(f"http://localhost:{srv.port}/c.mp4")) > 0
-        # The same for identify as a whole, run in the worker with the index.
-        from fingerprint.index import HashIndex
-        from stages.identify import identify_source
-
-        empty = HashIndex.build([])
-        with media_loopback(False), pytest.raises(MediaError, match="loopback"):
-            identify_source(f"http://localhost:{srv.port}/c.mp4", empty, {})
-        with media_loopback(True):
-            fp, results = identify_source(f"http://localhost:{srv.port}/c.mp4", empty, {})
+            fp, results = identify_source(f"http://localhost:{srv.port}/c.mp4", empty, titles)
             assert len(fp) > 0 and results == [] and fp.crops is None
-
-
-def test_a_fingerprint_with_bars_crosses_the_pipe_once() -> None:
-    # The frames cropped of their bars are views of the frames as decoded: pickled for the
-    # sandbox's pipe, they are rebuilt from those, not sent again (VideoFingerprint.__getstate__).
-    import pickle
-
-    import numpy as np
-
-    from fingerprint.decode import VideoInfo
-    from fingerprint.extract import fingerprint_frames
-
-    rng = np.random.default_rng(3)
-    grays = []
-    for _ in range(12):
-        g = np.zeros((108, 192), np.uint8)
-        g[14:94] = rng.integers(0, 256, (80, 192), dtype=np.uint8)  # a picture between black bars
-        grays.append(g)
-    fp = fingerprint_frames([i * 0.5 for i in range(12)], grays, VideoInfo(6.0, 24.0, 192, 108), 12)
-    assert fp.uncropped is not None and fp.crops is not None and not fp.box.is_full
-    sent = pickle.dumps(fp)
-    back = pickle.loads(sent)
-    assert back.box == fp.box and np.array_equal(back.hashes, fp.hashes)
-    assert all(np.array_equal(a, b) for a, b in zip(back.crops.pictures, fp.crops.pictures))
-    assert len(sent) < sum(g.nbytes for g in grays) + sum(p.nbytes for p in fp.crops.pictures) / 2
+    assert sandbox._worker is worker  # the same worker answered both
 
 
 def test_the_worker_dies_on_sigterm_whatever_its_parent_does_with_it() -> None:
